@@ -1,0 +1,6 @@
+"""VAE Latent Explorer core: datasets, models, losses, training, checkpoints and inference (no UI)."""
+
+from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
+
+__all__ = ["ConfigError", "DataConfig", "ModelConfig", "TrainConfig"]
+__version__ = "0.1.0"

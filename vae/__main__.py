@@ -1,0 +1,177 @@
+"""Command line: `python -m vae train|evaluate|info`. argparse becomes dataclasses here and nowhere else."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+
+
+def _optional_float(text: str) -> float | None:
+    return None if text.lower() in ("none", "") else float(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m vae", description="Train, evaluate and inspect VAE checkpoints.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model and write a .safetensors checkpoint")
+    m, tr, d = ModelConfig(), TrainConfig(), DataConfig()
+    t.add_argument("--data", default=d.name, help="digits | mnist | fashion-mnist | kmnist | path.npz | image folder")
+    t.add_argument("--data-dir", default=None, help="where torchvision datasets are stored (default: user cache)")
+    t.add_argument("--no-download", action="store_true", help="never download; fail if files are missing")
+    t.add_argument("--test-fraction", type=float, default=d.test_fraction)
+    t.add_argument("--split-seed", type=int, default=d.split_seed)
+    t.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+    t.add_argument("--model", dest="kind", default=m.kind, help="vae | ae | pca")
+    t.add_argument("--arch", default=m.arch, help="mlp | conv")
+    t.add_argument("--latent-dim", type=int, default=m.latent_dim)
+    t.add_argument("--hidden", type=_ints, default=m.hidden, help="MLP widths, e.g. 256,128")
+    t.add_argument("--channels", type=_ints, default=m.channels, help="conv channels, e.g. 32,64")
+    t.add_argument("--likelihood", default=m.likelihood, help="bernoulli | gaussian")
+    t.add_argument("--sigma", type=float, default=m.sigma, help="Gaussian likelihood scale")
+    t.add_argument("--learn-sigma", action="store_true")
+    t.add_argument("--epochs", type=int, default=tr.epochs)
+    t.add_argument("--batch-size", type=int, default=tr.batch_size)
+    t.add_argument("--lr", type=float, default=tr.lr)
+    t.add_argument("--beta", type=float, default=tr.beta)
+    t.add_argument("--warmup-epochs", type=float, default=tr.warmup_epochs)
+    t.add_argument("--capacity", type=_optional_float, default=tr.capacity, help="KL capacity C in nats")
+    t.add_argument("--capacity-epochs", type=float, default=tr.capacity_epochs)
+    t.add_argument("--seed", type=int, default=tr.seed)
+    t.add_argument("--device", default=tr.device, help="auto | cpu | cuda | mps")
+    t.add_argument("--threads", type=int, default=tr.threads)
+    t.add_argument("--log-every", type=int, default=tr.log_every)
+    t.add_argument("--grad-clip", type=_optional_float, default=tr.grad_clip)
+    t.add_argument("--out", default=None, help="checkpoint path (default: checkpoints/runs/<name>.safetensors)")
+    t.add_argument("--name", default=None, help="run name, used when --out is not given")
+    t.add_argument("--resume", default=None, help="continue from this checkpoint up to --epochs")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    e = sub.add_parser("evaluate", help="evaluate a checkpoint on its test split")
+    e.add_argument("checkpoint")
+    e.add_argument("--data", default=None, help="dataset (default: the checkpoint's own)")
+    e.add_argument("--data-dir", default=None)
+    e.add_argument("--iwae-k", type=int, default=100)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--json", action="store_true", help="print JSON only")
+
+    i = sub.add_parser("info", help="print a checkpoint's metadata as JSON")
+    i.add_argument("checkpoint")
+    return p
+
+
+def _configs(a: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, DataConfig]:
+    model = ModelConfig(kind=a.kind, arch=a.arch, latent_dim=a.latent_dim, hidden=a.hidden, channels=a.channels,
+                        likelihood=a.likelihood, sigma=a.sigma, learn_sigma=a.learn_sigma)
+    train = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, beta=a.beta, warmup_epochs=a.warmup_epochs,
+                        capacity=a.capacity, capacity_epochs=a.capacity_epochs, seed=a.seed, device=a.device,
+                        threads=a.threads, log_every=a.log_every, grad_clip=a.grad_clip)
+    data = DataConfig(name=a.data, data_dir=a.data_dir, test_fraction=a.test_fraction, split_seed=a.split_seed,
+                      limit=a.limit, download=not a.no_download)
+    return model, train, data
+
+
+def _out_path(a: argparse.Namespace, model: ModelConfig, train: TrainConfig) -> Path:
+    from vae.checkpoint import SUFFIX, run_path
+
+    if a.out:
+        out = Path(a.out)
+        if out.suffix != SUFFIX:
+            raise ConfigError("out", f"must end in {SUFFIX}")
+        return out
+    name = a.name or f"{Path(a.data).stem}-{model.kind}-z{model.latent_dim}-b{train.beta:g}-s{train.seed}"
+    return run_path(Path("checkpoints") / "runs", name)
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from vae.run import run_training
+
+    model, train, data = _configs(a)
+    out = _out_path(a, model, train)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # stop between steps and keep the last good checkpoint
+        signal.signal(sig, lambda *_: stop.set())
+    bar = None
+
+    def progress(p) -> None:
+        nonlocal bar
+        if a.no_progress:
+            return
+        if bar is None:  # created on first report, so argument errors print no empty bar
+            from tqdm import tqdm
+
+            bar = tqdm(total=p.total_steps, unit="step", file=sys.stderr, dynamic_ncols=True)
+        bar.total = p.total_steps
+        bar.n = p.step
+        bar.set_postfix_str(f"epoch {p.epoch}/{p.epochs} recon {p.recon:.2f} kl {p.kl:.2f} elbo {p.elbo:.2f}")
+        bar.refresh()
+
+    try:
+        summary = run_training(model, train, data, out, resume=a.resume, stop_event=stop, callback=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(json.dumps(summary, indent=2))
+    return {"done": 0, "stopped": 130, "diverged": 3}.get(summary["status"], 1)
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from vae import data as data_mod
+    from vae.checkpoint import load_checkpoint
+    from vae.metrics import evaluate
+
+    if a.iwae_k < 0:
+        raise ConfigError("iwae_k", "must be >= 0")
+    ckpt = load_checkpoint(a.checkpoint)
+    info = ckpt.data
+    cfg = DataConfig(name=a.data or info.get("name", "digits"), data_dir=a.data_dir,
+                     test_fraction=info.get("test_fraction", 0.2), split_seed=info.get("split_seed", 0))
+    split = data_mod.load(cfg)
+    if list(split.test.shape) != list(ckpt.model_config.input_shape):
+        raise ConfigError("data", f"images are {split.test.shape}, the model expects {ckpt.model_config.input_shape}")
+    result = evaluate(ckpt.model, split.test.x, iwae_k=a.iwae_k, seed=a.seed)
+    if a.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k:>13}: {v if v is None or isinstance(v, int) else f'{v:.3f}'}")
+    return 0
+
+
+def cmd_info(a: argparse.Namespace) -> int:
+    from vae.checkpoint import read_metadata
+
+    print(json.dumps(read_metadata(a.checkpoint), indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from vae.checkpoint import CheckpointError
+    from vae.data import DataError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info}[args.command](args)
+    except ConfigError as e:
+        print(f"error: invalid {e.field}: {e.message}", file=sys.stderr)
+        return 2
+    except (CheckpointError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""Dataset registry: a name or path becomes in-memory float tensors in [0, 1] (N, C, H, W) with labels."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vae.config import MAX_CHANNELS, MAX_SIDE, DataConfig
+
+TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
+BUILTIN = ("digits", *TORCHVISION)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+MAX_NPZ_BYTES = 2 * 1024**3
+
+
+class DataError(RuntimeError):
+    """A dataset could not be loaded; the message says what failed, where, and what works offline."""
+
+
+@dataclass
+class Dataset:
+    x: torch.Tensor  # (N, C, H, W) float32 in [0, 1]
+    y: torch.Tensor  # (N,) int64; -1 when unlabeled
+    classes: list[str]
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.x.shape[1:])  # type: ignore[return-value]
+
+
+@dataclass
+class DataSplit:
+    train: Dataset
+    test: Dataset
+    info: dict  # the dataset id stored in checkpoints: name, shape, sizes, split, fingerprint
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("VAE_DATA_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "vae-latent-explorer"
+    )
+    return Path(base)
+
+
+def load(cfg: DataConfig) -> DataSplit:
+    """Load and split a dataset; the only entry point the rest of the package uses."""
+    name = cfg.name.strip()
+    key = name.lower()
+    if key == "digits":
+        train, test = _random_split(_digits(), cfg)
+        fingerprint = "sklearn-digits"
+    elif key in TORCHVISION:
+        train, test = _torchvision(key, cfg)
+        fingerprint = f"torchvision-{key}"
+    else:
+        path = Path(name).expanduser()
+        if path.is_dir():
+            full = _image_folder(path)
+        elif path.suffix.lower() == ".npz" and path.is_file():
+            full = _npz(path)
+        elif path.suffix.lower() == ".npz":
+            raise DataError(f"No .npz file at {path}. The built-in 'digits' dataset works offline.")
+        else:
+            raise DataError(
+                f"Unknown dataset {name!r}: use one of {', '.join(BUILTIN)}, a path to an .npz file, "
+                "or an image folder with one subfolder per class. 'digits' works offline."
+            )
+        train, test = _random_split(full, cfg)
+        fingerprint = _fingerprint(path)
+    if cfg.limit is not None:
+        train = Dataset(train.x[: cfg.limit], train.y[: cfg.limit], train.classes)
+    info = {
+        "name": name,
+        "shape": list(train.shape),
+        "n_train": len(train),
+        "n_test": len(test),
+        "split_seed": cfg.split_seed,
+        "test_fraction": cfg.test_fraction,
+        "fingerprint": fingerprint,
+        "classes": train.classes,
+    }
+    return DataSplit(train, test, info)
+
+
+def _random_split(ds: Dataset, cfg: DataConfig) -> tuple[Dataset, Dataset]:
+    n = len(ds)
+    n_test = max(1, int(round(n * cfg.test_fraction)))
+    if n - n_test < 1:
+        raise DataError(f"Dataset has only {n} items: too few to split into train and test.")
+    g = torch.Generator().manual_seed(cfg.split_seed)
+    perm = torch.randperm(n, generator=g)
+    test_idx, train_idx = perm[:n_test].sort().values, perm[n_test:].sort().values
+    return (Dataset(ds.x[train_idx], ds.y[train_idx], ds.classes), Dataset(ds.x[test_idx], ds.y[test_idx], ds.classes))
+
+
+def _digits() -> Dataset:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()  # ships inside scikit-learn: no network needed
+    x = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0  # (N, 1, 8, 8), pixel counts 0..16
+    y = torch.tensor(bunch.target, dtype=torch.int64)
+    return Dataset(x, y, [str(i) for i in range(10)])
+
+
+def _torchvision(key: str, cfg: DataConfig) -> tuple[Dataset, Dataset]:
+    try:
+        import torchvision.datasets as tvd
+    except Exception as e:  # pragma: no cover - torchvision is a requirement
+        raise DataError(f"torchvision is not available ({e}). The built-in 'digits' dataset works offline.") from e
+    root = Path(cfg.data_dir).expanduser() if cfg.data_dir else default_data_dir()
+    cls = getattr(tvd, TORCHVISION[key])
+    parts = []
+    for train in (True, False):
+        try:
+            ds = cls(root=str(root), train=train, download=cfg.download)
+        except Exception as e:
+            action = "download failed" if cfg.download else "files are missing"
+            raise DataError(
+                f"Could not load {key} ({action}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). "
+                f"Files are expected under {root / TORCHVISION[key] / 'raw'}. "
+                "Without network access, use the built-in 'digits' dataset, which works offline."
+            ) from e
+        x = ds.data.to(torch.float32).unsqueeze(1) / 255.0  # (N, 1, 28, 28)
+        parts.append(Dataset(x, ds.targets.to(torch.int64), [str(c) for c in ds.classes]))
+    return parts[0], parts[1]
+
+
+def _npz(path: Path) -> Dataset:
+    if path.stat().st_size > MAX_NPZ_BYTES:
+        raise DataError(f"{path.name} is larger than {MAX_NPZ_BYTES // 1024**3} GB.")
+    try:
+        with np.load(path, allow_pickle=False) as f:  # never unpickle object arrays
+            if "x" not in f.files:
+                raise DataError(f"{path.name} has no array named 'x' (found: {', '.join(f.files) or 'nothing'}).")
+            x = f["x"]
+            y = f["y"] if "y" in f.files else None
+    except DataError:
+        raise
+    except Exception as e:
+        raise DataError(f"{path.name} is not a readable .npz file: {e}") from e
+    return Dataset(*_to_images(x, path.name), *_labels(y, x.shape[0], path.name))
+
+
+def _to_images(x: np.ndarray, source: str) -> tuple[torch.Tensor]:
+    if x.dtype == np.uint8:
+        arr = x.astype(np.float32) / 255.0
+    elif np.issubdtype(x.dtype, np.floating):
+        arr = x.astype(np.float32)
+        if not np.isfinite(arr).all():
+            raise DataError(f"{source}: 'x' contains NaN or infinite values.")
+        if arr.size and (arr.min() < 0 or arr.max() > 1):
+            raise DataError(f"{source}: float 'x' must lie in [0, 1]; found [{arr.min():.3g}, {arr.max():.3g}].")
+    else:
+        raise DataError(f"{source}: 'x' must be uint8 or float, not {x.dtype}.")
+    if arr.ndim == 3:
+        arr = arr[:, None]  # (N, 1, H, W)
+    elif arr.ndim == 4 and arr.shape[-1] in (1, 3, 4):
+        arr = arr[..., :3].transpose(0, 3, 1, 2) if arr.shape[-1] != 1 else arr.transpose(0, 3, 1, 2)
+    else:
+        raise DataError(f"{source}: 'x' must have shape N×H×W or N×H×W×C (C in 1, 3, 4); got {x.shape}.")
+    if arr.shape[0] < 2:
+        raise DataError(f"{source}: need at least 2 images, found {arr.shape[0]}.")
+    t = _fit_side(torch.from_numpy(np.ascontiguousarray(arr)))
+    assert t.shape[1] <= MAX_CHANNELS
+    return (t,)
+
+
+def _fit_side(x: torch.Tensor) -> torch.Tensor:
+    """Downscale (N, C, H, W) so that the longer side is at most MAX_SIDE pixels."""
+    h, w = x.shape[-2:]
+    if max(h, w) <= MAX_SIDE:
+        return x.contiguous()
+    scale = MAX_SIDE / max(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+
+
+def _labels(y: np.ndarray | None, n: int, source: str) -> tuple[torch.Tensor, list[str]]:
+    if y is None:
+        return torch.full((n,), -1, dtype=torch.int64), []
+    y = np.asarray(y).reshape(-1)
+    if y.shape[0] != n:
+        raise DataError(f"{source}: 'y' has {y.shape[0]} labels for {n} images.")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{source}: 'y' must hold integer labels, not {y.dtype}.")
+    classes = [str(c) for c in np.unique(y)]
+    return torch.from_numpy(y.astype(np.int64)), classes
+
+
+def _image_folder(path: Path) -> Dataset:
+    from PIL import Image, UnidentifiedImageError
+
+    class_dirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        raise DataError(f"{path} has no class subfolders: expected one subfolder of images per class.")
+    images, labels, size = [], [], None
+    for label, d in enumerate(class_dirs):
+        for f in sorted(d.rglob("*")):
+            if not f.is_file() or f.name.startswith("."):
+                continue
+            if f.suffix.lower() not in IMAGE_SUFFIXES:
+                raise DataError(f"{f} is not an image file (accepted: {', '.join(IMAGE_SUFFIXES)}).")
+            try:
+                with Image.open(f) as im:
+                    im = im.convert("L")
+                    if size is None:
+                        scale = min(1.0, MAX_SIDE / max(im.size))
+                        size = (max(1, round(im.size[0] * scale)), max(1, round(im.size[1] * scale)))
+                    im = im.resize(size, Image.BILINEAR) if im.size != size else im
+                    images.append(np.asarray(im, dtype=np.uint8))
+            except (UnidentifiedImageError, OSError) as e:
+                raise DataError(f"{f} could not be read as an image: {e}") from e
+            labels.append(label)
+    if len(images) < 2:
+        raise DataError(f"{path} holds {len(images)} images; at least 2 are needed.")
+    x = torch.from_numpy(np.stack(images)).to(torch.float32).unsqueeze(1) / 255.0  # (N, 1, H, W)
+    return Dataset(x, torch.tensor(labels, dtype=torch.int64), [d.name for d in class_dirs])
+
+
+def _fingerprint(path: Path) -> str:
+    """A cheap content id so that checkpoints from different files are not compared as equals."""
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
+        with open(f, "rb") as fh:
+            h.update(fh.read(1 << 20))
+        h.update(str(f.stat().st_size).encode())
+    return "sha256:" + h.hexdigest()[:16]

@@ -1,0 +1,167 @@
+"""A whole training run: data, model, loop, per-epoch atomic checkpoints and a JSON-lines progress log.
+
+The CLI calls `run_training` directly; the UI starts the CLI in a subprocess and only reads the log,
+so a run survives page switches, reloads and crashes of either side.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from vae import data as data_mod
+from vae.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
+from vae.model import build_model
+from vae.train import Progress, TrainState, choose_device, optimizer_tensors, train
+
+LOG_SUFFIX = ".log.jsonl"
+PROGRESS_INTERVAL_S = 2.0  # within long epochs, a progress line at most this often
+
+
+def log_path_for(checkpoint_path: str | os.PathLike) -> Path:
+    p = Path(checkpoint_path)
+    return p.with_name(p.name[: -len(p.suffix)] + LOG_SUFFIX if p.suffix else p.name + LOG_SUFFIX)
+
+
+class RunLog:
+    """Append-only JSON lines; each line is complete and flushed, so readers can tail it safely."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("")
+
+    def write(self, event: str, **fields) -> None:
+        if self.path is None:
+            return
+        line = json.dumps({"event": event, "time": time.time(), **fields}, default=_json_default)
+        with open(self.path, "a") as f:
+            f.write(line + "\n")
+            f.flush()
+
+
+def _json_default(o):
+    if isinstance(o, float) and o != o:
+        return None
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(type(o).__name__)
+
+
+def _finite(d: dict) -> dict:
+    """NaN/inf become None so every line is strict JSON."""
+    def fix(v):
+        if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+            return None
+        if isinstance(v, dict):
+            return {k: fix(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [fix(x) for x in v]
+        return v
+    return fix(d)
+
+
+def read_log(path: str | os.PathLike) -> list[dict]:
+    """Every complete line of a run log; a half-written last line is skipped, not an error."""
+    rows = []
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return rows
+    for line in text.splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def run_training(
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    data_cfg: DataConfig,
+    out_path: str | os.PathLike,
+    *,
+    resume: str | os.PathLike | None = None,
+    stop_event: threading.Event | None = None,
+    callback: Callable[[Progress], None] | None = None,
+    write_log: bool = True,
+    save_optimizer: bool = True,
+) -> dict:
+    """Train and checkpoint every epoch. Returns a JSON-able summary; also written as the log's last line."""
+    out_path = Path(out_path)
+    log = RunLog(log_path_for(out_path) if write_log else None)
+    t0 = time.perf_counter()
+    log.write("start", pid=os.getpid(), model=model_cfg.to_dict(), train=train_cfg.to_dict(), data=data_cfg.to_dict(),
+              checkpoint=str(out_path))
+    try:
+        device = choose_device(train_cfg.device)
+        split = data_mod.load(data_cfg)
+        torch.manual_seed(train_cfg.seed)  # model initialisation is reproducible per seed
+        history, optim_state = [], None
+        if resume is not None:
+            ckpt = load_checkpoint(resume)
+            if ckpt.data.get("fingerprint") != split.info["fingerprint"] or ckpt.data.get("shape") != split.info["shape"]:
+                raise ConfigError("resume", f"checkpoint was trained on {ckpt.data.get('name')!r}, not {data_cfg.name!r}")
+            model, history, optim_state = ckpt.model, ckpt.history, ckpt.optimizer_state
+            model_cfg = model.config
+        else:
+            model_cfg = model_cfg.replace(input_shape=tuple(split.info["shape"]))
+            model = build_model(model_cfg)
+        model.to(device)
+        train_x, test_x = split.train.x.to(device), split.test.x.to(device)
+        log.write("data", info=split.info, device=str(device))
+        last_line = [0.0]
+
+        def on_progress(p: Progress) -> None:
+            now = time.perf_counter()
+            if p.kind == "epoch" or now - last_line[0] >= PROGRESS_INTERVAL_S:
+                last_line[0] = now
+                log.write(p.kind, **_finite(p.to_dict()))
+            if callback is not None:
+                callback(p)
+
+        def on_epoch_end(state: TrainState) -> None:
+            optim = optimizer_tensors(model, state.optimizer) if (save_optimizer and state.optimizer) else None
+            save_checkpoint(out_path, model, train=train_cfg, data=split.info, history=_finite_list(state.history),
+                            optimizer_state=optim, extra={"status": "running" if state.epoch < train_cfg.epochs else "done"})
+            log.write("checkpoint", epoch=state.epoch, path=str(out_path))
+
+        result = train(model, train_x, train_cfg, test_x=test_x, callback=on_progress, on_epoch_end=on_epoch_end,
+                       stop_event=stop_event, history=history, optimizer_state=optim_state)
+        if result.status != "done" and result.history:
+            # the last epoch's checkpoint is already on disk; record why the run ended in its metadata
+            save_checkpoint(out_path, model, train=train_cfg, data=split.info, history=_finite_list(result.history),
+                            extra={"status": result.status, "message": result.message})
+        last = result.history[-1] if result.history else {}
+        summary = {
+            "status": result.status,
+            "message": result.message,
+            "checkpoint": str(out_path) if result.history else None,
+            "epochs": len(result.history),
+            "final": _finite({k: last.get(k) for k in ("recon", "kl", "elbo", "loss", "test")}),
+            "images_per_sec": round(result.images_per_sec, 1),
+            "wall_s": round(time.perf_counter() - t0, 3),
+            "device": str(device),
+            "model": model_cfg.to_dict(),
+        }
+        log.write("end", **summary)
+        return summary
+    except (ConfigError, data_mod.DataError, CheckpointError) as e:
+        log.write("end", status="failed", message=str(e))
+        raise
+    except BaseException as e:
+        log.write("end", status="failed", message=f"{type(e).__name__}: {e}")
+        raise
+
+
+def _finite_list(history: list[dict]) -> list[dict]:
+    return [_finite(h) for h in history]
