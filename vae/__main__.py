@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--name", default=None, help="run name, used when --out is not given")
     t.add_argument("--resume", default=None, help="continue from this checkpoint up to --epochs")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--no-optimizer-state", action="store_true",
+                   help="leave Adam's moments out of the checkpoint (a third of the size; resume restarts Adam)")
 
     e = sub.add_parser("evaluate", help="evaluate a checkpoint on its test split")
     e.add_argument("checkpoint")
@@ -120,7 +122,8 @@ def cmd_train(a: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        summary = run_training(model, train, data, out, resume=a.resume, stop_event=stop, callback=progress)
+        summary = run_training(model, train, data, out, resume=a.resume, stop_event=stop, callback=progress,
+                               save_optimizer=not a.no_optimizer_state)
     finally:
         if bar is not None:
             bar.close()

@@ -1,0 +1,6 @@
+"""Placeholder: this page is being built (see the open issues)."""
+
+import streamlit as st
+
+st.title("checkpoints")
+st.info("This page is being built.")

@@ -1,0 +1,200 @@
+"""Cached loaders, the sidebar checkpoint picker and image helpers shared by every page."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+from vae.checkpoint import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint
+from vae.config import DataConfig
+from vae.data import DataError, DataSplit
+from vae.data import load as load_data_split
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DEMO = "digits-3-vae.safetensors"
+STATE_KEY = "ckpt_path"  # the one value that crosses pages: the current checkpoint's path
+
+
+def demo_dir() -> Path:
+    return Path(os.environ.get("VAE_DEMO_DIR", ROOT / "checkpoints" / "demos"))
+
+
+def runs_dir() -> Path:
+    """User runs; tests point this at a temp folder with VAE_RUNS_DIR."""
+    return Path(os.environ.get("VAE_RUNS_DIR", ROOT / "checkpoints" / "runs"))
+
+
+def is_demo(path: str | Path) -> bool:
+    return Path(path).resolve().parent == demo_dir().resolve()
+
+
+def mtime(path: str | Path) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _load_checkpoint(path: str, _mtime: float) -> Checkpoint:
+    torch.set_grad_enabled(False)
+    return load_checkpoint(path)
+
+
+def load_model(path: str | Path) -> Checkpoint:
+    """Cached by path and modification time, so a rewritten checkpoint is reloaded."""
+    return _load_checkpoint(str(path), mtime(path))
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading dataset…")
+def _load_split(name: str, test_fraction: float, split_seed: int) -> DataSplit:
+    return load_data_split(DataConfig(name=name, test_fraction=test_fraction, split_seed=split_seed))
+
+
+def load_split(ckpt: Checkpoint) -> DataSplit:
+    """The checkpoint's own dataset and split (the same images it was tested on)."""
+    info = ckpt.data
+    return _load_split(info.get("name", "digits"), float(info.get("test_fraction", 0.2)), int(info.get("split_seed", 0)))
+
+
+@st.cache_data(max_entries=16, show_spinner="Encoding the test set…")
+def _encode_test(path: str, _mtime: float) -> dict[str, np.ndarray | None]:
+    from vae.explore import encode_dataset
+
+    ckpt = load_model(path)
+    split = load_split(ckpt)
+    mu, logvar = encode_dataset(ckpt.model, split.test.x)
+    return {"mu": mu, "logvar": logvar, "y": split.test.y.numpy()}
+
+
+def encode_test(path: str | Path) -> dict[str, np.ndarray | None]:
+    """Posterior means, log-variances and labels of the test split: {'mu', 'logvar', 'y'}."""
+    return _encode_test(str(path), mtime(path))
+
+
+def checkpoint_rows() -> list[tuple[Path, dict | None, str | None]]:
+    return list_checkpoints(demo_dir()) + list_checkpoints(runs_dir())
+
+
+def label(path: str | Path) -> str:
+    p = Path(path)
+    return f"{'demo' if is_demo(p) else 'run'} · {p.stem}"
+
+
+def current_path() -> Path | None:
+    """The chosen checkpoint; defaults to the bundled VAE demo so a first visit shows something at once."""
+    chosen = st.session_state.get(STATE_KEY)
+    if chosen and Path(chosen).exists():
+        return Path(chosen)
+    default = demo_dir() / DEFAULT_DEMO
+    if default.exists():
+        return default
+    rows = [r for r in checkpoint_rows() if r[1] is not None]
+    return rows[0][0] if rows else None
+
+
+def set_current(path: str | Path) -> None:
+    st.session_state[STATE_KEY] = str(path)
+
+
+def current_checkpoint() -> tuple[Path, Checkpoint]:
+    """The current checkpoint, loaded; shows a message and stops the page when there is none or it is broken."""
+    path = current_path()
+    if path is None:
+        st.info("No checkpoint yet. Train one on the **Train** page, or upload one on **Checkpoints**.")
+        st.stop()
+    try:
+        return path, load_model(path)
+    except CheckpointError as e:
+        st.error(f"Cannot open this checkpoint: {e}")
+        st.stop()
+
+
+def current_data(ckpt: Checkpoint) -> DataSplit:
+    try:
+        return load_split(ckpt)
+    except DataError as e:
+        st.error(f"The dataset of this checkpoint cannot be loaded: {e}")
+        st.stop()
+
+
+def checkpoint_facts(ckpt: Checkpoint) -> dict[str, str]:
+    cfg, tc, h = ckpt.model_config, ckpt.train_config, ckpt.history
+    last = h[-1] if h else {}
+    test = last.get("test") or {}
+    facts = {
+        "dataset": f"{ckpt.data.get('name', '?')} {tuple(ckpt.data.get('shape', ()))}",
+        "model": f"{cfg.kind.upper()} · {cfg.arch} · z={cfg.latent_dim}",
+        "β": f"{tc.beta:g}" if tc and cfg.kind == "vae" else "–",
+        "epochs": str(len(h)),
+    }
+    if cfg.kind == "vae" and test.get("elbo") is not None:
+        facts["test ELBO"] = f"{test['elbo']:.2f} nats"
+    elif test.get("recon") is not None:
+        facts["test recon"] = f"{test['recon']:.2f} nats"
+    return facts
+
+
+def sidebar() -> None:
+    """Checkpoint picker and key facts; rendered by app.py on every page."""
+    rows = [r for r in checkpoint_rows() if r[1] is not None]
+    paths = [str(p) for p, _, _ in rows]
+    cur = current_path()
+    with st.sidebar:
+        st.markdown("### Checkpoint")
+        if not paths:
+            st.caption("No checkpoints found.")
+            return
+        index = paths.index(str(cur)) if cur is not None and str(cur) in paths else 0
+        choice = st.selectbox("Current checkpoint", paths, index=index, format_func=label, key="sidebar_ckpt",
+                              label_visibility="collapsed")
+        if choice != (str(cur) if cur else None):
+            set_current(choice)
+        try:
+            ckpt = load_model(choice)
+        except CheckpointError as e:
+            st.error(str(e))
+            return
+        st.markdown("\n".join(f"- **{k}**: {v}" for k, v in checkpoint_facts(ckpt).items()))
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """(C, H, W) or (H, W) float in [0, 1] -> (H, W) or (H, W, 3) uint8 for display."""
+    a = np.asarray(img, dtype=np.float32)
+    if a.ndim == 3:
+        a = a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)[..., :3]
+    return (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def upscale(img: np.ndarray, size: int = 112) -> np.ndarray:
+    """Nearest-neighbour upscale to about `size` pixels so 8×8 digits stay crisp instead of blurred."""
+    a = to_uint8(img)
+    k = max(1, size // max(a.shape[:2]))
+    return np.repeat(np.repeat(a, k, axis=0), k, axis=1)
+
+
+def png_bytes(img: np.ndarray, size: int | None = None) -> bytes:
+    from PIL import Image
+
+    a = upscale(img, size) if size else to_uint8(img)
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def show_images(images, captions=None, *, size: int = 96, columns: int | None = None) -> None:
+    """A row (or wrapped rows) of crisp images with optional captions."""
+    images = list(images)
+    if not images:
+        return
+    columns = columns or len(images)
+    for start in range(0, len(images), columns):
+        cols = st.columns(columns)
+        for j, img in enumerate(images[start : start + columns]):
+            cap = captions[start + j] if captions else None
+            cols[j].image(upscale(img, size), caption=cap, width=size if size else "content")
