@@ -1,0 +1,59 @@
+"""Shared fixtures: tiny checkpoints trained in the test session, isolated run folders, clean Streamlit caches."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _train(out: Path, kind: str, latent_dim: int = 2, epochs: int = 1, beta: float = 1.0, data: str = "digits") -> Path:
+    from vae.config import DataConfig, ModelConfig, TrainConfig
+    from vae.run import run_training
+
+    run_training(
+        ModelConfig(kind=kind, latent_dim=latent_dim, hidden=(32,)),
+        TrainConfig(epochs=epochs, batch_size=64, beta=beta, seed=0, threads=1),
+        DataConfig(name=data),
+        out,
+        write_log=False,
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpts(tmp_path_factory) -> dict[str, Path]:
+    """Tiny digits checkpoints: 'vae', 'ae', 'pca' (2-D) and 'vae8' (8-D); a couple of seconds in all."""
+    d = tmp_path_factory.mktemp("ckpts")
+    return {
+        "vae": _train(d / "tiny-vae.safetensors", "vae", epochs=2),
+        "ae": _train(d / "tiny-ae.safetensors", "ae"),
+        "pca": _train(d / "tiny-pca.safetensors", "pca"),
+        "vae8": _train(d / "tiny-vae8.safetensors", "vae", latent_dim=8),
+    }
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch) -> Path:
+    """Point the app's user-runs folder at a temp dir so tests never touch checkpoints/runs."""
+    d = tmp_path / "runs"
+    d.mkdir()
+    monkeypatch.setenv("VAE_RUNS_DIR", str(d))
+    return d
+
+
+@pytest.fixture(autouse=True)
+def _clear_streamlit_caches():
+    """Streamlit caches are global to the process; clear them so tests do not see each other's models."""
+    yield
+    if "streamlit" in sys.modules:
+        import streamlit as st
+
+        st.cache_data.clear()
+        st.cache_resource.clear()
