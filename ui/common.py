@@ -145,6 +145,8 @@ def sidebar() -> None:
     rows = [r for r in checkpoint_rows() if r[1] is not None]
     paths = [str(p) for p, _, _ in rows]
     cur = current_path()
+    if cur is not None and str(cur) not in paths:  # e.g. a sweep run opened from the β page
+        paths.insert(0, str(cur))
     with st.sidebar:
         st.markdown("### Checkpoint")
         if not paths:
