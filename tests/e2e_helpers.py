@@ -1,0 +1,252 @@
+"""Start/stop the real Streamlit server and drive it in headless Chromium; shared by the e2e test and bench/."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+# No GPU, no phoning home: the same flags everywhere so the test and the benches see one browser.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1400, "height": 900}
+
+
+def browser_missing_reason() -> str | None:
+    """None when a headless browser can be driven here, else why not."""
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} not found (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "python playwright not installed (pip install playwright)"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A `streamlit run app.py` subprocess in its own process group, bound to loopback."""
+
+    proc: subprocess.Popen
+    port: int
+    log_path: Path
+    started_at: float = field(default_factory=time.perf_counter)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, n: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM the whole group (the server and any training subprocesses it started), then SIGKILL."""
+        if self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(5)
+
+
+def health_ok(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+            return r.read().strip() == b"ok"
+    except OSError:
+        return False
+
+
+def start_server(port: int | None = None, *, runs_dir: str | Path | None = None, env: dict | None = None,
+                 log_path: str | Path | None = None, timeout: float = 60.0) -> Server:
+    """Start the app and wait for /_stcore/health == ok; raises RuntimeError (with the log) on failure."""
+    port = port or free_port()
+    full_env = dict(os.environ)
+    full_env.update({"STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", "PYTHONUNBUFFERED": "1"})
+    if runs_dir is not None:
+        full_env["VAE_RUNS_DIR"] = str(runs_dir)
+    full_env.update(env or {})
+    log_path = Path(log_path or tempfile.mkstemp(prefix=f"streamlit-{port}-", suffix=".log")[1])
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+           "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
+           "--browser.gatherUsageStats", "false"]
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)  # own group: stop() also ends training children
+    log.close()
+    server = Server(proc, port, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{server.log_tail()}")
+        if health_ok(port):
+            return server
+        time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"streamlit not healthy after {timeout:.0f} s:\n{server.log_tail()}")
+
+
+def launch_browser(pw):
+    """Headless Debian Chromium; each caller opens fresh contexts (no shared profile)."""
+    return pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+def new_page(browser, errors: list[str] | None = None):
+    """A page in a fresh context; page errors and console errors are appended to `errors`."""
+    ctx = browser.new_context(viewport=VIEWPORT)
+    page = ctx.new_page()
+    if errors is not None:
+        page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+        page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+    return page
+
+
+# ---- Streamlit page state -------------------------------------------------------------------------------
+
+def wait_idle(page, timeout: float = 60.0, settle: float = 0.3) -> None:
+    """Wait until the script is not running (Streamlit's own data-test-script-state), stable for `settle` s."""
+    deadline = time.monotonic() + timeout
+    stable_since = None
+    while time.monotonic() < deadline:
+        state = page.evaluate(
+            "() => { const a = document.querySelector('[data-testid=\"stApp\"]');"
+            " return a ? a.getAttribute('data-test-script-state') : null; }")
+        if state == "notRunning":
+            stable_since = stable_since or time.monotonic()
+            if time.monotonic() - stable_since >= settle:
+                return
+        else:
+            stable_since = None
+        page.wait_for_timeout(100)
+    raise TimeoutError(f"app still running after {timeout:.0f} s")
+
+
+def open_app(page, server: Server, path: str = "", timeout: float = 60.0) -> None:
+    page.goto(f"{server.url}/{path}", wait_until="domcontentloaded")
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
+    wait_idle(page, timeout)
+
+
+def go_to(page, title: str, timeout: float = 60.0) -> None:
+    """Switch page through the sidebar navigation (keeps the session, unlike a new URL)."""
+    link = page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first
+    link.click()
+    page.wait_for_timeout(200)
+    wait_idle(page, timeout)
+
+
+def streamlit_errors(page) -> list[str]:
+    """Text of every exception box Streamlit shows, plus any "Traceback" in the main area."""
+    out = [t[:500] for t in page.locator('[data-testid="stException"]').all_inner_texts()]
+    main = page.locator('[data-testid="stMain"]')
+    if not out and main.count() and "Traceback (most recent call last)" in main.inner_text():
+        out.append("Traceback in page text")
+    return out
+
+
+def screenshot(page, path: str | Path, full_page: bool = False) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=full_page)
+
+
+# ---- Plotly ---------------------------------------------------------------------------------------------
+
+_POINT_JS = """
+([n, trace, index]) => {
+  const gd = document.querySelectorAll('.js-plotly-plot')[n];
+  if (!gd || !gd._fullLayout || !gd._fullData) return null;
+  const fd = gd._fullData;
+  let t = trace;
+  if (t < 0) {  // the first visible trace with points: skip invisible helper grids (opacity 0)
+    t = fd.findIndex(d => d.visible === true && (d.opacity ?? 1) > 0 && d.x && d.x.length > 0
+                          && (d.type || '').startsWith('scatter'));
+  }
+  if (t < 0 || !fd[t]) return null;
+  const d = fd[t];
+  const i = Math.min(index, d.x.length - 1);
+  const xa = gd._fullLayout[(d.xaxis || 'x').replace('x', 'xaxis')];
+  const ya = gd._fullLayout[(d.yaxis || 'y').replace('y', 'yaxis')];
+  const r = gd.getBoundingClientRect();
+  return {x: r.left + xa._offset + xa.l2p(d.x[i]), y: r.top + ya._offset + ya.l2p(d.y[i]),
+          dx: d.x[i], dy: d.y[i], trace: t, index: i, n_points: d.x.length, name: d.name || ''};
+}
+"""
+
+
+def plot_count(page) -> int:
+    return page.evaluate("() => document.querySelectorAll('.js-plotly-plot').length")
+
+
+def plot_ready(page, n: int = 0) -> bool:
+    """True once the n-th Plotly figure on the page has data drawn."""
+    return bool(page.evaluate(
+        "(n) => { const gd = document.querySelectorAll('.js-plotly-plot')[n];"
+        " return !!(gd && gd._fullData && gd._fullData.some(d => d.x && d.x.length > 0)); }", n))
+
+
+def point_position(page, n: int = 0, trace: int = -1, index: int = 0) -> dict | None:
+    """Screen position of data point `index` of `trace` (-1: first visible scatter) in the n-th figure."""
+    page.evaluate("(n) => document.querySelectorAll('.js-plotly-plot')[n]?.scrollIntoView({block: 'center'})", n)
+    return page.evaluate(_POINT_JS, [n, trace, index])
+
+
+def click_at(page, x: float, y: float) -> None:
+    """Plotly needs a hover before it reports a click."""
+    page.mouse.move(x - 3, y - 3)
+    page.wait_for_timeout(60)
+    page.mouse.move(x, y)
+    page.wait_for_timeout(150)
+    page.mouse.click(x, y)
+
+
+def click_point(page, n: int = 0, trace: int = -1, index: int = 0) -> dict:
+    pos = point_position(page, n, trace, index)
+    if pos is None:
+        raise AssertionError(f"no Plotly point {trace}/{index} in figure {n}")
+    click_at(page, pos["x"], pos["y"])
+    return pos
+
+
+# ---- memory ---------------------------------------------------------------------------------------------
+
+def proc_status_kb(pid: int, field_name: str) -> int | None:
+    """VmRSS / VmHWM (peak RSS) of one process in kB, from /proc (no psutil needed)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
