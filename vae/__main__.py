@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-download", action="store_true", help="never download; fail if files are missing")
     t.add_argument("--test-fraction", type=float, default=d.test_fraction)
     t.add_argument("--split-seed", type=int, default=d.split_seed)
+    t.add_argument("--split", default=d.split, help="random (seeded) | tail (last --test-fraction of items is the test set)")
     t.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     t.add_argument("--model", dest="kind", default=m.kind, help="vae | ae | pca")
     t.add_argument("--arch", default=m.arch, help="mlp | conv")
@@ -82,7 +83,7 @@ def _configs(a: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, DataConfi
                         capacity=a.capacity, capacity_epochs=a.capacity_epochs, seed=a.seed, device=a.device,
                         threads=a.threads, log_every=a.log_every, grad_clip=a.grad_clip)
     data = DataConfig(name=a.data, data_dir=a.data_dir, test_fraction=a.test_fraction, split_seed=a.split_seed,
-                      limit=a.limit, download=not a.no_download)
+                      split=a.split, limit=a.limit, download=not a.no_download)
     return model, train, data
 
 
@@ -139,10 +140,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     if a.iwae_k < 0:
         raise ConfigError("iwae_k", "must be >= 0")
     ckpt = load_checkpoint(a.checkpoint)
-    info = ckpt.data
-    cfg = DataConfig(name=a.data or info.get("name", "digits"), data_dir=a.data_dir,
-                     test_fraction=info.get("test_fraction", 0.2), split_seed=info.get("split_seed", 0))
-    split = data_mod.load(cfg)
+    overrides = {"data_dir": a.data_dir, **({"name": a.data} if a.data else {})}
+    split = data_mod.load(data_mod.config_from_info(ckpt.data, **overrides))
     if list(split.test.shape) != list(ckpt.model_config.input_shape):
         raise ConfigError("data", f"images are {split.test.shape}, the model expects {ckpt.model_config.input_shape}")
     result = evaluate(ckpt.model, split.test.x, iwae_k=a.iwae_k, seed=a.seed)
@@ -163,13 +162,16 @@ def cmd_info(a: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from vae.checkpoint import CheckpointError
-    from vae.data import DataError
+    from vae.data import DataError, UnknownDatasetError
 
     args = build_parser().parse_args(argv)
     try:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info}[args.command](args)
-    except ConfigError as e:
+    except ConfigError as e:  # a bad argument: exit 2, like argparse's own errors
         print(f"error: invalid {e.field}: {e.message}", file=sys.stderr)
+        return 2
+    except UnknownDatasetError as e:
+        print(f"error: invalid {e.field}: {e}", file=sys.stderr)
         return 2
     except (CheckpointError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -61,15 +61,25 @@ class Checkpoint:
         return self.meta.get("data", {})
 
 
+_UMASK: list[int] = []
+
+
+def _umask() -> int:
+    """The process umask, read once: os.umask can only be read by setting it, which races with other threads."""
+    if not _UMASK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        _UMASK.append(mask)
+    return _UMASK[0]
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write via a temp file in the same folder, fsync, then os.replace: a reader sees old or new, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the mode a plain open() would
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the mode a plain open() would
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -151,7 +161,16 @@ def _header(path: Path) -> dict:
         raise CheckpointError(f"{path.name}: not a safetensors file (header is not JSON)") from e
     if not isinstance(header, dict):
         raise CheckpointError(f"{path.name}: not a safetensors file (header is not an object)")
-    end = max((v.get("data_offsets", [0, 0])[1] for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)), default=0)
+    end = 0
+    for k, v in header.items():
+        if k == "__metadata__":
+            if not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values()):
+                raise CheckpointError(f"{path.name}: not a safetensors file (__metadata__ must map names to strings)")
+            continue
+        offsets = v.get("data_offsets") if isinstance(v, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) and o >= 0 for o in offsets)):
+            raise CheckpointError(f"{path.name}: not a safetensors file (tensor {k[:40]!r} has no valid data_offsets)")
+        end = max(end, offsets[1])
     if 8 + n + end != size:
         raise CheckpointError(f"{path.name}: file is truncated or padded ({size} bytes, header expects {8 + n + end})")
     return header
@@ -169,6 +188,12 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{path.name}: metadata is not valid JSON") from e
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path.name}: metadata is not a JSON object")
+    # readers index these without checking, so a hostile header must not get past with the wrong types
+    for key, kind in (("model", dict), ("data", dict), ("history", list)):
+        if key in meta and not isinstance(meta[key], kind):
+            raise CheckpointError(f"{path.name}: metadata field {key!r} must be a JSON {'object' if kind is dict else 'list'}")
+    if not all(isinstance(h, dict) for h in meta.get("history", [])):
+        raise CheckpointError(f"{path.name}: metadata history must be a list of objects")
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(f"{path.name}: format version {version!r} is not supported (this app reads {FORMAT_VERSION})")
@@ -189,8 +214,10 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         raise CheckpointError(f"{path.name}: tensor data is corrupt ({e})") from e
     weights = {k: v for k, v in tensors.items() if not k.startswith(OPTIM_PREFIX)}
     optim = {k[len(OPTIM_PREFIX):]: v for k, v in tensors.items() if k.startswith(OPTIM_PREFIX)}
-    model = build_model(cfg)
-    expected = model.state_dict()
+    # shapes come from a model on the meta device (no memory), so a header that asks for a huge model
+    # is refused by the shape check below before anything is allocated
+    with torch.device("meta"):
+        expected = build_model(cfg).state_dict()
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
     if missing or unexpected:
@@ -204,6 +231,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
             )
         if v.is_floating_point() and not torch.isfinite(v).all():
             raise CheckpointError(f"{path.name}: weight {k} contains NaN or infinite values")
+    model = build_model(cfg)
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in weights.items()})
     model.to(device).eval()
     return Checkpoint(model=model, meta=meta, path=path, optimizer_state=optim)
@@ -242,4 +270,24 @@ def list_checkpoints(*folders: str | os.PathLike) -> list[tuple[Path, dict | Non
                 rows.append((p, read_metadata(p), None))
             except CheckpointError as e:
                 rows.append((p, None, str(e)))
-    return sorted(rows, key=lambda r: r[0].stat().st_mtime if r[0].exists() else 0, reverse=True)
+    return sorted(rows, key=lambda r: _mtime(r[0]), reverse=True)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # deleted while listing
+        return 0.0
+
+
+def update_metadata(path: str | os.PathLike, **changes: Any) -> Path:
+    """Rewrite a checkpoint's metadata, keeping its tensors byte for byte (e.g. to record why a run ended)."""
+    path = Path(path)
+    meta = read_metadata(path)
+    try:
+        tensors = st_load(path.read_bytes())
+    except Exception as e:
+        raise CheckpointError(f"{path.name}: tensor data is corrupt ({e})") from e
+    meta.update(changes)
+    atomic_write_bytes(path, st_save(tensors, metadata={"format": FORMAT, "meta": json.dumps(meta)}))
+    return path

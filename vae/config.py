@@ -10,6 +10,7 @@ MODEL_KINDS = ("vae", "ae", "pca")
 ARCHS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+SPLITS = ("random", "tail")
 
 # Upper bounds keep a hostile checkpoint header from asking for a model that eats all memory.
 MAX_LATENT_DIM = 512
@@ -152,6 +153,7 @@ class DataConfig(_Config):
     data_dir: str | None = None  # where torchvision datasets live; None means the user cache
     test_fraction: float = 0.2  # for datasets without an official split
     split_seed: int = 0
+    split: str = "random"  # random (seeded by split_seed) | tail (the last test_fraction of items, in file order)
     limit: int | None = None  # keep only the first N training items (quick demos)
     download: bool = True
 
@@ -159,5 +161,6 @@ class DataConfig(_Config):
         _check(isinstance(self.name, str) and self.name.strip() != "", "name", "must name a dataset or a path")
         _check(_is_num(self.test_fraction) and 0 < self.test_fraction < 1, "test_fraction", "must be in (0, 1)")
         _check(_is_int(self.split_seed) and self.split_seed >= 0, "split_seed", "must be a non-negative integer")
+        _check(self.split in SPLITS, "split", f"must be one of {', '.join(SPLITS)}, got {self.split!r}")
         if self.limit is not None:
             _check(_is_int(self.limit) and self.limit >= 1, "limit", "must be >= 1")

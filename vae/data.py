@@ -23,6 +23,12 @@ class DataError(RuntimeError):
     """A dataset could not be loaded; the message says what failed, where, and what works offline."""
 
 
+class UnknownDatasetError(DataError):
+    """The name is neither a built-in dataset nor an existing path: a bad argument rather than bad data."""
+
+    field = "data"
+
+
 @dataclass
 class Dataset:
     x: torch.Tensor  # (N, C, H, W) float32 in [0, 1]
@@ -56,7 +62,7 @@ def load(cfg: DataConfig) -> DataSplit:
     name = cfg.name.strip()
     key = name.lower()
     if key == "digits":
-        train, test = _random_split(_digits(), cfg)
+        train, test = _split(_digits(), cfg)
         fingerprint = "sklearn-digits"
     elif key in TORCHVISION:
         train, test = _torchvision(key, cfg)
@@ -68,13 +74,13 @@ def load(cfg: DataConfig) -> DataSplit:
         elif path.suffix.lower() == ".npz" and path.is_file():
             full = _npz(path)
         elif path.suffix.lower() == ".npz":
-            raise DataError(f"No .npz file at {path}. The built-in 'digits' dataset works offline.")
+            raise UnknownDatasetError(f"No .npz file at {path}. The built-in 'digits' dataset works offline.")
         else:
-            raise DataError(
+            raise UnknownDatasetError(
                 f"Unknown dataset {name!r}: use one of {', '.join(BUILTIN)}, a path to an .npz file, "
                 "or an image folder with one subfolder per class. 'digits' works offline."
             )
-        train, test = _random_split(full, cfg)
+        train, test = _split(full, cfg)
         fingerprint = _fingerprint(path)
     if cfg.limit is not None:
         train = Dataset(train.x[: cfg.limit], train.y[: cfg.limit], train.classes)
@@ -85,20 +91,32 @@ def load(cfg: DataConfig) -> DataSplit:
         "n_test": len(test),
         "split_seed": cfg.split_seed,
         "test_fraction": cfg.test_fraction,
+        "split": cfg.split,
         "fingerprint": fingerprint,
         "classes": train.classes,
     }
     return DataSplit(train, test, info)
 
 
-def _random_split(ds: Dataset, cfg: DataConfig) -> tuple[Dataset, Dataset]:
+def config_from_info(info: dict, **overrides) -> DataConfig:
+    """The DataConfig that reproduces a checkpoint's split from its stored dataset id (`Checkpoint.data`)."""
+    fields = {"name": info.get("name", "digits"), "test_fraction": float(info.get("test_fraction", 0.2)),
+              "split_seed": int(info.get("split_seed", 0)), "split": info.get("split", "random")}
+    return DataConfig(**{**fields, **overrides})
+
+
+def _split(ds: Dataset, cfg: DataConfig) -> tuple[Dataset, Dataset]:
+    """Train/test split for datasets without an official one: seeded random, or the tail in file order."""
     n = len(ds)
     n_test = max(1, int(round(n * cfg.test_fraction)))
     if n - n_test < 1:
         raise DataError(f"Dataset has only {n} items: too few to split into train and test.")
-    g = torch.Generator().manual_seed(cfg.split_seed)
-    perm = torch.randperm(n, generator=g)
-    test_idx, train_idx = perm[:n_test].sort().values, perm[n_test:].sort().values
+    if cfg.split == "tail":
+        train_idx, test_idx = torch.arange(n - n_test), torch.arange(n - n_test, n)
+    else:
+        g = torch.Generator().manual_seed(cfg.split_seed)
+        perm = torch.randperm(n, generator=g)
+        test_idx, train_idx = perm[:n_test].sort().values, perm[n_test:].sort().values
     return (Dataset(ds.x[train_idx], ds.y[train_idx], ds.classes), Dataset(ds.x[test_idx], ds.y[test_idx], ds.classes))
 
 

@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 
 from vae import data as data_mod
-from vae.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from vae.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, update_metadata
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.model import build_model
 from vae.train import Progress, TrainState, choose_device, optimizer_tensors, train
@@ -120,6 +120,7 @@ def run_training(
         train_x, test_x = split.train.x.to(device), split.test.x.to(device)
         log.write("data", info=split.info, device=str(device))
         last_line = [0.0]
+        saved = [False]  # whether this run has written out_path (an older file there is not ours to touch)
 
         def on_progress(p: Progress) -> None:
             now = time.perf_counter()
@@ -133,19 +134,19 @@ def run_training(
             optim = optimizer_tensors(model, state.optimizer) if (save_optimizer and state.optimizer) else None
             save_checkpoint(out_path, model, train=train_cfg, data=split.info, history=_finite_list(state.history),
                             optimizer_state=optim, extra={"status": "running" if state.epoch < train_cfg.epochs else "done"})
+            saved[0] = True
             log.write("checkpoint", epoch=state.epoch, path=str(out_path))
 
         result = train(model, train_x, train_cfg, test_x=test_x, callback=on_progress, on_epoch_end=on_epoch_end,
                        stop_event=stop_event, history=history, optimizer_state=optim_state)
-        if result.status != "done" and result.history:
-            # the last epoch's checkpoint is already on disk; record why the run ended in its metadata
-            save_checkpoint(out_path, model, train=train_cfg, data=split.info, history=_finite_list(result.history),
-                            extra={"status": result.status, "message": result.message})
+        if result.status != "done" and saved[0]:
+            # the last finished epoch's checkpoint is on disk: keep its weights and Adam state, record why the run ended
+            update_metadata(out_path, status=result.status, message=result.message)
         last = result.history[-1] if result.history else {}
         summary = {
             "status": result.status,
             "message": result.message,
-            "checkpoint": str(out_path) if result.history else None,
+            "checkpoint": str(out_path) if saved[0] or _same_file(resume, out_path) else None,
             "epochs": len(result.history),
             "final": _finite({k: last.get(k) for k in ("recon", "kl", "elbo", "loss", "test")}),
             "images_per_sec": round(result.images_per_sec, 1),
@@ -161,6 +162,13 @@ def run_training(
     except BaseException as e:
         log.write("end", status="failed", message=f"{type(e).__name__}: {e}")
         raise
+
+
+def _same_file(a, b) -> bool:
+    try:
+        return a is not None and Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
 
 
 def _finite_list(history: list[dict]) -> list[dict]:

@@ -100,7 +100,8 @@ def load_optimizer_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimi
         if f"{name}.exp_avg" not in tensors or tensors[f"{name}.exp_avg"].shape != p.shape:
             continue
         optimizer.state[p] = {
-            "step": tensors[f"{name}.step"].reshape(()).clone(),
+            # fused Adam keeps its step count on the parameter's device
+            "step": tensors[f"{name}.step"].reshape(()).to(p.device).clone(),
             "exp_avg": tensors[f"{name}.exp_avg"].to(p.device).clone(),
             "exp_avg_sq": tensors[f"{name}.exp_avg_sq"].to(p.device).clone(),
         }
@@ -177,6 +178,7 @@ def train(
         beta = cfg.beta
         for i in range(steps_per_epoch):
             if stop_event is not None and stop_event.is_set():
+                model.load_state_dict(last_good)  # the weights stay those of the last finished epoch, as on disk
                 return _finish("stopped", f"stopped by request after {len(history)} epochs", history, images, t0, step)
             xb = train_x[perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]]  # (B, C, H, W)
             progress_epochs = (epoch - 1) + i / steps_per_epoch
@@ -187,12 +189,10 @@ def train(
             loss = terms["loss"]
             if not torch.isfinite(loss):
                 model.load_state_dict(last_good)
-                where = f"epoch {epoch - 1}" if epoch - 1 > first_epoch else "the start of this run"
+                where = f"the end of epoch {epoch - 1}" if epoch > 1 else "their initial values"
                 msg = (f"training diverged: the loss became {loss.item()} at step {step + 1} (epoch {epoch}); "
-                       f"weights were restored to the end of {where}. Try a lower learning rate.")
-                result = _finish("diverged", msg, history, images, t0, step)
-                result.message = msg
-                return result
+                       f"weights were restored to {where}. Try a lower learning rate.")
+                return _finish("diverged", msg, history, images, t0, step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip is not None:
