@@ -1,6 +1,97 @@
-"""Placeholder: this page is being built (see the open issues)."""
+"""Reconstruction & KL: per-image terms, KL per latent dimension with active units, aggregate posterior vs prior."""
 
+import numpy as np
 import streamlit as st
+import torch
 
-st.title("recon_kl")
-st.info("This page is being built.")
+from ui.common import current_checkpoint, current_data, encode_test, show_images
+from ui.compare_ui import holes_figure, holes_for, kl_bars, marginal_histograms, pair_grid, split_key
+from ui.notes import teaching_notes
+from vae.analysis import collapse_verdict, parse_indices, pick_indices
+from vae.explore import decode, reconstruct
+from vae.metrics import ACTIVE_UNIT_THRESHOLD, active_units, kl_per_dim, per_image_terms
+
+MAX_HIST_DIMS = 16
+
+
+def inputs_ui(classes: list[str], n_test: int) -> dict:
+    c1, c2, c3, c4 = st.columns([2, 1, 1, 2])
+    mode = c1.radio("Choose inputs", ["random", "label", "index"], horizontal=True, key="recon_mode",
+                    format_func={"random": "at random", "label": "by label", "index": "by index"}.get)
+    n = c2.number_input("How many", 1, 24, 8, key="recon_n")
+    seed = c3.number_input("Seed", 0, 10_000, 0, key="recon_seed")
+    label, text = None, ""
+    if mode == "label" and classes:
+        label = c4.selectbox("Label", range(len(classes)), format_func=lambda i: classes[i], key="recon_label")
+    elif mode == "index":
+        text = c4.text_input(f"Test indices (0–{n_test - 1})", "0, 1, 2, 3", key="recon_indices",
+                             help="Comma-separated, ranges allowed: 0, 5, 10-14")
+    return {"mode": "random" if mode == "label" and not classes else mode, "n": int(n), "seed": int(seed),
+            "label": label, "text": text}
+
+
+st.title("Reconstruction & KL")
+path, ckpt = current_checkpoint()
+split = current_data(ckpt)
+model, cfg = ckpt.model, ckpt.model_config
+teaching_notes("recon_kl", ckpt)
+
+enc = encode_test(path)
+mu, logvar = enc["mu"], enc["logvar"]  # (N, D) each; logvar None for AE/PCA
+kl_dims = kl_per_dim(mu, logvar)  # (D,)
+n_active, variances = active_units(mu)
+verdict = collapse_verdict(kl_dims, n_active, model.generative)
+if verdict:
+    getattr(st, verdict[0])(verdict[1], icon="⚠️")
+
+st.subheader("Inputs and their reconstructions")
+choice = inputs_ui(split.test.classes, len(split.test))
+try:
+    indices = parse_indices(choice["text"]) if choice["mode"] == "index" else None
+    idx = pick_indices(enc["y"], choice["n"], mode=choice["mode"], seed=choice["seed"], label=choice["label"],
+                       indices=indices)
+except ValueError as e:
+    st.error(f"Cannot pick those inputs: {e}")
+    st.stop()
+if len(idx) == 0:
+    st.info("Enter at least one test index.")
+    st.stop()
+x = split.test.x[torch.as_tensor(idx)]  # (n, C, H, W)
+terms = per_image_terms(model, x, seed=choice["seed"])
+x_hat = reconstruct(model, x)  # decoded posterior means
+captions = [f"#{i} · recon {r:.1f} · KL {k:.2f}" for i, r, k in zip(idx, terms["recon"], terms["kl"])]
+pair_grid(x.numpy(), x_hat, captions)
+st.caption(f"Top: input; below: decoded posterior mean. recon = −log p(x|z) for one z ~ q(z|x) (seed "
+           f"{choice['seed']}), KL = KL(q(z|x) ‖ N(0, I)), both in nats. Mean over these {len(idx)}: recon "
+           f"{terms['recon'].mean():.2f}, KL {terms['kl'].mean():.2f}."
+           + ("" if model.generative else " A point-mass code has no KL term: shown as 0."))
+
+st.subheader("KL per latent dimension (test set)")
+st.plotly_chart(kl_bars(kl_dims, variances, ACTIVE_UNIT_THRESHOLD), key="recon_kl_bars")
+st.caption(f"{n_active} of {cfg.latent_dim} dimensions active (Var_x E[z_i|x] > {ACTIVE_UNIT_THRESHOLD}; Burda et al., "
+           f"2016). " + (f"Total KL {kl_dims.sum():.2f} nats per image over {len(mu)} test images." if model.generative
+                         else "This model's codes are points: no KL, and no prior to match."))
+
+st.subheader("Aggregate posterior vs prior")
+what = st.radio("Histogram of", ["mu", "z"], horizontal=True, key="recon_hist_of",
+                format_func={"mu": "posterior means μ(x)", "z": "one sample z ~ q(z|x) per image"}.get)
+values = mu
+if what == "z" and logvar is not None:
+    eps = np.random.default_rng(choice["seed"]).standard_normal(mu.shape)
+    values = mu + np.exp(0.5 * logvar) * eps  # reparameterised samples from q(z|x)
+st.plotly_chart(marginal_histograms(values[:, :MAX_HIST_DIMS]), key="recon_hist")
+st.caption("Red: the prior N(0, 1). The means alone are narrower than the prior when σ(x) is large; the samples "
+           "include that noise and should match N(0, 1) in a well-fitted VAE."
+           + (f" First {MAX_HIST_DIMS} dimensions shown." if cfg.latent_dim > MAX_HIST_DIMS else ""))
+
+if cfg.latent_dim == 2:
+    st.subheader("Holes: where the prior has mass but no data encode")
+    holes = holes_for(path, split_key(ckpt.data))
+    st.plotly_chart(holes_figure(holes, mu), key="recon_holes")
+    st.caption(f"Red: (p(z) − q(z))⁺, prior density minus the aggregate posterior q(z) = mean_x q(z|x) "
+               f"{'(a KDE of the codes, since this model has no σ)' if logvar is None else ''}. "
+               f"Prior mass not covered by the data: {holes['uncovered']:.0%} (total-variation distance).")
+    if len(holes["z_holes"]):
+        zh = holes["z_holes"]
+        show_images(decode(model, zh), [f"{i + 1}: ({a:.1f}, {b:.1f})" for i, (a, b) in enumerate(zh)], size=80)
+        st.caption("Decoded at the marked hole centres: what the decoder draws where it saw no training codes.")

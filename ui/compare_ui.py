@@ -1,0 +1,258 @@
+"""Cached evaluations, figures and checkpoint file operations for the Reconstruction & KL, Compare and Checkpoints pages."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from ui.common import _load_split, is_demo, load_model, mtime
+from vae.analysis import normal_pdf, prior_holes
+from vae.checkpoint import SUFFIX, CheckpointError, atomic_write_bytes, load_checkpoint, run_path, sanitize_run_name
+from vae.config import ConfigError
+from vae.run import log_path_for, read_log
+
+UPLOAD_LIMIT_MB = 64  # demo-sized models are well under 1 MB; this only stops accidents and abuse
+IWAE_K = 50  # importance samples for the Compare page: tight enough to rank models, quick on a CPU
+TRAINING_FRESH_S = 60  # a run whose log moved this recently and has no 'end' line is still being written
+
+
+def split_key(data: dict) -> tuple[str, float, int]:
+    """The hashable id of a checkpoint's dataset split, used as a cache key."""
+    return (data.get("name", "digits"), float(data.get("test_fraction", 0.2)), int(data.get("split_seed", 0)))
+
+
+@st.cache_data(max_entries=32, show_spinner="Evaluating…")
+def _evaluate(path: str, _mtime: float, split: tuple, k: int, seed: int) -> dict:
+    from vae.metrics import evaluate, kl_per_dim
+    from vae.explore import encode_dataset
+
+    model = load_model(path).model
+    x = _load_split(*split).test.x  # (N, C, H, W)
+    out = evaluate(model, x, iwae_k=k, seed=seed)
+    mu, logvar = encode_dataset(model, x)
+    out["kl_per_dim"] = kl_per_dim(mu, logvar).tolist()
+    return out
+
+
+def evaluate_on(path: str | Path, split: tuple, k: int = IWAE_K, seed: int = 0) -> dict:
+    """vae.metrics.evaluate on a given test split, cached by path + mtime (so a retrained file is re-evaluated)."""
+    return _evaluate(str(path), mtime(path), split, k, seed)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _encode_on(path: str, _mtime: float, split: tuple) -> tuple[np.ndarray, np.ndarray | None]:
+    from vae.explore import encode_dataset
+
+    return encode_dataset(load_model(path).model, _load_split(*split).test.x)
+
+
+def encode_on(path: str | Path, split: tuple) -> tuple[np.ndarray, np.ndarray | None]:
+    """(mu (N, D), logvar (N, D) or None) of a test split; cached by path + mtime."""
+    return _encode_on(str(path), mtime(path), split)
+
+
+@st.cache_data(max_entries=8, show_spinner="Mapping the prior's holes…")
+def _holes(path: str, _mtime: float, split: tuple) -> dict:
+    mu, logvar = _encode_on(path, _mtime, split)
+    return prior_holes(mu, logvar)
+
+
+def holes_for(path: str | Path, split: tuple) -> dict:
+    return _holes(str(path), mtime(path), split)
+
+
+# ---------- figures ----------
+
+def latent_scatter(xy: np.ndarray, y: np.ndarray, *, title: str = "", height: int = 300) -> go.Figure:
+    """Latent means coloured by label; one trace per label so the legend doubles as a filter."""
+    fig = go.Figure()
+    for lab in np.unique(y):
+        m = y == lab
+        fig.add_trace(go.Scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name=str(lab), marker={"size": 4}))
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=30 if title else 10, b=10),
+                      legend=dict(font=dict(size=9), itemsizing="constant"), showlegend=True)
+    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def kl_bars(kl_dims: np.ndarray, variances: np.ndarray, threshold: float, *, height: int = 260) -> go.Figure:
+    """KL per latent dimension; active units (Var_x E[z_i|x] > threshold) solid, inactive ones grey."""
+    kl_dims, variances = np.asarray(kl_dims), np.asarray(variances)
+    active = variances > threshold
+    names = [f"z{i + 1}" for i in range(len(kl_dims))]
+    fig = go.Figure(go.Bar(
+        x=names, y=kl_dims, marker_color=["#1f77b4" if a else "#bbbbbb" for a in active],
+        text=["active" if a else "inactive" for a in active], textposition="outside",
+        customdata=variances, hovertemplate="%{x}: KL %{y:.3f} nats<br>Var E[z|x] = %{customdata:.3g}<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), yaxis_title="KL (nats / image)",
+                      yaxis_range=[0, max(0.5, float(kl_dims.max()) * 1.25)])
+    return fig
+
+
+def marginal_histograms(values: np.ndarray, *, per_row: int = 4, height_per_row: int = 220) -> go.Figure:
+    """One histogram per dimension of `values` (N, D) as a density, over the N(0, 1) density of the prior."""
+    from plotly.subplots import make_subplots
+
+    d = values.shape[1]
+    rows = -(-d // per_row)
+    cols = min(d, per_row)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"z{i + 1}" for i in range(d)],
+                        horizontal_spacing=0.04, vertical_spacing=0.12 if rows > 1 else 0.0)
+    grid = np.linspace(-4, 4, 161)
+    prior = normal_pdf(grid[:, None])
+    for i in range(d):
+        r, c = i // per_row + 1, i % per_row + 1
+        fig.add_trace(go.Histogram(x=values[:, i], histnorm="probability density", nbinsx=40, marker_color="#1f77b4",
+                                   opacity=0.7, name="data", showlegend=i == 0), row=r, col=c)
+        fig.add_trace(go.Scatter(x=grid, y=prior, mode="lines", line=dict(color="#d62728"), name="prior N(0, 1)",
+                                 showlegend=i == 0), row=r, col=c)
+    fig.update_layout(height=height_per_row * rows + 40, margin=dict(l=10, r=10, t=30, b=10), bargap=0.02,
+                      legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+    return fig
+
+
+def pair_grid(x: np.ndarray, x_hat: np.ndarray, captions: list[str], *, per_row: int = 8, size: int = 80) -> None:
+    """Each input above its reconstruction, with a caption under the pair; wraps after per_row pairs."""
+    from ui.common import upscale
+
+    for start in range(0, len(x), per_row):
+        cols = st.columns(per_row)
+        for j in range(start, min(start + per_row, len(x))):
+            with cols[j - start]:
+                st.image(upscale(x[j], size), width=size)
+                st.image(upscale(x_hat[j], size), caption=captions[j], width=size)
+
+
+def holes_figure(holes: dict, mu: np.ndarray, *, height: int = 420) -> go.Figure:
+    """Heat map of prior mass not covered by the data, (p - q)+, with the codes and the picked hole centres on top."""
+    g = holes["g"]
+    fig = go.Figure(go.Heatmap(x=g, y=g, z=holes["hole"], colorscale="Reds", colorbar=dict(title="(p−q)+"),
+                               hovertemplate="z1 %{x:.2f}, z2 %{y:.2f}<br>(p−q)+ %{z:.3f}<extra></extra>"))
+    inside = (np.abs(mu) <= g[-1]).all(1)
+    fig.add_trace(go.Scattergl(x=mu[inside, 0], y=mu[inside, 1], mode="markers", name="test codes μ",
+                               marker=dict(size=3, color="rgba(30,30,30,0.45)")))
+    zh = holes["z_holes"]
+    fig.add_trace(go.Scatter(x=zh[:, 0], y=zh[:, 1], mode="markers+text", name="decoded below",
+                             text=[str(i + 1) for i in range(len(zh))], textposition="top center",
+                             marker=dict(size=11, symbol="x", color="#1f77b4")))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="z1", yaxis_title="z2",
+                      legend=dict(orientation="h", y=-0.15))
+    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return fig
+
+
+# ---------- checkpoint files ----------
+
+def _unique_path(root: Path, stem: str) -> Path:
+    path = run_path(root, stem)
+    n = 2
+    while path.exists() or log_path_for(path).exists():
+        path = run_path(root, f"{stem[:60]}-{n}")
+        n += 1
+    return path
+
+
+def _claim(src: Path, root: Path, stem: str) -> Path:
+    """Move src into root under a unique name without ever overwriting a file that appeared meanwhile."""
+    for _ in range(100):
+        dest = _unique_path(root, stem)
+        try:
+            os.link(src, dest)  # atomic and fails if dest exists, unlike os.replace
+        except FileExistsError:
+            continue
+        except OSError:  # file systems without hard links
+            os.replace(src, dest)
+            return dest
+        os.unlink(src)
+        return dest
+    raise CheckpointError("could not find a free file name")
+
+
+def save_upload(name: str, data: bytes, root: Path, limit_mb: int = UPLOAD_LIMIT_MB) -> Path:
+    """Validate uploaded bytes as a checkpoint (never unpickling) and move them into `root` under a unique safe name.
+
+    Raises CheckpointError with a message for the user; nothing is left behind on failure.
+    """
+    shown = Path(name).name or "upload"
+    if not shown.lower().endswith(SUFFIX):
+        raise CheckpointError(f"{shown}: only {SUFFIX} checkpoints can be uploaded. .pt/.pth/.ckpt files are "
+                              "Python pickles, which can run code when loaded, so this app never opens them.")
+    if len(data) == 0:
+        raise CheckpointError(f"{shown}: file is empty")
+    if len(data) > limit_mb * 1024**2:
+        raise CheckpointError(f"{shown}: file is {len(data) / 1024**2:.1f} MB, above the {limit_mb} MB upload limit")
+    try:
+        stem = sanitize_run_name(shown)
+    except ConfigError:
+        stem = "upload"
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    # a hidden subfolder, so listings (which glob root/*.safetensors) never show a half-checked file
+    tmp_dir = Path(tempfile.mkdtemp(prefix=".upload-", dir=root))
+    try:
+        tmp = tmp_dir / ("upload" + SUFFIX)
+        atomic_write_bytes(tmp, data)
+        load_checkpoint(tmp)  # full validation: header, metadata, config, shapes, finite weights
+        return _claim(tmp, root, stem)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def is_training(path: str | Path) -> bool:
+    """True while a training process is still writing this checkpoint (its log moved recently and has not ended)."""
+    log = log_path_for(path)
+    try:
+        fresh = time.time() - log.stat().st_mtime < TRAINING_FRESH_S
+    except OSError:
+        return False
+    events = read_log(log)
+    return fresh and bool(events) and events[-1].get("event") != "end"
+
+
+def _check_user_run(path: Path, root: Path) -> None:
+    if is_demo(path):
+        raise CheckpointError(f"{path.name} is a bundled demo and cannot be renamed or deleted")
+    if path.resolve().parent != Path(root).resolve():
+        raise CheckpointError(f"{path.name} is not in the runs folder")
+    if is_training(path):
+        raise CheckpointError(f"{path.name} is still being trained; stop the run first")
+
+
+def rename_run(path: str | Path, new_name: str, root: Path) -> Path:
+    """Rename a user run and its log inside `root`; run_path keeps the new name inside the folder."""
+    path = Path(path)
+    _check_user_run(path, root)
+    try:
+        dest = run_path(root, new_name)
+    except ConfigError as e:
+        raise CheckpointError(f"new name: {e}") from e
+    if dest == path.resolve():
+        return path
+    if dest.exists() or log_path_for(dest).exists():
+        raise CheckpointError(f"a run named {dest.stem} already exists")
+    try:
+        os.link(path, dest)  # fails instead of overwriting a run that appeared meanwhile
+        os.unlink(path)
+    except FileExistsError as e:
+        raise CheckpointError(f"a run named {dest.stem} already exists") from e
+    except OSError:  # file systems without hard links
+        os.replace(path, dest)
+    log = log_path_for(path)
+    if log.exists():
+        os.replace(log, log_path_for(dest))
+    return dest
+
+
+def delete_run(path: str | Path, root: Path) -> None:
+    """Delete a user run and its log; bundled demos and files outside `root` are refused."""
+    path = Path(path)
+    _check_user_run(path, root)
+    path.unlink(missing_ok=True)
+    log_path_for(path).unlink(missing_ok=True)

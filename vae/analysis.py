@@ -1,0 +1,173 @@
+"""Pure analysis helpers for the explore and compare pages: input picking, collapse checks, prior holes, run cards."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+LOG_2PI = math.log(2 * math.pi)
+COLLAPSE_KL_NATS = 0.1  # total KL per image below this carries almost no information about x
+
+
+def pick_indices(y: np.ndarray, n: int, *, mode: str = "random", seed: int = 0, label: int | None = None,
+                 indices: list[int] | None = None) -> np.ndarray:
+    """Indices into a dataset of labels y (N,): seeded random, seeded random of one label, or given indices.
+
+    Raises ValueError with a readable message for an unknown mode, an absent label or out-of-range indices.
+    """
+    y = np.asarray(y)
+    total = y.shape[0]
+    rng = np.random.default_rng(seed)
+    if mode == "random":
+        return np.sort(rng.choice(total, size=min(n, total), replace=False))
+    if mode == "label":
+        pool = np.flatnonzero(y == label)
+        if pool.size == 0:
+            raise ValueError(f"no test image has label {label}")
+        return np.sort(rng.choice(pool, size=min(n, pool.size), replace=False))
+    if mode == "index":
+        idx = np.asarray(indices if indices is not None else [], dtype=np.int64)
+        bad = idx[(idx < 0) | (idx >= total)]
+        if bad.size:
+            raise ValueError(f"indices must lie in 0..{total - 1}; got {', '.join(map(str, bad[:5]))}")
+        return idx[:n]
+    raise ValueError(f"unknown mode {mode!r}; use 'random', 'label' or 'index'")
+
+
+def parse_indices(text: str) -> list[int]:
+    """'3, 7 12-14' -> [3, 7, 12, 13, 14]; raises ValueError on anything else."""
+    out: list[int] = []
+    for part in text.replace(",", " ").split():
+        if "-" in part.strip("-"):
+            a, b = part.split("-", 1)
+            lo, hi = int(a), int(b)
+            if hi < lo or hi - lo > 1000:
+                raise ValueError(f"bad range {part!r}")
+            out.extend(range(lo, hi + 1))
+        else:
+            out.append(int(part))
+    return out
+
+
+def collapse_verdict(kl_dims: np.ndarray, n_active: int, generative: bool) -> tuple[str, str] | None:
+    """('error'|'warning', message) when the posterior has collapsed fully or partly; None when all is well."""
+    if not generative:
+        return None
+    kl_dims = np.asarray(kl_dims, dtype=np.float64)
+    total, d = float(kl_dims.sum()), kl_dims.shape[0]
+    if n_active < 1 or total < COLLAPSE_KL_NATS:
+        return ("error", f"Posterior collapse: KL = {total:.3g} nats per image and {n_active} of {d} latent dimensions "
+                         "are active. q(z|x) ≈ N(0, I) for every x, so z carries no information about the input and the "
+                         "decoder draws the same average image. Lower β (or anneal it from 0) to bring the code back.")
+    if n_active < d:
+        return ("warning", f"{d - n_active} of {d} latent dimensions are inactive (Var_x E[z_i|x] ≤ 0.01): their "
+                           "posterior equals the prior, so they carry nothing. This is normal when the data need "
+                           "fewer dimensions than the model has.")
+    return None
+
+
+def normal_pdf(z: np.ndarray) -> np.ndarray:
+    """Standard normal density of each row of z (..., D)."""
+    z = np.asarray(z, dtype=np.float64)
+    return np.exp(-0.5 * (z**2).sum(-1) - 0.5 * z.shape[-1] * LOG_2PI)
+
+
+def scott_bandwidth(mu: np.ndarray) -> np.ndarray:
+    """Per-dimension Gaussian KDE bandwidth (Scott's rule), used when codes are points (AE, PCA)."""
+    n, d = mu.shape
+    return np.maximum(mu.std(axis=0), 1e-3) * n ** (-1.0 / (d + 4))
+
+
+def aggregate_posterior_density(points: np.ndarray, mu: np.ndarray, logvar: np.ndarray | None,
+                                chunk: int = 512) -> np.ndarray:
+    """q(z) = mean_x N(z; mu_x, diag exp(logvar_x)) at each row of points (M, D) -> (M,).
+
+    For point-mass codes (logvar None) the components get a Scott's-rule KDE bandwidth instead.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    mu = np.asarray(mu, dtype=np.float64)
+    var = np.exp(np.asarray(logvar, dtype=np.float64)) if logvar is not None else np.tile(scott_bandwidth(mu) ** 2, (len(mu), 1))
+    d = mu.shape[1]
+    log_norm = -0.5 * (d * LOG_2PI + np.log(var).sum(1))  # (N,)
+    q = np.zeros(pts.shape[0])
+    for i in range(0, mu.shape[0], chunk):  # bounded memory: (M, chunk, D) at a time
+        m, v, c = mu[i : i + chunk], var[i : i + chunk], log_norm[i : i + chunk]
+        sq = ((pts[:, None, :] - m[None]) ** 2 / v[None]).sum(-1)  # (M, chunk)
+        q += np.exp(c[None] - 0.5 * sq).sum(1)
+    return q / mu.shape[0]
+
+
+def prior_holes(mu: np.ndarray, logvar: np.ndarray | None, *, n_grid: int = 61, limit: float = 4.0,
+                n_samples: int = 6, min_sep: float = 0.8) -> dict[str, Any]:
+    """Where the prior N(0, I) has mass that the aggregate posterior q(z) does not cover, on a 2-D grid.
+
+    Returns axis values g (n_grid,), densities p and q (n_grid, n_grid) indexed [row = z2, col = z1], the hole
+    density (p - q)+, its integral `uncovered` (the total-variation distance between p and q, in [0, 1]),
+    and up to n_samples well-separated hole centres `z_holes` (K, 2) for decoding.
+    """
+    if mu.shape[1] != 2:
+        raise ValueError("the prior-hole map needs a 2-D latent space")
+    g = np.linspace(-limit, limit, n_grid)
+    z1, z2 = np.meshgrid(g, g)  # (n_grid, n_grid): rows follow z2, columns z1
+    pts = np.column_stack([z1.ravel(), z2.ravel()])
+    p = normal_pdf(pts)
+    q = aggregate_posterior_density(pts, mu, logvar)
+    hole = np.clip(p - q, 0.0, None)
+    cell = (g[1] - g[0]) ** 2
+    picks: list[np.ndarray] = []
+    for j in np.argsort(-hole):
+        if hole[j] <= 0.05 * hole.max() or len(picks) >= n_samples:
+            break
+        if all(np.linalg.norm(pts[j] - z) >= min_sep for z in picks):
+            picks.append(pts[j])
+    shape = (n_grid, n_grid)
+    return {"g": g, "p": p.reshape(shape), "q": q.reshape(shape), "hole": hole.reshape(shape),
+            "uncovered": float(hole.sum() * cell), "z_holes": np.array(picks).reshape(-1, 2)}
+
+
+def dataset_mismatch(datas: dict[str, dict]) -> str | None:
+    """A message naming the checkpoints whose dataset (fingerprint and shape) differs from the first; None if all agree."""
+    items = list(datas.items())
+    if not items:
+        return None
+
+    def key(d: dict) -> tuple:
+        return (d.get("fingerprint"), tuple(d.get("shape") or ()))
+
+    ref_name, ref = items[0]
+    odd = [(n, d) for n, d in items[1:] if key(d) != key(ref)]
+    if not odd:
+        return None
+
+    def desc(d: dict) -> str:
+        return f"{d.get('name', '?')} {tuple(d.get('shape') or ())}"
+
+    others = "; ".join(f"**{n}** on {desc(d)}" for n, d in odd)
+    return (f"These checkpoints were trained on different datasets and cannot be compared on the same inputs: "
+            f"**{ref_name}** on {desc(ref)}; {others}. Pick checkpoints trained on the same data.")
+
+
+def run_card(meta: dict, *, name: str = "") -> dict[str, Any]:
+    """A compact, JSON-able summary of a checkpoint: config, seed, dataset id, final metrics."""
+    history = meta.get("history") or []
+    last = history[-1] if history else {}
+    train = meta.get("train") or {}
+    data = {k: v for k, v in (meta.get("data") or {}).items() if k != "classes"}
+    return {
+        "name": name,
+        "created": meta.get("created"),
+        "status": meta.get("status"),
+        "model": meta.get("model"),
+        "train": train,
+        "seed": train.get("seed"),
+        "data": data,
+        "epochs_trained": len(history),
+        "final": {
+            "train": {k: last.get(k) for k in ("recon", "kl", "elbo", "loss") if k in last},
+            "test": last.get("test"),
+            "kl_per_dim": last.get("kl_per_dim"),
+        },
+        "units": "nats per image",
+    }
