@@ -1,6 +1,119 @@
-"""Placeholder: this page is being built (see the open issues)."""
+"""Checkpoints: list demos and runs, upload (validated, never unpickled), download, rename, delete, open, run card."""
 
+import json
+from pathlib import Path
+
+import pandas as pd
 import streamlit as st
 
-st.title("checkpoints")
-st.info("This page is being built.")
+from ui.common import STATE_KEY, checkpoint_rows, current_path, is_demo, label, load_model, runs_dir, set_current
+from ui.compare_ui import UPLOAD_LIMIT_MB, delete_run, rename_run, save_upload
+from ui.notes import teaching_notes
+from vae.analysis import listing_row, run_card
+from vae.checkpoint import CheckpointError
+
+PICK_KEY = "ckpts_pick"
+MSG_KEY = "ckpts_message"  # (level, text) from the last action, shown once
+UPLOADS_KEY = "ckpts_uploads"  # file_id -> outcome, so a rerun never stores the same upload twice
+
+
+def _say(level: str, text: str) -> None:
+    st.session_state[MSG_KEY] = (level, text)
+
+
+def _open(path: str) -> None:
+    set_current(path)
+    _say("success", f"Opened {Path(path).stem}: every page now shows it.")
+
+
+def _rename(path: str) -> None:
+    try:
+        dest = rename_run(path, st.session_state.get("ckpts_new_name", ""), runs_dir())
+    except CheckpointError as e:
+        return _say("error", f"Cannot rename: {e}")
+    if st.session_state.get(STATE_KEY) == path:
+        set_current(dest)
+    st.session_state[PICK_KEY] = str(dest)
+    _say("success", f"Renamed to {dest.stem}.")
+
+
+def _delete(path: str) -> None:
+    try:
+        delete_run(path, runs_dir())
+    except CheckpointError as e:
+        return _say("error", f"Cannot delete: {e}")
+    if st.session_state.get(STATE_KEY) == path:
+        st.session_state.pop(STATE_KEY)
+    st.session_state.pop(PICK_KEY, None)
+    _say("success", f"Deleted {Path(path).stem} and its log.")
+
+
+def upload_ui() -> None:
+    up = st.file_uploader("Upload a checkpoint (.safetensors)", key="ckpts_upload", max_upload_size=UPLOAD_LIMIT_MB,
+                          help=f"At most {UPLOAD_LIMIT_MB} MB. It is checked in full before it is kept.")
+    st.caption(".pt / .pth / .ckpt files are Python pickles, which can run code when opened: they are refused, "
+               "never loaded.")
+    if up is None:
+        return
+    done = st.session_state.setdefault(UPLOADS_KEY, {})
+    if up.file_id not in done:
+        try:
+            dest = save_upload(up.name, up.getvalue(), runs_dir())
+            done[up.file_id] = ("success", f"Uploaded **{up.name}** as **{dest.stem}** in your runs.")
+        except CheckpointError as e:
+            done[up.file_id] = ("error", f"Upload refused: {e}")
+    level, text = done[up.file_id]
+    getattr(st, level)(text)
+
+
+def manage_ui(path: Path, meta: dict) -> None:
+    p = str(path)
+    c1, c2, c3 = st.columns(3)
+    c1.button("Open", key="ckpts_open", on_click=_open, args=(p,), type="primary", disabled=current_path() == path,
+              help="Make this the current checkpoint on every page")
+    c2.download_button("Download .safetensors", path.read_bytes(), file_name=path.name,
+                       mime="application/octet-stream", key="ckpts_download")
+    card = run_card(meta, name=path.stem)
+    c3.download_button("Download run card (JSON)", json.dumps(card, indent=2), file_name=f"{path.stem}.json",
+                       mime="application/json", key="ckpts_card_download")
+    st.json(card, expanded=1)
+    if is_demo(path):
+        st.caption("Bundled demos are protected: they cannot be renamed or deleted.")
+        return
+    r1, r2 = st.columns([3, 1], vertical_alignment="bottom")
+    r1.text_input("New name", value=path.stem, key="ckpts_new_name", max_chars=64)
+    r2.button("Rename", key="ckpts_rename", on_click=_rename, args=(p,))
+    d1, d2 = st.columns([3, 1], vertical_alignment="bottom")
+    sure = d1.checkbox(f"Yes, delete {path.stem} and its log for good", key="ckpts_confirm")
+    d2.button("Delete", key="ckpts_delete", on_click=_delete, args=(p,), disabled=not sure)
+
+
+st.title("Checkpoints")
+rows = checkpoint_rows()
+cur = current_path()
+teaching_notes("checkpoints", load_model(cur) if cur and any(r[0] == cur and r[1] for r in rows) else None)
+if MSG_KEY in st.session_state:
+    level, text = st.session_state.pop(MSG_KEY)
+    getattr(st, level)(text)
+
+table = pd.DataFrame([listing_row(p, m, e, where="demo" if is_demo(p) else "run") for p, m, e in rows])
+if table.empty:
+    st.info("No checkpoints yet. Train one on the **Train** page, or upload one below.")
+else:
+    if table["problem"].isna().all():
+        table = table.drop(columns="problem")
+    st.dataframe(table, hide_index=True, column_config={
+        c: st.column_config.NumberColumn(format="%.2f") for c in ("test recon", "test KL", "test ELBO", "size (KB)")})
+    st.caption("Final test metrics in nats per image (ELBO = −(recon + KL), higher is better). Runs are kept in "
+               f"`{runs_dir()}`.")
+
+st.subheader("Upload")
+upload_ui()
+
+valid = {str(p): m for p, m, _ in checkpoint_rows() if m is not None}
+if valid:
+    st.subheader("Manage")
+    if st.session_state.get(PICK_KEY) not in valid:
+        st.session_state[PICK_KEY] = str(cur) if cur and str(cur) in valid else next(iter(valid))
+    pick = st.selectbox("Checkpoint", list(valid), format_func=label, key=PICK_KEY)
+    manage_ui(Path(pick), valid[pick])

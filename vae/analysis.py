@@ -171,3 +171,36 @@ def run_card(meta: dict, *, name: str = "") -> dict[str, Any]:
         },
         "units": "nats per image",
     }
+
+
+def listing_row(path, meta: dict | None, error: str | None, *, where: str = "run") -> dict[str, Any]:
+    """One row of the checkpoints table: where, name, dataset, config, final test metrics, date, size."""
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        size_kb = p.stat().st_size / 1024
+    except OSError:
+        size_kb = None
+    row: dict[str, Any] = {"name": p.stem, "where": where, "dataset": None, "model": None, "latent": None, "β": None,
+                           "epochs": None, "test recon": None, "test KL": None, "test ELBO": None, "status": None,
+                           "created": None, "size (KB)": size_kb, "problem": error}
+    if meta is None:
+        return row
+    model, train, data = meta.get("model") or {}, meta.get("train") or {}, meta.get("data") or {}
+    history = meta.get("history") or []
+    test = (history[-1].get("test") if history else None) or {}
+    kind = model.get("kind", "?")
+    row.update({
+        "dataset": f"{data.get('name', '?')} {'×'.join(map(str, data.get('shape') or []))}",
+        "model": f"{kind.upper()} · {model.get('arch', '?')}",
+        "latent": model.get("latent_dim"),
+        "β": train.get("beta") if kind == "vae" else None,
+        "epochs": len(history),
+        "test recon": test.get("recon"),
+        "test KL": test.get("kl") if kind == "vae" else None,
+        "test ELBO": test.get("elbo") if kind == "vae" else None,
+        "status": meta.get("status"),
+        "created": (meta.get("created") or "").replace("T", " ").rstrip("Z") or None,
+    })
+    return row
