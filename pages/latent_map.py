@@ -1,6 +1,78 @@
-"""Placeholder: this page is being built (see the open issues)."""
+"""Latent map: the test set's posterior means; click a point or move z to see what the decoder makes of it."""
+
+from functools import partial
+from pathlib import Path
 
 import streamlit as st
 
-st.title("latent_map")
-st.info("This page is being built.")
+from ui import latent as L
+from ui.common import current_checkpoint, mtime, upscale
+from ui.notes import teaching_notes
+
+st.title("Latent map")
+path, ckpt = current_checkpoint()
+path, model = str(path), ckpt.model
+d, kind = model.config.latent_dim, model.config.kind.upper()
+classes = tuple(ckpt.data.get("classes") or ())
+st.caption(f"{Path(path).stem}: {kind}, {d}-D latent. Each dot is one test image at its posterior mean μ, "
+           "coloured by label. Click a dot, click empty space, or move the sliders to decode a z.")
+
+view = L.view_ui(path, model)
+L.prepare(path, view)
+L.map_panel(path, view, classes)
+
+t_grid, t_trav, t_interp, t_prior, t_export = st.tabs(
+    ["Manifold grid", "Traversals", "Interpolation", "Prior samples", "Export"])
+
+with t_grid:
+    if d < 2:
+        st.info("A manifold grid needs at least two latent dims.")
+    else:
+        st.image(upscale(L.explore.tile(L.grid_images(path, mtime(path), view.grid_n, view.spacing,
+                                                      view.dims)["images"]), 480),
+                 caption=f"Decoded grid over z{L.sub(view.dims[0])} (→) and z{L.sub(view.dims[1])} (↑); "
+                 + ("quantiles of N(0, 1), as in Kingma & Welling's Fig. 4" if view.spacing == "cdf"
+                    else "linear over the range the test codes cover") + ("; other dims at 0." if d > 2 else "."))
+
+with t_trav:
+    c1, c2 = st.columns([1, 2])
+    steps = c1.select_slider("Steps", [5, 7, 9, 11, 13], value=9, key="map_trav_steps")
+    start = c2.radio("Start from", ["centre", "A"], horizontal=True, key="map_trav_from",
+                     format_func={"centre": "the centre (prior mean / mean code)", "A": "pin A"}.get)
+    a, b = L.pins(path)
+    base = tuple(a["z"]) if start == "A" else tuple(L.latent_stats(path, mtime(path))["centre"].tolist())
+    st.caption("Each row sweeps one dim " + ("from −3 to 3" if model.generative else "across the codes' range")
+               + ", the others held at the start; rows sorted by how much the dim is used.")
+    for label, row in L.traversal_rows(path, mtime(path), base, steps):
+        left, right = st.columns([1, 4], vertical_alignment="center")
+        left.markdown(f"**{label}**")
+        right.image(upscale(row, 64 * steps))
+
+with t_interp:
+    a, b = L.pins(path)
+    c1, c2 = st.columns([1, 2])
+    method = c1.radio("Path", ["linear", "slerp"], horizontal=True, key="map_interp_method",
+                      help="slerp follows a great circle, keeping the norm typical of z ~ N(0, I).")
+    n = c2.select_slider("Steps", [5, 8, 10, 12, 16], value=10, key="map_interp_n")
+    st.image(upscale(L.strip(path, a["z"], b["z"], n, method), 64 * n),
+             caption=f"A = {a['label']} → B = {b['label']}. Pick ends with “Set as A / B” beside the map.")
+
+with t_prior:
+    c1, _ = st.columns([1, 3])
+    seed = int(c1.number_input("Seed", 0, 10_000, 0, key="map_prior_seed"))
+    if not model.generative:
+        st.warning(f"{kind} is not a generative model: nothing made its codes follow N(0, I), so these "
+                   "decodes of z ~ N(0, I) show the decoder off its data, not samples of digits.")
+    st.image(upscale(L.prior_grid(path, mtime(path), seed, 4, 8), 640),
+             caption=f"32 decodes of z ~ N(0, I), seed {seed}.")
+
+with t_export:
+    c1, c2 = st.columns(2)
+    if d >= 2:
+        c1.download_button("Manifold grid (PNG)", partial(L.grid_png, path, view), file_name=f"{Path(path).stem}-grid.png",
+                           mime="image/png", on_click="ignore", key="map_dl_png")
+    c2.download_button("Latents (CSV)", partial(L.latents_csv, path), file_name=f"{Path(path).stem}-latents.csv",
+                       mime="text/csv", on_click="ignore", key="map_dl_csv")
+    st.caption("CSV columns: index (test row), label, mu_1..mu_D" + (", logvar_1..logvar_D." if model.generative else "."))
+
+teaching_notes("latent_map", ckpt)

@@ -147,3 +147,71 @@ def project(mu: np.ndarray, method: str = "dims", *, dims=(0, 1), max_points: in
             progress(1.0)
         return xy, idx
     raise ValueError(f"unknown projection {method!r}; use 'dims', 'pca' or 'tsne'")
+
+
+# --- 2-D views of latent space (used by the latent map) ---------------------------------------------
+
+
+def latent_plane(mu: np.ndarray, method: str = "dims", *, dims=(0, 1)) -> tuple[np.ndarray, np.ndarray]:
+    """An orthonormal view of latent space: (origin (D,), basis (k, D)), k = min(2, D).
+
+    'dims' looks along two chosen axes; 'pca' along the top principal directions of the means, signed so
+    that each direction's largest loading is positive (as scikit-learn does), so views are reproducible.
+    """
+    d = mu.shape[1]
+    k = min(2, d)
+    if method == "dims":
+        basis = np.zeros((k, d))
+        for row, dim in enumerate(list(dims)[:k]):
+            basis[row, dim] = 1.0
+        return np.zeros(d), basis
+    if method == "pca":
+        origin = mu.mean(0).astype(np.float64)
+        _, _, vh = np.linalg.svd(mu.astype(np.float64) - origin, full_matrices=False)  # vh (min(N, D), D)
+        basis = vh[:k]
+        signs = np.sign(basis[np.arange(k), np.abs(basis).argmax(1)])
+        return origin, basis * signs[:, None]
+    raise ValueError(f"unknown plane {method!r}; use 'dims' or 'pca'")
+
+
+def to_plane(z, origin: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """View coordinates (N, k) of latent points z (N, D) or (D,)."""
+    return (np.atleast_2d(np.asarray(z, dtype=np.float64)) - origin) @ basis.T
+
+
+def from_plane(xy, origin: np.ndarray, basis: np.ndarray, base=None) -> np.ndarray:
+    """Latent points (N, D) seen at view coordinates xy (N, k): `base` (default: origin) moved within the plane.
+
+    With the 'dims' plane and base = the current z this sets the two viewed dims and keeps the others.
+    """
+    b = origin if base is None else np.asarray(base, dtype=np.float64)
+    return b + (np.atleast_2d(np.asarray(xy, dtype=np.float64)) - to_plane(b, origin, basis)) @ basis
+
+
+def project_gaussian(mu, logvar, origin: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The view of N(mu, diag(exp(logvar))): (centre (k,), covariance B Σ Bᵀ (k, k))."""
+    centre = to_plane(mu, origin, basis)[0]
+    cov = (basis * np.exp(np.asarray(logvar, dtype=np.float64))) @ basis.T
+    return centre, cov
+
+
+def ellipse(centre, cov, k: float = 1.0, n: int = 73) -> np.ndarray:
+    """Closed curve (n, 2) of points at Mahalanobis distance k from centre under a 2×2 covariance."""
+    w, v = np.linalg.eigh(np.asarray(cov, dtype=np.float64))
+    t = np.linspace(0.0, 2 * np.pi, n)
+    circle = np.stack([np.cos(t), np.sin(t)], axis=1)  # (n, 2)
+    return np.asarray(centre, dtype=np.float64) + k * (circle * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+
+def decode_grid(model, xs, ys, *, dims=(0, 1), base=None) -> tuple[np.ndarray, np.ndarray]:
+    """Decode the grid xs × ys over two dims (others at `base`, zeros by default).
+
+    Returns (images (len(ys), len(xs), C, H, W) with row 0 at the top = largest y, z (len(ys), len(xs), D)).
+    """
+    d = model.config.latent_dim
+    xs, ys = np.asarray(xs, dtype=np.float64), np.sort(np.asarray(ys, dtype=np.float64))[::-1]
+    z = np.tile(np.zeros(d) if base is None else np.asarray(base, dtype=np.float64), (len(ys), len(xs), 1))
+    z[:, :, dims[0]] = xs[None, :]
+    z[:, :, dims[1]] = ys[:, None]
+    imgs = decode(model, z.reshape(-1, d))
+    return imgs.reshape(len(ys), len(xs), *imgs.shape[1:]), z

@@ -1,0 +1,395 @@
+"""Latent map helpers: cached view arrays, the Plotly map, and the decoder panel fragment."""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from ui.common import current_data, encode_test, load_model, mtime, png_bytes, upscale
+from vae import explore
+from vae.metrics import kl_per_dim, per_image_terms
+
+K_Z, K_POINT, K_A, K_B = "map_z", "map_point", "map_a", "map_b"  # non-widget keys: they survive navigation
+K_FOR, K_CTX, K_MS = "map_for", "map_ctx", "map_fragment_ms"
+CHART_KEY = "map_chart"
+MAX_POINTS = 20_000  # Scattergl stays smooth well past this; beyond it we draw a seeded subsample
+TSNE_POINTS = 2_000
+GRID_SIDE = 70  # invisible click targets per axis: about one every 8 px on a 550 px map
+MAX_SLIDERS = 16
+COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+          "#17becf"]
+
+
+@dataclass(frozen=True)
+class View:
+    method: str = "dims"  # dims | pca | tsne
+    dims: tuple[int, int] = (0, 1)
+    overlay: bool = False
+    grid_n: int = 15
+    spacing: str = "cdf"  # cdf | linear
+
+
+def slider_key(i: int) -> str:
+    return f"map_z{i + 1}"
+
+
+def sub(i: int) -> str:
+    return str(i + 1).translate(str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"))
+
+
+# --- cached arrays ---------------------------------------------------------------------------------
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def latent_stats(path: str, mt: float) -> dict:
+    """Slider ranges, the decoding centre and KL per dimension; mt keys the cache on the file's mtime."""
+    enc = encode_test(path)
+    model = load_model(path).model
+    mu = enc["mu"]
+    lo, hi = np.percentile(mu, 0.5, axis=0), np.percentile(mu, 99.5, axis=0)  # (D,) each
+    pad = 0.1 * (hi - lo) + 1e-3
+    lo, hi = lo - pad, hi + pad
+    if model.generative:  # the prior's ±3σ must stay reachable, wherever the data sit
+        lo, hi = np.minimum(lo, -3.0), np.maximum(hi, 3.0)
+    kl = kl_per_dim(mu, enc["logvar"])
+    return {"lo": lo, "hi": hi, "centre": np.zeros(mu.shape[1]) if model.generative else mu.mean(0),
+            "kl": kl, "var": mu.var(0), "order": np.argsort(-(kl if model.generative else mu.var(0)), kind="stable")}
+
+
+@st.cache_data(max_entries=16, show_spinner="Projecting the latent means…")
+def view_data(path: str, mt: float, method: str, dims: tuple[int, int]) -> dict:
+    """Map coordinates xy (M, 2) of test rows idx (M,), labels y, and the plane (None for t-SNE)."""
+    enc = encode_test(path)
+    mu, y = enc["mu"], enc["y"]
+    idx = np.arange(mu.shape[0])
+    if mu.shape[0] > MAX_POINTS:
+        idx = np.sort(np.random.default_rng(0).choice(mu.shape[0], MAX_POINTS, replace=False))
+    origin = basis = None
+    if method == "tsne" and mu.shape[1] > 2:
+        xy, sub_idx = explore.project(mu[idx], "tsne", max_points=TSNE_POINTS, seed=0)
+        idx = idx[sub_idx]
+    else:
+        origin, basis = explore.latent_plane(mu, "pca" if method == "pca" else "dims", dims=dims)
+        xy = explore.to_plane(mu[idx], origin, basis)
+        if xy.shape[1] == 1:  # 1-D latent: spread the labels vertically so the classes are readable
+            xy = np.column_stack([xy[:, 0], y[idx] + np.random.default_rng(0).uniform(-0.3, 0.3, len(idx))])
+    return {"xy": xy.astype(np.float32), "idx": idx, "y": y[idx], "origin": origin, "basis": basis}
+
+
+@st.cache_data(max_entries=16, show_spinner="Decoding the manifold grid…")
+def grid_images(path: str, mt: float, n: int, spacing: str, dims: tuple[int, int]) -> dict:
+    """The manifold grid: images (n, n, C, H, W), coordinates xs, ys (ys descending, row 0 at the top)."""
+    stats = latent_stats(path, mt)
+    if spacing == "cdf":
+        xs = ys = explore.grid_values(n, spacing="cdf")
+    else:  # linear over the range the data cover, which for AE/PCA codes is far from N(0, 1)
+        xs, ys = (np.linspace(stats["lo"][d], stats["hi"][d], n) for d in dims)
+    images, _ = explore.decode_grid(load_model(path).model, xs, ys, dims=dims, base=stats["centre"])
+    return {"images": images, "xs": np.asarray(xs), "ys": np.sort(ys)[::-1]}
+
+
+def _sizes(v: np.ndarray) -> np.ndarray:
+    """Cell widths around each (sorted) grid coordinate, so non-uniform quantile grids tile without gaps."""
+    v = np.sort(v)
+    if len(v) == 1:
+        return np.ones(1)
+    edges = np.concatenate([[v[0] - (v[1] - v[0]) / 2], (v[1:] + v[:-1]) / 2, [v[-1] + (v[-1] - v[-2]) / 2]])
+    return np.diff(edges)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def base_figure(path: str, mt: float, view: View, classes: tuple[str, ...]) -> dict:
+    """The map without the per-click traces, as a plain dict: it pickles in a millisecond, a Figure in 100s."""
+    data = view_data(path, mt, view.method, view.dims)
+    xy, idx, y = data["xy"], data["idx"], data["y"]
+    fig = go.Figure()
+    for j, c in enumerate(np.unique(y)):
+        m = y == c
+        name = classes[c] if 0 <= c < len(classes) else ("unlabeled" if c < 0 else str(c))
+        fig.add_trace(go.Scattergl(
+            x=xy[m, 0], y=xy[m, 1], mode="markers", name=name, customdata=idx[m],
+            marker=dict(size=5, color=COLORS[j % len(COLORS)], opacity=0.8),
+            hovertemplate=f"label {name}<br>test image #%{{customdata}}<extra></extra>"))
+    pad = 0.05 * (xy.max(0) - xy.min(0)) + 1e-3
+    x0, y0 = xy.min(0) - pad
+    x1, y1 = xy.max(0) + pad
+    layout: dict = {}
+    if view.overlay and data["basis"] is not None and view.method == "dims":
+        grid = grid_images(path, mt, view.grid_n, view.spacing, view.dims)
+        xs, ys, images = grid["xs"], grid["ys"], grid["images"]
+        wx, wy = _sizes(xs), _sizes(ys)[::-1]
+        layout["images"] = [
+            dict(source="data:image/png;base64," + base64.b64encode(png_bytes(images[i, j], 32)).decode(),
+                 xref="x", yref="y", x=xs[j], y=ys[i], sizex=wx[j], sizey=wy[i], xanchor="center",
+                 yanchor="middle", sizing="stretch", opacity=0.55, layer="below")
+            for i in range(len(ys)) for j in range(len(xs))]
+        x0, x1 = min(x0, xs[0] - wx[0] / 2), max(x1, xs[-1] + wx[-1] / 2)
+        y0, y1 = min(y0, ys[-1] - wy[-1] / 2), max(y1, ys[0] + wy[0] / 2)
+    if data["basis"] is not None:  # every click must land on a point: an invisible grid catches the empty ones
+        gx, gy = np.meshgrid(np.linspace(x0, x1, GRID_SIDE), np.linspace(y0, y1, GRID_SIDE))
+        fig.add_trace(go.Scattergl(x=gx.ravel(), y=gy.ravel(), mode="markers", name="grid", showlegend=False,
+                                   marker=dict(size=8, opacity=0), hoverinfo="none"))
+    axis = "z" if view.method == "dims" else ("PC" if view.method == "pca" else "t-SNE ")
+    xlabel = f"z{sub(view.dims[0])}" if view.method == "dims" else f"{axis}1"
+    ylabel = f"z{sub(view.dims[1])}" if view.method == "dims" else f"{axis}2"
+    if data["basis"] is not None and data["basis"].shape[0] == 1:
+        ylabel = "label (jittered)"
+    fig.update_layout(
+        height=520, margin=dict(l=10, r=10, t=10, b=10), hovermode="closest", dragmode="pan",
+        uirevision=f"{path}-{view}", legend=dict(title="label", itemsizing="constant"),
+        xaxis=dict(title=xlabel, range=[x0, x1], zeroline=False),
+        yaxis=dict(title=ylabel, range=[y0, y1], zeroline=False, scaleanchor="x" if axis != "t-SNE " else None),
+        **layout)
+    return fig.to_dict()
+
+
+# --- session state -------------------------------------------------------------------------------------
+
+
+def sync_state(path: str, d: int) -> None:
+    """Reset the map's keys when another checkpoint is opened: old z's have the wrong size and meaning."""
+    if st.session_state.get(K_FOR) == path and len(st.session_state.get(K_Z, [])) == d:
+        return
+    for k in [k for k in st.session_state if str(k).startswith("map_")]:
+        del st.session_state[k]
+    st.session_state[K_FOR] = path
+    st.session_state[K_Z] = [float(v) for v in latent_stats(path, mtime(path))["centre"]]
+    st.session_state[K_POINT] = None
+
+
+def set_z(z) -> None:
+    """The decoded z, mirrored into the slider keys (allowed in callbacks, before the sliders are drawn)."""
+    z = [float(v) for v in np.asarray(z, dtype=np.float64).ravel()]
+    st.session_state[K_Z] = z
+    for i, v in enumerate(z):
+        st.session_state[slider_key(i)] = v
+
+
+def on_select() -> None:
+    """Copy the clicked point into session state: any change of the figure clears Plotly's selection."""
+    points = (st.session_state.get(CHART_KEY) or {}).get("selection", {}).get("points", [])
+    ctx = st.session_state.get(K_CTX)
+    if not points or not ctx:
+        return
+    data_points = [p for p in points if p.get("curve_number", 0) < ctx["n_data"]]
+    if data_points:
+        row = data_points[0].get("customdata")
+        row = int(row[0] if isinstance(row, (list, tuple)) else row)
+        st.session_state[K_POINT] = row
+        set_z(encode_test(ctx["path"])["mu"][row])
+    elif ctx["origin"] is not None:
+        p = points[0]
+        origin, basis = np.asarray(ctx["origin"]), np.asarray(ctx["basis"])
+        xy = [p["x"], p["y"]][: basis.shape[0]]
+        base = st.session_state.get(K_Z) if ctx["method"] == "dims" else None  # other dims keep their values
+        set_z(explore.from_plane(xy, origin, basis, base=base)[0])
+
+
+def on_slider(i: int) -> None:
+    z = list(st.session_state[K_Z])
+    z[i] = float(st.session_state[slider_key(i)])
+    st.session_state[K_Z] = z
+
+
+# --- the map and the decoder panel ------------------------------------------------------------------------
+
+
+def view_ui(path: str, model) -> View:
+    """How the map is drawn: projection (for D > 2), axes, and the manifold grid's size, spacing and overlay."""
+    d, stats = model.config.latent_dim, latent_stats(path, mtime(path))
+    sync_state(path, d)  # before any map_ widget exists, so a new checkpoint starts clean
+    cols = st.columns([2.2, 1, 1, 1, 1.4])
+    method, dims = "dims", (0, min(1, d - 1))
+    if d > 2:
+        method = cols[0].radio("Map shows", ["dims", "pca", "tsne"], horizontal=True, key="map_method",
+                               format_func={"dims": "two dims", "pca": "PCA", "tsne": "t-SNE"}.get)
+        top = [int(i) for i in stats["order"][:2]]  # default to the two most informative dims
+        if method == "dims":
+            dims = (cols[1].selectbox("x axis", range(d), index=top[0], format_func=lambda i: f"z{sub(i)}",
+                                      key="map_dx"),
+                    cols[2].selectbox("y axis", range(d), index=top[1], format_func=lambda i: f"z{sub(i)}",
+                                      key="map_dy"))
+        else:
+            dims = (top[0], top[1])
+    if d < 2:
+        return View(method="dims", dims=dims)
+    grid_n = cols[3].selectbox("Grid", [8, 10, 15, 20, 25], index=2, key="map_grid_n",
+                               format_func=lambda n: f"{n}×{n}")
+    spacing = cols[4].radio("Grid spacing", ["cdf", "linear"], index=0 if model.generative else 1, key="map_spacing",
+                            format_func={"cdf": "N(0,1) quantiles", "linear": "data range"}.get, horizontal=True)
+    overlay = st.toggle("Overlay the manifold grid on the map", key="map_overlay", disabled=method != "dims"
+                        or dims[0] == dims[1], help="Decoded images placed at their z (two-dims view only).")
+    return View(method=method, dims=dims, overlay=overlay and method == "dims", grid_n=grid_n, spacing=spacing)
+
+
+def prepare(path: str, view: View) -> None:
+    """Fill the caches before the fragment runs, with a spinner where the wait is noticeable (t-SNE)."""
+    mt = mtime(path)
+    if view.method == "tsne":
+        with st.spinner(f"Running t-SNE on up to {TSNE_POINTS:,} points (once per checkpoint and view)…"):
+            view_data(path, mt, view.method, view.dims)
+
+
+def map_figure(path: str, view: View, classes: tuple[str, ...]) -> go.Figure:
+    """The cached map plus this rerun's traces: the clicked point's posterior ellipse, the decoded z, pins A/B."""
+    mt = mtime(path)
+    base = base_figure(path, mt, view, classes)
+    fig = go.Figure(base)
+    data, enc = view_data(path, mt, view.method, view.dims), encode_test(path)
+    origin, basis = data["origin"], data["basis"]
+    planar = basis is not None and basis.shape[0] == 2
+    row = st.session_state.get(K_POINT)
+    if row is not None:
+        hit = np.nonzero(data["idx"] == row)[0]
+        if planar and enc["logvar"] is not None:
+            centre, cov = explore.project_gaussian(enc["mu"][row], enc["logvar"][row], origin, basis)
+            e = explore.ellipse(centre, cov)
+            fig.add_trace(go.Scatter(x=e[:, 0], y=e[:, 1], mode="lines", name="posterior μ ± σ", hoverinfo="skip",
+                                     line=dict(color="black", width=2), fill="toself", fillcolor="rgba(0,0,0,0.08)"))
+        if len(hit):
+            fig.add_trace(go.Scatter(x=[data["xy"][hit[0], 0]], y=[data["xy"][hit[0], 1]], mode="markers",
+                                     name=f"clicked #{row}", hoverinfo="skip",
+                                     marker=dict(size=14, color="rgba(0,0,0,0)", line=dict(color="black", width=2))))
+    if basis is not None:
+        marks = [("decoded z", st.session_state[K_Z], "x", "#d62728")]
+        marks += [(f"pin {n}", st.session_state[k]["z"], "diamond", "#222") for n, k in (("A", K_A), ("B", K_B))
+                  if st.session_state.get(k)]
+        for name, z, symbol, color in marks:
+            xy = explore.to_plane(z, origin, basis)[0]
+            yv = xy[1] if planar else float(np.mean(fig.layout.yaxis.range))
+            fig.add_trace(go.Scatter(x=[xy[0]], y=[yv], mode="markers+text", name=name, hoverinfo="skip",
+                                     text=[name.split()[-1] if name.startswith("pin") else ""],
+                                     textposition="top center",
+                                     marker=dict(size=13, symbol=symbol, color=color, line=dict(width=1, color="white"))))
+    st.session_state[K_CTX] = {"path": path, "method": view.method, "n_data": len(np.unique(data["y"])),
+                               "origin": None if origin is None else origin.tolist(),
+                               "basis": None if basis is None else basis.tolist()}
+    return fig
+
+
+def decoder_ui(path: str, model) -> np.ndarray:
+    """One slider per latent dim (the 16 most informative when there are more); returns the image of z."""
+    d, stats = model.config.latent_dim, latent_stats(path, mtime(path))
+    z = np.asarray(st.session_state[K_Z], dtype=np.float64)
+    shown = sorted(int(i) for i in stats["order"][:MAX_SLIDERS])
+    cols = st.columns(2) if d > 2 else [st.container()]
+    for n, i in enumerate(shown):
+        lo, hi = float(min(stats["lo"][i], z[i])), float(max(stats["hi"][i], z[i]))
+        if slider_key(i) not in st.session_state:  # re-created after navigation: start from the kept z
+            st.session_state[slider_key(i)] = float(z[i])
+        label = f"z{sub(i)}" + (f" · KL {stats['kl'][i]:.2f}" if model.generative and d > 2 else "")
+        cols[n % len(cols)].slider(label, lo, hi, step=(hi - lo) / 200, key=slider_key(i), on_change=on_slider,
+                                   args=(i,), format="%.2f")
+    if d > MAX_SLIDERS:
+        st.caption(f"Sliders for the {MAX_SLIDERS} dims with the most KL; the others stay at their values.")
+    return explore.decode(model, z)[0]
+
+
+def point_ui(path: str, ckpt) -> None:
+    """The clicked test image next to its reconstruction, with its own recon and KL in nats."""
+    row = st.session_state.get(K_POINT)
+    if row is None:
+        st.caption("Click a point to see its reconstruction; click empty space to decode that z.")
+        return
+    model, split = ckpt.model, current_data(ckpt)
+    x = split.test.x[row : row + 1]  # (1, C, H, W)
+    terms = per_image_terms(model, x, seed=0)
+    c1, c2 = st.columns(2)
+    c1.image(upscale(x[0].numpy(), 112), caption=f"x: test #{row} · label {int(split.test.y[row])}")
+    c2.image(upscale(explore.reconstruct(model, x)[0], 112), caption="x̂: reconstruction of μ")
+    if model.generative:
+        st.markdown(f"recon **{terms['recon'][0]:.2f}** nats · KL **{terms['kl'][0]:.2f}** nats")
+    else:
+        st.markdown(f"recon **{terms['recon'][0]:.2f}** nats")
+        st.caption(f"{model.config.kind.upper()} gives each image one point code, not a distribution: "
+                   "no ellipse and no KL.")
+
+
+@st.fragment
+def map_panel(path: str, view: View, classes: tuple[str, ...]) -> None:
+    """Map and decoder together: a slider or a click reruns only this, never the grids and strips below."""
+    t0 = time.perf_counter()
+    ckpt = load_model(path)
+    left, right = st.columns([3, 2], gap="medium")
+    with right:
+        x_hat = decoder_ui(path, ckpt.model)
+        z = st.session_state[K_Z]
+        st.image(upscale(x_hat, 160), caption="decoded z = (" + ", ".join(f"{v:.2f}" for v in z[:4])
+                 + (", …)" if len(z) > 4 else ")"), width=160)
+        point_ui(path, ckpt)
+        a, b = st.columns(2)
+        for col, key, name in ((a, K_A, "A"), (b, K_B, "B")):
+            if col.button(f"Set as {name}", key=f"map_set_{name}", help=f"Pin this z as end {name} of the interpolation"):
+                row = st.session_state.get(K_POINT)
+                at_point = row is not None and np.allclose(encode_test(path)["mu"][row], z, atol=1e-4)
+                st.session_state[key] = {"z": list(z), "label": f"test #{row}" if at_point else "chosen z"}
+                st.rerun()  # app scope: the interpolation strip below must follow
+    with left:
+        st.plotly_chart(map_figure(path, view, classes), key=CHART_KEY, on_select=on_select,
+                        selection_mode="points", config={"scrollZoom": True, "displaylogo": False})
+        if view.method == "tsne":
+            st.caption("t-SNE has no inverse: click data points (not empty space); the decoded z is not drawn.")
+    st.session_state[K_MS] = 1000 * (time.perf_counter() - t0)
+
+
+# --- below the map: traversals, interpolation, prior samples, export ----------------------------------------
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def traversal_rows(path: str, mt: float, base: tuple[float, ...], steps: int) -> list[tuple[str, np.ndarray]]:
+    """One mosaic row per dim, most informative first: (label with KL in nats, image (C, H, steps*W))."""
+    stats, model = latent_stats(path, mt), load_model(path).model
+    rows = []
+    for i in stats["order"][:MAX_SLIDERS]:
+        values = np.linspace(-3, 3, steps) if model.generative else np.linspace(stats["lo"][i], stats["hi"][i], steps)
+        imgs = explore.traversal(model, base, int(i), values)  # (steps, C, H, W)
+        label = (f"z{sub(i)} · KL {stats['kl'][i]:.2f} nats" if model.generative
+                 else f"z{sub(i)} · Var(μ) {stats['var'][i]:.2f}")
+        rows.append((label, explore.tile(imgs[None])))
+    return rows
+
+
+def pins(path: str) -> tuple[dict, dict]:
+    """Interpolation ends; until the user sets them, the first test images of two different labels."""
+    enc = encode_test(path)
+    y = enc["y"]
+    other = int(np.nonzero(y != y[0])[0][0]) if (y != y[0]).any() else min(1, len(y) - 1)
+    for key, row in ((K_A, 0), (K_B, other)):
+        if not st.session_state.get(key):
+            st.session_state[key] = {"z": [float(v) for v in enc["mu"][row]], "label": f"test #{row}"}
+    return st.session_state[K_A], st.session_state[K_B]
+
+
+def strip(path: str, a, b, n: int, method: str) -> np.ndarray:
+    z = explore.interpolate(a, b, n, method)  # (n, D)
+    return explore.tile(explore.decode(load_model(path).model, z)[None])
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def prior_grid(path: str, mt: float, seed: int, rows: int, cols: int) -> np.ndarray:
+    imgs, _ = explore.prior_samples(load_model(path).model, rows * cols, seed=seed)
+    return explore.tile(imgs.reshape(rows, cols, *imgs.shape[1:]))
+
+
+def grid_png(path: str, view: View) -> bytes:
+    grid = grid_images(path, mtime(path), view.grid_n, view.spacing, view.dims)
+    mosaic = explore.tile(grid["images"])
+    return png_bytes(mosaic, max(mosaic.shape[1:]) * max(1, 256 // grid["images"].shape[-1]))
+
+
+def latents_csv(path: str) -> bytes:
+    """index, label, mu_1..mu_D, logvar_1..logvar_D (no logvar columns for point codes)."""
+    enc = encode_test(path)
+    mu, logvar, y = enc["mu"], enc["logvar"], enc["y"]
+    d = mu.shape[1]
+    cols = [np.arange(len(y)), y, mu] + ([logvar] if logvar is not None else [])
+    head = ["index", "label"] + [f"mu_{i + 1}" for i in range(d)]
+    head += [f"logvar_{i + 1}" for i in range(d)] if logvar is not None else []
+    table = np.column_stack([np.asarray(c, dtype=np.float64).reshape(len(y), -1) for c in cols])
+    lines = [",".join(head)] + [",".join([str(int(r[0])), str(int(r[1]))] + [f"{v:.6g}" for v in r[2:]]) for r in table]
+    return ("\n".join(lines) + "\n").encode()
