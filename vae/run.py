@@ -117,6 +117,7 @@ def run_training(
             model_cfg = model_cfg.replace(input_shape=tuple(split.info["shape"]))
             model = build_model(model_cfg)
         model.to(device)
+        _remove_stale_temps(out_path)
         train_x, test_x = split.train.x.to(device), split.test.x.to(device)
         log.write("data", info=split.info, device=str(device))
         last_line = [0.0]
@@ -162,6 +163,15 @@ def run_training(
     except BaseException as e:
         log.write("end", status="failed", message=f"{type(e).__name__}: {e}")
         raise
+
+
+def _remove_stale_temps(out_path: Path) -> None:
+    """Temp files that a killed earlier run of this checkpoint left behind; this run is now its only writer."""
+    for tmp in out_path.parent.glob(f".{out_path.name}.*.tmp"):
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
 
 
 def _same_file(a, b) -> bool:

@@ -74,6 +74,11 @@ def choose_device(preference: str = "auto") -> torch.device:
     return torch.device(preference)
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The random stream of one epoch (shuffling and posterior samples), a function of the run's seed only."""
+    return (seed * 1_000_003 + epoch) % 2**63
+
+
 def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     try:  # the fused kernel saves a few percent per step on small models
@@ -154,7 +159,7 @@ def train(
     if optimizer_state:
         load_optimizer_tensors(model, optimizer, optimizer_state)
     likelihood, log_sigma = model.config.likelihood, model.log_sigma
-    g = torch.Generator(device=device).manual_seed(cfg.seed + len(history))  # fresh stream per resumed epoch
+    g = torch.Generator(device=device)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     first_epoch = len(history)
     total_steps = steps_per_epoch * max(0, cfg.epochs - first_epoch)
@@ -172,6 +177,8 @@ def train(
 
     for epoch in range(first_epoch + 1, cfg.epochs + 1):
         model.train()
+        # reseeded per epoch, so a resumed run draws exactly what an uninterrupted one would have
+        g.manual_seed(epoch_seed(cfg.seed, epoch))
         perm = torch.randperm(n, generator=g, device=device)
         sums = torch.zeros(4 + model.config.latent_dim, device=device)  # recon, kl, unused, loss, kl per dim
         seen = 0
