@@ -1,6 +1,72 @@
-"""Placeholder: this page is being built (see the open issues)."""
+"""β page: sweep β in the background and watch rate and distortion trade off (Alemi et al., "Fixing a Broken ELBO")."""
+
+from pathlib import Path
 
 import streamlit as st
 
-st.title("beta_sweep")
-st.info("This page is being built.")
+from ui.common import label, load_model
+from ui.jobs_ui import job_manager
+from ui.notes import teaching_notes
+from ui.sweep_ui import (OPENED_KEY, SWEEP_KEY, latent_maps, plane, progress_lines, recon_rows, sweep_form,
+                         sweep_points)
+from vae.checkpoint import CheckpointError
+from vae.jobs import ACTIVE
+
+POLL_S = 2.0
+
+st.title("β sweep: rate against distortion")
+st.caption("One VAE per β, same data, seed and architecture. Larger β charges more for every nat of KL (rate), so "
+           "the code carries less about x and reconstructions get worse (distortion). Runs queue in the background.")
+
+mgr = job_manager()
+sweeps = mgr.sweeps()
+with st.expander("New sweep", expanded=not sweeps):
+    sweep_form()
+sweeps = mgr.sweeps()  # the form's callback may just have added one
+if not sweeps:
+    teaching_notes("beta", None)
+    st.info("No sweeps yet: choose β values above and press **Run sweep**.")
+    st.stop()
+
+names = [s["name"] for s in sweeps]
+if st.session_state.get(SWEEP_KEY) not in names:
+    st.session_state[SWEEP_KEY] = names[0]
+st.selectbox("Sweep", names, index=names.index(st.session_state[SWEEP_KEY]), key="beta_pick",
+             on_change=lambda: st.session_state.update({SWEEP_KEY: st.session_state.beta_pick}))
+sweep = st.session_state[SWEEP_KEY]
+
+opened = st.session_state.get(OPENED_KEY)
+done = [p for p in sweep_points(sweep) if p["state"] == "done"]
+notes_path = opened if opened and Path(opened).exists() else (done[0]["path"] if done else None)
+try:
+    teaching_notes("beta", load_model(notes_path) if notes_path else None)
+except CheckpointError:
+    teaching_notes("beta", None)
+
+
+def view(sweep: str, was_active: bool) -> None:
+    points = sweep_points(sweep)
+    active = any(p["state"] in ACTIVE for p in points)
+    if was_active and not active:
+        st.rerun()  # redraw the page once without polling
+    if active:
+        progress_lines(points)
+    else:
+        for p in points:
+            if p["state"] in ("failed", "diverged", "stopped"):
+                st.warning(f"β={p['beta']:g}: {p['state']}. {p['message']}")
+    left, right = st.columns([1, 1])
+    with left:
+        plane(points)
+        if st.session_state.get(OPENED_KEY):
+            st.success(f"Current checkpoint: {label(st.session_state[OPENED_KEY])}")
+            st.page_link("pages/latent_map.py", label="Open it in the Latent map", icon="🗺️")
+    with right:
+        st.markdown("**Reconstructions of the same test images**")
+        recon_rows(points)
+    st.markdown("**Latent map per β** (test set; dotted circle: 2σ of the prior N(0, I))")
+    latent_maps(points)
+
+
+active = any(p["state"] in ACTIVE for p in sweep_points(sweep))
+st.fragment(run_every=POLL_S if active else None)(view)(sweep, active)

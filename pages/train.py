@@ -1,6 +1,35 @@
-"""Placeholder: this page is being built (see the open issues)."""
+"""Train page: a form that queues a background run, live curves while it trains, and everyone's recent runs."""
+
+from pathlib import Path
 
 import streamlit as st
 
-st.title("train")
-st.info("This page is being built.")
+from ui.common import load_model
+from ui.jobs_ui import job_manager, job_panel, pick_job, runs_table, train_form
+from ui.notes import teaching_notes
+from vae.checkpoint import CheckpointError
+
+st.title("Train a model")
+st.caption("Runs train in the background: leave this page, reload, or close the tab; the run goes on, and it is "
+           "listed below. Every epoch writes a checkpoint, so stopping keeps the last finished epoch.")
+
+mgr = job_manager()
+job_id = pick_job(mgr)
+ckpt = None
+if job_id is not None:
+    path = Path(mgr.status(job_id).checkpoint)
+    try:
+        ckpt = load_model(path) if path.exists() else None
+    except CheckpointError:
+        ckpt = None
+teaching_notes("train", ckpt)
+
+with st.expander("New run", expanded=job_id is None or not mgr.status(job_id).active):
+    train_form()
+
+if job_id is not None:
+    st.subheader("Run")
+    job_panel(job_id)
+
+st.subheader("Recent runs")
+runs_table(mgr)

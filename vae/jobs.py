@@ -7,6 +7,7 @@ readers (pages, a restarted server, a second server on the same folder) agree on
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -85,6 +86,27 @@ def cli_args(model: ModelConfig, train: TrainConfig, data: DataConfig) -> list[s
     if not data.download:
         a.append("--no-download")
     return a
+
+
+def save_upload(root: str | os.PathLike, filename: str, blob: bytes) -> Path:
+    """Keep an uploaded .npz under `<root>/data/`, named by its content hash, and check it loads (DataError if not)."""
+    from vae.data import DataError, load
+
+    if not filename.lower().endswith(".npz"):
+        raise DataError(f"{filename}: upload an .npz file (array 'x': N×H×W, optional integer labels 'y')")
+    try:
+        stem = sanitize_run_name(Path(filename).stem)[:40]
+    except ConfigError:
+        stem = "upload"
+    path = Path(root).resolve() / "data" / f"{stem}-{hashlib.sha256(blob).hexdigest()[:12]}.npz"
+    if not path.exists():  # the same file uploaded twice is stored once
+        atomic_write_bytes(path, blob)
+    try:
+        load(DataConfig(name=str(path)))
+    except DataError:
+        path.unlink(missing_ok=True)
+        raise
+    return path
 
 
 def _proc_state(pid: int) -> str | None:

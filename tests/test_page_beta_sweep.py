@@ -1,0 +1,62 @@
+"""β page (AppTest): a 2-β × 1-epoch sweep runs to the end and puts 2 points on the rate–distortion plane."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from streamlit.testing.v1 import AppTest
+
+GUARD_S = 180  # a guard against hangs only; nothing asserts on time
+
+
+def _plane(at: AppTest) -> dict:
+    for chart in at.get("plotly_chart"):
+        fig = json.loads(chart.proto.spec)
+        if any(t.get("name") == "runs" for t in fig["data"]):
+            return fig
+    raise AssertionError("no rate–distortion plane on the page")
+
+
+def test_page_without_sweeps_says_what_to_do(runs_dir):
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.run()
+    at.switch_page("pages/beta_sweep.py").run()
+    assert not at.exception
+    assert "No sweeps yet" in at.info[0].value
+
+
+def test_bad_beta_list_is_refused(runs_dir):
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.run()
+    at.switch_page("pages/beta_sweep.py").run()
+    at.text_input(key="beta_list").set_value("0.5, -1")
+    at.button(key="beta_run").click().run()
+    assert not at.exception
+    assert any("[0, 1000]" in e.value for e in at.error)
+    assert not (runs_dir / "sweeps").exists() or not list((runs_dir / "sweeps").iterdir())
+
+
+def test_sweep_of_two_betas_places_two_points(runs_dir):
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.run()
+    at.switch_page("pages/beta_sweep.py").run()
+    at.text_input(key="beta_list").set_value("2, 0.5")
+    at.number_input(key="beta_epochs").set_value(1)
+    at.text_input(key="beta_name").set_value("two")
+    at.button(key="beta_run").click().run()
+    assert not at.exception and not at.error
+    from ui.jobs_ui import job_manager
+
+    deadline = time.monotonic() + GUARD_S
+    while any(j.active for j in job_manager().jobs(sweep="two")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    at.run()
+    assert not at.exception
+    assert [j.state for j in job_manager().jobs(sweep="two")] == ["done", "done"]
+    (runs,) = [t for t in _plane(at)["data"] if t.get("name") == "runs"]
+    assert runs["text"] == ["β=0.5", "β=2"]
+    assert len(runs["x"]) == len(runs["y"]) == 2
+    assert all(x >= 0 for x in runs["x"])  # rate is a KL: never negative
+    assert all(str(runs_dir) in p for p in runs["customdata"])
+    assert len(at.get("plotly_chart")) == 3  # the plane and one latent map per β

@@ -1,0 +1,79 @@
+"""Train page (AppTest): renders, shows config errors beside their fields, runs a 1-epoch job to the end."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+GUARD_S = 120  # a guard against hangs only; nothing asserts on time
+
+
+def _page(runs_dir) -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    return at
+
+
+def _column_with(at: AppTest, key: str):
+    return next(c for c in at.columns if any(w.key == key for w in c.number_input))
+
+
+@pytest.fixture
+def stop_all():
+    yield
+    from ui.jobs_ui import job_manager
+
+    for j in job_manager().jobs():
+        if j.active:
+            job_manager().stop(j.id)
+
+
+def test_renders_without_runs(runs_dir):
+    at = _page(runs_dir)
+    assert at.title[0].value == "Train a model"
+    assert at.button(key="train_start")
+    assert not at.error
+
+
+@pytest.mark.parametrize("key,value,message", [("train_beta", -1.0, "[0, 1000]"), ("train_batch_size", 0, "1..65536"),
+                                               ("train_latent_dim", 0, "1..512"), ("train_lr", 0.0, "(0, 100]")])
+def test_invalid_setting_shows_its_error_next_to_the_field(runs_dir, key, value, message):
+    at = _page(runs_dir)
+    at.number_input(key=key).set_value(value)
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    col = _column_with(at, key)
+    assert any(message in e.value for e in col.error), [e.value for e in at.error]
+    assert "train_job" not in at.session_state  # nothing was launched
+    assert not list(runs_dir.glob("*.job.json"))
+
+
+def test_two_bad_fields_are_both_reported(runs_dir):
+    at = _page(runs_dir)
+    at.number_input(key="train_beta").set_value(-1.0)
+    at.number_input(key="train_batch_size").set_value(0)
+    at.button(key="train_start").click().run()
+    texts = " ".join(e.value for e in at.error)
+    assert "[0, 1000]" in texts and "1..65536" in texts
+
+
+def test_one_epoch_run_goes_to_done(runs_dir, stop_all):
+    at = _page(runs_dir)
+    at.number_input(key="train_epochs").set_value(1)
+    at.text_input(key="train_run_name").set_value("apptest run")
+    at.button(key="train_start").click().run()
+    assert not at.exception and not at.error
+    assert at.session_state["train_job"] == "apptest-run"
+    deadline = time.monotonic() + GUARD_S
+    while not at.success and time.monotonic() < deadline:
+        time.sleep(0.5)
+        at.run()  # run_every does not fire in AppTest
+    assert not at.exception
+    assert "done" in at.success[0].value
+    assert (runs_dir / "apptest-run.safetensors").exists()
+    assert at.button(key="train_open")  # the one way on to the Latent Map
+    assert len(at.get("plotly_chart")) >= 2  # curves and KL per dimension (and the 2-D map)

@@ -1,0 +1,266 @@
+"""Train page helpers: the job-manager singleton, the training form, the live job panel and the runs list."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from ui.common import encode_test, runs_dir, set_current
+from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
+from vae.data import TORCHVISION, DataError, default_data_dir
+from vae.jobs import JobManager, JobStatus, save_upload
+
+POLL_S = 1.0  # live panels redraw this often while a run is active
+JOB_KEY = "train_job"  # non-widget key: the job the Train page shows survives leaving the page
+ERR_KEY = "train_errors"
+UPLOAD = "upload .npz…"
+DATASETS = ["digits", *TORCHVISION, UPLOAD]
+STATE_ICON = {"queued": "⏳", "running": "🏃", "done": "✅", "stopped": "⏹️", "diverged": "💥", "failed": "❌"}
+COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+          "#17becf"]
+
+
+@st.cache_resource(max_entries=4, show_spinner=False, on_release=lambda m: m.close())
+def _manager(root: str) -> JobManager:
+    return JobManager(root)
+
+
+def job_manager() -> JobManager:
+    """One manager per runs folder for the whole server process (its thread promotes queued jobs)."""
+    return _manager(str(runs_dir().resolve()))
+
+
+# ---- form ------------------------------------------------------------------------------------------
+def field_error(name: str) -> None:
+    """The validation message for one config field, shown right under its widget."""
+    msg = st.session_state.get(ERR_KEY, {}).get(name)
+    if msg:
+        st.error(msg, icon="⚠️")
+
+
+def _collect(cls, kwargs: dict, errors: dict):
+    """Build a config, gathering every bad field (not just the first) by retrying with that field's default."""
+    kwargs = dict(kwargs)
+    for _ in range(len(kwargs) + 1):
+        try:
+            return cls(**kwargs)
+        except ConfigError as e:
+            errors[e.field] = e.message
+            if e.field not in kwargs:
+                return None
+            kwargs[e.field] = getattr(cls(), e.field)
+    return None
+
+
+def _configs(ss) -> tuple[dict, tuple | None]:
+    """The three configs from the widgets, or every ConfigError keyed by its field name."""
+    errors: dict[str, str] = {}
+    kind = ss.train_kind
+    model = _collect(ModelConfig, dict(kind=kind, arch=ss.train_arch, latent_dim=ss.train_latent_dim,
+                                       likelihood=ss.train_likelihood), errors)
+    train = _collect(TrainConfig, dict(epochs=ss.train_epochs, batch_size=ss.train_batch_size, lr=ss.train_lr,
+                                       beta=ss.train_beta if kind == "vae" else 1.0,
+                                       warmup_epochs=ss.train_warmup_epochs, seed=ss.train_seed), errors)
+    try:
+        data = DataConfig(name=_data_name(ss))
+    except ConfigError as e:
+        errors[e.field] = e.message
+    except DataError as e:
+        errors["name"] = str(e)
+    return errors, (model, train, data) if not errors else None
+
+
+def _data_name(ss) -> str:
+    if ss.train_data != UPLOAD:
+        return ss.train_data
+    upload = ss.get("train_upload")
+    if upload is None:
+        raise ConfigError("name", "choose an .npz file to upload (array 'x': N×H×W, optional labels 'y')")
+    return str(save_upload(runs_dir(), upload.name, upload.getvalue()))
+
+
+def _start() -> None:
+    ss = st.session_state
+    errors, configs = _configs(ss)
+    if configs:
+        model, train, data = configs
+        name = ss.train_run_name.strip() or f"{Path(data.name).stem}-{model.kind}-z{model.latent_dim}" + (
+            f"-b{train.beta:g}" if model.kind == "vae" else "")
+        try:
+            job = job_manager().submit(model, train, data, name)
+            ss[JOB_KEY] = job.id
+        except ConfigError as e:
+            errors[e.field] = e.message
+    ss[ERR_KEY] = errors
+
+
+def train_form() -> None:
+    """Dataset, model and optimisation settings, validated by the config dataclasses on Start."""
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        st.markdown("**Data**")
+        choice = st.selectbox("Dataset", DATASETS, key="train_data")
+        if choice == UPLOAD:
+            st.file_uploader("Images (.npz with x: N×H×W uint8 or floats in [0, 1]; optional y)", type=["npz"],
+                             key="train_upload")
+        elif choice in TORCHVISION and not (default_data_dir() / TORCHVISION[choice] / "raw").is_dir():
+            st.caption(f"{choice} is downloaded on first use. Offline, the run fails with a message: "
+                       "**digits** always works.")
+        field_error("name")
+        st.selectbox("Model", ["vae", "ae", "pca"], key="train_kind",
+                     format_func={"vae": "VAE", "ae": "Auto-encoder", "pca": "PCA (closed form)"}.get)
+        field_error("kind")
+        st.selectbox("Architecture", ["mlp", "conv"], key="train_arch")
+        field_error("arch")
+    with c2:
+        st.markdown("**Model**")
+        vae = st.session_state.get("train_kind", "vae") == "vae"
+        st.number_input("Latent dimensions", value=2, step=1, key="train_latent_dim")
+        field_error("latent_dim")
+        st.number_input("β (weight of the KL term)", value=1.0, step=0.25, key="train_beta", disabled=not vae)
+        field_error("beta")
+        st.number_input("KL warm-up (epochs)", value=0.0, step=1.0, key="train_warmup_epochs", disabled=not vae)
+        field_error("warmup_epochs")
+        st.selectbox("Likelihood", ["bernoulli", "gaussian"], key="train_likelihood")
+        field_error("likelihood")
+    with c3:
+        st.markdown("**Optimisation**")
+        st.number_input("Epochs", value=30, step=10, key="train_epochs")
+        field_error("epochs")
+        st.number_input("Batch size", value=128, step=32, key="train_batch_size")
+        field_error("batch_size")
+        st.number_input("Learning rate", value=1e-3, step=1e-4, format="%.4f", key="train_lr")
+        field_error("lr")
+        st.number_input("Seed", value=0, step=1, key="train_seed")
+        field_error("seed")
+    a, b = st.columns([3, 1], vertical_alignment="bottom")
+    a.text_input("Run name", key="train_run_name", placeholder="automatic, e.g. digits-vae-z2-b1")
+    b.button("Start training", type="primary", on_click=_start, key="train_start", width="stretch")
+    field_error("run_name")
+    if st.session_state.get(ERR_KEY):
+        st.error("Fix the settings marked above, then start again.")
+
+
+# ---- live panel ------------------------------------------------------------------------------------
+def pick_job(mgr: JobManager) -> str | None:
+    """The job this session started or picked, else the newest active one (e.g. after a reload)."""
+    chosen = st.session_state.get(JOB_KEY)
+    jobs = mgr.jobs()
+    if chosen and any(j.id == chosen for j in jobs):
+        return chosen
+    active = [j for j in jobs if j.active and not j.sweep] or [j for j in jobs if j.active]
+    return active[0].id if active else None
+
+
+def eta_text(s: JobStatus) -> str:
+    if s.eta_s is None or s.eta_s != s.eta_s:
+        return "estimating time left…"
+    m, sec = divmod(int(round(s.eta_s)), 60)
+    return f"about {m} min {sec:02d} s left" if m else f"about {sec} s left"
+
+
+def curves_figure(rows: list[dict], likelihood_units: str = "nats per image") -> go.Figure:
+    """recon, KL and ELBO per epoch, train solid and test dashed."""
+    fig = make_subplots(rows=1, cols=3, subplot_titles=("recon", "KL", "ELBO"), horizontal_spacing=0.08)
+    ep = [r["epoch"] for r in rows]
+    for col, key in enumerate(("recon", "kl", "elbo"), start=1):
+        fig.add_scatter(x=ep, y=[r.get(key) for r in rows], name="train", mode="lines+markers", row=1, col=col,
+                        line=dict(color=COLORS[0]), showlegend=col == 1, legendgroup="train")
+        fig.add_scatter(x=ep, y=[(r.get("test") or {}).get(key) for r in rows], name="test", mode="lines+markers",
+                        row=1, col=col, line=dict(color=COLORS[1], dash="dash"), showlegend=col == 1,
+                        legendgroup="test")
+        fig.update_xaxes(title_text="epoch", row=1, col=col)
+    fig.update_yaxes(title_text=likelihood_units, row=1, col=1)
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3))
+    return fig
+
+
+def kl_dims_figure(kl: list[float]) -> go.Figure:
+    fig = go.Figure(go.Bar(x=[f"z{i + 1}" for i in range(len(kl))], y=kl, marker_color=COLORS[2]))
+    fig.update_layout(height=280, margin=dict(l=10, r=10, t=40, b=10), title="KL per latent dimension (nats)",
+                      yaxis_rangemode="tozero")
+    return fig
+
+
+def latent_figure(mu: np.ndarray, y: np.ndarray, *, height: int = 280, title: str = "test set, posterior means",
+                  lim: float | None = None, showlegend: bool = True) -> go.Figure:
+    """Posterior means μ(x) of the test set, one colour per label; `lim` fixes square axes to compare maps."""
+    fig = go.Figure()
+    for label in np.unique(y):
+        m = y == label
+        fig.add_scattergl(x=mu[m, 0], y=mu[m, 1], mode="markers", name=str(label),
+                          marker=dict(size=4, color=COLORS[int(label) % len(COLORS)]), showlegend=showlegend)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), title=title)
+    if lim is not None:
+        fig.update_xaxes(range=[-lim, lim])
+        fig.update_yaxes(range=[-lim, lim], scaleanchor="x")
+    return fig
+
+
+def charts(mgr: JobManager, s: JobStatus, key: str) -> None:
+    rows = mgr.history(s.id)
+    if not rows:
+        st.caption("Curves appear after the first epoch.")
+        return
+    st.plotly_chart(curves_figure(rows), key=f"{key}_curves")
+    a, b = st.columns(2)
+    a.plotly_chart(kl_dims_figure(rows[-1].get("kl_per_dim") or []), key=f"{key}_kl")
+    if Path(s.checkpoint).exists():
+        enc = encode_test(s.checkpoint)  # cached on mtime: recomputed when the epoch's checkpoint is rewritten
+        if enc["mu"].shape[1] == 2:
+            b.plotly_chart(latent_figure(enc["mu"], enc["y"], title=f"latent map after epoch {s.epoch}"),
+                           key=f"{key}_map")
+
+
+def _live(job_id: str) -> None:
+    mgr = job_manager()
+    s = mgr.status(job_id)
+    if not s.active:
+        st.rerun()  # the whole page redraws once, without the polling fragment
+    if s.state == "queued":
+        st.info(f"⏳ **{s.name}** is queued: position {s.queue_position}. It starts when a running job finishes "
+                f"(at most {mgr.max_jobs} at a time).")
+    else:
+        st.progress(s.fraction, text=f"🏃 **{s.name}**: epoch {s.epoch} of {s.epochs} · {eta_text(s)}")
+    st.button("Stop", key=f"train_stop_{job_id}", on_click=mgr.stop, args=(job_id,),
+              help="Stops between steps and keeps the last finished epoch's checkpoint")
+    charts(mgr, s, "train_live")
+
+
+def open_in_map(path: str) -> None:
+    set_current(path)
+    st.switch_page("pages/latent_map.py")
+
+
+def job_panel(job_id: str) -> None:
+    """Progress while the job runs (polled), or its outcome and curves once it has ended."""
+    mgr = job_manager()
+    s = mgr.status(job_id)
+    if s.active:
+        st.fragment(run_every=POLL_S)(_live)(job_id)
+        return
+    text = f"**{s.name}**: {s.state}" + (f". {s.message}" if s.message else "")
+    {"done": st.success, "stopped": st.warning}.get(s.state, st.error)(text, icon=STATE_ICON[s.state])
+    if Path(s.checkpoint).exists() and st.button("Open in Latent Map", type="primary", key="train_open"):
+        open_in_map(s.checkpoint)
+    charts(mgr, s, "train_done")
+
+
+def runs_table(mgr: JobManager, limit: int = 20) -> None:
+    """Recent runs of everyone on this server, so a reloaded page can find its run again."""
+    jobs = mgr.jobs()[:limit]
+    if not jobs:
+        st.caption("No runs yet.")
+        return
+    st.dataframe([{"run": j.id, "state": f"{STATE_ICON[j.state]} {j.state}", "epochs": f"{j.epoch}/{j.epochs}",
+                   "started": time.strftime("%H:%M:%S", time.localtime(j.created)), "message": j.message}
+                  for j in jobs], hide_index=True, width="stretch")
+    ids = [j.id for j in jobs]
+    cur = st.session_state.get(JOB_KEY)
+    st.selectbox("Show run", ids, index=ids.index(cur) if cur in ids else 0, key="train_pick",
+                 on_change=lambda: st.session_state.update({JOB_KEY: st.session_state.train_pick}))

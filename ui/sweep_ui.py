@@ -1,0 +1,173 @@
+"""β-sweep page helpers: the sweep form, the rate–distortion plane (Alemi et al., 2018) and per-β views."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from ui.common import encode_test, load_model, load_split, set_current, upscale
+from ui.jobs_ui import COLORS, STATE_ICON, job_manager, latent_figure
+from vae import explore
+from vae.checkpoint import CheckpointError
+from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
+
+SWEEP_KEY = "beta_sweep"  # non-widget keys: they survive leaving the page
+OPENED_KEY = "beta_opened"
+ERR_KEY = "beta_errors"
+PLANE_KEY = "beta_plane"
+DEFAULT_BETAS = "0.25, 0.5, 1, 2, 4, 8"
+N_INPUTS = 10  # test images reconstructed by every β
+MAP_LIM = 4.0  # latent maps share ±4 axes so the shrink toward N(0, I) is visible
+
+
+def parse_betas(text: str) -> list[float]:
+    """'0.25, 0.5, 1' -> [0.25, 0.5, 1.0], sorted and without repeats; ConfigError('betas') otherwise."""
+    try:
+        betas = sorted({float(t) for t in text.replace(";", ",").split(",") if t.strip()})
+    except ValueError:
+        raise ConfigError("betas", f"write numbers separated by commas, e.g. {DEFAULT_BETAS}")
+    if not betas:
+        raise ConfigError("betas", "list at least one β")
+    return betas
+
+
+def _launch() -> None:
+    ss, errors = st.session_state, {}
+    try:
+        betas = parse_betas(ss.beta_list)
+        model = ModelConfig(kind="vae", latent_dim=ss.beta_latent_dim)
+        train = TrainConfig(epochs=ss.beta_epochs, seed=ss.beta_seed)
+        name = job_manager().submit_sweep(ss.beta_name.strip() or "sweep", betas, model, train,
+                                          DataConfig(name=ss.beta_data))
+        ss[SWEEP_KEY] = name
+    except ConfigError as e:
+        errors[e.field] = e.message
+    ss[ERR_KEY] = errors
+
+
+def sweep_form() -> None:
+    errors = st.session_state.get(ERR_KEY, {})
+    st.text_input("β values", value=DEFAULT_BETAS, key="beta_list", help="comma-separated; one run each")
+    for f in ("betas", "beta"):
+        if f in errors:
+            st.error(errors[f], icon="⚠️")
+    a, b, c, d = st.columns(4)
+    a.selectbox("Dataset", ["digits", "mnist", "fashion-mnist", "kmnist"], key="beta_data")
+    b.number_input("Latent dimensions", value=2, step=1, key="beta_latent_dim")
+    c.number_input("Epochs", value=50, step=10, key="beta_epochs")
+    d.number_input("Seed", value=0, step=1, key="beta_seed")
+    for f in ("name", "latent_dim", "epochs", "seed", "sweep_name", "run_name"):
+        if f in errors:
+            st.error(f"{f}: {errors[f]}", icon="⚠️")
+    e, f = st.columns([3, 1], vertical_alignment="bottom")
+    e.text_input("Sweep name", value="sweep", key="beta_name")
+    f.button("Run sweep", type="primary", on_click=_launch, key="beta_run", width="stretch")
+
+
+def sweep_points(sweep: str) -> list[dict]:
+    """One row per β: state, progress and the latest test rate (KL) and distortion (recon), in nats per image."""
+    mgr = job_manager()
+    out = []
+    for j in mgr.jobs(sweep=sweep):
+        rows = mgr.history(j.id)
+        test = (rows[-1].get("test") or {}) if rows else {}
+        out.append({"beta": j.beta, "state": j.state, "message": j.message, "epoch": j.epoch, "epochs": j.epochs,
+                    "fraction": j.fraction, "path": j.checkpoint, "rate": test.get("kl"),
+                    "distortion": test.get("recon")})
+    return out
+
+
+def rd_figure(points: list[dict]) -> go.Figure:
+    """Distortion against rate, one labelled point per β, with dashed lines of equal ELBO (D + R = const)."""
+    pts = [p for p in points if p["rate"] is not None and p["distortion"] is not None]
+    fig = go.Figure()
+    if pts:
+        r = np.array([p["rate"] for p in pts])
+        d = np.array([p["distortion"] for p in pts])
+        lo, hi = min(0.0, r.min()), r.max() * 1.15 + 1.0
+        for c in np.linspace((r + d).min(), (r + d).max(), 4):  # -ELBO = R + D is constant along slope -1
+            fig.add_scatter(x=[lo, hi], y=[c - lo, c - hi], mode="lines", hoverinfo="skip", showlegend=False,
+                            line=dict(dash="dash", color="#9e9e9e", width=1))
+            fig.add_annotation(x=hi, y=c - hi, text=f"−ELBO = {c:.1f}", showarrow=False, xanchor="right",
+                               yanchor="bottom", font=dict(size=10, color="#757575"))
+        fig.add_scatter(x=r.tolist(), y=d.tolist(), mode="markers+text", text=[f"β={p['beta']:g}" for p in pts],
+                        textposition="top right", customdata=[p["path"] for p in pts], name="runs",
+                        marker=dict(size=14, color=[COLORS[i % len(COLORS)] for i in range(len(pts))]),
+                        hovertemplate="β=%{text}<br>rate %{x:.2f} nats<br>distortion %{y:.2f} nats<extra></extra>")
+        fig.update_xaxes(range=[lo, hi])
+        fig.update_yaxes(range=[d.min() - 0.1 * (np.ptp(d) + 1), d.max() + 0.15 * (np.ptp(d) + 1)])
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=40, b=10), showlegend=False, clickmode="event+select",
+                      title="Rate–distortion plane (test set; click a point to open it)",
+                      xaxis_title="rate R = KL(q(z|x) ‖ p(z))  [nats per image]",
+                      yaxis_title="distortion D = recon  [nats per image]")
+    return fig
+
+
+def _on_select() -> None:
+    """Copy the clicked point at once: the next redraw of the figure clears Plotly's selection."""
+    pts = st.session_state[PLANE_KEY].selection.points
+    if pts and pts[0].get("customdata"):
+        path = pts[0]["customdata"]
+        path = path[0] if isinstance(path, list) else path
+        set_current(path)
+        st.session_state[OPENED_KEY] = path
+
+
+def plane(points: list[dict]) -> None:
+    st.plotly_chart(rd_figure(points), key=PLANE_KEY, on_select=_on_select, selection_mode="points")
+
+
+def _ready(points: list[dict]) -> list[dict]:
+    return [p for p in points if p["epoch"] >= 1 and Path(p["path"]).exists()]
+
+
+def recon_rows(points: list[dict]) -> None:
+    """The same test images reconstructed by every β: detail fades as β buys a lower rate."""
+    ready = _ready(points)
+    if not ready:
+        st.caption("Reconstructions appear after each run's first epoch.")
+        return
+    try:
+        ckpt = load_model(ready[0]["path"])
+        x = load_split(ckpt).test.x[:N_INPUTS]  # (N, C, H, W); every β of a sweep shares the dataset and split
+    except (CheckpointError, Exception) as e:  # a dataset that no longer loads must not break the page
+        st.warning(f"Cannot show reconstructions: {e}")
+        return
+    rows = [("input", x.numpy())]
+    for p in ready:
+        try:
+            rows.append((f"β={p['beta']:g}", explore.reconstruct(load_model(p["path"]).model, x)))
+        except CheckpointError:
+            continue
+    for label, imgs in rows:
+        a, b = st.columns([1, 6], vertical_alignment="center")
+        a.markdown(f"**{label}**")
+        b.image(upscale(explore.tile(imgs[None]), 48 * N_INPUTS), width="stretch")
+
+
+def latent_maps(points: list[dict]) -> None:
+    """Each β's 2-D map on the same axes: the clusters shrink into N(0, I) and merge as β grows."""
+    ready = _ready(points)
+    if not ready:
+        return
+    cols = st.columns(min(3, len(ready)))
+    for i, p in enumerate(ready):
+        enc = encode_test(p["path"])
+        if enc["mu"].shape[1] != 2:
+            cols[i % len(cols)].caption(f"β={p['beta']:g}: latent map needs a 2-D latent space")
+            continue
+        fig = latent_figure(enc["mu"], enc["y"], height=260, title=f"β={p['beta']:g}", lim=MAP_LIM, showlegend=False)
+        fig.add_shape(type="circle", x0=-2, y0=-2, x1=2, y1=2, line=dict(color="#9e9e9e", dash="dot"))
+        cols[i % len(cols)].plotly_chart(fig, key=f"beta_map_{i}")
+
+
+def progress_lines(points: list[dict]) -> None:
+    for p in points:
+        text = f"{STATE_ICON[p['state']]} β={p['beta']:g}: {p['state']}, epoch {p['epoch']}/{p['epochs']}"
+        if p["state"] in ("failed", "diverged"):
+            st.error(f"{text}. {p['message']}")
+        else:
+            st.progress(p["fraction"], text=text)
