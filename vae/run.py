@@ -140,14 +140,15 @@ def run_training(
 
         result = train(model, train_x, train_cfg, test_x=test_x, callback=on_progress, on_epoch_end=on_epoch_end,
                        stop_event=stop_event, history=history, optimizer_state=optim_state)
-        if result.status != "done" and saved[0]:
+        ours = saved[0] or _same_file(resume, out_path)
+        if result.status != "done" and ours:
             # the last finished epoch's checkpoint is on disk: keep its weights and Adam state, record why the run ended
             update_metadata(out_path, status=result.status, message=result.message)
         last = result.history[-1] if result.history else {}
         summary = {
             "status": result.status,
             "message": result.message,
-            "checkpoint": str(out_path) if saved[0] or _same_file(resume, out_path) else None,
+            "checkpoint": str(out_path) if ours else None,
             "epochs": len(result.history),
             "final": _finite({k: last.get(k) for k in ("recon", "kl", "elbo", "loss", "test")}),
             "images_per_sec": round(result.images_per_sec, 1),
