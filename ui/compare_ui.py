@@ -199,7 +199,11 @@ def save_upload(name: str, data: bytes, root: Path, limit_mb: int = UPLOAD_LIMIT
     try:
         tmp = tmp_dir / ("upload" + SUFFIX)
         atomic_write_bytes(tmp, data)
-        load_checkpoint(tmp)  # full validation: header, metadata, config, shapes, finite weights
+        try:
+            load_checkpoint(tmp)  # full validation: header, metadata, config, shapes, finite weights
+        except CheckpointError as e:  # name the user's file, not our temp copy
+            msg = str(e)
+            raise CheckpointError(shown + msg[len(tmp.name):] if msg.startswith(tmp.name) else msg) from e
         return _claim(tmp, root, stem)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)

@@ -1,0 +1,160 @@
+"""Checkpoints page and its file operations: listing, safe uploads (no unpickling), rename/delete protections."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ui.compare_ui import delete_run, rename_run, save_upload
+from vae.checkpoint import CheckpointError, load_checkpoint
+from vae.run import log_path_for
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+PAGE = "pages/checkpoints.py"
+DEMO = Path(__file__).resolve().parents[1] / "checkpoints" / "demos" / "digits-3-vae.safetensors"
+
+
+class Evil:
+    """Unpickling this creates `marker`: proof that a loader ran code from the file."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _open(**state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _upload(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.file_uploader(key="ckpts_upload").set_value((name, data, "application/octet-stream")).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _bad_files(tiny: Path, marker: Path) -> dict[str, bytes]:
+    good = tiny.read_bytes()
+    evil = pickle.dumps(Evil(marker))
+    return {
+        "evil.safetensors": evil,
+        "evil.pt": evil,
+        "truncated.safetensors": good[: len(good) // 2],
+        "notes.safetensors": b"just some text, not a checkpoint\n" * 10,
+        "empty.safetensors": b"",
+        "other.safetensors": __import__("safetensors.torch").torch.save({"w": __import__("torch").zeros(3)}),
+    }
+
+
+def test_lists_demos_and_runs(tiny_ckpts, runs_dir):
+    shutil.copy(tiny_ckpts["ae"], runs_dir / "mine.safetensors")
+    (runs_dir / "broken.safetensors").write_bytes(b"nope")
+    at = _open()
+    table = at.dataframe[0].value
+    assert {"digits-1-pca", "digits-3-vae", "mine", "broken"} <= set(table["name"])
+    mine = table[table["name"] == "mine"].iloc[0]
+    assert mine["where"] == "run" and mine["latent"] == 2 and mine["model"].startswith("AE")
+    assert "truncated" in table[table["name"] == "broken"].iloc[0]["problem"]
+    vae = table[table["name"] == "digits-3-vae"].iloc[0]
+    assert vae["where"] == "demo" and vae["β"] == 1 and vae["test ELBO"] < 0
+    assert at.expander[0].label == "What am I looking at?"
+
+
+def test_upload_valid_checkpoint(tiny_ckpts, runs_dir):
+    at = _upload(_open(), "My VAE!.safetensors", tiny_ckpts["vae"].read_bytes())
+    assert at.success and "My-VAE" in at.success[0].value
+    assert [p.name for p in runs_dir.iterdir()] == ["My-VAE.safetensors"]
+    load_checkpoint(runs_dir / "My-VAE.safetensors")
+    at.run()  # a rerun must not store the same upload twice
+    assert len(list(runs_dir.iterdir())) == 1
+    _upload(at, "My VAE!.safetensors", tiny_ckpts["vae"].read_bytes())  # a new upload with the same name
+    assert sorted(p.name for p in runs_dir.iterdir()) == ["My-VAE-2.safetensors", "My-VAE.safetensors"]
+
+
+def test_bad_uploads_show_errors_and_run_nothing(tiny_ckpts, runs_dir, tmp_path):
+    marker = tmp_path / "pwned"
+    at = _open()
+    for name, data in _bad_files(tiny_ckpts["vae"], marker).items():
+        _upload(at, name, data)
+        assert at.error and "Upload refused" in at.error[0].value, name
+        assert name.split(".")[0] in at.error[0].value or "empty" in at.error[0].value
+    assert not marker.exists()
+    assert list(runs_dir.iterdir()) == []  # nothing kept, no temp folder left behind
+
+
+def test_save_upload_handler_directly(tiny_ckpts, tmp_path):
+    marker = tmp_path / "pwned"
+    root = tmp_path / "runs"
+    for name, data in _bad_files(tiny_ckpts["vae"], marker).items():
+        with pytest.raises(CheckpointError):
+            save_upload(name, data, root)
+    with pytest.raises(CheckpointError, match="limit"):
+        save_upload("big.safetensors", b"x" * (2 * 1024**2), root, limit_mb=1)
+    assert not marker.exists() and list(root.iterdir()) == []
+    dest = save_upload("../../escape.safetensors", tiny_ckpts["pca"].read_bytes(), root)
+    assert dest.parent == root.resolve() and dest.name == "escape.safetensors"
+
+
+def test_rename_and_delete_rules(tiny_ckpts, runs_dir, tmp_path):
+    run = Path(shutil.copy(tiny_ckpts["vae"], runs_dir / "a.safetensors"))
+    log_path_for(run).write_text('{"event": "end", "status": "done"}\n')
+    shutil.copy(tiny_ckpts["ae"], runs_dir / "b.safetensors")
+    with pytest.raises(CheckpointError, match="bundled demo"):
+        rename_run(DEMO, "x", runs_dir)
+    with pytest.raises(CheckpointError, match="bundled demo"):
+        delete_run(DEMO, runs_dir)
+    assert DEMO.exists()
+    outside = Path(shutil.copy(tiny_ckpts["ae"], tmp_path / "outside.safetensors"))
+    with pytest.raises(CheckpointError, match="not in the runs folder"):
+        delete_run(outside, runs_dir)
+    with pytest.raises(CheckpointError, match="already exists"):
+        rename_run(run, "b", runs_dir)
+    new = rename_run(run, "../../../etc/evil", runs_dir)
+    assert new.parent == runs_dir.resolve() and new.exists() and not run.exists()
+    assert log_path_for(new).exists() and not log_path_for(run).exists()
+    delete_run(new, runs_dir)
+    assert not new.exists() and not log_path_for(new).exists()
+
+
+def test_a_run_still_training_is_protected(tiny_ckpts, runs_dir):
+    run = Path(shutil.copy(tiny_ckpts["vae"], runs_dir / "busy.safetensors"))
+    log_path_for(run).write_text('{"event": "start"}\n{"event": "step"}\n')
+    with pytest.raises(CheckpointError, match="still being trained"):
+        delete_run(run, runs_dir)
+    assert run.exists()
+
+
+def test_manage_actions_on_the_page(tiny_ckpts, runs_dir):
+    run = str(shutil.copy(tiny_ckpts["vae"], runs_dir / "mine.safetensors"))
+    at = _open(ckpts_pick=run)
+    card = json.loads(at.json[0].proto.body)
+    assert card["name"] == "mine" and card["model"]["kind"] == "vae" and card["seed"] == 0
+    at.button(key="ckpts_open").click().run()
+    assert at.session_state["ckpt_path"] == run
+    at.text_input(key="ckpts_new_name").set_value("renamed run").run()
+    at.button(key="ckpts_rename").click().run()
+    renamed = str(runs_dir.resolve() / "renamed-run.safetensors")
+    assert Path(renamed).exists() and at.session_state["ckpt_path"] == renamed
+    assert at.button(key="ckpts_delete").disabled  # needs the confirmation first
+    at.checkbox(key="ckpts_confirm").check().run()
+    at.button(key="ckpts_delete").click().run()
+    assert not Path(renamed).exists() and at.success and "Deleted" in at.success[0].value
+
+
+def test_demos_offer_no_rename_or_delete(runs_dir):
+    at = _open(ckpts_pick=str(DEMO))
+    keys = {b.key for b in at.button}
+    assert "ckpts_open" in keys and "ckpts_rename" not in keys and "ckpts_delete" not in keys
+    assert any("protected" in c.value for c in at.caption)
+    assert len(at.get("download_button")) == 2
