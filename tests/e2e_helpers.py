@@ -63,10 +63,27 @@ class Server:
         except OSError:
             return ""
 
+    def children(self) -> list[int]:
+        """Direct children of the server, e.g. training runs (vae.jobs starts them in their own session)."""
+        out = []
+        for p in Path("/proc").iterdir():
+            if p.name.isdigit():
+                try:
+                    if int((p / "stat").read_text().rsplit(")", 1)[1].split()[1]) == self.proc.pid:
+                        out.append(int(p.name))
+                except (OSError, IndexError, ValueError):
+                    pass
+        return out
+
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM the whole group (the server and any training subprocesses it started), then SIGKILL."""
+        """SIGTERM the server's group and its training runs' groups (they run in sessions of their own), then SIGKILL."""
         if self.proc.poll() is not None:
             return
+        for child in self.children():  # only processes this server started
+            try:
+                os.killpg(child, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
         try:
             os.killpg(self.proc.pid, signal.SIGTERM)
         except ProcessLookupError:
@@ -191,7 +208,8 @@ _POINT_JS = """
   let t = trace;
   if (t < 0) {  // the first visible trace with points: skip invisible helper grids (opacity 0)
     t = fd.findIndex(d => d.visible === true && (d.opacity ?? 1) > 0 && d.x && d.x.length > 0
-                          && (d.type || '').startsWith('scatter'));
+                          && (d.type || '').startsWith('scatter')
+                          && !(d.marker && d.marker.opacity === 0));
   }
   if (t < 0 || !fd[t]) return null;
   const d = fd[t];
@@ -200,7 +218,8 @@ _POINT_JS = """
   const ya = gd._fullLayout[(d.yaxis || 'y').replace('y', 'yaxis')];
   const r = gd.getBoundingClientRect();
   return {x: r.left + xa._offset + xa.l2p(d.x[i]), y: r.top + ya._offset + ya.l2p(d.y[i]),
-          dx: d.x[i], dy: d.y[i], trace: t, index: i, n_points: d.x.length, name: d.name || ''};
+          dx: d.x[i], dy: d.y[i], trace: t, index: i, n_points: d.x.length, name: d.name || '',
+          customdata: d.customdata ? d.customdata[i] : null};
 }
 """
 
@@ -220,6 +239,35 @@ def point_position(page, n: int = 0, trace: int = -1, index: int = 0) -> dict | 
     """Screen position of data point `index` of `trace` (-1: first visible scatter) in the n-th figure."""
     page.evaluate("(n) => document.querySelectorAll('.js-plotly-plot')[n]?.scrollIntoView({block: 'center'})", n)
     return page.evaluate(_POINT_JS, [n, trace, index])
+
+
+_CLEAR_POINT_JS = """
+([n, trace]) => {
+  const gd = document.querySelectorAll('.js-plotly-plot')[n];
+  const fd = gd._fullData, L = gd._fullLayout;
+  const px = (d, i) => [L.xaxis.l2p(d.x[i]), L.yaxis.l2p(d.y[i])];
+  const hidden = fd.filter(d => d.marker && d.marker.opacity === 0 && d.x);
+  const d = fd[trace];
+  let best = 0, bestDist = -1;
+  for (let i = 0; i < d.x.length; i++) {
+    const [x, y] = px(d, i);
+    let m = Infinity;
+    for (const h of hidden) for (let j = 0; j < h.x.length; j++) {
+      const [hx, hy] = px(h, j); m = Math.min(m, Math.hypot(hx - x, hy - y));
+    }
+    for (const o of fd) if (o !== d && o.marker && o.marker.opacity !== 0 && o.x && o.type === 'scattergl')
+      for (let j = 0; j < o.x.length; j++) { const [ox, oy] = px(o, j); m = Math.min(m, Math.hypot(ox - x, oy - y)); }
+    if (m > bestDist) { bestDist = m; best = i; }
+  }
+  return best;
+}
+"""
+
+
+def clearest_point(page, n: int = 0, trace: int = 0) -> int:
+    """Index of the point of `trace` farthest (in pixels) from every other marker, invisible ones included:
+    the one a click is sure to hit."""
+    return int(page.evaluate(_CLEAR_POINT_JS, [n, trace]))
 
 
 def click_at(page, x: float, y: float) -> None:
@@ -250,3 +298,125 @@ def proc_status_kb(pid: int, field_name: str) -> int | None:
     except OSError:
         return None
     return None
+
+
+# ---- page drivers (what a user does on each page; the e2e test and the benches share them) --------------
+
+def go_to_nowait(page, title: str) -> None:
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()
+    page.wait_for_timeout(100)
+
+
+def select_checkpoint(page, label: str, timeout: float = 60.0) -> None:
+    """Choose `label` (e.g. 'run · my-vae') in the sidebar checkpoint picker."""
+    box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first
+    box.click()
+    page.keyboard.type(label.split(" · ")[-1])
+    option = page.locator('[role="option"]').filter(has_text=label).first
+    option.click(timeout=timeout * 1000)
+    page.wait_for_timeout(200)
+    wait_idle(page, timeout)
+
+
+def _alert_texts(page) -> list[str]:
+    return page.locator('[data-testid="stMain"] [data-testid="stAlert"]').all_inner_texts()
+
+
+# Latent map (pages/latent_map.py, ui/latent.py): the map is the first Plotly figure of the page.
+
+def wait_map_ready(page, timeout: float = 60.0) -> None:
+    page.wait_for_selector('[data-testid="stMain"] .js-plotly-plot', timeout=timeout * 1000)
+    page.wait_for_function(
+        "() => { const gd = document.querySelector('[data-testid=\"stMain\"] .js-plotly-plot');"
+        " return !!(gd && gd._fullData && gd._fullData.some(d => d.x && d.x.length > 0)); }",
+        timeout=timeout * 1000)
+    wait_idle(page, timeout)
+
+
+def map_click_point(page, index: int | None = None, wait: bool = True) -> dict:
+    """Click test point `index` (None: the clearest one) of the first label's trace; returns its position,
+    data and customdata (the test row)."""
+    if index is None:
+        index = clearest_point(page, 0, 0)
+    pos = click_point(page, 0, 0, index)
+    if wait:
+        page.wait_for_timeout(200)
+        wait_idle(page)
+    return pos
+
+
+def map_selection_text(page) -> str | None:
+    """The clicked point's caption ('x: test #N · label L'), or None when no point is selected."""
+    caps = page.locator('[data-testid="stMain"] [data-testid="stImageCaption"], '
+                        '[data-testid="stMain"] [data-testid="stCaptionContainer"]').all_inner_texts()
+    hits = [c for c in caps if c.startswith("x: test #")]
+    return hits[0] if hits else None
+
+
+def map_has_reconstruction(page) -> bool:
+    """An image captioned x̂ (the paper's name for the reconstruction) is shown."""
+    caps = page.locator('[data-testid="stMain"] [data-testid="stImageCaption"]').all_inner_texts()
+    return any(c.strip().startswith("x̂") for c in caps)
+
+
+def map_sliders(page):
+    return page.locator('[data-testid="stMain"] [data-testid="stSlider"] [role="slider"]')
+
+
+def map_press_slider(page, k: int = 0, key: str = "ArrowRight") -> None:
+    """One keyboard step on the k-th z slider (a step is 1/200 of its range)."""
+    s = map_sliders(page).nth(k)
+    s.focus()
+    page.keyboard.press(key)
+
+
+# Train (pages/train.py, ui/jobs_ui.py)
+
+def train_start(page, epochs: int = 2, name: str = "e2e-run", timeout: float = 60.0) -> None:
+    """Fill the New run form (digits, defaults otherwise) and press Start training."""
+    exp = page.locator('[data-testid="stExpander"]').filter(has_text="New run").first
+    if not exp.locator("details").first.evaluate("d => d.open"):
+        exp.locator("summary").first.click()
+    ep = page.get_by_label("Epochs", exact=True)
+    ep.fill(str(epochs))
+    ep.press("Enter")
+    wait_idle(page, timeout)
+    nm = page.get_by_label("Run name", exact=True)
+    nm.fill(name)
+    nm.press("Enter")
+    wait_idle(page, timeout)
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_timeout(300)
+    wait_idle(page, timeout)
+    errs = [t for t in _alert_texts(page) if "Fix the settings" in t]
+    if errs:
+        raise AssertionError(f"training form refused: {_alert_texts(page)}")
+
+
+def train_wait_done(page, timeout: float = 90.0) -> str:
+    """Wait for the run's outcome box; returns its text, raises if it ended in anything but done."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for t in _alert_texts(page):
+            if ": done" in t:
+                return t
+            if any(f": {s}" in t for s in ("failed", "diverged", "stopped")):
+                raise AssertionError(f"run ended badly: {t}")
+        page.wait_for_timeout(500)
+    raise TimeoutError(f"run not done after {timeout:.0f} s; alerts: {_alert_texts(page)}")
+
+
+# Compare (pages/compare.py)
+
+def compare_ladder(page, timeout: float = 120.0) -> None:
+    page.get_by_role("button", name="Ladder").click()
+    page.wait_for_timeout(300)
+    wait_idle(page, timeout)
+
+
+def compare_model_headers(page) -> list[str]:
+    """The checkpoint name heading each column ('name' over 'KIND · z=D')."""
+    return page.evaluate(r"""() => Array.from(document.querySelectorAll(
+        '[data-testid="stMain"] [data-testid="stColumn"] [data-testid="stMarkdownContainer"]'))
+        .map(e => e.innerText.trim()).filter(t => /\n\s*(PCA|AE|VAE) · z=\d+/.test(t))
+        .map(t => t.split('\n')[0].trim())""")

@@ -1,0 +1,71 @@
+"""End to end in real headless Chromium: the map click, a 2-epoch training run and the Compare ladder."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+import e2e_helpers as e2e
+
+REQUIRE = os.environ.get("VAE_REQUIRE_BROWSER") == "1"  # CI sets it: a missing browser is then a failure
+
+
+@pytest.fixture
+def browser_page(tmp_path):
+    why = e2e.browser_missing_reason()
+    if why:
+        (pytest.fail if REQUIRE else pytest.skip)(f"no headless browser: {why}")
+    from playwright.sync_api import sync_playwright
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    server = e2e.start_server(runs_dir=runs, log_path=tmp_path / "streamlit.log")
+    errors: list[str] = []
+    try:
+        with sync_playwright() as pw:
+            browser = e2e.launch_browser(pw)
+            page = e2e.new_page(browser, errors)
+            try:
+                yield server, page, errors, runs
+            finally:
+                page.screenshot(path=str(tmp_path / "last.png"))  # kept in pytest's tmp dir, for a failure
+                browser.close()
+    finally:
+        server.stop()
+    assert server.proc.returncode is not None
+
+
+def test_map_click_train_and_compare_ladder(browser_page, tmp_path):
+    server, page, errors, runs = browser_page
+
+    # 1. the default page is the Latent map with the bundled demo, drawn without any setup
+    e2e.open_app(page, server)
+    e2e.wait_map_ready(page)
+    assert "digits-3-vae" in page.locator('[data-testid="stMain"]').inner_text()
+    assert e2e.map_selection_text(page) is None  # nothing picked yet
+
+    # 2. a click on a data point shows that point's input and reconstruction
+    pos = e2e.map_click_point(page)  # the point with no other marker near it
+    selected = e2e.map_selection_text(page)
+    assert selected is not None, "clicking a point showed no reconstruction"
+    assert re.match(rf"x: test #{pos['customdata']}\b", selected), (selected, pos)  # the very point we clicked
+    assert e2e.map_has_reconstruction(page)
+
+    # 3. a 2-epoch training run on digits, started from the browser, finishes
+    e2e.go_to(page, "Train")
+    e2e.train_start(page, epochs=2, name="e2e-run")
+    e2e.train_wait_done(page, timeout=90)
+    assert list(runs.glob("*.safetensors")), "the run wrote no checkpoint into VAE_RUNS_DIR"
+
+    # 4. Compare: the ladder preset shows four models side by side
+    e2e.go_to(page, "Compare")
+    e2e.compare_ladder(page)
+    headers = e2e.compare_model_headers(page)
+    assert headers == ["digits-1-pca", "digits-2-ae", "digits-3-vae", "digits-4-beta2-vae"], headers
+    assert e2e.plot_count(page) >= 4  # each column draws its own latent map
+
+    assert not e2e.streamlit_errors(page)
+    assert not errors, errors
+    assert server.proc.poll() is None, server.log_tail()
