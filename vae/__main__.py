@@ -100,10 +100,10 @@ def _out_path(a: argparse.Namespace, model: ModelConfig, train: TrainConfig) -> 
 
 
 def cmd_train(a: argparse.Namespace) -> int:
+    model, train, data = _configs(a)  # before the heavy imports, so a bad argument fails in a blink
+    out = _out_path(a, model, train)
     from vae.run import run_training
 
-    model, train, data = _configs(a)
-    out = _out_path(a, model, train)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # stop between steps and keep the last good checkpoint
         signal.signal(sig, lambda *_: stop.set())
@@ -161,21 +161,24 @@ def cmd_info(a: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vae.checkpoint import CheckpointError
-    from vae.data import DataError, UnknownDatasetError
-
     args = build_parser().parse_args(argv)
     try:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info}[args.command](args)
     except ConfigError as e:  # a bad argument: exit 2, like argparse's own errors
         print(f"error: invalid {e.field}: {e.message}", file=sys.stderr)
         return 2
-    except UnknownDatasetError as e:
-        print(f"error: invalid {e.field}: {e}", file=sys.stderr)
-        return 2
-    except (CheckpointError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    except Exception as e:
+        # imported only here (already loaded by whatever raised), so argument errors never wait for torch
+        from vae.checkpoint import CheckpointError
+        from vae.data import DataError, UnknownDatasetError
+
+        if isinstance(e, UnknownDatasetError):
+            print(f"error: invalid {e.field}: {e}", file=sys.stderr)
+            return 2
+        if isinstance(e, (CheckpointError, DataError)):
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":
