@@ -17,12 +17,13 @@ classes = tuple(ckpt.data.get("classes") or ())
 st.caption(f"{Path(path).stem}: {kind}, {d}-D latent. Each dot is one test image at its posterior mean μ, "
            "coloured by label. Click a dot, click empty space, or move the sliders to decode a z.")
 
-view = L.view_ui(path, model)
-L.prepare(path, view)
-L.map_panel(path, view, classes)
-
+top = st.container()  # the map goes above the tabs, though the grid settings in a tab are read first
 t_grid, t_trav, t_interp, t_prior, t_export = st.tabs(
     ["Manifold grid", "Traversals", "Interpolation", "Prior samples", "Export"])
+with top:
+    view = L.view_ui(path, model, t_grid)
+    L.prepare(path, view)
+    L.map_panel(path, view, classes)
 
 with t_grid:
     if d < 2:

@@ -21,6 +21,7 @@ MAX_POINTS = 20_000  # Scattergl stays smooth well past this; beyond it we draw 
 TSNE_POINTS = 2_000
 GRID_SIDE = 70  # invisible click targets per axis: about one every 8 px on a 550 px map
 MAX_SLIDERS = 16
+IMG = 104  # px for the decoder panel images; three fit side by side
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
           "#17becf"]
 
@@ -93,15 +94,6 @@ def grid_images(path: str, mt: float, n: int, spacing: str, dims: tuple[int, int
     return {"images": images, "xs": np.asarray(xs), "ys": np.sort(ys)[::-1]}
 
 
-def _sizes(v: np.ndarray) -> np.ndarray:
-    """Cell widths around each (sorted) grid coordinate, so non-uniform quantile grids tile without gaps."""
-    v = np.sort(v)
-    if len(v) == 1:
-        return np.ones(1)
-    edges = np.concatenate([[v[0] - (v[1] - v[0]) / 2], (v[1:] + v[:-1]) / 2, [v[-1] + (v[-1] - v[-2]) / 2]])
-    return np.diff(edges)
-
-
 @st.cache_data(max_entries=8, show_spinner=False)
 def base_figure(path: str, mt: float, view: View, classes: tuple[str, ...]) -> dict:
     """The map without the per-click traces, as a plain dict: it pickles in a millisecond, a Figure in 100s."""
@@ -113,37 +105,39 @@ def base_figure(path: str, mt: float, view: View, classes: tuple[str, ...]) -> d
         name = classes[c] if 0 <= c < len(classes) else ("unlabeled" if c < 0 else str(c))
         fig.add_trace(go.Scattergl(
             x=xy[m, 0], y=xy[m, 1], mode="markers", name=name, customdata=idx[m],
-            marker=dict(size=5, color=COLORS[j % len(COLORS)], opacity=0.8),
+            marker=dict(size=6, color=COLORS[j % len(COLORS)], opacity=0.8),
             hovertemplate=f"label {name}<br>test image #%{{customdata}}<extra></extra>"))
     pad = 0.05 * (xy.max(0) - xy.min(0)) + 1e-3
     x0, y0 = xy.min(0) - pad
     x1, y1 = xy.max(0) + pad
     layout: dict = {}
     if view.overlay and data["basis"] is not None and view.method == "dims":
-        grid = grid_images(path, mt, view.grid_n, view.spacing, view.dims)
+        # evenly spaced whatever the tab's spacing: quantile cells near 0 would be too small to read on the map
+        grid = grid_images(path, mt, view.grid_n, "linear", view.dims)
         xs, ys, images = grid["xs"], grid["ys"], grid["images"]
-        wx, wy = _sizes(xs), _sizes(ys)[::-1]
+        w = 0.94 * min(np.diff(np.sort(xs)).min(), np.diff(np.sort(ys)).min()) if len(xs) > 1 else 1.0
         layout["images"] = [
-            dict(source="data:image/png;base64," + base64.b64encode(png_bytes(images[i, j], 32)).decode(),
-                 xref="x", yref="y", x=xs[j], y=ys[i], sizex=wx[j], sizey=wy[i], xanchor="center",
-                 yanchor="middle", sizing="stretch", opacity=0.55, layer="below")
+            dict(source="data:image/png;base64," + base64.b64encode(png_bytes(images[i, j], 64)).decode(),
+                 xref="x", yref="y", x=xs[j], y=ys[i], sizex=w, sizey=w, xanchor="center", yanchor="middle",
+                 sizing="stretch", opacity=0.9, layer="below")
             for i in range(len(ys)) for j in range(len(xs))]
-        x0, x1 = min(x0, xs[0] - wx[0] / 2), max(x1, xs[-1] + wx[-1] / 2)
-        y0, y1 = min(y0, ys[-1] - wy[-1] / 2), max(y1, ys[0] + wy[0] / 2)
-    if data["basis"] is not None:  # every click must land on a point: an invisible grid catches the empty ones
+        x0, x1 = min(x0, xs.min() - w / 2), max(x1, xs.max() + w / 2)
+        y0, y1 = min(y0, ys.min() - w / 2), max(y1, ys.max() + w / 2)
+    if data["basis"] is not None:  # every click must land on a point: an invisible grid catches the empty ones; its markers
+        # are smaller than the data's, because Plotly's hover distance favours bigger markers
         gx, gy = np.meshgrid(np.linspace(x0, x1, GRID_SIDE), np.linspace(y0, y1, GRID_SIDE))
         fig.add_trace(go.Scattergl(x=gx.ravel(), y=gy.ravel(), mode="markers", name="grid", showlegend=False,
-                                   marker=dict(size=8, opacity=0), hoverinfo="none"))
+                                   marker=dict(size=2, opacity=0), hoverinfo="none"))
     axis = "z" if view.method == "dims" else ("PC" if view.method == "pca" else "t-SNE ")
     xlabel = f"z{sub(view.dims[0])}" if view.method == "dims" else f"{axis}1"
     ylabel = f"z{sub(view.dims[1])}" if view.method == "dims" else f"{axis}2"
     if data["basis"] is not None and data["basis"].shape[0] == 1:
         ylabel = "label (jittered)"
     fig.update_layout(
-        height=520, margin=dict(l=10, r=10, t=10, b=10), hovermode="closest", dragmode="pan",
-        uirevision=f"{path}-{view}", legend=dict(title="label", itemsizing="constant"),
-        xaxis=dict(title=xlabel, range=[x0, x1], zeroline=False),
-        yaxis=dict(title=ylabel, range=[y0, y1], zeroline=False, scaleanchor="x" if axis != "t-SNE " else None),
+        height=500, margin=dict(l=10, r=10, t=10, b=10), hovermode="closest", dragmode="pan",
+        uirevision=f"{path}-{view}", legend=dict(title="label", itemsizing="constant", y=0.9),
+        xaxis=dict(title=xlabel, range=[x0, x1], zeroline=False, showgrid="images" not in layout),
+        yaxis=dict(title=ylabel, range=[y0, y1], zeroline=False, showgrid="images" not in layout, scaleanchor="x" if axis != "t-SNE " else None),
         **layout)
     return fig.to_dict()
 
@@ -199,13 +193,13 @@ def on_slider(i: int) -> None:
 # --- the map and the decoder panel ------------------------------------------------------------------------
 
 
-def view_ui(path: str, model) -> View:
-    """How the map is drawn: projection (for D > 2), axes, and the manifold grid's size, spacing and overlay."""
+def view_ui(path: str, model, grid_box) -> View:
+    """How the map is drawn: projection and axes (for D > 2) and overlay here; grid size and spacing in grid_box."""
     d, stats = model.config.latent_dim, latent_stats(path, mtime(path))
     sync_state(path, d)  # before any map_ widget exists, so a new checkpoint starts clean
-    cols = st.columns([2.2, 1, 1, 1, 1.4])
     method, dims = "dims", (0, min(1, d - 1))
     if d > 2:
+        cols = st.columns([2, 1, 1, 2], vertical_alignment="bottom")
         method = cols[0].radio("Map shows", ["dims", "pca", "tsne"], horizontal=True, key="map_method",
                                format_func={"dims": "two dims", "pca": "PCA", "tsne": "t-SNE"}.get)
         top = [int(i) for i in stats["order"][:2]]  # default to the two most informative dims
@@ -218,12 +212,15 @@ def view_ui(path: str, model) -> View:
             dims = (top[0], top[1])
     if d < 2:
         return View(method="dims", dims=dims)
-    grid_n = cols[3].selectbox("Grid", [8, 10, 15, 20, 25], index=2, key="map_grid_n",
-                               format_func=lambda n: f"{n}×{n}")
-    spacing = cols[4].radio("Grid spacing", ["cdf", "linear"], index=0 if model.generative else 1, key="map_spacing",
-                            format_func={"cdf": "N(0,1) quantiles", "linear": "data range"}.get, horizontal=True)
-    overlay = st.toggle("Overlay the manifold grid on the map", key="map_overlay", disabled=method != "dims"
-                        or dims[0] == dims[1], help="Decoded images placed at their z (two-dims view only).")
+    c1, c2, _ = grid_box.columns([1, 2, 2])
+    grid_n = c1.selectbox("Grid", [8, 10, 15, 20, 25], index=2, key="map_grid_n", format_func=lambda n: f"{n}×{n}")
+    spacing = c2.radio("Spacing", ["cdf", "linear"], index=0 if model.generative else 1, key="map_spacing",
+                       format_func={"cdf": "quantiles of N(0, 1)", "linear": "linear over the codes' range"}.get,
+                       horizontal=True)
+    overlay = st.toggle("Overlay the manifold grid on the map", key="map_overlay",
+                        disabled=method != "dims" or dims[0] == dims[1],
+                        help="Decoded images placed at their z on an evenly spaced grid over the codes' range "
+                             "(two-dims view; grid size in the Manifold grid tab).")
     return View(method=method, dims=dims, overlay=overlay and method == "dims", grid_n=grid_n, spacing=spacing)
 
 
@@ -249,11 +246,11 @@ def map_figure(path: str, view: View, classes: tuple[str, ...]) -> go.Figure:
         if planar and enc["logvar"] is not None:
             centre, cov = explore.project_gaussian(enc["mu"][row], enc["logvar"][row], origin, basis)
             e = explore.ellipse(centre, cov)
-            fig.add_trace(go.Scatter(x=e[:, 0], y=e[:, 1], mode="lines", name="posterior μ ± σ", hoverinfo="skip",
-                                     line=dict(color="black", width=2), fill="toself", fillcolor="rgba(0,0,0,0.08)"))
+            fig.add_trace(go.Scattergl(x=e[:, 0], y=e[:, 1], mode="lines", name="posterior μ ± σ", hoverinfo="skip",
+                                     showlegend=False, line=dict(color="black", width=2), fill="toself", fillcolor="rgba(0,0,0,0.08)"))
         if len(hit):
-            fig.add_trace(go.Scatter(x=[data["xy"][hit[0], 0]], y=[data["xy"][hit[0], 1]], mode="markers",
-                                     name=f"clicked #{row}", hoverinfo="skip",
+            fig.add_trace(go.Scattergl(x=[data["xy"][hit[0], 0]], y=[data["xy"][hit[0], 1]], mode="markers",
+                                     name=f"clicked #{row}", hoverinfo="skip", showlegend=False,
                                      marker=dict(size=14, color="rgba(0,0,0,0)", line=dict(color="black", width=2))))
     if basis is not None:
         marks = [("decoded z", st.session_state[K_Z], "x", "#d62728")]
@@ -262,10 +259,11 @@ def map_figure(path: str, view: View, classes: tuple[str, ...]) -> go.Figure:
         for name, z, symbol, color in marks:
             xy = explore.to_plane(z, origin, basis)[0]
             yv = xy[1] if planar else float(np.mean(fig.layout.yaxis.range))
-            fig.add_trace(go.Scatter(x=[xy[0]], y=[yv], mode="markers+text", name=name, hoverinfo="skip",
-                                     text=[name.split()[-1] if name.startswith("pin") else ""],
-                                     textposition="top center",
-                                     marker=dict(size=13, symbol=symbol, color=color, line=dict(width=1, color="white"))))
+            fig.add_trace(go.Scattergl(
+                x=[xy[0]], y=[yv], mode="markers+text", name=name, hoverinfo="skip", showlegend=False,
+                text=[name[-1] if name.startswith("pin") else ""], textposition="top center",
+                textfont=dict(size=14, color=color), marker=dict(size=13, symbol=symbol, color=color,
+                                                                 line=dict(width=1, color="white"))))
     st.session_state[K_CTX] = {"path": path, "method": view.method, "n_data": len(np.unique(data["y"])),
                                "origin": None if origin is None else origin.tolist(),
                                "basis": None if basis is None else basis.tolist()}
@@ -290,22 +288,25 @@ def decoder_ui(path: str, model) -> np.ndarray:
     return explore.decode(model, z)[0]
 
 
-def point_ui(path: str, ckpt) -> None:
-    """The clicked test image next to its reconstruction, with its own recon and KL in nats."""
-    row = st.session_state.get(K_POINT)
+def point_ui(path: str, ckpt, x_hat: np.ndarray) -> None:
+    """The decoded z, then the clicked test image next to its reconstruction, with its own recon and KL in nats."""
+    row, model = st.session_state.get(K_POINT), ckpt.model
+    z = st.session_state[K_Z]
+    cols = st.columns(3)
+    cols[0].image(upscale(x_hat, IMG), width=IMG, caption="decoded z = (" + ", ".join(f"{v:.2f}" for v in z[:3])
+                  + (", …)" if len(z) > 3 else ")"))
     if row is None:
         st.caption("Click a point to see its reconstruction; click empty space to decode that z.")
         return
-    model, split = ckpt.model, current_data(ckpt)
+    split = current_data(ckpt)
     x = split.test.x[row : row + 1]  # (1, C, H, W)
     terms = per_image_terms(model, x, seed=0)
-    c1, c2 = st.columns(2)
-    c1.image(upscale(x[0].numpy(), 112), caption=f"x: test #{row} · label {int(split.test.y[row])}")
-    c2.image(upscale(explore.reconstruct(model, x)[0], 112), caption="x̂: reconstruction of μ")
+    cols[1].image(upscale(x[0].numpy(), IMG), width=IMG, caption=f"x: test #{row}, label {int(split.test.y[row])}")
+    cols[2].image(upscale(explore.reconstruct(model, x)[0], IMG), width=IMG, caption="x̂: decoded from its μ")
     if model.generative:
-        st.markdown(f"recon **{terms['recon'][0]:.2f}** nats · KL **{terms['kl'][0]:.2f}** nats")
+        st.markdown(f"Test #{row}: recon **{terms['recon'][0]:.2f}** nats · KL **{terms['kl'][0]:.2f}** nats")
     else:
-        st.markdown(f"recon **{terms['recon'][0]:.2f}** nats")
+        st.markdown(f"Test #{row}: recon **{terms['recon'][0]:.2f}** nats")
         st.caption(f"{model.config.kind.upper()} gives each image one point code, not a distribution: "
                    "no ellipse and no KL.")
 
@@ -318,13 +319,12 @@ def map_panel(path: str, view: View, classes: tuple[str, ...]) -> None:
     left, right = st.columns([3, 2], gap="medium")
     with right:
         x_hat = decoder_ui(path, ckpt.model)
+        point_ui(path, ckpt, x_hat)
         z = st.session_state[K_Z]
-        st.image(upscale(x_hat, 160), caption="decoded z = (" + ", ".join(f"{v:.2f}" for v in z[:4])
-                 + (", …)" if len(z) > 4 else ")"), width=160)
-        point_ui(path, ckpt)
         a, b = st.columns(2)
         for col, key, name in ((a, K_A, "A"), (b, K_B, "B")):
-            if col.button(f"Set as {name}", key=f"map_set_{name}", help=f"Pin this z as end {name} of the interpolation"):
+            if col.button(f"Set z as {name}", key=f"map_set_{name}", help=f"Pin this z as end {name} of the interpolation",
+                          width="stretch"):
                 row = st.session_state.get(K_POINT)
                 at_point = row is not None and np.allclose(encode_test(path)["mu"][row], z, atol=1e-4)
                 st.session_state[key] = {"z": list(z), "label": f"test #{row}" if at_point else "chosen z"}
@@ -334,6 +334,9 @@ def map_panel(path: str, view: View, classes: tuple[str, ...]) -> None:
                         selection_mode="points", config={"scrollZoom": True, "displaylogo": False})
         if view.method == "tsne":
             st.caption("t-SNE has no inverse: click data points (not empty space); the decoded z is not drawn.")
+        else:
+            st.caption("✕ decoded z · ◆ interpolation ends A, B · ring: clicked image"
+                       + (", outline: its posterior μ ± 1σ" if ckpt.model.generative else ""))
     st.session_state[K_MS] = 1000 * (time.perf_counter() - t0)
 
 
