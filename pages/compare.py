@@ -107,5 +107,6 @@ for col, p in zip(cols, paths):
         samples, _ = prior_samples(model, n, seed=seed)
         st.image(mosaic([samples], width), caption="decoded z ~ N(0, I)" + ("" if model.generative else
                                                    " — not generative: no prior was fitted, so these land in holes"))
-        st.plotly_chart(kl_bars(np.asarray(e["kl_per_dim"]), mu.var(0), ACTIVE_UNIT_THRESHOLD, height=200),
+        st.plotly_chart(kl_bars(np.asarray(e["kl_per_dim"]), mu.var(0), ACTIVE_UNIT_THRESHOLD,
+                                generative=model.generative, height=200),
                         key=f"compare_kl_{p}")

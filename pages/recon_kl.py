@@ -59,15 +59,17 @@ if len(idx) == 0:
 x = split.test.x[torch.as_tensor(idx)]  # (n, C, H, W)
 terms = per_image_terms(model, x, seed=choice["seed"])
 x_hat = reconstruct(model, x)  # decoded posterior means
-captions = [f"#{i} · recon {r:.1f} · KL {k:.2f}" for i, r, k in zip(idx, terms["recon"], terms["kl"])]
+captions = [f"#{i} · recon {r:.1f}" + (f" · KL {k:.2f}" if model.generative else "")
+            for i, r, k in zip(idx, terms["recon"], terms["kl"])]
 pair_grid(x.numpy(), x_hat, captions)
 st.caption(f"Top: input; below: decoded posterior mean. recon = −log p(x|z) for one z ~ q(z|x) (seed "
            f"{choice['seed']}), KL = KL(q(z|x) ‖ N(0, I)), both in nats. Mean over these {len(idx)}: recon "
            f"{terms['recon'].mean():.2f}, KL {terms['kl'].mean():.2f}."
-           + ("" if model.generative else " A point-mass code has no KL term: shown as 0."))
+           + ("" if model.generative else " This model's codes are points: it has no KL term."))
 
-st.subheader("KL per latent dimension (test set)")
-st.plotly_chart(kl_bars(kl_dims, variances, ACTIVE_UNIT_THRESHOLD), key="recon_kl_bars")
+st.subheader("KL per latent dimension (test set)" if model.generative else "Spread of the code per dimension (no KL)")
+st.plotly_chart(kl_bars(kl_dims, variances, ACTIVE_UNIT_THRESHOLD, generative=model.generative),
+                key="recon_kl_bars")
 st.caption(f"{n_active} of {cfg.latent_dim} dimensions active (Var_x E[z_i|x] > {ACTIVE_UNIT_THRESHOLD}; Burda et al., "
            f"2016). " + (f"Total KL {kl_dims.sum():.2f} nats per image over {len(mu)} test images." if model.generative
                          else "This model's codes are points: no KL, and no prior to match."))
@@ -80,18 +82,27 @@ if what == "z" and logvar is not None:
     eps = np.random.default_rng(choice["seed"]).standard_normal(mu.shape)
     values = mu + np.exp(0.5 * logvar) * eps  # reparameterised samples from q(z|x)
 st.plotly_chart(marginal_histograms(values[:, :MAX_HIST_DIMS]), key="recon_hist")
-st.caption("Red: the prior N(0, 1). The means alone are narrower than the prior when σ(x) is large; the samples "
-           "include that noise and should match N(0, 1) in a well-fitted VAE."
+st.caption("Red: the prior N(0, 1). "
+           + ("The means alone are narrower than the prior when σ(x) is large; the samples include that noise and "
+              "should match N(0, 1) in a well-fitted VAE." if model.generative else
+              "Nothing pulls this model's codes towards N(0, 1), so they sit wherever the decoder found useful.")
            + (f" First {MAX_HIST_DIMS} dimensions shown." if cfg.latent_dim > MAX_HIST_DIMS else ""))
 
 if cfg.latent_dim == 2:
     st.subheader("Holes: where the prior has mass but no data encode")
     holes = holes_for(path, split_key(ckpt.data))
-    st.plotly_chart(holes_figure(holes, mu), key="recon_holes")
-    st.caption(f"Red: (p(z) − q(z))⁺, prior density minus the aggregate posterior q(z) = mean_x q(z|x) "
-               f"{'(a KDE of the codes, since this model has no σ)' if logvar is None else ''}. "
-               f"Prior mass not covered by the data: {holes['uncovered']:.0%} (total-variation distance).")
-    if len(holes["z_holes"]):
+    left, right = st.columns([3, 2])
+    left.plotly_chart(holes_figure(holes, mu), key="recon_holes")
+    with right:
+        st.metric("Prior mass not covered by the data", f"{holes['uncovered']:.0%}",
+                  help="Total-variation distance between the prior p(z) and the aggregate posterior q(z)")
         zh = holes["z_holes"]
-        show_images(decode(model, zh), [f"{i + 1}: ({a:.1f}, {b:.1f})" for i, (a, b) in enumerate(zh)], size=80)
-        st.caption("Decoded at the marked hole centres: what the decoder draws where it saw no training codes.")
+        if len(zh):
+            show_images(decode(model, zh), [f"{i + 1}: ({a:.1f}, {b:.1f})" for i, (a, b) in enumerate(zh)], size=72,
+                        columns=3)
+            st.caption("Decoded at the marked hole centres: what the decoder draws where it saw no test codes.")
+        else:
+            st.success("No holes: the aggregate posterior covers the prior everywhere.")
+    st.caption(f"Red: (p(z) − q(z))⁺, the prior density minus the aggregate posterior q(z) = mean_x q(z|x)"
+               f"{' (a KDE of the codes, since this model has no σ)' if logvar is None else ''}, on one colour scale "
+               "from 0 to the prior's peak.")

@@ -82,17 +82,23 @@ def latent_scatter(xy: np.ndarray, y: np.ndarray, *, title: str = "", height: in
     return fig
 
 
-def kl_bars(kl_dims: np.ndarray, variances: np.ndarray, threshold: float, *, height: int = 260) -> go.Figure:
-    """KL per latent dimension; active units (Var_x E[z_i|x] > threshold) solid, inactive ones grey."""
+def kl_bars(kl_dims: np.ndarray, variances: np.ndarray, threshold: float, *, generative: bool = True,
+            height: int = 260) -> go.Figure:
+    """KL per latent dimension; active units (Var_x E[z_i|x] > threshold) solid, inactive ones grey.
+
+    Point-mass codes (AE, PCA) have no KL, so their bars show Var_x E[z_i|x] instead, labelled as such.
+    """
     kl_dims, variances = np.asarray(kl_dims), np.asarray(variances)
     active = variances > threshold
-    names = [f"z{i + 1}" for i in range(len(kl_dims))]
+    y = kl_dims if generative else variances
+    names = [f"z{i + 1}" for i in range(len(y))]
     fig = go.Figure(go.Bar(
-        x=names, y=kl_dims, marker_color=["#1f77b4" if a else "#bbbbbb" for a in active],
+        x=names, y=y, marker_color=["#1f77b4" if a else "#bbbbbb" for a in active] if generative else "#7f7f7f",
         text=["active" if a else "inactive" for a in active], textposition="outside",
-        customdata=variances, hovertemplate="%{x}: KL %{y:.3f} nats<br>Var E[z|x] = %{customdata:.3g}<extra></extra>"))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), yaxis_title="KL (nats / image)",
-                      yaxis_range=[0, max(0.5, float(kl_dims.max()) * 1.25)])
+        customdata=variances, hovertemplate="%{x}: %{y:.3f}<br>Var E[z|x] = %{customdata:.3g}<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10),
+                      yaxis_title="KL (nats / image)" if generative else "Var of μ (no KL)",
+                      yaxis_range=[0, max(0.5, float(y.max()) * 1.25)])
     return fig
 
 
@@ -133,18 +139,21 @@ def pair_grid(x: np.ndarray, x_hat: np.ndarray, captions: list[str], *, per_row:
 def holes_figure(holes: dict, mu: np.ndarray, *, height: int = 420) -> go.Figure:
     """Heat map of prior mass not covered by the data, (p - q)+, with the codes and the picked hole centres on top."""
     g = holes["g"]
-    fig = go.Figure(go.Heatmap(x=g, y=g, z=holes["hole"], colorscale="Reds", colorbar=dict(title="(p−q)+"),
+    # an absolute colour scale (0 .. the prior's peak), so a tiny leftover never looks like a big hole
+    fig = go.Figure(go.Heatmap(x=g, y=g, z=holes["hole"], colorscale="Reds", zmin=0, zmax=float(holes["p"].max()),
+                               colorbar=dict(title="(p−q)+"),
                                hovertemplate="z1 %{x:.2f}, z2 %{y:.2f}<br>(p−q)+ %{z:.3f}<extra></extra>"))
     inside = (np.abs(mu) <= g[-1]).all(1)
     fig.add_trace(go.Scattergl(x=mu[inside, 0], y=mu[inside, 1], mode="markers", name="test codes μ",
                                marker=dict(size=3, color="rgba(30,30,30,0.45)")))
     zh = holes["z_holes"]
-    fig.add_trace(go.Scatter(x=zh[:, 0], y=zh[:, 1], mode="markers+text", name="decoded below",
+    fig.add_trace(go.Scatter(x=zh[:, 0], y=zh[:, 1], mode="markers+text", name="decoded",
                              text=[str(i + 1) for i in range(len(zh))], textposition="top center",
                              marker=dict(size=11, symbol="x", color="#1f77b4")))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="z1", yaxis_title="z2",
                       legend=dict(orientation="h", y=-0.15))
-    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    fig.update_xaxes(range=[g[0], g[-1]], constrain="domain")
+    fig.update_yaxes(range=[g[0], g[-1]], scaleanchor="x", scaleratio=1, constrain="domain")
     return fig
 
 

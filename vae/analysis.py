@@ -118,7 +118,7 @@ def prior_holes(mu: np.ndarray, logvar: np.ndarray | None, *, n_grid: int = 61, 
     cell = (g[1] - g[0]) ** 2
     picks: list[np.ndarray] = []
     for j in np.argsort(-hole):
-        if hole[j] <= 0.05 * hole.max() or len(picks) >= n_samples:
+        if hole[j] <= 0.05 * p.max() or len(picks) >= n_samples:  # absolute: no picks when q covers p
             break
         if all(np.linalg.norm(pts[j] - z) >= min_sep for z in picks):
             picks.append(pts[j])
