@@ -6,7 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from ui import latent as L
-from ui.common import current_checkpoint, mtime, upscale
+from ui.common import current_checkpoint, mtime
 from ui.notes import teaching_notes
 
 st.title("Latent map")
@@ -29,11 +29,11 @@ with t_grid:
     if d < 2:
         st.info("A manifold grid needs at least two latent dims.")
     else:
-        st.image(upscale(L.explore.tile(L.grid_images(path, mtime(path), view.grid_n, view.spacing,
-                                                      view.dims)["images"]), 480),
-                 caption=f"Decoded grid over z{L.sub(view.dims[0])} (→) and z{L.sub(view.dims[1])} (↑); "
-                 + ("quantiles of N(0, 1), as in Kingma & Welling's Fig. 4" if view.spacing == "cdf"
-                    else "linear over the range the test codes cover") + ("; other dims at 0." if d > 2 else "."))
+        grid = L.grid_images(path, mtime(path), view.grid_n, view.spacing, view.dims)
+        L.crisp(L.explore.tile(grid["images"]), 480,
+                caption=f"Decoded grid over z{L.sub(view.dims[0])} (→) and z{L.sub(view.dims[1])} (↑), "
+                + ("at quantiles of N(0, 1) as in Kingma & Welling's Fig. 4" if view.spacing == "cdf"
+                   else "evenly over the range the test codes cover") + ("; other dims at the centre." if d > 2 else "."))
 
 with t_trav:
     c1, c2 = st.columns([1, 2])
@@ -47,7 +47,7 @@ with t_trav:
     for label, row in L.traversal_rows(path, mtime(path), base, steps):
         left, right = st.columns([1, 4], vertical_alignment="center")
         left.markdown(f"**{label}**")
-        right.image(upscale(row, 64 * steps))
+        L.crisp(row, 64 * steps, right)
 
 with t_interp:
     a, b = L.pins(path)
@@ -55,8 +55,8 @@ with t_interp:
     method = c1.radio("Path", ["linear", "slerp"], horizontal=True, key="map_interp_method",
                       help="slerp follows a great circle, keeping the norm typical of z ~ N(0, I).")
     n = c2.select_slider("Steps", [5, 8, 10, 12, 16], value=10, key="map_interp_n")
-    st.image(upscale(L.strip(path, a["z"], b["z"], n, method), 64 * n),
-             caption=f"A = {a['label']} → B = {b['label']}. Pick ends with “Set as A / B” beside the map.")
+    L.crisp(L.strip(path, a["z"], b["z"], n, method), 64 * n,
+            caption=f"A = {a['label']} → B = {b['label']}. Pick ends with “Set as A / B” beside the map.")
 
 with t_prior:
     c1, _ = st.columns([1, 3])
@@ -64,8 +64,8 @@ with t_prior:
     if not model.generative:
         st.warning(f"{kind} is not a generative model: nothing made its codes follow N(0, I), so these "
                    "decodes of z ~ N(0, I) show the decoder off its data, not samples of digits.")
-    st.image(upscale(L.prior_grid(path, mtime(path), seed, 4, 8), 640),
-             caption=f"32 decodes of z ~ N(0, I), seed {seed}.")
+    L.crisp(L.prior_grid(path, mtime(path), seed, 4, 8), 640,
+            caption=f"32 decodes of z ~ N(0, I), seed {seed}.")
 
 with t_export:
     c1, c2 = st.columns(2)

@@ -35,6 +35,11 @@ class View:
     spacing: str = "cdf"  # cdf | linear
 
 
+def crisp(img: np.ndarray, size: int, where=st, **kw) -> None:
+    """Nearest-neighbour upscaled and sent as PNG: st.image's default JPEG smears the pixel edges."""
+    where.image(upscale(img, size), output_format="PNG", **kw)
+
+
 def slider_key(i: int) -> str:
     return f"map_z{i + 1}"
 
@@ -293,7 +298,7 @@ def point_ui(path: str, ckpt, x_hat: np.ndarray) -> None:
     row, model = st.session_state.get(K_POINT), ckpt.model
     z = st.session_state[K_Z]
     cols = st.columns(3)
-    cols[0].image(upscale(x_hat, IMG), width=IMG, caption="decoded z = (" + ", ".join(f"{v:.2f}" for v in z[:3])
+    crisp(x_hat, IMG, cols[0], width=IMG, caption="decoded z = (" + ", ".join(f"{v:.2f}" for v in z[:3])
                   + (", …)" if len(z) > 3 else ")"))
     if row is None:
         st.caption("Click a point to see its reconstruction; click empty space to decode that z.")
@@ -301,8 +306,8 @@ def point_ui(path: str, ckpt, x_hat: np.ndarray) -> None:
     split = current_data(ckpt)
     x = split.test.x[row : row + 1]  # (1, C, H, W)
     terms = per_image_terms(model, x, seed=0)
-    cols[1].image(upscale(x[0].numpy(), IMG), width=IMG, caption=f"x: test #{row}, label {int(split.test.y[row])}")
-    cols[2].image(upscale(explore.reconstruct(model, x)[0], IMG), width=IMG, caption="x̂: decoded from its μ")
+    crisp(x[0].numpy(), IMG, cols[1], width=IMG, caption=f"x: test #{row}, label {int(split.test.y[row])}")
+    crisp(explore.reconstruct(model, x)[0], IMG, cols[2], width=IMG, caption="x̂: decoded from its μ")
     if model.generative:
         st.markdown(f"Test #{row}: recon **{terms['recon'][0]:.2f}** nats · KL **{terms['kl'][0]:.2f}** nats")
     else:
