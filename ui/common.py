@@ -41,7 +41,7 @@ def mtime(path: str | Path) -> float:
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _load_checkpoint(path: str, _mtime: float) -> Checkpoint:
+def _load_checkpoint(path: str, mtime_s: float) -> Checkpoint:  # mtime_s is hashed: a "_" name would not be
     torch.set_grad_enabled(False)
     return load_checkpoint(path)
 
@@ -63,7 +63,7 @@ def load_split(ckpt: Checkpoint) -> DataSplit:
 
 
 @st.cache_data(max_entries=16, show_spinner="Encoding the test set…")
-def _encode_test(path: str, _mtime: float) -> dict[str, np.ndarray | None]:
+def _encode_test(path: str, mtime_s: float) -> dict[str, np.ndarray | None]:
     from vae.explore import encode_dataset
 
     ckpt = load_model(path)
