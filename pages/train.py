@@ -24,7 +24,7 @@ if job_id is not None:
         ckpt = None
 teaching_notes("train", ckpt)
 
-with st.expander("New run", expanded=job_id is None or not mgr.status(job_id).active):
+with st.expander("New run", expanded=job_id is None):
     train_form()
 
 if job_id is not None:

@@ -77,3 +77,22 @@ def test_one_epoch_run_goes_to_done(runs_dir, stop_all):
     assert (runs_dir / "apptest-run.safetensors").exists()
     assert at.button(key="train_open")  # the one way on to the Latent Map
     assert len(at.get("plotly_chart")) >= 2  # curves and KL per dimension (and the 2-D map)
+
+
+def test_cached_encoding_follows_a_rewritten_checkpoint(tmp_path):
+    """The live latent map reloads the checkpoint each epoch: the cache must key on the file's mtime."""
+    import os
+    import shutil
+
+    import numpy as np
+
+    from ui.common import DEFAULT_DEMO, demo_dir, encode_test, load_model
+
+    path = tmp_path / "run.safetensors"
+    shutil.copy(demo_dir() / DEFAULT_DEMO, path)
+    os.utime(path, (1_000_000, 1_000_000))
+    first = encode_test(path)["mu"].copy()
+    shutil.copy(demo_dir() / "digits-2-ae.safetensors", path)  # the same run, one epoch later
+    os.utime(path, (1_000_010, 1_000_010))
+    assert load_model(path).model_config.kind == "ae"
+    assert not np.allclose(encode_test(path)["mu"], first)

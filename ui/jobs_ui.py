@@ -154,7 +154,10 @@ def pick_job(mgr: JobManager) -> str | None:
     if chosen and any(j.id == chosen for j in jobs):
         return chosen
     active = [j for j in jobs if j.active and not j.sweep] or [j for j in jobs if j.active]
-    return active[0].id if active else None
+    if not active:
+        return None
+    st.session_state[JOB_KEY] = active[0].id  # keep showing it after it ends
+    return active[0].id
 
 
 def eta_text(s: JobStatus) -> str:
@@ -262,5 +265,7 @@ def runs_table(mgr: JobManager, limit: int = 20) -> None:
                   for j in jobs], hide_index=True, width="stretch")
     ids = [j.id for j in jobs]
     cur = st.session_state.get(JOB_KEY)
-    st.selectbox("Show run", ids, index=ids.index(cur) if cur in ids else 0, key="train_pick",
+    if cur in ids:  # follow the run shown above (a new run, or the newest active one after a reload)
+        st.session_state.train_pick = cur
+    st.selectbox("Show run", ids, key="train_pick",
                  on_change=lambda: st.session_state.update({JOB_KEY: st.session_state.train_pick}))

@@ -88,17 +88,23 @@ def rd_figure(points: list[dict]) -> go.Figure:
         r = np.array([p["rate"] for p in pts])
         d = np.array([p["distortion"] for p in pts])
         lo, hi = min(0.0, r.min()), r.max() * 1.15 + 1.0
+        pad = 0.15 * (np.ptp(d) + 1)
+        ylo, yhi = d.min() - pad, d.max() + pad
         for c in np.linspace((r + d).min(), (r + d).max(), 4):  # -ELBO = R + D is constant along slope -1
             fig.add_scatter(x=[lo, hi], y=[c - lo, c - hi], mode="lines", hoverinfo="skip", showlegend=False,
                             line=dict(dash="dash", color="#9e9e9e", width=1))
-            fig.add_annotation(x=hi, y=c - hi, text=f"−ELBO = {c:.1f}", showarrow=False, xanchor="right",
-                               yanchor="bottom", font=dict(size=10, color="#757575"))
+            x_lab = min(hi, c - ylo)  # label where the line leaves the plot at the bottom (or right) edge
+            fig.add_annotation(x=x_lab, y=c - x_lab, text=f"−ELBO = {c:.1f}", showarrow=False, xanchor="right",
+                               yanchor="bottom", textangle=0, font=dict(size=10, color="#757575"))
+        # neighbours in the plane (collapsed runs all sit at R = 0) get their labels on alternate sides
+        order = np.argsort(r)
+        side = {int(k): ("top right" if j % 2 == 0 else "bottom right") for j, k in enumerate(order)}
         fig.add_scatter(x=r.tolist(), y=d.tolist(), mode="markers+text", text=[f"β={p['beta']:g}" for p in pts],
-                        textposition="top right", customdata=[p["path"] for p in pts], name="runs",
-                        marker=dict(size=14, color=[COLORS[i % len(COLORS)] for i in range(len(pts))]),
-                        hovertemplate="β=%{text}<br>rate %{x:.2f} nats<br>distortion %{y:.2f} nats<extra></extra>")
+                        textposition=[side[i] for i in range(len(pts))], customdata=[p["path"] for p in pts],
+                        name="runs", marker=dict(size=14, color=[COLORS[i % len(COLORS)] for i in range(len(pts))]),
+                        hovertemplate="%{text}<br>rate %{x:.2f} nats<br>distortion %{y:.2f} nats<extra></extra>")
         fig.update_xaxes(range=[lo, hi])
-        fig.update_yaxes(range=[d.min() - 0.1 * (np.ptp(d) + 1), d.max() + 0.15 * (np.ptp(d) + 1)])
+        fig.update_yaxes(range=[ylo, yhi])
     fig.update_layout(height=460, margin=dict(l=10, r=10, t=40, b=10), showlegend=False, clickmode="event+select",
                       title="Rate–distortion plane (test set; click a point to open it)",
                       xaxis_title="rate R = KL(q(z|x) ‖ p(z))  [nats per image]",
