@@ -59,9 +59,12 @@ def upload_ui() -> None:
     if up.file_id not in done:
         try:
             dest = save_upload(up.name, up.getvalue(), runs_dir())
-            done[up.file_id] = ("success", f"Uploaded **{up.name}** as **{dest.stem}** in your runs.")
         except CheckpointError as e:
             done[up.file_id] = ("error", f"Upload refused: {e}")
+        else:
+            done[up.file_id] = ("success", f"Uploaded **{up.name}** as **{dest.stem}** in your runs.")
+            st.session_state[PICK_KEY] = str(dest)
+            st.rerun()  # redraw the table above with the new run in it
     level, text = done[up.file_id]
     getattr(st, level)(text)
 

@@ -37,11 +37,12 @@ def selection_ui() -> list[str]:
     if WIDGET_KEY not in st.session_state:  # restore after navigation without passing a default as well
         st.session_state[WIDGET_KEY] = saved
     ladder = [str(demo_dir() / f"{n}.safetensors") for n in LADDER]
-    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     c1.multiselect("Checkpoints to compare (2–4)", options, format_func=label, max_selections=4, key=WIDGET_KEY,
                    on_change=_keep_selection)
-    c2.button("Ladder: PCA → AE → VAE → β-VAE", key="compare_ladder", on_click=_use_ladder, args=(ladder,),
-              disabled=not all(Path(p).exists() for p in ladder))
+    c2.button("PCA → AE → VAE → β-VAE", key="compare_ladder", on_click=_use_ladder, args=(ladder,),
+              disabled=not all(Path(p).exists() for p in ladder), icon="🪜",
+              help="The tutorial ladder, from the bundled demos: " + ", ".join(LADDER))
     st.caption("The ladder's β-VAE uses β = 2: on 64-pixel digits β ≥ 3 already collapses the posterior (KL ≈ 0); "
                "the β = 4 demo shows that collapse.")
     return list(st.session_state[WIDGET_KEY])
@@ -101,8 +102,10 @@ for col, p in zip(cols, paths):
         st.markdown(f"**{Path(p).stem}**  \n{cfg.kind.upper()} · z={cfg.latent_dim}" + (f" · β={beta:g}" if beta else ""))
         mu, _ = encode_on(p, split)
         xy, rows = project(mu, "dims" if cfg.latent_dim == 2 else "pca")
-        st.plotly_chart(latent_scatter(xy, test.y.numpy()[rows], height=260), key=f"compare_map_{p}")
-        st.caption("Test means μ(x)" + ("" if cfg.latent_dim == 2 else f", PCA of the {cfg.latent_dim}-D code"))
+        st.plotly_chart(latent_scatter(xy, test.y.numpy()[rows], height=260, legend=p == paths[-1]),
+                        key=f"compare_map_{p}")
+        st.caption("Test means μ(x), coloured by label" + ("" if cfg.latent_dim == 2 else
+                                                          f"; PCA of the {cfg.latent_dim}-D code"))
         st.image(mosaic([x.numpy(), reconstruct(model, x)], width), caption="inputs / reconstructions")
         samples, _ = prior_samples(model, n, seed=seed)
         st.image(mosaic([samples], width), caption="decoded z ~ N(0, I)" + ("" if model.generative else

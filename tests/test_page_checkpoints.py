@@ -76,6 +76,8 @@ def test_upload_valid_checkpoint(tiny_ckpts, runs_dir):
     assert at.success and "My-VAE" in at.success[0].value
     assert [p.name for p in runs_dir.iterdir()] == ["My-VAE.safetensors"]
     load_checkpoint(runs_dir / "My-VAE.safetensors")
+    assert "My-VAE" in set(at.dataframe[0].value["name"])  # the table already shows it
+    assert at.selectbox(key="ckpts_pick").value == str(runs_dir.resolve() / "My-VAE.safetensors")
     at.run()  # a rerun must not store the same upload twice
     assert len(list(runs_dir.iterdir())) == 1
     _upload(at, "My VAE!.safetensors", tiny_ckpts["vae"].read_bytes())  # a new upload with the same name

@@ -70,14 +70,16 @@ def holes_for(path: str | Path, split: tuple) -> dict:
 
 # ---------- figures ----------
 
-def latent_scatter(xy: np.ndarray, y: np.ndarray, *, title: str = "", height: int = 300) -> go.Figure:
+def latent_scatter(xy: np.ndarray, y: np.ndarray, *, title: str = "", height: int = 300,
+                   legend: bool = True) -> go.Figure:
     """Latent means coloured by label; one trace per label so the legend doubles as a filter."""
     fig = go.Figure()
     for lab in np.unique(y):
         m = y == lab
-        fig.add_trace(go.Scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name=str(lab), marker={"size": 4}))
+        fig.add_trace(go.Scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name=str(lab), marker={"size": 4},
+                                   hovertemplate=f"label {lab}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>"))
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=30 if title else 10, b=10),
-                      legend=dict(font=dict(size=9), itemsizing="constant"), showlegend=True)
+                      legend=dict(font=dict(size=9), itemsizing="constant"), showlegend=legend)
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
     return fig
 
