@@ -360,7 +360,7 @@ def map_has_reconstruction(page) -> bool:
 
 
 def map_sliders(page):
-    return page.locator('[data-testid="stMain"] [data-testid="stSlider"] [role="slider"]')
+    return page.locator('[data-testid="stMain"] [data-testid="stSlider"] input[type="range"]')
 
 
 def map_press_slider(page, k: int = 0, key: str = "ArrowRight") -> None:
