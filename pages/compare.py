@@ -51,13 +51,17 @@ def selection_ui() -> list[str]:
 def controls_ui() -> tuple[int, int]:
     c1, c2, _ = st.columns([1, 1, 3])
     seed = c1.number_input("Seed (inputs, samples, metrics)", 0, 10_000, 0, key="compare_seed")
-    n = c2.number_input("Images per row", 4, 12, 8, key="compare_n")
+    n = c2.number_input("Images", 4, 16, 8, key="compare_n")
     return int(seed), int(n)
 
 
-def mosaic(rows: list[np.ndarray], width: int) -> np.ndarray:
-    """Stack rows of images (n, C, H, W) into one crisp upscaled picture."""
-    return upscale(tile(np.stack(rows)), width)
+def mosaic(rows: list[np.ndarray], per_row: int = 4, width: int = 240) -> np.ndarray:
+    """Images (n, C, H, W) from each of `rows`, interleaved `per_row` at a time, as one crisp upscaled picture."""
+    n = rows[0].shape[0]
+    pad = (-n) % per_row  # fill the last line with blanks
+    blocks = [np.concatenate([r, np.ones((pad, *r.shape[1:]), r.dtype)]) if pad else r for r in rows]
+    lines = [b[i : i + per_row] for i in range(0, n + pad, per_row) for b in blocks]
+    return upscale(tile(np.stack(lines)), width)
 
 
 st.title("Compare checkpoints")
@@ -93,7 +97,6 @@ st.caption(f"On {evals[paths[0]]['n']} test images, nats per image, seed {seed}.
            f"IWAE NLL uses k = {IWAE_K} importance samples, lower is better. '–': the model has no prior (PCA, AE).")
 
 cols = st.columns(len(paths))
-width = 44 * n
 for col, p in zip(cols, paths):
     ckpt, e = ckpts[p], evals[p]
     model, cfg = ckpt.model, ckpt.model_config
@@ -106,10 +109,11 @@ for col, p in zip(cols, paths):
                         key=f"compare_map_{p}")
         st.caption("Test means μ(x), coloured by label" + ("" if cfg.latent_dim == 2 else
                                                           f"; PCA of the {cfg.latent_dim}-D code"))
-        st.image(mosaic([x.numpy(), reconstruct(model, x)], width), caption="inputs / reconstructions")
+        st.image(mosaic([x.numpy(), reconstruct(model, x)]), width="stretch",
+                 caption="inputs; the row below: their reconstructions")
         samples, _ = prior_samples(model, n, seed=seed)
-        st.image(mosaic([samples], width), caption="decoded z ~ N(0, I)" + ("" if model.generative else
-                                                   " — not generative: no prior was fitted, so these land in holes"))
+        st.image(mosaic([samples]), width="stretch", caption="decoded z ~ N(0, I)" + (
+            "" if model.generative else " — not generative: no prior was fitted, so nothing makes these digits"))
         st.plotly_chart(kl_bars(np.asarray(e["kl_per_dim"]), mu.var(0), ACTIVE_UNIT_THRESHOLD,
                                 generative=model.generative, height=200),
                         key=f"compare_kl_{p}")

@@ -52,7 +52,7 @@ def test_two_checkpoints_side_by_side(tiny_ckpts, runs_dir):
     # IWAE (k = 50) is a tighter bound than the ELBO, so its NLL is at most -ELBO, up to Monte Carlo noise
     assert float(table.loc["IWAE NLL, k=50", "tiny-vae"]) <= -float(table.loc["ELBO (nats)", "tiny-vae"]) + 0.5
     captions = [i.caption for el in at.get("image") for i in el.proto.imgs]
-    assert captions.count("inputs / reconstructions") == 2
+    assert captions.count("inputs; the row below: their reconstructions") == 2
     assert sum("not generative" in c for c in captions) == 1  # the AE, not the VAE
     assert len(at.get("plotly_chart")) == 4  # a latent map and KL bars per column
 

@@ -89,3 +89,32 @@ def test_collapse_is_flagged(collapsed_ckpt, tiny_ckpts, runs_dir):
     assert any("0 of 2 dimensions active" in c.value for c in at.caption)
     healthy = _open(tiny_ckpts["vae"])
     assert not any("collapse" in e.value for e in healthy.error)
+
+
+def _notes_app(topic: str, ckpt_path: str | None) -> None:
+    from ui.notes import teaching_notes
+    from vae.checkpoint import load_checkpoint
+
+    teaching_notes(topic, load_checkpoint(ckpt_path) if ckpt_path else None)
+
+
+@pytest.mark.parametrize("topic", ["latent_map", "recon_kl", "train", "beta", "compare", "checkpoints"])
+def test_teaching_notes_use_live_numbers(tiny_ckpts, topic):
+    from vae.checkpoint import read_metadata
+
+    path = str(tiny_ckpts["vae"])
+    at = AppTest.from_function(_notes_app, args=(topic, path)).run()
+    assert not at.exception, at.exception
+    assert at.expander[0].label == "What am I looking at?"
+    test = read_metadata(path)["history"][-1]["test"]
+    live = at.info[0].value
+    assert f"{test['elbo']:.2f}" in live and f"{test['kl']:.2f}" in live and "β = 1" in live
+    text = " ".join(m.value for m in at.markdown) + " ".join(x.value for x in at.latex)
+    assert len(text) > 200  # each topic has its own content, not the placeholder
+
+
+def test_teaching_notes_for_a_point_code_and_without_a_checkpoint(tiny_ckpts):
+    at = AppTest.from_function(_notes_app, args=("compare", str(tiny_ckpts["ae"]))).run()
+    assert not at.exception and "no ELBO" in at.info[0].value
+    at = AppTest.from_function(_notes_app, args=("recon_kl", None)).run()
+    assert not at.exception and not at.info and at.latex

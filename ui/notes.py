@@ -17,7 +17,7 @@ def live_numbers(ckpt) -> dict:
     cfg, tc = ckpt.model_config, ckpt.train_config
     last = (ckpt.history or [{}])[-1]
     test = last.get("test") or {}
-    return {"kind": cfg.kind, "d": cfg.latent_dim, "beta": tc.beta if tc else None, "recon": test.get("recon"),
+    return {"kind": cfg.kind, "d": cfg.latent_dim, "likelihood": cfg.likelihood, "beta": tc.beta if tc else None, "recon": test.get("recon"),
             "kl": test.get("kl"), "elbo": test.get("elbo"), "epochs": len(ckpt.history or [])}
 
 
@@ -41,7 +41,9 @@ def _live_line(n: dict) -> str:
 def _elbo_block(n: dict) -> None:
     st.markdown("The VAE maximises a lower bound on the log-likelihood of each image x:")
     st.latex(ELBO)
-    st.markdown("**recon** is the reconstruction error −log p(x|z) (Bernoulli cross-entropy summed over pixels); "
+    how = ("a Gaussian: squared error / 2σ² plus a log-σ term per pixel" if n.get("likelihood") == "gaussian"
+           else "Bernoulli cross-entropy summed over pixels")
+    st.markdown(f"**recon** is the reconstruction error −log p(x|z) ({how}); "
                 "**KL** is how far the encoder's q(z|x) = N(μ(x), diag σ²(x)) moves from the prior. For diagonal "
                 "Gaussians it has a closed form, so no sampling is needed for it:")
     st.latex(KL_CLOSED)
