@@ -67,7 +67,7 @@ def latent_stats(path: str, mt: float) -> dict:
             "kl": kl, "var": mu.var(0), "order": np.argsort(-(kl if model.generative else mu.var(0)), kind="stable")}
 
 
-@st.cache_data(max_entries=16, show_spinner="Projecting the latent means…")
+@st.cache_data(max_entries=16, show_spinner=False)  # prepare() shows the one wait worth a spinner (t-SNE)
 def view_data(path: str, mt: float, method: str, dims: tuple[int, int]) -> dict:
     """Map coordinates xy (M, 2) of test rows idx (M,), labels y, and the plane (None for t-SNE)."""
     enc = encode_test(path)
@@ -235,6 +235,7 @@ def prepare(path: str, view: View) -> None:
     if view.method == "tsne":
         with st.spinner(f"Running t-SNE on up to {TSNE_POINTS:,} points (once per checkpoint and view)…"):
             view_data(path, mt, view.method, view.dims)
+    pins(path)  # so the map shows the interpolation ends from the first run
 
 
 def map_figure(path: str, view: View, classes: tuple[str, ...]) -> go.Figure:
