@@ -145,6 +145,17 @@ def test_on_select_copies_data_and_empty_space_clicks(tiny_ckpts, runs_dir):
     expected[2], expected[5] = 1.5, -0.5
     np.testing.assert_allclose(z, expected, rtol=1e-6, atol=1e-7)
     assert at.session_state["map_z3"] == pytest.approx(1.5)  # the sliders follow the click
+    # a grid target that Plotly preferred over a dot under the pointer still picks the dot
+    xy = mu[:, [2, 5]].astype(np.float64)
+    gaps = np.abs(xy[:, None] - xy[None]).max(-1) + np.eye(len(xy)) * 1e9
+    lonely = int(np.argmax(gaps.min(1)))  # the dot farthest from its neighbours, so the answer is unambiguous
+    ctx_snap = dict(ctx, dims=[2, 5], span=[6.0, 6.0])
+    at.session_state["test_ctx"] = {"path": path, "d": 8, "map_ctx": ctx_snap,
+                                    "points": [{"curve_number": 10, "x": xy[lonely, 0] + 1e-3,
+                                                "y": xy[lonely, 1] - 1e-3}]}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["map_point"] == lonely
 
 
 def test_projection_choices_for_an_8d_model(tiny_ckpts, runs_dir):

@@ -20,6 +20,7 @@ CHART_KEY = "map_chart"
 MAX_POINTS = 20_000  # Scattergl stays smooth well past this; beyond it we draw a seeded subsample
 TSNE_POINTS = 2_000
 GRID_SIDE = 70  # invisible click targets per axis: about one every 8 px on a 550 px map
+SNAP = 0.012  # a click this close to a dot (fraction of the axis span: 4 px on the map) picks the dot
 MAX_SLIDERS = 16
 IMG = 104  # px for the decoder panel images; three fit side by side
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -176,9 +177,17 @@ def on_select() -> None:
     if not points or not ctx:
         return
     data_points = [p for p in points if p.get("curve_number", 0) < ctx["n_data"]]
+    row = None
     if data_points:
         row = data_points[0].get("customdata")
         row = int(row[0] if isinstance(row, (list, tuple)) else row)
+    elif ctx.get("span"):  # Plotly may give the click to a grid target next to a dot: snap to the dot
+        data = view_data(ctx["path"], mtime(ctx["path"]), ctx["method"], tuple(ctx["dims"]))
+        gap = np.abs(data["xy"] - [points[0]["x"], points[0]["y"]]) / np.asarray(ctx["span"])  # (M, 2)
+        nearest = int(np.argmin(gap.max(1)))
+        if gap[nearest].max() < SNAP:
+            row = int(data["idx"][nearest])
+    if row is not None:
         st.session_state[K_POINT] = row
         set_z(encode_test(ctx["path"])["mu"][row])
     elif ctx["origin"] is not None:
@@ -270,7 +279,9 @@ def map_figure(path: str, view: View, classes: tuple[str, ...]) -> go.Figure:
                 text=[name[-1] if name.startswith("pin") else ""], textposition="top center",
                 textfont=dict(size=14, color=color), marker=dict(size=13, symbol=symbol, color=color,
                                                                  line=dict(width=1, color="white"))))
-    st.session_state[K_CTX] = {"path": path, "method": view.method, "n_data": len(np.unique(data["y"])),
+    xr, yr = base["layout"]["xaxis"]["range"], base["layout"]["yaxis"]["range"]
+    st.session_state[K_CTX] = {"path": path, "method": view.method, "dims": list(view.dims),
+                               "span": [xr[1] - xr[0], yr[1] - yr[0]], "n_data": len(np.unique(data["y"])),
                                "origin": None if origin is None else origin.tolist(),
                                "basis": None if basis is None else basis.tolist()}
     return fig
