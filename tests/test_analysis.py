@@ -135,3 +135,12 @@ def test_run_card_and_listing_row(tiny_ckpts):
     assert ae["β"] is None and ae["test KL"] is None and ae["test recon"] > 0
     broken = listing_row("/nope/x.safetensors", None, "bad file")
     assert broken["problem"] == "bad file" and broken["model"] is None
+
+
+def test_prior_holes_subsample_is_close_to_the_full_mixture():
+    rng = np.random.default_rng(5)
+    mu = rng.normal(size=(3000, 2)) * 0.7
+    logvar = np.full((3000, 2), -2.0)
+    full = prior_holes(mu, logvar, n_grid=31)
+    sub = prior_holes(mu, logvar, n_grid=31, max_points=1000)
+    assert sub["uncovered"] == pytest.approx(full["uncovered"], abs=0.03)
