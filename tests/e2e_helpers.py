@@ -194,8 +194,21 @@ def streamlit_errors(page) -> list[str]:
 
 
 def screenshot(page, path: str | Path, full_page: bool = False) -> None:
+    """Viewport screenshot; full_page grows the viewport to the content, because Streamlit scrolls its main
+    area inside the page and Playwright's own full_page would only capture the viewport."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(path), full_page=full_page)
+    if not full_page:
+        page.screenshot(path=str(path))
+        return
+    size = page.viewport_size
+    height = page.evaluate("() => Math.max(...Array.from(document.querySelectorAll("
+                           "'[data-testid=\"stMain\"], [data-testid=\"stMainBlockContainer\"]'))"
+                           ".map(e => e.scrollHeight), window.innerHeight)")
+    page.set_viewport_size({"width": size["width"], "height": min(int(height) + 40, 12000)})
+    page.wait_for_timeout(400)  # let Plotly relayout to the new size
+    page.screenshot(path=str(path))
+    page.set_viewport_size(size)
+    page.wait_for_timeout(200)
 
 
 # ---- Plotly ---------------------------------------------------------------------------------------------
@@ -385,7 +398,7 @@ def train_start(page, epochs: int = 2, name: str = "e2e-run", timeout: float = 6
     nm.fill(name)
     nm.press("Enter")
     wait_idle(page, timeout)
-    page.get_by_role("button", name="Start training").click()
+    page.locator(".st-key-train_start button").first.click()
     page.wait_for_timeout(300)
     wait_idle(page, timeout)
     errs = [t for t in _alert_texts(page) if "Fix the settings" in t]
@@ -409,7 +422,8 @@ def train_wait_done(page, timeout: float = 90.0) -> str:
 # Compare (pages/compare.py)
 
 def compare_ladder(page, timeout: float = 120.0) -> None:
-    page.get_by_role("button", name="Ladder").click()
+    # by widget key (Streamlit puts st-key-<key> on the container): the button's wording changes, its key does not
+    page.locator(".st-key-compare_ladder button").first.click()
     page.wait_for_timeout(300)
     wait_idle(page, timeout)
 
@@ -420,3 +434,31 @@ def compare_model_headers(page) -> list[str]:
         '[data-testid="stMain"] [data-testid="stColumn"] [data-testid="stMarkdownContainer"]'))
         .map(e => e.innerText.trim()).filter(t => /\n\s*(PCA|AE|VAE) · z=\d+/.test(t))
         .map(t => t.split('\n')[0].trim())""")
+
+
+# β sweep (pages/beta_sweep.py, ui/sweep_ui.py)
+
+def sweep_start(page, betas: str = "0.5, 1, 2", epochs: int = 5, name: str = "walk", timeout: float = 60.0) -> None:
+    exp = page.locator('[data-testid="stExpander"]').filter(has_text="New sweep").first
+    if not exp.locator("details").first.evaluate("d => d.open"):
+        exp.locator("summary").first.click()
+    for label, value in (("β values", betas), ("Epochs", str(epochs)), ("Sweep name", name)):
+        box = exp.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Enter")
+        wait_idle(page, timeout)
+    page.locator(".st-key-beta_run button").first.click()
+    page.wait_for_timeout(300)
+    wait_idle(page, timeout)
+
+
+def sweep_wait_done(page, timeout: float = 180.0) -> None:
+    """Until no run of the sweep shows a progress bar (all ended) and the rate–distortion plane is drawn."""
+    deadline = time.monotonic() + timeout
+    page.wait_for_timeout(2500)  # the first poll must have drawn the progress lines
+    while time.monotonic() < deadline:
+        if page.locator('[data-testid="stMain"] [data-testid="stProgress"]').count() == 0 and plot_count(page):
+            wait_idle(page, 30)
+            return
+        page.wait_for_timeout(1000)
+    raise TimeoutError(f"sweep not finished after {timeout:.0f} s")
