@@ -194,6 +194,7 @@ def main() -> None:
         apptest_part(ckpt, args.repeats)
         if not args.skip_browser:
             browser_part(ckpt, min(args.repeats, 15))
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (other work inflates the browser figures)")
     print("rerun: python bench/ui_latency.py [--skip-browser] [--repeats N] [--data PATH.npz]")
 
 
