@@ -65,13 +65,13 @@ class MemorySampler(threading.Thread):
 # ---- in-browser latency probe: key press on a slider -> first change of an image in the main area ------
 
 _ARM_JS = """
-() => {
+(evt) => {
   const main = document.querySelector('[data-testid="stMain"]');
   const srcs = () => Array.from(main.querySelectorAll('img')).map(i => i.src).join('|');
   const probe = {before: srcs(), t_key: null, t_img: null};
   window.__probe = probe;
   const onKey = (e) => { if (probe.t_key === null) probe.t_key = performance.now(); };
-  document.addEventListener('keydown', onKey, {capture: true, once: true});
+  document.addEventListener(evt, onKey, {capture: true, once: true});
   const obs = new MutationObserver(() => {
     if (probe.t_key !== null && probe.t_img === null && srcs() !== probe.before) {
       probe.t_img = performance.now(); obs.disconnect();
@@ -93,14 +93,14 @@ class Session:
         self.rng = random.Random(idx)
         self.step = 0
         self.where = "map"
-        self.pending_probe = False
-        self.latencies: list[float] = []
+        self.pending_probe = None  # 'slider' or 'click' while a latency probe is armed
+        self.latencies: dict[str, list[float]] = {"slider": [], "click": []}
         self.actions = 0
 
     def fire(self) -> None:
         """Start one action without waiting for the rerun it causes."""
         p, self.step = self.page, self.step + 1
-        self.pending_probe = False
+        self.pending_probe = None
         if self.where != "map":
             e2e.go_to_nowait(p, "Latent map")
             self.where = "map"
@@ -108,11 +108,13 @@ class Session:
             e2e.go_to_nowait(p, "Compare")
             self.where = "compare"
         elif self.step % 3 == 0:
-            e2e.map_click_point(p, index=self.rng.randrange(300), wait=False)
+            p.evaluate(_ARM_JS, "mousedown")
+            e2e.map_click_point(p, index=self.rng.randrange(40), trace=self.rng.randrange(10), wait=False)
+            self.pending_probe = "click"
         else:
-            p.evaluate(_ARM_JS)
+            p.evaluate(_ARM_JS, "keydown")
             e2e.map_press_slider(p, self.rng.randrange(2), self.rng.choice(["ArrowRight", "ArrowLeft"]))
-            self.pending_probe = True
+            self.pending_probe = "slider"
         self.actions += 1
 
     def settle(self, timeout: float) -> None:
@@ -124,7 +126,7 @@ class Session:
         if self.pending_probe:
             r = self.page.evaluate(_READ_JS)
             if r and r["t_key"] is not None and r["t_img"] is not None:
-                self.latencies.append(r["t_img"] - r["t_key"])
+                self.latencies[self.pending_probe].append(r["t_img"] - r["t_key"])
 
 
 def start_training_runs(page, n: int, epochs: int) -> str:
@@ -253,11 +255,13 @@ def main() -> int:
                     for s in sessions:
                         e2e.screenshot(s.page, Path(args.shots) / f"failed-session-{s.idx}.png")
                 raise
-            lat = [x for s in sessions for x in s.latencies]
-            result.update(rounds=rounds, actions=sum(s.actions for s in sessions), slider_samples=len(lat))
-            if lat:
-                result.update(slider_to_image_p50_ms=round(pct(lat, 0.5)), slider_to_image_p95_ms=round(pct(lat, 0.95)),
-                              slider_to_image_max_ms=round(max(lat)))
+            result.update(rounds=rounds, actions=sum(s.actions for s in sessions))
+            for kind in ("slider", "click"):
+                lat = [x for s in sessions for x in s.latencies[kind]]
+                result[f"{kind}_samples"] = len(lat)
+                if lat:
+                    result[f"{kind}_to_image_ms"] = {"p50": round(pct(lat, 0.5)), "p95": round(pct(lat, 0.95)),
+                                                     "max": round(max(lat))}
             if args.shots:
                 for s in sessions:
                     e2e.screenshot(s.page, Path(args.shots) / f"session-{s.idx}.png")

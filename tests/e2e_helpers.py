@@ -346,12 +346,12 @@ def wait_map_ready(page, timeout: float = 60.0) -> None:
     wait_idle(page, timeout)
 
 
-def map_click_point(page, index: int | None = None, wait: bool = True) -> dict:
-    """Click test point `index` (None: the clearest one) of the first label's trace; returns its position,
+def map_click_point(page, index: int | None = None, trace: int = 0, wait: bool = True) -> dict:
+    """Click test point `index` (None: the clearest one) of one label's trace; returns its position,
     data and customdata (the test row)."""
     if index is None:
-        index = clearest_point(page, 0, 0)
-    pos = click_point(page, 0, 0, index)
+        index = clearest_point(page, 0, trace)
+    pos = click_point(page, 0, trace, index)
     if wait:
         page.wait_for_timeout(200)
         wait_idle(page)
