@@ -152,11 +152,12 @@ def sidebar() -> None:
         if not paths:
             st.caption("No checkpoints found.")
             return
-        index = paths.index(str(cur)) if cur is not None and str(cur) in paths else 0
-        choice = st.selectbox("Current checkpoint", paths, index=index, format_func=label, key="sidebar_ckpt",
-                              label_visibility="collapsed")
-        if choice != (str(cur) if cur else None):
-            set_current(choice)
+        # the session key is the one truth: pages change it with set_current, the picker only through its
+        # callback, so a stale widget value can never undo a page's choice
+        st.session_state["sidebar_ckpt"] = str(cur) if cur is not None and str(cur) in paths else paths[0]
+        choice = st.selectbox("Current checkpoint", paths, format_func=label, key="sidebar_ckpt",
+                              label_visibility="collapsed",
+                              on_change=lambda: set_current(st.session_state["sidebar_ckpt"]))
         try:
             ckpt = load_model(choice)
         except CheckpointError as e:
