@@ -47,8 +47,10 @@ except CheckpointError:
 def view(sweep: str, was_active: bool) -> None:
     points = sweep_points(sweep)
     active = any(p["state"] in ACTIVE for p in points)
-    if was_active and not active:
-        st.rerun()  # redraw the page once without polling
+    opened = st.session_state.get(OPENED_KEY)
+    if (was_active and not active) or opened != st.session_state.get("beta_opened_shown"):
+        st.session_state["beta_opened_shown"] = opened
+        st.rerun()  # a whole-page run: stop polling, and let the sidebar show a newly opened checkpoint
     if active:
         progress_lines(points)
     else:

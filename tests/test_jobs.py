@@ -169,17 +169,24 @@ def test_sweep_validates_every_beta_before_queueing(idle):
     assert idle.jobs() == [] and idle.sweeps() == []
 
 
-def test_sweep_runs_one_checkpoint_per_beta(mgr):
-    name = mgr.submit_sweep("my sweep", [0.5, 2.0], MODEL, _train(1), DATA)
-    assert name == "my-sweep"
-    assert mgr.submit_sweep("my sweep", [1.0], MODEL, _train(1), DATA) == "my-sweep-2"
-    (info,) = [s for s in mgr.sweeps() if s["name"] == name]
-    assert info["betas"] == [0.5, 2.0]
-    jobs = mgr.jobs(sweep=name)
-    assert [j.beta for j in jobs] == [0.5, 2.0]
-    for j in jobs:
-        s = _wait(mgr, j.id, lambda st: not st.active)
-        assert s.state == "done", s.message
-        ckpt = load_checkpoint(s.checkpoint)
-        assert ckpt.train_config.beta == j.beta
-        assert Path(s.checkpoint).parent == mgr.root / "sweeps" / name
+def test_sweep_names_are_unique(idle):
+    assert idle.submit_sweep("my sweep", [0.5], MODEL, _train(1), DATA) == "my-sweep"
+    assert idle.submit_sweep("my sweep", [1.0], MODEL, _train(1), DATA) == "my-sweep-2"
+    assert [s["name"] for s in idle.sweeps()] == ["my-sweep-2", "my-sweep"]
+
+
+def test_sweep_runs_one_checkpoint_per_beta(tmp_path):
+    mgr = JobManager(tmp_path / "runs", max_jobs=2)  # both βs at once: the test waits for one start-up, not two
+    try:
+        name = mgr.submit_sweep("s", [2.0, 0.5], MODEL, _train(1), DATA)
+        (info,) = mgr.sweeps()
+        assert info["name"] == name and info["betas"] == [2.0, 0.5]
+        jobs = mgr.jobs(sweep=name)
+        assert [j.beta for j in jobs] == [2.0, 0.5] and all(j.state == "running" for j in jobs)
+        for j in jobs:
+            s = _wait(mgr, j.id, lambda st: not st.active)
+            assert s.state == "done", s.message
+            assert load_checkpoint(s.checkpoint).train_config.beta == j.beta
+            assert Path(s.checkpoint).parent == mgr.root / "sweeps" / name
+    finally:
+        mgr.close()

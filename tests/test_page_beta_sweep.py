@@ -37,7 +37,8 @@ def test_bad_beta_list_is_refused(runs_dir):
     assert not (runs_dir / "sweeps").exists() or not list((runs_dir / "sweeps").iterdir())
 
 
-def test_sweep_of_two_betas_places_two_points(runs_dir):
+def test_sweep_of_two_betas_places_two_points(runs_dir, monkeypatch):
+    monkeypatch.setenv("VAE_MAX_JOBS", "2")  # run both βs at once: one process start-up to wait for, not two
     at = AppTest.from_file("../app.py", default_timeout=60)
     at.run()
     at.switch_page("pages/beta_sweep.py").run()
@@ -60,3 +61,18 @@ def test_sweep_of_two_betas_places_two_points(runs_dir):
     assert all(x >= 0 for x in runs["x"])  # rate is a KL: never negative
     assert all(str(runs_dir) in p for p in runs["customdata"])
     assert len(at.get("plotly_chart")) == 3  # the plane and one latent map per β
+
+
+def test_checkpoint_opened_from_a_page_survives_the_sidebar(tiny_ckpts, runs_dir):
+    """Clicking a point on the plane calls set_current; the sidebar's own widget state must not undo it."""
+    # the sidebar alone: under st.navigation, AppTest drops sidebar widgets on reruns
+    at = AppTest.from_string("from ui.common import sidebar\nsidebar()\n", default_timeout=60)
+    at.run()
+    first = at.session_state["sidebar_ckpt"]
+    at.session_state["ckpt_path"] = str(tiny_ckpts["vae"])  # what the plane's on_select callback does
+    at.run()
+    at.run()
+    assert at.session_state["ckpt_path"] == str(tiny_ckpts["vae"])
+    assert at.sidebar.selectbox(key="sidebar_ckpt").value == str(tiny_ckpts["vae"])
+    at.sidebar.selectbox(key="sidebar_ckpt").set_value(first).run()  # and the picker still works
+    assert at.session_state["ckpt_path"] == first

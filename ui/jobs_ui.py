@@ -15,7 +15,7 @@ from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.data import TORCHVISION, DataError, default_data_dir
 from vae.jobs import JobManager, JobStatus, save_upload
 
-POLL_S = 1.0  # live panels redraw this often while a run is active
+POLL_S = 2.0  # live panels redraw this often while a run is active (an epoch on digits takes ~0.2 s)
 JOB_KEY = "train_job"  # non-widget key: the job the Train page shows survives leaving the page
 ERR_KEY = "train_errors"
 UPLOAD = "upload .npz…"
