@@ -8,6 +8,7 @@ import re
 import pytest
 
 import e2e_helpers as e2e
+from vae.checkpoint import read_metadata
 
 REQUIRE = os.environ.get("VAE_REQUIRE_BROWSER") == "1"  # CI sets it: a missing browser is then a failure
 
@@ -30,14 +31,17 @@ def browser_page(tmp_path):
             try:
                 yield server, page, errors, runs
             finally:
-                page.screenshot(path=str(tmp_path / "last.png"))  # kept in pytest's tmp dir, for a failure
+                shot = tmp_path / "last.png"
+                page.screenshot(path=str(shot))
+                # pytest shows captured output only when the test fails: where to look, and the server's last words
+                print(f"last screenshot: {shot}\nstreamlit log tail:\n{server.log_tail(3000)}")
                 browser.close()
     finally:
         server.stop()
     assert server.proc.returncode is not None
 
 
-def test_map_click_train_and_compare_ladder(browser_page, tmp_path):
+def test_map_click_train_and_compare_ladder(browser_page):
     server, page, errors, runs = browser_page
 
     # 1. the default page is the Latent map with the bundled demo, drawn without any setup
@@ -56,8 +60,11 @@ def test_map_click_train_and_compare_ladder(browser_page, tmp_path):
     # 3. a 2-epoch training run on digits, started from the browser, finishes
     e2e.go_to(page, "Train")
     e2e.train_start(page, epochs=2, name="e2e-run")
-    e2e.train_wait_done(page, timeout=90)
-    assert list(runs.glob("*.safetensors")), "the run wrote no checkpoint into VAE_RUNS_DIR"
+    outcome = e2e.train_wait_done(page, timeout=90)
+    assert "e2e-run" in outcome, outcome
+    written = list(runs.glob("e2e-run*.safetensors"))
+    assert len(written) == 1, f"expected the run's checkpoint in VAE_RUNS_DIR, found {written}"
+    assert len(read_metadata(written[0])["history"]) == 2  # both epochs are in the file, not just on screen
 
     # 4. Compare: the ladder preset shows four models side by side
     e2e.go_to(page, "Compare")
