@@ -41,6 +41,7 @@ def browser_page(tmp_path):
     assert server.proc.returncode is not None
 
 
+@pytest.mark.slow  # 25-50 s on 2 cores: a real server, a real browser and a real training run
 def test_map_click_train_and_compare_ladder(browser_page):
     server, page, errors, runs = browser_page
 
