@@ -88,11 +88,17 @@ def test_cached_encoding_follows_a_rewritten_checkpoint(tmp_path):
 
     from ui.common import DEFAULT_DEMO, demo_dir, encode_test, load_model
 
+    import torch
+
     path = tmp_path / "run.safetensors"
     shutil.copy(demo_dir() / DEFAULT_DEMO, path)
     os.utime(path, (1_000_000, 1_000_000))
-    first = encode_test(path)["mu"].copy()
-    shutil.copy(demo_dir() / "digits-2-ae.safetensors", path)  # the same run, one epoch later
-    os.utime(path, (1_000_010, 1_000_010))
-    assert load_model(path).model_config.kind == "ae"
-    assert not np.allclose(encode_test(path)["mu"], first)
+    grad = torch.is_grad_enabled()
+    try:  # the cached loader turns autograd off in the calling thread; later tests in this process train
+        first = encode_test(path)["mu"].copy()
+        shutil.copy(demo_dir() / "digits-2-ae.safetensors", path)  # the same run, one epoch later
+        os.utime(path, (1_000_010, 1_000_010))
+        assert load_model(path).model_config.kind == "ae"
+        assert not np.allclose(encode_test(path)["mu"], first)
+    finally:
+        torch.set_grad_enabled(grad)
