@@ -190,3 +190,23 @@ def test_sweep_runs_one_checkpoint_per_beta(tmp_path):
             assert Path(s.checkpoint).parent == mgr.root / "sweeps" / name
     finally:
         mgr.close()
+
+
+def test_uploaded_npz_is_kept_under_the_runs_folder_and_validated(tmp_path):
+    import io
+
+    import numpy as np
+
+    from vae.data import DataError
+    from vae.jobs import save_upload
+
+    buf = io.BytesIO()
+    np.savez(buf, x=np.random.default_rng(0).integers(0, 256, (20, 12, 12), dtype=np.uint8), y=np.arange(20) % 3)
+    path = save_upload(tmp_path, "../../my data.npz", buf.getvalue())
+    assert path.parent == (tmp_path / "data").resolve() and path.suffix == ".npz"
+    assert save_upload(tmp_path, "my data.npz", buf.getvalue()) == path  # same bytes, same file
+    bad = io.BytesIO()
+    np.savez(bad, images=np.zeros((4, 8, 8)))  # no array named 'x'
+    with pytest.raises(DataError, match="'x'"):
+        save_upload(tmp_path, "bad.npz", bad.getvalue())
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [path.name]
