@@ -102,3 +102,18 @@ def test_cached_encoding_follows_a_rewritten_checkpoint(tmp_path):
         assert not np.allclose(encode_test(path)["mu"], first)
     finally:
         torch.set_grad_enabled(grad)
+
+
+def test_a_run_that_fails_shows_its_message(runs_dir, stop_all):
+    """Errors found only inside the run (here: a batch larger than the dataset) reach the page via the log."""
+    at = _page(runs_dir)
+    at.number_input(key="train_epochs").set_value(1)
+    at.number_input(key="train_batch_size").set_value(5000)
+    at.button(key="train_start").click().run()
+    assert not at.error  # valid as a config; only the data say otherwise
+    deadline = time.monotonic() + GUARD_S
+    while not at.error and time.monotonic() < deadline:
+        time.sleep(0.5)
+        at.run()
+    assert not at.exception
+    assert "failed" in at.error[0].value and "larger than the training set" in at.error[0].value
