@@ -5,7 +5,8 @@ import streamlit as st
 import torch
 
 from ui.common import current_checkpoint, current_data, encode_test, show_images
-from ui.compare_ui import holes_figure, holes_for, kl_bars, marginal_histograms, pair_grid, split_key
+from ui.common import split_key
+from ui.compare_ui import holes_figure, holes_for, kl_bars, marginal_histograms, pair_grid
 from ui.notes import teaching_notes
 from vae.analysis import collapse_verdict, parse_indices, pick_indices
 from vae.explore import decode, reconstruct

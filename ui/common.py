@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
-import torch
 
 from vae.checkpoint import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint
 from vae.config import DataConfig
-from vae.data import DataError, DataSplit
+from vae.data import DataError, DataSplit, config_from_info
 from vae.data import load as load_data_split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,6 @@ def mtime(path: str | Path) -> float:
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _load_checkpoint(path: str, mtime_s: float) -> Checkpoint:  # mtime_s is hashed: a "_" name would not be
-    torch.set_grad_enabled(False)
     return load_checkpoint(path)
 
 
@@ -52,14 +51,19 @@ def load_model(path: str | Path) -> Checkpoint:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading dataset…")
-def _load_split(name: str, test_fraction: float, split_seed: int) -> DataSplit:
-    return load_data_split(DataConfig(name=name, test_fraction=test_fraction, split_seed=split_seed))
+def load_split_by_key(key: str) -> DataSplit:
+    """The dataset split named by `split_key`; cached, so every page shares one copy of the tensors."""
+    return load_data_split(DataConfig.from_dict(json.loads(key)))
+
+
+def split_key(info: dict) -> str:
+    """A hashable id of a checkpoint's dataset split (name, split rule, seed): the cache key for its data."""
+    return json.dumps(config_from_info(info).to_dict(), sort_keys=True)
 
 
 def load_split(ckpt: Checkpoint) -> DataSplit:
     """The checkpoint's own dataset and split (the same images it was tested on)."""
-    info = ckpt.data
-    return _load_split(info.get("name", "digits"), float(info.get("test_fraction", 0.2)), int(info.get("split_seed", 0)))
+    return load_split_by_key(split_key(ckpt.data))
 
 
 @st.cache_data(max_entries=16, show_spinner="Encoding the test set…")

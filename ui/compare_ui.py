@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import _load_split, is_demo, load_model, mtime
+from ui.common import is_demo, load_model, load_split_by_key, mtime
 from vae.analysis import normal_pdf, prior_holes
 from vae.checkpoint import SUFFIX, CheckpointError, atomic_write_bytes, load_checkpoint, run_path, sanitize_run_name
 from vae.config import ConfigError
@@ -23,48 +23,43 @@ IWAE_K = 50  # importance samples for the Compare page: tight enough to rank mod
 TRAINING_FRESH_S = 60  # a run whose log moved this recently and has no 'end' line is still being written
 
 
-def split_key(data: dict) -> tuple[str, float, int]:
-    """The hashable id of a checkpoint's dataset split, used as a cache key."""
-    return (data.get("name", "digits"), float(data.get("test_fraction", 0.2)), int(data.get("split_seed", 0)))
-
-
 @st.cache_data(max_entries=32, show_spinner="Evaluating…")
-def _evaluate(path: str, _mtime: float, split: tuple, k: int, seed: int) -> dict:
+def _evaluate(path: str, mtime_s: float, split: str, k: int, seed: int) -> dict:
     from vae.metrics import evaluate, kl_per_dim
     from vae.explore import encode_dataset
 
     model = load_model(path).model
-    x = _load_split(*split).test.x  # (N, C, H, W)
+    x = load_split_by_key(split).test.x  # (N, C, H, W)
     out = evaluate(model, x, iwae_k=k, seed=seed)
     mu, logvar = encode_dataset(model, x)
     out["kl_per_dim"] = kl_per_dim(mu, logvar).tolist()
     return out
 
 
-def evaluate_on(path: str | Path, split: tuple, k: int = IWAE_K, seed: int = 0) -> dict:
+def evaluate_on(path: str | Path, split: str, k: int = IWAE_K, seed: int = 0) -> dict:
     """vae.metrics.evaluate on a given test split, cached by path + mtime (so a retrained file is re-evaluated)."""
     return _evaluate(str(path), mtime(path), split, k, seed)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _encode_on(path: str, _mtime: float, split: tuple) -> tuple[np.ndarray, np.ndarray | None]:
+def _encode_on(path: str, mtime_s: float, split: str) -> tuple[np.ndarray, np.ndarray | None]:
     from vae.explore import encode_dataset
 
-    return encode_dataset(load_model(path).model, _load_split(*split).test.x)
+    return encode_dataset(load_model(path).model, load_split_by_key(split).test.x)
 
 
-def encode_on(path: str | Path, split: tuple) -> tuple[np.ndarray, np.ndarray | None]:
+def encode_on(path: str | Path, split: str) -> tuple[np.ndarray, np.ndarray | None]:
     """(mu (N, D), logvar (N, D) or None) of a test split; cached by path + mtime."""
     return _encode_on(str(path), mtime(path), split)
 
 
 @st.cache_data(max_entries=8, show_spinner="Mapping the prior's holes…")
-def _holes(path: str, _mtime: float, split: tuple) -> dict:
-    mu, logvar = _encode_on(path, _mtime, split)
+def _holes(path: str, mtime_s: float, split: str) -> dict:
+    mu, logvar = _encode_on(path, mtime_s, split)
     return prior_holes(mu, logvar)
 
 
-def holes_for(path: str | Path, split: tuple) -> dict:
+def holes_for(path: str | Path, split: str) -> dict:
     return _holes(str(path), mtime(path), split)
 
 

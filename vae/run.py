@@ -134,7 +134,7 @@ def run_training(
         def on_epoch_end(state: TrainState) -> None:
             optim = optimizer_tensors(model, state.optimizer) if (save_optimizer and state.optimizer) else None
             save_checkpoint(out_path, model, train=train_cfg, data=split.info, history=_finite_list(state.history),
-                            optimizer_state=optim, extra={"status": "running" if state.epoch < train_cfg.epochs else "done"})
+                            optimizer_state=optim, extra={"status": "done" if state.final else "running"})
             saved[0] = True
             log.write("checkpoint", epoch=state.epoch, path=str(out_path))
 

@@ -47,6 +47,7 @@ class TrainState:
     optimizer: torch.optim.Optimizer | None
     history: list[dict]
     epoch: int
+    final: bool  # no further epoch follows (the last epoch, or PCA's single closed-form fit)
 
 
 @dataclass
@@ -223,7 +224,7 @@ def train(
                         "elapsed_s": p.elapsed_s})
         last_good = copy.deepcopy(model.state_dict())
         if on_epoch_end is not None:
-            on_epoch_end(TrainState(model, optimizer, history, epoch))
+            on_epoch_end(TrainState(model, optimizer, history, epoch, final=epoch == cfg.epochs))
         if callback is not None:
             callback(p)
     return _finish("done", f"finished {len(history)} epochs", history, images, t0, step)
@@ -244,7 +245,7 @@ def _fit_pca(model, train_x, test_x, history, cfg, callback, on_epoch_end, t0) -
     history = [{"epoch": 1, **train_terms, "loss": train_terms["recon"], "beta": 0.0, "kl_per_dim": [0.0] * d,
                 "test": test, "images_per_sec": train_x.shape[0] / max(elapsed, 1e-9), "elapsed_s": elapsed}]
     if on_epoch_end is not None:
-        on_epoch_end(TrainState(model, None, history, 1))
+        on_epoch_end(TrainState(model, None, history, 1, final=True))
     if callback is not None:
         callback(Progress("epoch", 1, 1, 1, 1, train_terms["recon"], 0.0, train_terms["elbo"], train_terms["recon"],
                           0.0, [0.0] * d, history[0]["images_per_sec"], elapsed, 0.0, test))
