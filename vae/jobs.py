@@ -33,7 +33,11 @@ POLL_S = 1.0  # how often the daemon thread promotes queued jobs; starting a job
 
 
 def max_jobs_default() -> int:
-    """Concurrent runs: env VAE_MAX_JOBS, else 1 (one torch thread per job measured fastest on 2 cores)."""
+    """Concurrent runs: env VAE_MAX_JOBS, else 1.
+
+    On 2 cores (bench/job_cap.py) two runs at once finish ~25 % sooner in total, but each trains ~40 % slower and
+    no core is left for the Streamlit server; one run at a time keeps a live class demo responsive.
+    """
     try:
         return max(1, int(os.environ.get("VAE_MAX_JOBS", "1")))
     except ValueError:
