@@ -6,6 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from ui import latent as L
+from ui import latent_tabs as T
 from ui.common import current_checkpoint, mtime
 from ui.notes import teaching_notes
 
@@ -44,7 +45,7 @@ with t_trav:
     base = tuple(a["z"]) if start == "A" else tuple(L.latent_stats(path, mtime(path))["centre"].tolist())
     st.caption("Each row sweeps one dim " + ("from −3 to 3" if model.generative else "across the codes' range")
                + ", the others held at the start; rows sorted by how much the dim is used.")
-    for label, row in L.traversal_rows(path, mtime(path), base, steps):
+    for label, row in T.traversal_rows(path, mtime(path), base, steps):
         left, right = st.columns([1, 4], vertical_alignment="center")
         left.markdown(f"**{label}**")
         L.crisp(row, 64 * steps, right)
@@ -55,7 +56,7 @@ with t_interp:
     method = c1.radio("Path", ["linear", "slerp"], horizontal=True, key="map_interp_method",
                       help="slerp follows a great circle, keeping the norm typical of z ~ N(0, I).")
     n = c2.select_slider("Steps", [5, 8, 10, 12, 16], value=10, key="map_interp_n")
-    L.crisp(L.strip(path, a["z"], b["z"], n, method), 64 * n,
+    L.crisp(T.strip(path, a["z"], b["z"], n, method), 64 * n,
             caption=f"A = {a['label']} → B = {b['label']}. Pick ends with “Set as A / B” beside the map.")
 
 with t_prior:
@@ -64,15 +65,15 @@ with t_prior:
     if not model.generative:
         st.warning(f"{kind} is not a generative model: nothing made its codes follow N(0, I), so these "
                    "decodes of z ~ N(0, I) show the decoder off its data, not samples of digits.")
-    L.crisp(L.prior_grid(path, mtime(path), seed, 4, 8), 640,
+    L.crisp(T.prior_grid(path, mtime(path), seed, 4, 8), 640,
             caption=f"32 decodes of z ~ N(0, I), seed {seed}.")
 
 with t_export:
     c1, c2 = st.columns(2)
     if d >= 2:
-        c1.download_button("Manifold grid (PNG)", partial(L.grid_png, path, view), file_name=f"{Path(path).stem}-grid.png",
+        c1.download_button("Manifold grid (PNG)", partial(T.grid_png, path, view), file_name=f"{Path(path).stem}-grid.png",
                            mime="image/png", on_click="ignore", key="map_dl_png")
-    c2.download_button("Latents (CSV)", partial(L.latents_csv, path), file_name=f"{Path(path).stem}-latents.csv",
+    c2.download_button("Latents (CSV)", partial(T.latents_csv, path), file_name=f"{Path(path).stem}-latents.csv",
                        mime="text/csv", on_click="ignore", key="map_dl_csv")
     st.caption("CSV columns: index (test row), label, mu_1..mu_D" + (", logvar_1..logvar_D." if model.generative else "."))
 

@@ -184,17 +184,17 @@ def test_overlay_places_decoded_images_at_their_z(tiny_ckpts, runs_dir):
 
 
 def test_latents_csv_has_one_row_per_test_image(tiny_ckpts):
-    from ui import latent as L
+    from ui import latent_tabs as T
     from ui.common import encode_test
 
     path = str(tiny_ckpts["vae8"])
-    lines = L.latents_csv(path).decode().strip().split("\n")
+    lines = T.latents_csv(path).decode().strip().split("\n")
     head = lines[0].split(",")
     assert head[:3] == ["index", "label", "mu_1"] and head[-1] == "logvar_8" and len(head) == 2 + 16
     assert len(lines) == 1 + 359
     first = np.array(lines[1].split(","), dtype=float)
     np.testing.assert_allclose(first[2:10], encode_test(path)["mu"][0], rtol=1e-5, atol=1e-6)
-    assert "logvar_1" not in L.latents_csv(str(tiny_ckpts["ae"])).decode().split("\n")[0]
+    assert "logvar_1" not in T.latents_csv(str(tiny_ckpts["ae"])).decode().split("\n")[0]
 
 
 # --- vae.explore helpers against closed forms -------------------------------------------------------------
