@@ -7,8 +7,8 @@ import streamlit as st
 from ui.common import label, load_model
 from ui.jobs_ui import job_manager
 from ui.notes import teaching_notes
-from ui.sweep_ui import (OPENED_KEY, SWEEP_KEY, latent_maps, plane, progress_lines, recon_rows, sweep_form,
-                         sweep_points)
+from ui.sweep_ui import (DEMO_SWEEP, OPENED_KEY, SWEEP_KEY, latent_maps, plane, progress_lines, recon_rows,
+                         sweep_form, sweep_points)
 from vae.checkpoint import CheckpointError
 from vae.jobs import ACTIVE
 
@@ -23,12 +23,7 @@ sweeps = mgr.sweeps()
 with st.expander("New sweep", expanded=not sweeps):
     sweep_form()
 sweeps = mgr.sweeps()  # the form's callback may just have added one
-if not sweeps:
-    teaching_notes("beta", None)
-    st.info("No sweeps yet: choose β values above and press **Run sweep**.")
-    st.stop()
-
-names = [s["name"] for s in sweeps]
+names = [s["name"] for s in sweeps] + [DEMO_SWEEP]
 if st.session_state.get(SWEEP_KEY) not in names:
     st.session_state[SWEEP_KEY] = names[0]
 st.selectbox("Sweep", names, index=names.index(st.session_state[SWEEP_KEY]), key="beta_pick",

@@ -18,12 +18,17 @@ def _plane(at: AppTest) -> dict:
     raise AssertionError("no rate–distortion plane on the page")
 
 
-def test_page_without_sweeps_says_what_to_do(runs_dir):
+def test_page_without_sweeps_shows_the_bundled_demos_trade_off(runs_dir):
     at = AppTest.from_file("../app.py", default_timeout=60)
     at.run()
     at.switch_page("pages/beta_sweep.py").run()
     assert not at.exception
-    assert "No sweeps yet" in at.info[0].value
+    (runs,) = [t for t in _plane(at)["data"] if t.get("name") == "runs"]
+    assert runs["text"] == ["β=1", "β=2", "β=4"]  # the bundled 2-D VAEs, sorted by β
+    rate, distortion = runs["x"], runs["y"]
+    assert rate == sorted(rate, reverse=True)  # a larger β buys a lower rate ...
+    assert distortion == sorted(distortion)  # ... with a higher distortion
+    assert rate[-1] < 0.1  # β = 4 has collapsed onto the prior
 
 
 def test_bad_beta_list_is_refused(runs_dir):

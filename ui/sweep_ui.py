@@ -8,10 +8,10 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import encode_test, load_model, load_split, set_current, upscale
+from ui.common import demo_dir, encode_test, load_model, load_split, set_current, upscale
 from ui.jobs_ui import COLORS, STATE_ICON, job_manager, latent_figure
 from vae import explore
-from vae.checkpoint import CheckpointError
+from vae.checkpoint import CheckpointError, list_checkpoints
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 
 SWEEP_KEY = "beta_sweep"  # non-widget keys: they survive leaving the page
@@ -21,6 +21,7 @@ PLANE_KEY = "beta_plane"
 DEFAULT_BETAS = "0.25, 0.5, 1, 2, 4, 8"
 N_INPUTS = 10  # test images reconstructed by every β
 MAP_LIM = 4.0  # latent maps share ±4 axes so the shrink toward N(0, I) is visible
+DEMO_SWEEP = "Bundled demos (2-D VAEs on digits)"  # a ready-made sweep, so the page teaches before any run
 
 
 def parse_betas(text: str) -> list[float]:
@@ -67,8 +68,24 @@ def sweep_form() -> None:
     f.button("Run sweep", type="primary", on_click=_launch, key="beta_run", width="stretch")
 
 
+def demo_points() -> list[dict]:
+    """The bundled 2-D VAE demos (β = 1, 2, 4: same data, seed and architecture) as finished sweep points."""
+    out = []
+    for path, meta, _ in list_checkpoints(demo_dir()):
+        model, train = (meta or {}).get("model") or {}, (meta or {}).get("train") or {}
+        if model.get("kind") != "vae" or model.get("latent_dim") != 2 or not meta.get("history"):
+            continue
+        test = meta["history"][-1].get("test") or {}
+        n = len(meta["history"])
+        out.append({"beta": train.get("beta", 1.0), "state": "done", "message": "", "epoch": n, "epochs": n,
+                    "fraction": 1.0, "path": str(path), "rate": test.get("kl"), "distortion": test.get("recon")})
+    return sorted(out, key=lambda p: p["beta"])
+
+
 def sweep_points(sweep: str) -> list[dict]:
     """One row per β: state, progress and the latest test rate (KL) and distortion (recon), in nats per image."""
+    if sweep == DEMO_SWEEP:
+        return demo_points()
     mgr = job_manager()
     out = []
     for j in mgr.jobs(sweep=sweep):
