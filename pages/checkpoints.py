@@ -102,7 +102,7 @@ if MSG_KEY in st.session_state:
     level, text = st.session_state.pop(MSG_KEY)
     getattr(st, level)(text)
 
-table = pd.DataFrame([listing_row(p, m, e, where="demo" if is_demo(p) else "run") for p, m, e in rows])
+table = pd.DataFrame([listing_row(p, m, e, where=label(p).split(" · ")[0]) for p, m, e in rows])
 if table.empty:
     st.info("No checkpoints yet. Train one on the **Train** page, or upload one below.")
 else:

@@ -18,6 +18,8 @@ classes = tuple(ckpt.data.get("classes") or ())
 st.caption(f"{Path(path).stem}: {kind}, {d}-D latent. Each dot is one test image at its posterior mean μ, "
            "coloured by label. Click a dot, click empty space, or move the sliders to decode a z.")
 
+teaching_notes("latent_map", ckpt)
+
 top = st.container()  # the map goes above the tabs, though the grid settings in a tab are read first
 t_grid, t_trav, t_interp, t_prior, t_export = st.tabs(
     ["Manifold grid", "Traversals", "Interpolation", "Prior samples", "Export"])
@@ -77,4 +79,3 @@ with t_export:
                        mime="text/csv", on_click="ignore", key="map_dl_csv")
     st.caption("CSV columns: index (test row), label, mu_1..mu_D" + (", logvar_1..logvar_D." if model.generative else "."))
 
-teaching_notes("latent_map", ckpt)

@@ -387,6 +387,7 @@ def map_press_slider(page, k: int = 0, key: str = "ArrowRight") -> None:
 
 def train_start(page, epochs: int = 2, name: str = "e2e-run", timeout: float = 60.0) -> None:
     """Fill the New run form (digits, defaults otherwise) and press Start training."""
+    wait_idle(page, timeout)  # a rerun after the previous start may still be collapsing the form's expander
     exp = page.locator('[data-testid="stExpander"]').filter(has_text="New run").first
     if not exp.locator("details").first.evaluate("d => d.open"):
         exp.locator("summary").first.click()

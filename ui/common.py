@@ -18,6 +18,14 @@ from vae.data import load as load_data_split
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DEMO = "digits-3-vae.safetensors"
 STATE_KEY = "ckpt_path"  # the one value that crosses pages: the current checkpoint's path
+# one colour per class label on every page, so a "3" is the same colour on the map, in Compare and in Train
+LABEL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+                "#17becf")
+
+
+def label_color(label: int) -> str:
+    """The colour of integer class `label`; unlabeled (-1) points are grey."""
+    return LABEL_COLORS[int(label) % len(LABEL_COLORS)] if int(label) >= 0 else "#9e9e9e"
 
 
 def demo_dir() -> Path:
@@ -81,13 +89,20 @@ def encode_test(path: str | Path) -> dict[str, np.ndarray | None]:
     return _encode_test(str(path), mtime(path))
 
 
+def sweep_dirs() -> list[Path]:
+    return sorted(p for p in (runs_dir() / "sweeps").glob("*") if p.is_dir())
+
+
 def checkpoint_rows() -> list[tuple[Path, dict | None, str | None]]:
-    return list_checkpoints(demo_dir()) + list_checkpoints(runs_dir())
+    """Bundled demos, then user runs, then the runs of β sweeps: (path, metadata or None, error or None)."""
+    return list_checkpoints(demo_dir()) + list_checkpoints(runs_dir()) + list_checkpoints(*sweep_dirs())
 
 
 def label(path: str | Path) -> str:
     p = Path(path)
-    return f"{'demo' if is_demo(p) else 'run'} · {p.stem}"
+    if is_demo(p):
+        return f"demo · {p.stem}"
+    return f"sweep · {p.parent.name}/{p.stem}" if p.parent.parent.name == "sweeps" else f"run · {p.stem}"
 
 
 def current_path() -> Path | None:

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from ui.common import encode_test, runs_dir, set_current
+from ui.common import LABEL_COLORS, encode_test, label_color, runs_dir, set_current
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.data import TORCHVISION, DataError, default_data_dir
 from vae.jobs import JobManager, JobStatus, save_upload
@@ -21,8 +21,7 @@ ERR_KEY = "train_errors"
 UPLOAD = "upload .npz…"
 DATASETS = ["digits", *TORCHVISION, UPLOAD]
 STATE_ICON = {"queued": "⏳", "running": "🏃", "done": "✅", "stopped": "⏹️", "diverged": "💥", "failed": "❌"}
-COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-          "#17becf"]
+COLORS = LABEL_COLORS  # series colours for curves and sweep points
 
 
 @st.cache_resource(max_entries=4, show_spinner=False, on_release=lambda m: m.close())
@@ -177,9 +176,9 @@ def curves_figure(rows: list[dict], likelihood_units: str = "nats per image") ->
         fig.add_scatter(x=ep, y=[(r.get("test") or {}).get(key) for r in rows], name="test", mode="lines+markers",
                         row=1, col=col, line=dict(color=COLORS[1], dash="dash"), showlegend=col == 1,
                         legendgroup="test")
-        fig.update_xaxes(title_text="epoch", row=1, col=col)
+        fig.update_xaxes(title_text="epoch", tickformat="d", rangemode="tozero", row=1, col=col)  # whole epochs only
     fig.update_yaxes(title_text=likelihood_units, row=1, col=1)
-    fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3))
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.3))
     return fig
 
 
@@ -197,7 +196,7 @@ def latent_figure(mu: np.ndarray, y: np.ndarray, *, height: int = 280, title: st
     for label in np.unique(y):
         m = y == label
         fig.add_scattergl(x=mu[m, 0], y=mu[m, 1], mode="markers", name=str(label),
-                          marker=dict(size=4, color=COLORS[int(label) % len(COLORS)]), showlegend=showlegend)
+                          marker=dict(size=4, color=label_color(label)), showlegend=showlegend)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), title=title)
     if lim is not None:
         fig.update_xaxes(range=[-lim, lim])

@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import current_data, encode_test, load_model, mtime, png_bytes, upscale
+from ui.common import current_data, encode_test, label_color, load_model, mtime, png_bytes, upscale
 from vae import explore
 from vae.metrics import kl_per_dim, per_image_terms
 
@@ -23,8 +23,6 @@ GRID_SIDE = 70  # invisible click targets per axis: about one every 8 px on a 55
 SNAP = 0.012  # a click this close to a dot (fraction of the axis span: 4 px on the map) picks the dot
 MAX_SLIDERS = 16
 IMG = 104  # px for the decoder panel images; three fit side by side
-COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-          "#17becf"]
 
 
 @dataclass(frozen=True)
@@ -106,12 +104,12 @@ def base_figure(path: str, mt: float, view: View, classes: tuple[str, ...]) -> d
     data = view_data(path, mt, view.method, view.dims)
     xy, idx, y = data["xy"], data["idx"], data["y"]
     fig = go.Figure()
-    for j, c in enumerate(np.unique(y)):
+    for c in np.unique(y):
         m = y == c
         name = classes[c] if 0 <= c < len(classes) else ("unlabeled" if c < 0 else str(c))
         fig.add_trace(go.Scattergl(
             x=xy[m, 0], y=xy[m, 1], mode="markers", name=name, customdata=idx[m],
-            marker=dict(size=6, color=COLORS[j % len(COLORS)], opacity=0.8),
+            marker=dict(size=6, color=label_color(c), opacity=0.8),
             hovertemplate=f"label {name}<br>test image #%{{customdata}}<extra></extra>"))
     pad = 0.05 * (xy.max(0) - xy.min(0)) + 1e-3
     x0, y0 = xy.min(0) - pad
