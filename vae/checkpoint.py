@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from safetensors.torch import load as st_load
+from safetensors.torch import load_file as st_load_file
 from safetensors.torch import save as st_save
 
 from vae.config import ConfigError, ModelConfig, TrainConfig
@@ -208,7 +209,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"{path.name}: model config is invalid ({e})") from e
     try:
-        tensors = st_load(path.read_bytes())
+        tensors = st_load_file(str(path))  # memory-mapped read: no second copy of the file in memory
     except Exception as e:  # safetensors raises its own error types for malformed data
         raise CheckpointError(f"{path.name}: tensor data is corrupt ({e})") from e
     weights = {k: v for k, v in tensors.items() if not k.startswith(OPTIM_PREFIX)}
@@ -216,7 +217,8 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     # shapes come from a model on the meta device (no memory), so a header that asks for a huge model
     # is refused by the shape check below before anything is allocated
     with torch.device("meta"):
-        expected = build_model(cfg).state_dict()
+        model = build_model(cfg)
+    expected = model.state_dict()
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
     if missing or unexpected:
@@ -230,8 +232,8 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
             )
         if v.is_floating_point() and not torch.isfinite(v).all():
             raise CheckpointError(f"{path.name}: weight {k} contains NaN or infinite values")
-    model = build_model(cfg)
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in weights.items()})
+    # assign=True adopts the loaded tensors as the weights: no random initialisation, no extra copy
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in weights.items()}, assign=True)
     model.to(device).eval()
     return Checkpoint(model=model, meta=meta, path=path, optimizer_state=optim)
 
