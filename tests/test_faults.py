@@ -134,3 +134,45 @@ def test_hyperparameters_beyond_their_bounds_name_the_field(tmp_path, capsys, ar
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and err[0].startswith(f"error: invalid {field}:"), err
     assert not out.exists()
+
+
+def _other_architecture(tiny_ckpts, tmp_path) -> Path:
+    """A well-formed file whose metadata says 2-D VAE but whose weights come from the 8-D one."""
+    from safetensors.torch import load_file, save
+
+    from vae.checkpoint import FORMAT, read_metadata
+
+    meta = read_metadata(tiny_ckpts["vae"])
+    path = tmp_path / "other-arch.safetensors"
+    path.write_bytes(save(load_file(str(tiny_ckpts["vae8"])), metadata={"format": FORMAT, "meta": json.dumps(meta)}))
+    return path
+
+
+def _bad_checkpoints(tiny_ckpts, tmp_path) -> dict[str, tuple[Path, str]]:
+    huge = tmp_path / "huge.safetensors"
+    with open(huge, "wb") as f:
+        f.truncate(300 * 1024**2)  # sparse: 300 MB long, no disk used; refused before a byte is read
+    empty = tmp_path / "empty.safetensors"
+    empty.write_bytes(b"")
+    return {"huge": (huge, "limit"), "empty": (empty, "empty"),
+            "other-arch": (_other_architecture(tiny_ckpts, tmp_path), "do not match")}
+
+
+def test_cli_refuses_huge_empty_and_foreign_architecture_files(tiny_ckpts, tmp_path, capsys):
+    for name, (path, words) in _bad_checkpoints(tiny_ckpts, tmp_path).items():
+        for cmd in (["evaluate", str(path)], ["train", "--resume", str(path), "--out", str(tmp_path / "r.safetensors")]):
+            assert main(cmd) == 1, (name, cmd)
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and words in err[0] and path.name in err[0], (name, err)
+    assert not (tmp_path / "r.safetensors").exists()
+
+
+def test_upload_refuses_huge_empty_and_foreign_architecture_files(tiny_ckpts, tmp_path):
+    from ui.compare_ui import save_upload
+
+    root = tmp_path / "runs"
+    for name, (path, words) in _bad_checkpoints(tiny_ckpts, tmp_path).items():
+        data = b"\0" * (65 * 1024**2) if name == "huge" else path.read_bytes()  # just over the 64 MB upload limit
+        with pytest.raises(CheckpointError, match=words):
+            save_upload(path.name, data, root)
+    assert list(root.iterdir()) == []  # nothing kept, no temp folder left behind
