@@ -26,7 +26,8 @@ sweeps = mgr.sweeps()  # the form's callback may just have added one
 names = [s["name"] for s in sweeps] + [DEMO_SWEEP]
 if st.session_state.get(SWEEP_KEY) not in names:
     st.session_state[SWEEP_KEY] = names[0]
-st.selectbox("Sweep", names, index=names.index(st.session_state[SWEEP_KEY]), key="beta_pick",
+st.session_state["beta_pick"] = st.session_state[SWEEP_KEY]  # a sweep just launched becomes the one shown
+st.selectbox("Sweep", names, key="beta_pick",
              on_change=lambda: st.session_state.update({SWEEP_KEY: st.session_state.beta_pick}))
 sweep = st.session_state[SWEEP_KEY]
 

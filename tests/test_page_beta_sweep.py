@@ -52,6 +52,7 @@ def test_sweep_of_two_betas_places_two_points(runs_dir, monkeypatch):
     at.text_input(key="beta_name").set_value("two")
     at.button(key="beta_run").click().run()
     assert not at.exception and not at.error
+    assert at.selectbox(key="beta_pick").value == "two"  # the picker shows the sweep that was just launched
     from ui.jobs_ui import job_manager
 
     deadline = time.monotonic() + GUARD_S

@@ -97,6 +97,12 @@ def sweep_points(sweep: str) -> list[dict]:
     return out
 
 
+def _nice_step(raw: float) -> float:
+    """The round number (1, 2 or 5 times a power of ten) nearest above `raw`."""
+    power = 10 ** np.floor(np.log10(max(raw, 1e-9)))
+    return float(next(m * power for m in (1, 2, 5, 10) if m * power >= raw))
+
+
 def rd_figure(points: list[dict]) -> go.Figure:
     """Distortion against rate, one labelled point per β, with dashed lines of equal ELBO (D + R = const)."""
     pts = [p for p in points if p["rate"] is not None and p["distortion"] is not None]
@@ -105,14 +111,18 @@ def rd_figure(points: list[dict]) -> go.Figure:
         r = np.array([p["rate"] for p in pts])
         d = np.array([p["distortion"] for p in pts])
         lo, hi = min(0.0, r.min()), r.max() * 1.15 + 1.0
+        lo -= 0.04 * (hi - lo)  # room for a collapsed run's marker at R = 0
         pad = 0.15 * (np.ptp(d) + 1)
         ylo, yhi = d.min() - pad, d.max() + pad
-        for c in np.linspace((r + d).min(), (r + d).max(), 4):  # -ELBO = R + D is constant along slope -1
+        # -ELBO = R + D is constant along lines of slope -1: draw them at round values, labelled where they
+        # leave the plot on the right (or at the bottom), so the labels never pile up
+        step = _nice_step((hi + yhi - lo - ylo) / 6)
+        for c in np.arange(np.ceil((lo + ylo) / step) * step, hi + yhi, step)[1:]:
             fig.add_scatter(x=[lo, hi], y=[c - lo, c - hi], mode="lines", hoverinfo="skip", showlegend=False,
-                            line=dict(dash="dash", color="#9e9e9e", width=1))
-            x_lab = min(hi, c - ylo)  # label where the line leaves the plot at the bottom (or right) edge
-            fig.add_annotation(x=x_lab, y=c - x_lab, text=f"−ELBO = {c:.1f}", showarrow=False, xanchor="right",
-                               yanchor="bottom", textangle=0, font=dict(size=10, color="#757575"))
+                            line=dict(dash="dash", color="#bdbdbd", width=1))
+            x_lab, y_lab = (hi, c - hi) if c - hi >= ylo else (c - ylo, ylo)
+            fig.add_annotation(x=x_lab, y=y_lab, text=f"−ELBO {c:g}", showarrow=False, xanchor="right",
+                               yanchor="bottom", font=dict(size=10, color="#9e9e9e"))
         # neighbours in the plane (collapsed runs all sit at R = 0) get their labels on alternate sides
         order = np.argsort(r)
         side = {int(k): ("top right" if j % 2 == 0 else "bottom right") for j, k in enumerate(order)}
