@@ -77,3 +77,15 @@ def test_map_click_train_and_compare_ladder(browser_page):
     assert not e2e.streamlit_errors(page)
     assert not errors, errors
     assert server.proc.poll() is None, server.log_tail()
+
+
+@pytest.mark.slow  # a second server: its first request must be the deep link
+def test_a_deep_link_as_a_fresh_servers_first_request_goes_through_the_router(browser_page):
+    server, page, errors, runs = browser_page
+    e2e.open_app(page, server, "compare")
+    main = page.locator('[data-testid="stMain"]')
+    main.get_by_text("Compare checkpoints").first.wait_for(timeout=60_000)
+    sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+    # the router's sidebar (sections and the checkpoint picker), not Streamlit's file-name page list
+    assert "Checkpoint" in sidebar and "Latent map" in sidebar and "recon kl" not in sidebar.lower(), sidebar
+    assert not e2e.streamlit_errors(page)  # (the browser logs 404s for relative assets on deep paths: not ours)

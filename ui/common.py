@@ -16,6 +16,27 @@ from vae.data import DataError, DataSplit, config_from_info
 from vae.data import load as load_data_split
 
 ROOT = Path(__file__).resolve().parents[1]
+
+def _leave_pages_v1_mode() -> None:
+    """Route a fresh server's first deep link through app.py.
+
+    Until some run has called st.navigation, Streamlit treats a `pages/` folder the old (v1) way and runs a
+    deep-linked page file directly, without the router: no sidebar picker, no page config. This module is
+    imported by every page, so on that first run we switch the flag off and rerun; the rerun goes through
+    app.py and lands on the same page. Public API offers no switch for this (Streamlit 1.67).
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+    except ImportError:  # pragma: no cover - a Streamlit without the v1 compatibility layer
+        return
+    if PagesManager.uses_pages_directory and get_script_run_ctx(suppress_warning=True) is not None:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_pages_v1_mode()
+
 DEFAULT_DEMO = "digits-3-vae.safetensors"
 STATE_KEY = "ckpt_path"  # the one value that crosses pages: the current checkpoint's path
 # one colour per class label on every page, so a "3" is the same colour on the map, in Compare and in Train

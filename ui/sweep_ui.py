@@ -116,8 +116,9 @@ def rd_figure(points: list[dict]) -> go.Figure:
         ylo, yhi = d.min() - pad, d.max() + pad
         # -ELBO = R + D is constant along lines of slope -1: draw them at round values, labelled where they
         # leave the plot on the right (or at the bottom), so the labels never pile up
-        step = _nice_step((hi + yhi - lo - ylo) / 6)
-        for c in np.arange(np.ceil((lo + ylo) / step) * step, hi + yhi, step)[1:]:
+        elbo = r + d
+        step = _nice_step(max(np.ptp(elbo), 0.5) / 4)
+        for c in np.arange(np.floor(elbo.min() / step) * step, elbo.max() + step, step):
             fig.add_scatter(x=[lo, hi], y=[c - lo, c - hi], mode="lines", hoverinfo="skip", showlegend=False,
                             line=dict(dash="dash", color="#bdbdbd", width=1))
             x_lab, y_lab = (hi, c - hi) if c - hi >= ylo else (c - ylo, ylo)
