@@ -174,3 +174,15 @@ def test_torchvision_without_network_says_where_and_offers_digits(tmp_path, monk
 def test_default_data_dir_honours_env(monkeypatch, tmp_path):
     monkeypatch.setenv("VAE_DATA_DIR", str(tmp_path))
     assert data_mod.default_data_dir() == tmp_path
+
+
+def test_digits_fast_path_matches_scikit_learn():
+    """The CSV read in vae.data must give exactly what sklearn.datasets.load_digits gives."""
+    from sklearn.datasets import load_digits
+
+    from vae.data import _digits_arrays
+
+    images, target = _digits_arrays()
+    ref = load_digits()
+    np.testing.assert_array_equal(images, ref.images)
+    np.testing.assert_array_equal(target, ref.target)
