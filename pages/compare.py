@@ -50,8 +50,8 @@ def selection_ui() -> list[str]:
 
 def controls_ui() -> tuple[int, int]:
     c1, c2, _ = st.columns([1, 1, 3])
-    seed = c1.number_input("Seed (inputs, samples, metrics)", 0, 10_000, 0, key="compare_seed")
-    n = c2.number_input("Images", 4, 16, 8, key="compare_n")
+    seed = c1.number_input("Seed (inputs, samples, metrics)", 0, 10_000, 0, key="compare_seed", persist_state="session")
+    n = c2.number_input("Images", 4, 16, 8, key="compare_n", persist_state="session")
     return int(seed), int(n)
 
 

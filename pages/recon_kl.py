@@ -17,15 +17,15 @@ MAX_HIST_DIMS = 16
 
 def inputs_ui(classes: list[str], n_test: int) -> dict:
     c1, c2, c3, c4 = st.columns([2, 1, 1, 2])
-    mode = c1.radio("Choose inputs", ["random", "label", "index"], horizontal=True, key="recon_mode",
+    mode = c1.radio("Choose inputs", ["random", "label", "index"], horizontal=True, key="recon_mode", persist_state="session",
                     format_func={"random": "at random", "label": "by label", "index": "by index"}.get)
-    n = c2.number_input("How many", 1, 24, 8, key="recon_n")
-    seed = c3.number_input("Seed", 0, 10_000, 0, key="recon_seed")
+    n = c2.number_input("How many", 1, 24, 8, key="recon_n", persist_state="session")
+    seed = c3.number_input("Seed", 0, 10_000, 0, key="recon_seed", persist_state="session")
     label, text = None, ""
     if mode == "label" and classes:
-        label = c4.selectbox("Label", range(len(classes)), format_func=lambda i: classes[i], key="recon_label")
+        label = c4.selectbox("Label", range(len(classes)), format_func=lambda i: classes[i], key="recon_label", persist_state="session")
     elif mode == "index":
-        text = c4.text_input(f"Test indices (0–{n_test - 1})", "0, 1, 2, 3", key="recon_indices",
+        text = c4.text_input(f"Test indices (0–{n_test - 1})", "0, 1, 2, 3", key="recon_indices", persist_state="session",
                              help="Comma-separated, ranges allowed: 0, 5, 10-14")
     return {"mode": "random" if mode == "label" and not classes else mode, "n": int(n), "seed": int(seed),
             "label": label, "text": text}
@@ -76,7 +76,7 @@ st.caption(f"{n_active} of {cfg.latent_dim} dimensions active (Var_x E[z_i|x] > 
                          else "This model's codes are points: no KL, and no prior to match."))
 
 st.subheader("Aggregate posterior vs prior")
-what = st.radio("Histogram of", ["mu", "z"], horizontal=True, key="recon_hist_of",
+what = st.radio("Histogram of", ["mu", "z"], horizontal=True, key="recon_hist_of", persist_state="session",
                 format_func={"mu": "posterior means μ(x)", "z": "one sample z ~ q(z|x) per image"}.get)
 values = mu
 if what == "z" and logvar is not None:

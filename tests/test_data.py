@@ -186,3 +186,28 @@ def test_digits_fast_path_matches_scikit_learn():
     ref = load_digits()
     np.testing.assert_array_equal(images, ref.images)
     np.testing.assert_array_equal(target, ref.target)
+
+
+def test_npz_declaring_too_much_memory_is_refused_before_decompressing(tmp_path, monkeypatch):
+    import vae.data as data_mod
+
+    path = tmp_path / "bomb.npz"
+    np.savez_compressed(path, x=np.zeros((64, 64, 64), np.uint8))  # 262,144 values: ~1 MB as float32
+    monkeypatch.setattr(data_mod, "MAX_DECODED_BYTES", 512 * 1024)
+    read = []
+    monkeypatch.setattr(data_mod, "_to_images", lambda *a: read.append(a))  # must never be reached
+    with pytest.raises(DataError, match=r"\(64, 64, 64\) would take .* in memory"):
+        data_mod.load(DataConfig(name=str(path)))
+    assert read == []
+
+
+def test_npz_labels_become_indices_into_named_classes(tmp_path):
+    path = tmp_path / "sparse-labels.npz"
+    y = np.array([3, 7, 7, 3, 7, 3, 3, 7, 3, 7])
+    np.savez(path, x=np.random.default_rng(0).integers(0, 256, (10, 8, 8), dtype=np.uint8), y=y)
+    split = load(DataConfig(name=str(path), test_fraction=0.5))
+    assert split.train.classes == ["3", "7"]
+    for part in (split.train, split.test):
+        names = [part.classes[i] for i in part.y.tolist()]
+        assert set(names) <= {"3", "7"} and len(names) == len(part)
+    assert sorted(split.train.y.tolist() + split.test.y.tolist()) == [0] * 5 + [1] * 5

@@ -176,3 +176,27 @@ def test_upload_refuses_huge_empty_and_foreign_architecture_files(tiny_ckpts, tm
         with pytest.raises(CheckpointError, match=words):
             save_upload(path.name, data, root)
     assert list(root.iterdir()) == []  # nothing kept, no temp folder left behind
+
+
+def test_upload_refuses_a_checkpoint_that_points_at_a_server_file(tmp_path):
+    """A checkpoint's dataset id is a path when trained on an .npz: an upload must not make the server read it."""
+    import numpy as np
+
+    from ui.compare_ui import save_upload
+    from vae.config import DataConfig, ModelConfig, TrainConfig
+    from vae.run import run_training
+
+    root = tmp_path / "runs"
+    (root / "data").mkdir(parents=True)
+    x = np.random.default_rng(0).integers(0, 256, (40, 8, 8), dtype=np.uint8)
+    for where in (tmp_path / "private.npz", root / "data" / "uploaded.npz"):
+        np.savez(where, x=x)
+        ckpt = run_training(ModelConfig(hidden=(8,)), TrainConfig(epochs=1, batch_size=8, threads=1),
+                            DataConfig(name=str(where)), tmp_path / f"{where.stem}.safetensors", write_log=False)
+        blob = Path(ckpt["checkpoint"]).read_bytes()
+        if where.parent == tmp_path:
+            with pytest.raises(CheckpointError, match="local file"):
+                save_upload("private.safetensors", blob, root)
+        else:  # a dataset uploaded through the Train page is ours to open
+            assert save_upload("uploaded.safetensors", blob, root).exists()
+    assert sorted(p.name for p in root.glob("*.safetensors")) == ["uploaded.safetensors"]

@@ -53,7 +53,7 @@ def test_cli_args_rebuild_the_same_configs():
                         sigma=0.2, learn_sigma=True)
     train = TrainConfig(epochs=7, batch_size=33, lr=3e-4, beta=0.25, warmup_epochs=2.5, capacity=3.0, seed=11,
                         threads=2, grad_clip=1.5)
-    data = DataConfig(name="digits", test_fraction=0.3, split_seed=4, limit=100, download=False)
+    data = DataConfig(name="digits", test_fraction=0.3, split_seed=4, split="tail", limit=100, download=False)
     a = build_parser().parse_args(["train", *cli_args(model, train, data)])
     assert _configs(a) == (model, train, data)
 

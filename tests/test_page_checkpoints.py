@@ -160,3 +160,20 @@ def test_demos_offer_no_rename_or_delete(runs_dir):
     assert "ckpts_open" in keys and "ckpts_rename" not in keys and "ckpts_delete" not in keys
     assert any("protected" in c.value for c in at.caption)
     assert len(at.get("download_button")) == 2
+
+
+def test_rename_and_delete_take_the_job_record_along(tiny_ckpts, runs_dir):
+    from ui.compare_ui import delete_run, rename_run
+    from vae.jobs import JOB_SUFFIX, STDERR_SUFFIX
+
+    run = runs_dir / "job.safetensors"
+    shutil.copy(tiny_ckpts["vae"], run)
+    for suffix in (JOB_SUFFIX, STDERR_SUFFIX):
+        (runs_dir / f"job{suffix}").write_text("{}")
+    (runs_dir / f"taken{JOB_SUFFIX}").write_text("{}")  # a job record without its checkpoint still owns the name
+    with pytest.raises(CheckpointError, match="already exists"):
+        rename_run(run, "taken", runs_dir)
+    moved = rename_run(run, "kept", runs_dir)
+    assert sorted(p.name for p in runs_dir.iterdir()) == ["kept.safetensors", f"taken{JOB_SUFFIX}"]
+    delete_run(moved, runs_dir)
+    assert sorted(p.name for p in runs_dir.iterdir()) == [f"taken{JOB_SUFFIX}"]

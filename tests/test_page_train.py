@@ -117,3 +117,14 @@ def test_a_run_that_fails_shows_its_message(runs_dir, stop_all):
         at.run()
     assert not at.exception
     assert "failed" in at.error[0].value and "larger than the training set" in at.error[0].value
+
+
+def test_form_settings_survive_a_visit_to_another_page(runs_dir):
+    at = _page(runs_dir)
+    at.number_input(key="train_epochs").set_value(7).run()
+    at.text_input(key="train_run_name").set_value("lesson-3").run()
+    at.switch_page("pages/latent_map.py").run()
+    assert not at.exception
+    at.switch_page("pages/train.py").run()
+    assert at.number_input(key="train_epochs").value == 7
+    assert at.text_input(key="train_run_name").value == "lesson-3"

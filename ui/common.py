@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 
 from vae.checkpoint import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint
-from vae.config import DataConfig
+from vae.config import ConfigError, DataConfig
 from vae.data import DataError, DataSplit, config_from_info
 from vae.data import load as load_data_split
 
@@ -158,7 +158,7 @@ def current_checkpoint() -> tuple[Path, Checkpoint]:
 def current_data(ckpt: Checkpoint) -> DataSplit:
     try:
         return load_split(ckpt)
-    except DataError as e:
+    except (DataError, ConfigError, ValueError, TypeError) as e:  # a stored dataset id that no longer resolves
         st.error(f"The dataset of this checkpoint cannot be loaded: {e}")
         st.stop()
 

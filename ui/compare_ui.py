@@ -16,6 +16,8 @@ from ui.common import is_demo, label_color, load_model, load_split_by_key, mtime
 from vae.analysis import normal_pdf, prior_holes
 from vae.checkpoint import SUFFIX, CheckpointError, atomic_write_bytes, load_checkpoint, run_path, sanitize_run_name
 from vae.config import ConfigError
+from vae.data import BUILTIN
+from vae.jobs import JOB_SUFFIX, STDERR_SUFFIX
 from vae.run import log_path_for, read_log
 
 UPLOAD_LIMIT_MB = 64  # demo-sized models are well under 1 MB; this only stops accidents and abuse
@@ -207,13 +209,25 @@ def save_upload(name: str, data: bytes, root: Path, limit_mb: int = UPLOAD_LIMIT
         tmp = tmp_dir / ("upload" + SUFFIX)
         atomic_write_bytes(tmp, data)
         try:
-            load_checkpoint(tmp)  # full validation: header, metadata, config, shapes, finite weights
+            ckpt = load_checkpoint(tmp)  # full validation: header, metadata, config, shapes, finite weights
         except CheckpointError as e:  # name the user's file, not our temp copy
             msg = str(e)
             raise CheckpointError(shown + msg[len(tmp.name):] if msg.startswith(tmp.name) else msg) from e
+        _check_dataset_is_ours(shown, ckpt.data.get("name", "digits"), root)
         return _claim(tmp, root, stem)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def _check_dataset_is_ours(shown: str, dataset: str, root: Path) -> None:
+    """An uploaded file names its dataset; a path there must not make the server read (and show) its own files."""
+    if str(dataset).strip().lower() in BUILTIN:
+        return
+    uploads = (Path(root) / "data").resolve()  # .npz datasets uploaded on the Train page live here
+    if Path(dataset).resolve().parent != uploads:
+        raise CheckpointError(f"{shown}: it was trained on a local file ({Path(str(dataset)).name}), which this app "
+                              "cannot open for an upload; upload checkpoints of the built-in datasets "
+                              f"({', '.join(BUILTIN)}) or of a dataset uploaded on the Train page.")
 
 
 def is_training(path: str | Path) -> bool:
@@ -246,7 +260,7 @@ def rename_run(path: str | Path, new_name: str, root: Path) -> Path:
         raise CheckpointError(f"new name: {e}") from e
     if dest == path.resolve():
         return path
-    if dest.exists() or log_path_for(dest).exists():
+    if dest.exists() or any(p.exists() for p in _side_files(dest)):
         raise CheckpointError(f"a run named {dest.stem} already exists")
     try:
         os.link(path, dest)  # fails instead of overwriting a run that appeared meanwhile
@@ -258,6 +272,7 @@ def rename_run(path: str | Path, new_name: str, root: Path) -> Path:
     log = log_path_for(path)
     if log.exists():
         os.replace(log, log_path_for(dest))
+    _drop_job_files(path)  # the job record names the old path: the run lives on under Checkpoints, not as a job
     return dest
 
 
@@ -267,3 +282,14 @@ def delete_run(path: str | Path, root: Path) -> None:
     _check_user_run(path, root)
     path.unlink(missing_ok=True)
     log_path_for(path).unlink(missing_ok=True)
+    _drop_job_files(path)
+
+
+def _side_files(path: Path) -> list[Path]:
+    """The files a run keeps beside its checkpoint: log, job record, captured stderr."""
+    return [log_path_for(path), path.with_name(path.stem + JOB_SUFFIX), path.with_name(path.stem + STDERR_SUFFIX)]
+
+
+def _drop_job_files(path: Path) -> None:
+    for p in _side_files(path)[1:]:
+        p.unlink(missing_ok=True)

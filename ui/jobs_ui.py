@@ -103,7 +103,7 @@ def train_form() -> None:
     c1, c2, c3 = st.columns(3)
     with c1:
         st.markdown("**Data**")
-        choice = st.selectbox("Dataset", DATASETS, key="train_data")
+        choice = st.selectbox("Dataset", DATASETS, key="train_data", persist_state="session")
         if choice == UPLOAD:
             st.file_uploader("Images (.npz with x: N×H×W uint8 or floats in [0, 1]; optional y)", type=["npz"],
                              key="train_upload")
@@ -111,34 +111,34 @@ def train_form() -> None:
             st.caption(f"{choice} is downloaded on first use. Offline, the run fails with a message: "
                        "**digits** always works.")
         field_error("name")
-        st.selectbox("Model", ["vae", "ae", "pca"], key="train_kind",
+        st.selectbox("Model", ["vae", "ae", "pca"], key="train_kind", persist_state="session",
                      format_func={"vae": "VAE", "ae": "Auto-encoder", "pca": "PCA (closed form)"}.get)
         field_error("kind")
-        st.selectbox("Architecture", ["mlp", "conv"], key="train_arch")
+        st.selectbox("Architecture", ["mlp", "conv"], key="train_arch", persist_state="session")
         field_error("arch")
     with c2:
         st.markdown("**Model**")
         vae = st.session_state.get("train_kind", "vae") == "vae"
-        st.number_input("Latent dimensions", value=2, step=1, key="train_latent_dim")
+        st.number_input("Latent dimensions", value=2, step=1, key="train_latent_dim", persist_state="session")
         field_error("latent_dim")
-        st.number_input("β (weight of the KL term)", value=1.0, step=0.25, key="train_beta", disabled=not vae)
+        st.number_input("β (weight of the KL term)", value=1.0, step=0.25, key="train_beta", persist_state="session", disabled=not vae)
         field_error("beta")
-        st.number_input("KL warm-up (epochs)", value=0.0, step=1.0, key="train_warmup_epochs", disabled=not vae)
+        st.number_input("KL warm-up (epochs)", value=0.0, step=1.0, key="train_warmup_epochs", persist_state="session", disabled=not vae)
         field_error("warmup_epochs")
-        st.selectbox("Likelihood", ["bernoulli", "gaussian"], key="train_likelihood")
+        st.selectbox("Likelihood", ["bernoulli", "gaussian"], key="train_likelihood", persist_state="session")
         field_error("likelihood")
     with c3:
         st.markdown("**Optimisation**")
-        st.number_input("Epochs", value=30, step=10, key="train_epochs")
+        st.number_input("Epochs", value=30, step=10, key="train_epochs", persist_state="session")
         field_error("epochs")
-        st.number_input("Batch size", value=128, step=32, key="train_batch_size")
+        st.number_input("Batch size", value=128, step=32, key="train_batch_size", persist_state="session")
         field_error("batch_size")
-        st.number_input("Learning rate", value=1e-3, step=1e-4, format="%.4f", key="train_lr")
+        st.number_input("Learning rate", value=1e-3, step=1e-4, format="%.4f", key="train_lr", persist_state="session")
         field_error("lr")
-        st.number_input("Seed", value=0, step=1, key="train_seed")
+        st.number_input("Seed", value=0, step=1, key="train_seed", persist_state="session")
         field_error("seed")
     a, b = st.columns([3, 1], vertical_alignment="bottom")
-    a.text_input("Run name", key="train_run_name", placeholder="automatic, e.g. digits-vae-z2-b1")
+    a.text_input("Run name", key="train_run_name", persist_state="session", placeholder="automatic, e.g. digits-vae-z2-b1")
     b.button("Start training", type="primary", on_click=_start, key="train_start", width="stretch")
     field_error("run_name")
     if st.session_state.get(ERR_KEY):

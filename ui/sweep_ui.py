@@ -51,20 +51,20 @@ def _launch() -> None:
 
 def sweep_form() -> None:
     errors = st.session_state.get(ERR_KEY, {})
-    st.text_input("β values", value=DEFAULT_BETAS, key="beta_list", help="comma-separated; one run each")
+    st.text_input("β values", value=DEFAULT_BETAS, key="beta_list", persist_state="session", help="comma-separated; one run each")
     for f in ("betas", "beta"):
         if f in errors:
             st.error(errors[f], icon="⚠️")
     a, b, c, d = st.columns(4)
-    a.selectbox("Dataset", ["digits", "mnist", "fashion-mnist", "kmnist"], key="beta_data")
-    b.number_input("Latent dimensions", value=2, step=1, key="beta_latent_dim")
-    c.number_input("Epochs", value=50, step=10, key="beta_epochs")
-    d.number_input("Seed", value=0, step=1, key="beta_seed")
+    a.selectbox("Dataset", ["digits", "mnist", "fashion-mnist", "kmnist"], key="beta_data", persist_state="session")
+    b.number_input("Latent dimensions", value=2, step=1, key="beta_latent_dim", persist_state="session")
+    c.number_input("Epochs", value=50, step=10, key="beta_epochs", persist_state="session")
+    d.number_input("Seed", value=0, step=1, key="beta_seed", persist_state="session")
     for f in ("name", "latent_dim", "epochs", "seed", "sweep_name", "run_name"):
         if f in errors:
             st.error(f"{f}: {errors[f]}", icon="⚠️")
     e, f = st.columns([3, 1], vertical_alignment="bottom")
-    e.text_input("Sweep name", value="sweep", key="beta_name")
+    e.text_input("Sweep name", value="sweep", key="beta_name", persist_state="session")
     f.button("Run sweep", type="primary", on_click=_launch, key="beta_run", width="stretch")
 
 

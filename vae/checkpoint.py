@@ -197,7 +197,47 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(f"{path.name}: format version {version!r} is not supported (this app reads {FORMAT_VERSION})")
+    problem = _meta_problem(meta)
+    if problem:
+        raise CheckpointError(f"{path.name}: metadata {problem}")  # e.g. "... the model config is invalid (...)"
     return meta
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _meta_problem(meta: dict) -> str | None:
+    """What is wrong with the fields pages read (configs, dataset id, history), or None: every reader can trust them."""
+    for key, cls in (("model", ModelConfig), ("train", TrainConfig)):
+        try:
+            if meta.get(key) is not None:
+                cls.from_dict(meta[key])
+        except (ConfigError, TypeError) as e:
+            return f"says the {key} config is invalid ({e})"
+    data = meta.get("data") or {}
+    if "shape" in data and not (isinstance(data["shape"], list) and len(data["shape"]) == 3
+                                and all(isinstance(v, int) and not isinstance(v, bool) for v in data["shape"])):
+        return "field data.shape must be three integers"
+    for key in ("name", "fingerprint", "split"):
+        if key in data and not isinstance(data[key], str):
+            return f"field data.{key} must be a string"
+    for key in ("test_fraction", "split_seed", "n_train", "n_test"):
+        if key in data and not _is_number(data[key]):
+            return f"field data.{key} must be a number"
+    if "classes" in data and not (isinstance(data["classes"], list) and all(isinstance(c, str) for c in data["classes"])):
+        return "field data.classes must be a list of strings"
+    for i, h in enumerate(meta.get("history", [])):
+        test = h.get("test")
+        scalars = [v for k, v in h.items() if k not in ("test", "kl_per_dim")]
+        if test is not None:
+            if not isinstance(test, dict):
+                return f"history[{i}].test must be an object"
+            scalars += list(test.values())
+        scalars += list(h.get("kl_per_dim") or [])
+        if not isinstance(h.get("kl_per_dim", []), list) or not all(v is None or _is_number(v) for v in scalars):
+            return f"history[{i}] must hold numbers only"
+    return None
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:

@@ -18,6 +18,7 @@ TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMN
 BUILTIN = ("digits", *TORCHVISION)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 MAX_NPZ_BYTES = 2 * 1024**3
+MAX_DECODED_BYTES = 2 * 1024**3  # float32 images after decoding: a small compressed file may declare far more
 
 
 class DataError(RuntimeError):
@@ -176,6 +177,7 @@ def _npz(path: Path) -> Dataset:
         with np.load(path, allow_pickle=False) as f:  # never unpickle object arrays
             if "x" not in f.files:
                 raise DataError(f"{path.name} has no array named 'x' (found: {', '.join(f.files) or 'nothing'}).")
+            _check_declared_size(f, path.name)
             x = f["x"]
             y = f["y"] if "y" in f.files else None
     except DataError:
@@ -183,6 +185,20 @@ def _npz(path: Path) -> Dataset:
     except Exception as e:
         raise DataError(f"{path.name} is not a readable .npz file: {e}") from e
     return Dataset(*_to_images(x, path.name), *_labels(y, x.shape[0], path.name))
+
+
+def _check_declared_size(npz, source: str) -> None:
+    """Refuse before decompressing: a tiny compressed 'x' can declare gigabytes (a zip bomb)."""
+    with npz.zip.open("x.npy") as fh:
+        fmt = np.lib.format
+        major, _ = fmt.read_magic(fh)
+        read_header = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+        shape, _, dtype = read_header(fh)  # the header only: no data is decompressed
+    n_values = int(np.prod(shape, dtype=np.float64)) if shape else 1
+    decoded = n_values * max(4, dtype.itemsize)  # images become float32
+    if decoded > MAX_DECODED_BYTES:
+        raise DataError(f"{source}: 'x' {tuple(shape)} would take {decoded / 1024**3:.1f} GB in memory; "
+                        f"the limit is {MAX_DECODED_BYTES // 1024**3} GB.")
 
 
 def _to_images(x: np.ndarray, source: str) -> tuple[torch.Tensor]:
@@ -227,8 +243,9 @@ def _labels(y: np.ndarray | None, n: int, source: str) -> tuple[torch.Tensor, li
         raise DataError(f"{source}: 'y' has {y.shape[0]} labels for {n} images.")
     if not np.issubdtype(y.dtype, np.integer):
         raise DataError(f"{source}: 'y' must hold integer labels, not {y.dtype}.")
-    classes = [str(c) for c in np.unique(y)]
-    return torch.from_numpy(y.astype(np.int64)), classes
+    # labels become indices 0..K-1 into `classes`, which keeps the original values as names ({3, 7} -> "3", "7")
+    values, index = np.unique(y, return_inverse=True)
+    return torch.from_numpy(index.astype(np.int64).reshape(-1)), [str(v) for v in values]
 
 
 def _image_folder(path: Path) -> Dataset:

@@ -71,6 +71,7 @@ class JobStatus:
 def cli_args(model: ModelConfig, train: TrainConfig, data: DataConfig) -> list[str]:
     """The `python -m vae train` flags that rebuild exactly these configs (the inverse of vae.__main__._configs)."""
     a = ["--data", data.name, "--test-fraction", repr(data.test_fraction), "--split-seed", str(data.split_seed),
+         "--split", data.split,
          "--model", model.kind, "--arch", model.arch, "--latent-dim", str(model.latent_dim),
          "--hidden", ",".join(map(str, model.hidden)), "--channels", ",".join(map(str, model.channels)),
          "--likelihood", model.likelihood, "--sigma", repr(model.sigma),
@@ -284,6 +285,8 @@ class JobManager:
         return [s["id"] for s in sorted(specs, key=lambda s: s["created"])]
 
     def _status(self, spec: dict, queue: list[str]) -> JobStatus:
+        # liveness before the log: a run that writes its end line and exits in between must read "done", not "died"
+        alive = bool(spec.get("pid")) and self._alive(spec)
         rows = read_log(log_path_for(spec["checkpoint"])) if spec.get("pid") else []
         epochs = [r for r in rows if r.get("event") == "epoch"]
         last = next((r for r in reversed(rows) if r.get("event") in ("step", "epoch")), None)
@@ -299,7 +302,7 @@ class JobManager:
             position = queue.index(spec["id"]) + 1 if spec["id"] in queue else None
         elif end is not None:
             state, message = end.get("status", "failed"), end.get("message") or ""
-        elif self._alive(spec):
+        elif alive:
             state, message = "running", ""
         elif spec.get("stop_requested"):
             state, message = "stopped", "stopped by request before training began"

@@ -1,0 +1,24 @@
+"""Teaching notes: live numbers render for every checkpoint, including ones saved without a training config."""
+
+from __future__ import annotations
+
+from vae.checkpoint import load_checkpoint, save_checkpoint
+from vae.config import ModelConfig
+from vae.model import build_model
+
+
+def test_notes_line_for_a_vae_saved_without_training_config(tmp_path):
+    from ui.notes import _live_line, live_numbers
+
+    path = save_checkpoint(tmp_path / "bare.safetensors", build_model(ModelConfig(hidden=(8,))))  # train=None
+    line = _live_line(live_numbers(load_checkpoint(path)))
+    assert "β = –" in line and "D = 2" in line
+
+
+def test_notes_line_shows_the_checkpoints_own_numbers(tiny_ckpts):
+    from ui.notes import _live_line, live_numbers
+
+    ckpt = load_checkpoint(tiny_ckpts["vae"])
+    test = ckpt.history[-1]["test"]
+    line = _live_line(live_numbers(ckpt))
+    assert f"{test['recon']:.2f}" in line and f"{test['kl']:.2f}" in line
