@@ -17,8 +17,8 @@ def live_numbers(ckpt) -> dict:
     cfg, tc = ckpt.model_config, ckpt.train_config
     last = (ckpt.history or [{}])[-1]
     test = last.get("test") or {}
-    return {"kind": cfg.kind, "d": cfg.latent_dim, "likelihood": cfg.likelihood, "beta": tc.beta if tc else None, "recon": test.get("recon"),
-            "kl": test.get("kl"), "elbo": test.get("elbo"), "epochs": len(ckpt.history or [])}
+    return {"kind": cfg.kind, "d": cfg.latent_dim, "likelihood": cfg.likelihood, "beta": tc.beta if tc else None,
+            "recon": test.get("recon"), "kl": test.get("kl"), "elbo": test.get("elbo"), "epochs": len(ckpt.history or [])}
 
 
 def _fmt(v, unit: str = " nats") -> str:
@@ -31,7 +31,8 @@ def _live_line(n: dict) -> str:
     if n["kind"] != "vae":
         return (f"**This checkpoint** is a {n['kind'].upper()} with a {n['d']}-D code: test recon {_fmt(n['recon'])} "
                 "per image. It has no KL term and no prior, so it has no ELBO.")
-    line = (f"**This checkpoint**: a VAE with D = {n['d']}, β = {'–' if n['beta'] is None else format(n['beta'], 'g')}, after {n['epochs']} epochs. On the test "
+    beta = "–" if n["beta"] is None else format(n["beta"], "g")  # a checkpoint saved without a training config
+    line = (f"**This checkpoint**: a VAE with D = {n['d']}, β = {beta}, after {n['epochs']} epochs. On the test "
             f"set: recon {_fmt(n['recon'])}, KL {_fmt(n['kl'])}, so ELBO = −(recon + KL) = {_fmt(n['elbo'])} per image.")
     if n["kl"] is not None and n["kl"] < 0.1:
         line += " The KL is almost 0: the posterior has collapsed onto the prior and z tells the decoder nothing."
