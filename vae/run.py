@@ -49,8 +49,7 @@ class RunLog:
 
 
 def _json_default(o):
-    if isinstance(o, float) and o != o:
-        return None
+    """Paths as strings; floats never get here (json writes them itself, which is why `_finite` exists)."""
     if isinstance(o, Path):
         return str(o)
     raise TypeError(type(o).__name__)
