@@ -169,7 +169,7 @@ def checkpoint_facts(ckpt: Checkpoint) -> dict[str, str]:
     test = last.get("test") or {}
     facts = {
         "dataset": f"{ckpt.data.get('name', '?')} {tuple(ckpt.data.get('shape', ()))}",
-        "model": f"{cfg.kind.upper()} · {cfg.arch} · z={cfg.latent_dim}",
+        "model": " · ".join([cfg.kind.upper()] + ([cfg.arch] if cfg.kind != "pca" else []) + [f"z={cfg.latent_dim}"]),
         "β": f"{tc.beta:g}" if tc and cfg.kind == "vae" else "–",
         "epochs": str(len(h)),
     }

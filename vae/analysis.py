@@ -198,7 +198,7 @@ def listing_row(path, meta: dict | None, error: str | None, *, where: str = "run
     kind = model.get("kind", "?")
     row.update({
         "dataset": f"{data.get('name', '?')} {'×'.join(map(str, data.get('shape') or []))}",
-        "model": f"{kind.upper()} · {model.get('arch', '?')}",
+        "model": kind.upper() if kind == "pca" else f"{kind.upper()} · {model.get('arch', '?')}",  # PCA has no network
         "latent": model.get("latent_dim"),
         "β": train.get("beta") if kind == "vae" else None,
         "epochs": len(history),
