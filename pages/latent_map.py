@@ -7,8 +7,10 @@ import streamlit as st
 
 from ui import latent as L
 from ui import latent_tabs as T
-from ui.common import current_checkpoint, mtime
+from ui.common import current_checkpoint, encode_test, mtime
 from ui.notes import teaching_notes
+from vae.analysis import collapse_verdict
+from vae.metrics import active_units
 
 st.title("Latent map")
 path, ckpt = current_checkpoint()
@@ -19,6 +21,12 @@ st.caption(f"{Path(path).stem}: {kind}, {d}-D latent. Each dot is one test image
            "coloured by label. Click a dot, click empty space, or move the sliders to decode a z.")
 
 teaching_notes("latent_map", ckpt)
+stats = L.latent_stats(path, mtime(path))
+verdict = collapse_verdict(stats["kl"], active_units(encode_test(path)["mu"])[0], model.generative)
+if verdict and verdict[0] == "error":  # full collapse only; a few idle dims are normal
+    st.warning(f"The posterior has collapsed (KL {stats['kl'].sum():.3g} nats): every code sits at the prior's centre, "
+               "so the map is zoomed into noise and every z decodes to the same average image. "
+               "See **Reconstruction & KL**.", icon="⚠️")
 
 top = st.container()  # the map goes above the tabs, though the grid settings in a tab are read first
 t_grid, t_trav, t_interp, t_prior, t_export = st.tabs(

@@ -264,3 +264,15 @@ def test_decode_grid_against_pca_closed_form_and_manifold_grid():
     v = explore.grid_values(5)
     ref, _ = explore.manifold_grid(model, 5)
     np.testing.assert_allclose(explore.decode_grid(model, v, v)[0], ref, atol=1e-6)
+
+
+def test_a_collapsed_model_is_called_out_on_the_map(runs_dir):
+    from streamlit.testing.v1 import AppTest
+
+    demos = Path(__file__).resolve().parents[1] / "checkpoints" / "demos"
+    for name, collapsed in (("digits-6-beta4-vae-collapsed", True), ("digits-3-vae", False)):
+        at = AppTest.from_file("../app.py", default_timeout=60)
+        at.session_state["ckpt_path"] = str(demos / f"{name}.safetensors")
+        at.run()
+        assert not at.exception
+        assert any("posterior has collapsed" in w.value for w in at.warning) == collapsed, name
