@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from ui.common import checkpoint_rows, current_data, demo_dir, label, load_model, split_key, upscale
-from ui.compare_ui import IWAE_K, encode_on, evaluate_on, kl_bars, latent_scatter
+from ui.common import checkpoint_rows, current_data, demo_dir, label, latent_scatter, load_model, split_key, upscale
+from ui.compare_ui import IWAE_K, encode_on, evaluate_on, kl_bars
 from ui.notes import teaching_notes
 from vae.analysis import dataset_mismatch, pick_indices
 from vae.checkpoint import CheckpointError

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from vae.checkpoint import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint
@@ -241,3 +242,24 @@ def show_images(images, captions=None, *, size: int = 96, columns: int | None = 
         for j, img in enumerate(images[start : start + columns]):
             cap = captions[start + j] if captions else None
             cols[j].image(upscale(img, size), caption=cap, width=size if size else "content")
+
+
+def latent_scatter(xy: np.ndarray, y: np.ndarray, *, title: str = "", height: int = 300, legend: bool = True,
+                   lim: float | None = None) -> go.Figure:
+    """Latent means coloured by label, one trace per label (the legend doubles as a filter); equal axis scales.
+
+    `lim` fixes the axes to ±lim so that maps of different models can be compared by eye.
+    """
+    fig = go.Figure()
+    for lab in np.unique(y):
+        m = y == lab
+        fig.add_trace(go.Scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name=str(lab),
+                                   marker={"size": 4, "color": label_color(lab)},
+                                   hovertemplate=f"label {lab}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>"))
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=30 if title else 10, b=10),
+                      legend=dict(font=dict(size=9), itemsizing="constant"), showlegend=legend)
+    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    if lim is not None:  # keep the range and shrink the plot area instead: equal scales must not widen the axes
+        fig.update_xaxes(range=[-lim, lim], constrain="domain")
+        fig.update_yaxes(range=[-lim, lim], constrain="domain")
+    return fig

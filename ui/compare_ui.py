@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import is_demo, label_color, load_model, load_split_by_key, mtime
+from ui.common import is_demo, load_model, load_split_by_key, mtime
 from vae.analysis import normal_pdf, prior_holes
 from vae.checkpoint import SUFFIX, CheckpointError, atomic_write_bytes, load_checkpoint, run_path, sanitize_run_name
 from vae.config import ConfigError
@@ -66,21 +66,6 @@ def holes_for(path: str | Path, split: str) -> dict:
 
 
 # ---------- figures ----------
-
-def latent_scatter(xy: np.ndarray, y: np.ndarray, *, title: str = "", height: int = 300,
-                   legend: bool = True) -> go.Figure:
-    """Latent means coloured by label; one trace per label so the legend doubles as a filter."""
-    fig = go.Figure()
-    for lab in np.unique(y):
-        m = y == lab
-        fig.add_trace(go.Scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name=str(lab),
-                                   marker={"size": 4, "color": label_color(lab)},
-                                   hovertemplate=f"label {lab}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>"))
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=30 if title else 10, b=10),
-                      legend=dict(font=dict(size=9), itemsizing="constant"), showlegend=legend)
-    fig.update_yaxes(scaleanchor="x", scaleratio=1)
-    return fig
-
 
 def kl_bars(kl_dims: np.ndarray, variances: np.ndarray, threshold: float, *, generative: bool = True,
             height: int = 260) -> go.Figure:

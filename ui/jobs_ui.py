@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from ui.common import LABEL_COLORS, encode_test, label_color, runs_dir, set_current
+from ui.common import LABEL_COLORS, encode_test, latent_scatter, runs_dir, set_current
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.data import TORCHVISION, DataError, default_data_dir
 from vae.jobs import JobManager, JobStatus, save_upload
@@ -189,21 +188,6 @@ def kl_dims_figure(kl: list[float]) -> go.Figure:
     return fig
 
 
-def latent_figure(mu: np.ndarray, y: np.ndarray, *, height: int = 280, title: str = "test set, posterior means",
-                  lim: float | None = None, showlegend: bool = True) -> go.Figure:
-    """Posterior means μ(x) of the test set, one colour per label; `lim` fixes square axes to compare maps."""
-    fig = go.Figure()
-    for label in np.unique(y):
-        m = y == label
-        fig.add_scattergl(x=mu[m, 0], y=mu[m, 1], mode="markers", name=str(label),
-                          marker=dict(size=4, color=label_color(label)), showlegend=showlegend)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), title=title)
-    if lim is not None:
-        fig.update_xaxes(range=[-lim, lim])
-        fig.update_yaxes(range=[-lim, lim], scaleanchor="x")
-    return fig
-
-
 def charts(mgr: JobManager, s: JobStatus, key: str) -> None:
     rows = mgr.history(s.id)
     if not rows:
@@ -215,7 +199,7 @@ def charts(mgr: JobManager, s: JobStatus, key: str) -> None:
     if Path(s.checkpoint).exists():
         enc = encode_test(s.checkpoint)  # cached on mtime: recomputed when the epoch's checkpoint is rewritten
         if enc["mu"].shape[1] == 2:
-            b.plotly_chart(latent_figure(enc["mu"], enc["y"], title=f"latent map after epoch {s.epoch}"),
+            b.plotly_chart(latent_scatter(enc["mu"], enc["y"], title=f"latent map after epoch {s.epoch}", height=280),
                            key=f"{key}_map")
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import demo_dir, encode_test, load_model, load_split, set_current, upscale
-from ui.jobs_ui import COLORS, STATE_ICON, job_manager, latent_figure
+from ui.common import demo_dir, encode_test, latent_scatter, load_model, load_split, set_current, upscale
+from ui.jobs_ui import COLORS, STATE_ICON, job_manager
 from vae import explore
 from vae.checkpoint import CheckpointError, list_checkpoints
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
@@ -193,7 +193,7 @@ def latent_maps(points: list[dict]) -> None:
         if enc["mu"].shape[1] != 2:
             cols[i % len(cols)].caption(f"β={p['beta']:g}: latent map needs a 2-D latent space")
             continue
-        fig = latent_figure(enc["mu"], enc["y"], height=260, title=f"β={p['beta']:g}", lim=MAP_LIM, showlegend=False)
+        fig = latent_scatter(enc["mu"], enc["y"], height=260, title=f"β={p['beta']:g}", lim=MAP_LIM, legend=False)
         fig.add_shape(type="circle", x0=-2, y0=-2, x1=2, y1=2, line=dict(color="#9e9e9e", dash="dot"))
         cols[i % len(cols)].plotly_chart(fig, key=f"beta_map_{i}")
 
