@@ -78,11 +78,19 @@ def _leaf_op(m: nn.Module, where: str, in_shape: list[int], out_shape: list[int]
         return {"op": "sigmoid"}
     if isinstance(m, nn.Tanh):
         return {"op": "tanh"}
-    if isinstance(m, nn.Identity) or (isinstance(m, nn.Dropout) and not m.training):
+    if isinstance(m, nn.Identity):
         return None
-    raise ExportError(f"{where}: layer {type(m).__name__} has no browser op; supported layers are Linear, Conv2d, "
-                      "ConvTranspose2d, Flatten, Unflatten, ReLU, LeakyReLU, Sigmoid, Tanh, Identity. "
-                      "Add it to vae/export.py and ui/components/vae_ops.js, or use the server-side map.")
+    raise _unknown(m, where)
+
+
+SUPPORTED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.Flatten, nn.Unflatten, nn.ReLU, nn.LeakyReLU, nn.Sigmoid,
+             nn.Tanh, nn.Identity)
+
+
+def _unknown(m: nn.Module, where: str) -> ExportError:
+    return ExportError(f"{where}: layer {type(m).__name__} has no browser op; supported layers are "
+                       f"{', '.join(t.__name__ for t in SUPPORTED)}. "
+                       "Add it to vae/export.py and ui/components/vae_ops.js, or use the server-side map.")
 
 
 def _leaves(m: nn.Module, where: str) -> list[tuple[str, nn.Module]]:
@@ -103,6 +111,8 @@ def _chain(module: nn.Module, where: str, in_shape: tuple[int, ...]) -> tuple[li
     x = torch.zeros(1, *in_shape)
     with torch.no_grad():
         for name, leaf in _leaves(module, where):
+            if type(leaf) not in SUPPORTED:  # exact types: a subclass may override forward
+                raise _unknown(leaf, name)
             before = list(x.shape[1:])
             try:
                 x = leaf(x)

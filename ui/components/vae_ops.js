@@ -1,0 +1,146 @@
+// The browser half of vae/export.py: compiles an exported program (ops + base64 float32 weights) into a function
+// Float32Array -> Float32Array. It mirrors vae.export.run_program op for op; tests/test_canvas_browser.py checks
+// both against torch in Chromium. A classic script (no `export`): the component prepends it to its module.
+const VaeOps = (() => {
+  function f32(w) {
+    const bin = atob(w.b64);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    return new Float32Array(bytes.buffer);
+  }
+
+  function size(shape) {
+    return shape.reduce((a, b) => a * b, 1);
+  }
+
+  function linear(op) {
+    const W = f32(op.weight), b = f32(op.bias), n = op.in, m = op.out, out = new Float32Array(m);
+    return (x) => {
+      for (let o = 0; o < m; o++) {
+        let s = b[o];
+        const row = o * n;
+        for (let i = 0; i < n; i++) s += W[row + i] * x[i];
+        out[o] = s;
+      }
+      return out;
+    };
+  }
+
+  function conv2d(op) {
+    const W = f32(op.weight), b = f32(op.bias);
+    const [ci, hi, wi] = op.in_shape, [co, ho, wo] = op.out_shape;
+    const [kh, kw] = op.kernel, [sh, sw] = op.stride, [ph, pw] = op.padding;
+    const out = new Float32Array(co * ho * wo);
+    return (x) => {
+      for (let o = 0; o < co; o++) {
+        for (let y = 0; y < ho; y++) {
+          for (let xx = 0; xx < wo; xx++) {
+            let s = b[o];
+            for (let c = 0; c < ci; c++) {
+              const wbase = (o * ci + c) * kh * kw, xbase = c * hi * wi;
+              for (let i = 0; i < kh; i++) {
+                const iy = y * sh - ph + i;
+                if (iy < 0 || iy >= hi) continue;
+                for (let j = 0; j < kw; j++) {
+                  const ix = xx * sw - pw + j;
+                  if (ix < 0 || ix >= wi) continue;
+                  s += W[wbase + i * kw + j] * x[xbase + iy * wi + ix];
+                }
+              }
+            }
+            out[(o * ho + y) * wo + xx] = s;
+          }
+        }
+      }
+      return out;
+    };
+  }
+
+  // each input pixel scatters its kernel into the output at stride spacing, shifted back by the padding;
+  // output_padding only makes the output larger, and out_shape already says by how much
+  function convTranspose2d(op) {
+    const W = f32(op.weight), b = f32(op.bias);
+    const [ci, hi, wi] = op.in_shape, [co, ho, wo] = op.out_shape;
+    const [kh, kw] = op.kernel, [sh, sw] = op.stride, [ph, pw] = op.padding;
+    const out = new Float32Array(co * ho * wo);
+    const acc = new Float64Array(co * ho * wo);
+    return (x) => {
+      for (let o = 0; o < co; o++) acc.fill(b[o], o * ho * wo, (o + 1) * ho * wo);
+      for (let c = 0; c < ci; c++) {
+        for (let y = 0; y < hi; y++) {
+          for (let xx = 0; xx < wi; xx++) {
+            const v = x[(c * hi + y) * wi + xx];
+            if (v === 0) continue;  // after a ReLU about half the inputs are zero
+            for (let o = 0; o < co; o++) {
+              const wbase = (c * co + o) * kh * kw, obase = o * ho * wo;
+              for (let i = 0; i < kh; i++) {
+                const oy = y * sh - ph + i;
+                if (oy < 0 || oy >= ho) continue;
+                for (let j = 0; j < kw; j++) {
+                  const ox = xx * sw - pw + j;
+                  if (ox < 0 || ox >= wo) continue;
+                  acc[obase + oy * wo + ox] += v * W[wbase + i * kw + j];
+                }
+              }
+            }
+          }
+        }
+      }
+      for (let i = 0; i < out.length; i++) out[i] = acc[i];
+      return out;
+    };
+  }
+
+  function pointwise(f) {
+    let out = new Float32Array(0);
+    return (x) => {
+      if (out.length !== x.length) out = new Float32Array(x.length);
+      for (let i = 0; i < x.length; i++) out[i] = f(x[i]);
+      return out;
+    };
+  }
+
+  function compileOp(op) {
+    switch (op.op) {
+      case "linear": return linear(op);
+      case "conv2d": return conv2d(op);
+      case "conv_transpose2d": return convTranspose2d(op);
+      case "reshape": return (x) => x;  // row-major: the same numbers under a new shape
+      case "relu": return pointwise((v) => (v > 0 ? v : 0));
+      case "leaky_relu": { const a = op.slope; return pointwise((v) => (v >= 0 ? v : a * v)); }
+      case "sigmoid": return pointwise((v) => 1 / (1 + Math.exp(-v)));
+      case "tanh": return pointwise(Math.tanh);
+      case "clamp": { const lo = op.lo, hi = op.hi; return pointwise((v) => (v < lo ? lo : v > hi ? hi : v)); }
+      default: throw new Error(`unknown op ${JSON.stringify(op.op)}: this page is older than the exporter`);
+    }
+  }
+
+  // program -> {run(Float32Array | number[]) -> Float32Array (a fresh copy), inSize, outSize}
+  function compile(program) {
+    const steps = program.ops.map(compileOp);
+    const inSize = size(program.in_shape), outSize = size(program.out_shape);
+    const input = new Float32Array(inSize);
+    return {
+      inSize, outSize,
+      run(x) {
+        if (x.length !== inSize) throw new Error(`input has ${x.length} numbers, the program wants ${inSize}`);
+        input.set(x);
+        let a = input;
+        for (const step of steps) a = step(a);
+        return Float32Array.from(a);
+      },
+    };
+  }
+
+  // the posterior of an encoder output [mu, logvar] (gaussian) or [mu] (point) on a 2-D view plane:
+  // centre (k,) and covariance (k x k) of B q(z) with basis B (k x D), origin o
+  function planeGaussian(out, d, origin, basis) {
+    const mu = out.slice(0, d), logvar = out.length >= 2 * d ? out.slice(d, 2 * d) : null;
+    const k = basis.length;
+    const centre = basis.map((row) => row.reduce((s, bj, j) => s + bj * (mu[j] - origin[j]), 0));
+    const cov = basis.map((ri) => basis.map((rj) => (logvar ? ri.reduce((s, b, j) => s + b * rj[j] * Math.exp(logvar[j]), 0) : 0)));
+    return { mu, logvar, centre, cov, k };
+  }
+
+  return { compile, f32, size, planeGaussian };
+})();
