@@ -8,7 +8,7 @@ import streamlit as st
 import torch
 
 from ui.common import checkpoint_rows, current_data, demo_dir, label, latent_scatter, load_model, split_key, upscale
-from ui.compare_ui import IWAE_K, encode_on, evaluate_on, kl_bars
+from ui.compare_ui import IWAE_K, encode_on, evaluate_on, kl_bars, shared_z_ui
 from ui.notes import teaching_notes
 from vae.analysis import dataset_mismatch, pick_indices
 from vae.checkpoint import CheckpointError
@@ -96,6 +96,8 @@ st.dataframe(table)
 st.caption(f"On {evals[paths[0]]['n']} test images, nats per image, seed {seed}. ELBO = −(recon + KL), higher is better; "
            f"IWAE NLL uses k = {IWAE_K} importance samples, lower is better. '–': the model has no prior (PCA, AE).")
 
+st.markdown("**One z, every decoder**")
+shared_z_ui(paths, [Path(p).stem for p in paths], split)
 cols = st.columns(len(paths))
 for col, p in zip(cols, paths):
     ckpt, e = ckpts[p], evals[p]

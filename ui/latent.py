@@ -328,10 +328,16 @@ def point_ui(path: str, ckpt, x_hat: np.ndarray) -> None:
 
 @st.fragment
 def map_panel(path: str, view: View, classes: tuple[str, ...]) -> None:
-    """Map and decoder together: a slider or a click reruns only this, never the grids and strips below."""
+    """Map and decoder together: a slider or a click reruns only this, never the grids and strips below.
+
+    The map is the in-browser canvas (ui/canvas.py) unless it cannot be; then the Plotly map, saying why.
+    """
+    from ui import canvas as CV  # it builds on this module
+
     t0 = time.perf_counter()
     ckpt = load_model(path)
-    left, right = st.columns([3, 2], gap="medium")
+    reason = CV.canvas_reason(path)
+    left, right = st.columns([5, 2] if reason is None else [3, 2], gap="medium")
     with right:
         x_hat = decoder_ui(path, ckpt.model)
         point_ui(path, ckpt, x_hat)
@@ -344,14 +350,29 @@ def map_panel(path: str, view: View, classes: tuple[str, ...]) -> None:
                 at_point = row is not None and np.allclose(encode_test(path)["mu"][row], z, atol=1e-4)
                 st.session_state[key] = {"z": list(z), "label": f"test #{row}" if at_point else "chosen z"}
                 st.rerun()  # app scope: the interpolation strip below must follow
+        if st.session_state.get(K_POINT) is not None:
+            CV.neighbours_ui(path, ckpt, st.session_state[K_POINT])
+        if reason is None:
+            CV.upload_ui(path, ckpt.model.config.input_shape)
+            CV.drawn_ui(path, ckpt)
     with left:
-        st.plotly_chart(map_figure(path, view, classes), key=CHART_KEY, on_select=on_select,
-                        selection_mode="points", config={"scrollZoom": True, "displaylogo": False})
-        if view.method == "tsne":
-            st.caption("t-SNE has no inverse: click data points (not empty space); the decoded z is not drawn.")
+        if reason is None:
+            CV.canvas_map(path, view, classes)
+            st.caption("Hover empty space: the decoder runs in your browser · hover a dot: its test image · "
+                       "click: details on the right · wheel: zoom · drag: pan · draw on the pad to encode your own"
+                       + (". t-SNE has no inverse: hovering shows the nearest test image only." if view.method == "tsne" else ""))
         else:
-            st.caption("✕ decoded z · ◆ interpolation ends A, B · ring: clicked image"
-                       + (", outline: its posterior μ ± 1σ" if ckpt.model.generative else ""))
+            if reason != "chosen":
+                st.caption(f"Showing the server-drawn map because {reason}.")
+            st.plotly_chart(map_figure(path, view, classes), key=CHART_KEY, on_select=on_select,
+                            selection_mode="points", config={"scrollZoom": True, "displaylogo": False})
+            if view.method == "tsne":
+                st.caption("t-SNE has no inverse: click data points (not empty space); the decoded z is not drawn.")
+            else:
+                st.caption("✕ decoded z · ◆ interpolation ends A, B · ring: clicked image"
+                           + (", outline: its posterior μ ± 1σ" if ckpt.model.generative else ""))
+        st.toggle("Server-drawn map", key=CV.K_CLASSIC, help="The Plotly map, drawn on the server: every hover and "
+                  "click is a round trip. For browsers where the canvas does not work.")
     st.session_state[K_MS] = 1000 * (time.perf_counter() - t0)
 
 

@@ -1,0 +1,163 @@
+"""The latent canvas as a user meets it, in real headless Chromium: hover decodes without a server round trip, a
+click brings the server-side details, drawing moves the ellipse live, and Compare's z plane drives every column.
+
+One server and one browser page for the module (tests run in file order and share the session).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+import canvas_helpers as cv
+import e2e_helpers as e2e
+
+REQUIRE = os.environ.get("VAE_REQUIRE_BROWSER") == "1"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    why = e2e.browser_missing_reason()
+    if why:
+        (pytest.fail if REQUIRE else pytest.skip)(f"no headless browser: {why}")
+    from playwright.sync_api import sync_playwright
+
+    tmp = tmp_path_factory.mktemp("canvas")
+    (tmp / "runs").mkdir()
+    server = e2e.start_server(runs_dir=tmp / "runs", log_path=tmp / "streamlit.log")
+    errors: list[str] = []
+    try:
+        with sync_playwright() as pw:
+            browser = e2e.launch_browser(pw)
+            page = e2e.new_page(browser, errors)
+            sent = cv.count_sent_frames(page)
+            e2e.open_app(page, server)
+            cv.wait_canvas(page)
+            try:
+                yield server, page, sent, errors
+            finally:
+                page.screenshot(path=str(tmp / "last.png"))
+                print(f"last screenshot: {tmp / 'last.png'}\nstreamlit log tail:\n{server.log_tail(3000)}")
+                browser.close()
+    finally:
+        server.stop()
+
+
+def test_the_map_opens_on_the_canvas_with_every_test_point(app):
+    server, page, sent, errors = app
+    main = page.locator('[data-testid="stMain"]').inner_text()
+    assert "server-drawn map because" not in main, main[:500]
+    n = page.evaluate("() => window.__vaeCanvas.n")
+    assert n > 300  # the digits demo's test split
+    assert page.locator('[data-testid="stMain"] .js-plotly-plot').count() == 0  # no Plotly map behind it
+
+
+def test_hover_over_empty_space_paints_decoded_images_without_any_server_traffic(app):
+    server, page, sent, errors = app
+    spots = cv.empty_spots(page, 8)
+    assert len(spots) >= 4
+    page.mouse.move(spots[0]["x"], spots[0]["y"])
+    page.wait_for_timeout(100)
+    e2e.wait_idle(page)
+    before = sent["sent"]
+    hashes = []
+    for s in spots:
+        page.mouse.move(s["x"], s["y"], steps=4)
+        page.wait_for_timeout(30)
+        hashes.append(cv.canvas_hash(page))
+        assert page.evaluate("() => window.__vaeCanvas.hoverCap.textContent").startswith("decoded z = (")
+    page.wait_for_timeout(300)
+    assert sent["sent"] == before, "a mouse move sent something to the server"
+    assert len(set(hashes)) >= len(hashes) - 1, "the painted image did not follow the mouse"
+    assert not errors, errors
+
+
+def test_hover_on_a_dot_shows_its_thumbnail_label_and_index(app):
+    server, page, sent, errors = app
+    i = cv.clearest_point(page)
+    pos = cv.screen_of_point(page, i)
+    page.mouse.move(pos["x"], pos["y"])
+    page.wait_for_timeout(50)
+    cap = page.evaluate("() => window.__vaeCanvas.hoverCap.textContent")
+    assert re.fullmatch(rf"label \S+ · test #{pos['row']}", cap), cap
+    assert page.evaluate("() => window.__vaeCanvas.atlas !== null")  # the thumbnails arrived as one atlas
+
+
+def test_a_click_on_a_dot_shows_the_server_side_details(app):
+    server, page, sent, errors = app
+    i = cv.clearest_point(page)
+    pos = cv.screen_of_point(page, i)
+    page.mouse.click(pos["x"], pos["y"])
+    page.wait_for_timeout(300)
+    e2e.wait_idle(page)
+    selected = e2e.map_selection_text(page)
+    assert selected and re.match(rf"x: test #{pos['row']}\b", selected), selected
+    main = page.locator('[data-testid="stMain"]').inner_text()
+    assert re.search(rf"Test #{pos['row']}: recon [\d.]+ nats · KL [\d.]+ nats", main), main[:1500]
+    assert f"Nearest 8 test images to #{pos['row']}" in main
+    assert page.evaluate("() => window.__vaeCanvas.dyn.clicked.ellipse.length") > 10  # μ ± σ drawn on the canvas
+    z = page.evaluate("() => window.__vaeCanvas.dyn.z")
+    sliders = [float(v) for v in e2e.map_sliders(page).evaluate_all("els => els.map(e => e.value)")][: len(z)]
+    assert sliders == pytest.approx(z, abs=0.05)  # one z: the sliders moved to the clicked point
+
+
+def test_a_click_on_empty_space_decodes_that_z_and_moves_the_sliders(app):
+    server, page, sent, errors = app
+    spot = cv.empty_spots(page, 8)[3]
+    page.mouse.click(spot["x"], spot["y"])
+    page.wait_for_timeout(300)
+    e2e.wait_idle(page)
+    want = page.evaluate("([x, y]) => { const c = window.__vaeCanvas, r = c.overlayCv.getBoundingClientRect();"
+                         " const [px, py] = c.toPlane(x - r.left, y - r.top); return [px, py]; }", [spot["x"], spot["y"]])
+    z = page.evaluate("() => window.__vaeCanvas.dyn.z")
+    assert z == pytest.approx(want, abs=1e-3)
+
+
+def test_drawing_moves_the_ellipse_live_and_release_gets_exact_terms(app):
+    server, page, sent, errors = app
+    e2e.wait_idle(page)
+    before = sent["sent"]
+    centres = cv.draw_stroke(page, [(0.3, 0.2), (0.7, 0.2), (0.7, 0.5), (0.3, 0.8), (0.7, 0.8)],
+                             on_step=lambda i: cv.drawn_centre(page))
+    sent_while_drawing = sent["sent"] - before  # the release sends one trigger; moves send nothing
+    assert sent_while_drawing <= 2, sent_while_drawing
+    centres = [c for c in centres if c]
+    assert len(centres) >= 3 and len({tuple(round(v, 4) for v in c) for c in centres}) >= 3, centres
+    assert page.evaluate("() => window.__vaeCanvas.reconCap.textContent").startswith("decoded from μ")
+    page.wait_for_timeout(300)
+    e2e.wait_idle(page)
+    main = page.locator('[data-testid="stMain"]').inner_text()
+    assert re.search(r"Drawing: recon [\d.]+ nats · KL [\d.]+ nats", main), main[:2000]
+
+
+def test_search_highlights_by_label_and_by_index(app):
+    server, page, sent, errors = app
+    box = page.locator(".vc-search")
+    box.fill("3")
+    n3 = page.evaluate("() => window.__vaeCanvas.highlight.length")
+    labels = page.evaluate("() => { const c = window.__vaeCanvas; return c.highlight.map(i => c.names[c.codes[i]]); }")
+    assert n3 > 10 and set(labels) == {"3"}
+    box.fill("#5")
+    assert page.evaluate("() => window.__vaeCanvas.highlight.map(i => window.__vaeCanvas.rows[i])") == [5]
+    box.fill("")
+    assert page.evaluate("() => window.__vaeCanvas.highlight") is None
+
+
+def test_compare_hover_changes_every_column(app):
+    server, page, sent, errors = app
+    e2e.go_to(page, "Compare")
+    e2e.compare_ladder(page)
+    page.wait_for_function("() => window.__vaeZPlane && window.__vaeZPlane.models.length === 4", timeout=60_000)
+    box = cv.plane_box(page)
+    e2e.wait_idle(page)
+    before = sent["sent"]
+    page.mouse.move(box["x"] + 0.25 * box["w"], box["y"] + 0.3 * box["h"], steps=3)
+    first = [cv.canvas_hash(page, owner="__vaeZPlane", index=k) for k in range(4)]
+    page.mouse.move(box["x"] + 0.8 * box["w"], box["y"] + 0.75 * box["h"], steps=5)
+    second = [cv.canvas_hash(page, owner="__vaeZPlane", index=k) for k in range(4)]
+    assert all(a != b for a, b in zip(first, second)), "a column did not follow the shared z"
+    assert sent["sent"] == before
+    assert not e2e.streamlit_errors(page)
+    assert not errors, errors

@@ -1,0 +1,216 @@
+"""The Latent map's in-browser canvas: what it is sent (cached per checkpoint and view), what a click or a drawing
+sends back, and the server-side details that follow (recon and KL in nats, neighbours, the drawing's exact terms).
+
+Session keys (all `map_` so the URL layer can mirror them; see ui/latent.py for map_z, map_point, map_a, map_b):
+  map_drawn          {'pixels': [...H*W], 'source': 'pad' | 'upload', 'nonce': int} of the last drawing, or absent
+  map_canvas_failed  the browser's reason when the component could not start (the page then uses Plotly)
+  map_classic        the "Server-drawn map" toggle
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import streamlit as st
+import torch
+
+from ui.common import current_data, encode_test, load_model, mtime, upscale
+from ui.components import latent_canvas as C
+from ui.latent import K_A, K_B, K_POINT, K_Z, View, crisp, set_z, view_data
+from vae import explore
+from vae.export import ExportError, export_model, to_json, weight_bytes
+from vae.images import ImageError, image_to_input
+from vae.metrics import per_image_terms
+
+CANVAS_KEY = "map_canvas"
+K_DRAWN, K_FAILED, K_CLASSIC = "map_drawn", "map_canvas_failed", "map_classic"
+NEIGHBOURS = 8
+MAX_THUMBS = 20_000  # every point on the map has its thumbnail up to here (MNIST: 10,000 in a ~2 MB PNG)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _export(path: str, mt: float) -> tuple[dict | None, str | None, int]:
+    """The model as JSON ops, or None and the exporter's reason; float32 weight bytes."""
+    try:
+        exported = export_model(load_model(path).model)
+    except ExportError as e:
+        return None, str(e), 0
+    return to_json(exported), None, weight_bytes(exported)
+
+
+def exported_json(path: str) -> tuple[dict | None, str | None, int]:
+    """(the model's program as JSON or None, why not, float32 weight bytes); cached by path and mtime."""
+    return _export(str(path), mtime(path))
+
+
+def export_reason(path: str) -> str | None:
+    return _export(path, mtime(path))[1]
+
+
+@st.cache_resource(max_entries=8, show_spinner="Preparing the canvas…")
+def static_payload(path: str, mt: float, view: View, classes: tuple[str, ...]) -> dict:
+    """Everything that changes only with the checkpoint or the view: model, points, thumbnails, plane, bounds.
+
+    Cached as a resource (not copied per rerun): nobody mutates it. `static_key` lets the JS skip re-parsing.
+    """
+    model_json, _, _ = _export(path, mt)
+    ckpt = load_model(path)
+    data = view_data(path, mt, view.method, view.dims)
+    xy, idx, y = data["xy"], data["idx"], data["y"]
+    test = current_data(ckpt).test
+    atlas = C.atlas_png(test.x[torch.as_tensor(idx[:MAX_THUMBS])].numpy()) if len(idx) <= MAX_THUMBS else None
+    pad = 0.05 * (xy.max(0) - xy.min(0)) + 1e-3
+    lo, hi = xy.min(0) - pad, xy.max(0) + pad
+    basis = data["basis"]
+    d = ckpt.model.config.latent_dim
+    if view.method == "dims":
+        axes = [f"z{view.dims[0] + 1}", f"z{view.dims[1] + 1}" if d > 1 else "label (jittered)"]
+    else:
+        axes = ["PC1", "PC2"] if view.method == "pca" else ["t-SNE 1", "t-SNE 2"]
+    key = hashlib.sha1(json.dumps([path, mt, view.method, list(view.dims)]).encode()).hexdigest()[:16]
+    return {
+        "static_key": key,  # a hash: the component never sees a path
+        "model": model_json,
+        "latent_dim": d,
+        "input_shape": list(ckpt.model.config.input_shape),
+        "points": {"xy": C.b64_f32(xy), "rows": idx.tolist(), "colour": C.label_colours(y, classes)},
+        "atlas": atlas,
+        "plane": None if basis is None else {"method": view.method, "origin": data["origin"].tolist(),
+                                             "basis": basis.tolist()},
+        "bounds": [float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])],
+        "equal_axes": basis is not None and basis.shape[0] == 2,
+        "axes": axes,
+    }
+
+
+def payload_bytes(payload: dict) -> dict[str, int]:
+    """JSON bytes per part of what the browser receives, for bench/ and the caption."""
+    return {k: len(json.dumps(payload[k])) for k in ("model", "points", "atlas")}
+
+
+def dynamic_payload(path: str, view: View) -> dict:
+    """Per-rerun state: the current z, the clicked point with its μ ± σ ellipse, pins, an uploaded drawing."""
+    mt = mtime(path)
+    data, enc = view_data(path, mt, view.method, view.dims), encode_test(path)
+    origin, basis = data["origin"], data["basis"]
+    out: dict = {"z": [float(v) for v in st.session_state[K_Z]], "clicked": None,
+                 "pins": [{"name": n, "z": st.session_state[k]["z"]} for n, k in (("A", K_A), ("B", K_B))
+                          if st.session_state.get(k)],
+                 "drawing": st.session_state.get(K_DRAWN)}
+    row = st.session_state.get(K_POINT)
+    if row is not None:
+        hit = np.nonzero(data["idx"] == row)[0]
+        clicked: dict = {"row": int(row), "xy": data["xy"][hit[0]].tolist() if len(hit) else None, "ellipse": None}
+        if basis is not None and basis.shape[0] == 2 and enc["logvar"] is not None:
+            centre, cov = explore.project_gaussian(enc["mu"][row], enc["logvar"][row], origin, basis)
+            clicked["ellipse"] = explore.ellipse(centre, cov).tolist()
+        out["clicked"] = clicked
+    return out
+
+
+# --- what the browser sends back ------------------------------------------------------------------------------
+
+
+def _event(name: str):
+    value = (st.session_state.get(CANVAS_KEY) or {}).get(name)
+    return value if isinstance(value, dict) else None
+
+
+def on_select(path: str) -> None:
+    """A click: {'row': test row} picks that image, {'z': [...]} decodes that z. Anything else is ignored."""
+    ev = _event("select")
+    if not ev:
+        return
+    mu = encode_test(path)["mu"]
+    if "row" in ev:
+        try:
+            row = int(ev["row"])
+        except (TypeError, ValueError):
+            return
+        if 0 <= row < mu.shape[0]:
+            st.session_state[K_POINT] = row
+            set_z(mu[row])
+    elif "z" in ev:
+        z = np.asarray(ev["z"], dtype=np.float64) if isinstance(ev["z"], list) else None
+        if z is not None and z.shape == (mu.shape[1],) and np.isfinite(z).all():
+            set_z(np.clip(z, -1e6, 1e6))
+
+
+def on_drawn(path: str) -> None:
+    ev = _event("drawn")
+    shape = load_model(path).model.config.input_shape
+    px = ev.get("pixels") if ev else None
+    if not isinstance(px, list) or len(px) != shape[1] * shape[2]:
+        return
+    a = np.clip(np.nan_to_num(np.asarray(px, dtype=np.float64)), 0, 1)
+    st.session_state[K_DRAWN] = {"pixels": a.round(3).tolist(), "source": "pad", "nonce": int(ev.get("nonce") or 0)}
+
+
+def on_failed() -> None:
+    ev = _event("failed")
+    st.session_state[K_FAILED] = str((ev or {}).get("message", "unknown error"))[:300]
+
+
+def upload_ui(path: str, shape: tuple[int, int, int]) -> None:
+    """PNG/JPEG -> the dataset's size and channels, on the server; then the same as a drawing."""
+    f = st.file_uploader("…or upload a PNG/JPEG", type=["png", "jpg", "jpeg"], key="map_upload",
+                         help="Scaled to the dataset's size; a dark-on-light image is inverted to match the data.")
+    if f is None or st.session_state.get("map_upload_done") == f.file_id:
+        return
+    try:
+        x = image_to_input(f.getvalue(), shape)
+    except ImageError as e:
+        st.error(f"{f.name}: {e}")
+        return
+    st.session_state["map_upload_done"] = f.file_id
+    nonce = int((st.session_state.get(K_DRAWN) or {}).get("nonce", 0)) + 1_000_000
+    st.session_state[K_DRAWN] = {"pixels": x.mean(0).ravel().round(3).tolist(), "source": "upload", "nonce": nonce}
+
+
+def drawn_ui(path: str, ckpt) -> None:
+    """The drawing's (or upload's) exact recon and KL in nats, computed here by the real model."""
+    drawn = st.session_state.get(K_DRAWN)
+    model = ckpt.model
+    c, h, w = model.config.input_shape
+    if not drawn or len(drawn["pixels"]) != h * w:
+        return
+    x = torch.tensor(drawn["pixels"], dtype=torch.float32).reshape(1, 1, h, w).repeat(1, c, 1, 1)
+    terms = per_image_terms(model, x, seed=0)
+    cols = st.columns(3)
+    crisp(x[0].numpy(), 104, cols[0], width=104, caption="your " + ("upload" if drawn["source"] == "upload" else "drawing"))
+    crisp(explore.reconstruct(model, x)[0], 104, cols[1], width=104, caption="x̂: decoded from its μ")
+    kl = f" · KL **{terms['kl'][0]:.2f}** nats" if model.generative else ""
+    cols[2].markdown(f"Drawing: recon **{terms['recon'][0]:.2f}** nats{kl}")
+
+
+def neighbours_ui(path: str, ckpt, row: int) -> None:
+    """The clicked image's nearest test images in latent space (Euclidean on μ, all D dims), as a strip."""
+    mu = encode_test(path)["mu"]
+    dist = np.linalg.norm(mu - mu[row], axis=1)
+    dist[row] = np.inf
+    near = np.argsort(dist, kind="stable")[:NEIGHBOURS]
+    x = current_data(ckpt).test.x[torch.as_tensor(near)].numpy()
+    st.image([upscale(img, 48) for img in x], caption=[f"#{int(i)}" for i in near], width=48)
+    st.caption(f"Nearest {NEIGHBOURS} test images to #{row} in the {mu.shape[1]}-D latent space (distance on μ).")
+
+
+
+def canvas_reason(path: str) -> str | None:
+    """None when the map can be the in-browser canvas, else why the Plotly map is shown."""
+    if st.session_state.get(K_CLASSIC):
+        return "chosen"
+    if C.available():
+        return C.available()
+    if export_reason(path):
+        return f"this model cannot run in the browser: {export_reason(path)}"
+    if st.session_state.get(K_FAILED):
+        return f"the canvas failed in this browser ({st.session_state[K_FAILED]})"
+    return None
+
+
+def canvas_map(path: str, view: View, classes: tuple[str, ...]) -> None:
+    payload = {**static_payload(path, mtime(path), view, classes), **dynamic_payload(path, view)}
+    C.latent_canvas(payload, key=CANVAS_KEY, on_select=lambda: on_select(path), on_drawn=lambda: on_drawn(path),
+                    on_failed=on_failed)

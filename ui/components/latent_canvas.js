@@ -1,0 +1,585 @@
+// The latent canvas: every test point on a zoomable map; hovering empty space decodes that z right here
+// (VaeOps, vae_ops.js), hovering a dot shows its thumbnail, a click goes to Python as a trigger, and a draw pad
+// runs the encoder while you draw. Mouse moves send nothing to the server. Every string that comes from a user
+// (class names) is written with textContent. Registered by ui/components/latent_canvas.py.
+
+const PAD_CSS = 168;  // px of the hover, pad and reconstruction canvases
+const HIT_PX = 6;     // a dot within this many CSS px of the cursor is "hovered"
+const MAP_H = 460;
+
+function el(tag, cls, parent) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (parent) parent.appendChild(e);
+  return e;
+}
+
+function b64bytes(s) {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+// (C, H, W) floats in [0, 1] -> an RGBA ImageData of H x W
+function toImageData(a, c, h, w) {
+  const img = new ImageData(w, h);
+  const n = h * w;
+  for (let i = 0; i < n; i++) {
+    const r = a[i], g = c >= 3 ? a[n + i] : r, b = c >= 3 ? a[2 * n + i] : r;
+    img.data[4 * i] = Math.max(0, Math.min(255, Math.round(255 * r)));
+    img.data[4 * i + 1] = Math.max(0, Math.min(255, Math.round(255 * g)));
+    img.data[4 * i + 2] = Math.max(0, Math.min(255, Math.round(255 * b)));
+    img.data[4 * i + 3] = 255;
+  }
+  return img;
+}
+
+function ellipsePoints(centre, cov, n = 64) {
+  // eigen-decomposition of the 2x2 covariance: the 1-sigma ellipse
+  const [[a, b], [, d]] = cov;
+  const tr = (a + d) / 2, det = Math.sqrt(Math.max(0, ((a - d) / 2) ** 2 + b * b));
+  const l1 = tr + det, l2 = Math.max(0, tr - det);
+  const th = Math.abs(b) < 1e-12 ? (a >= d ? 0 : Math.PI / 2) : Math.atan2(l1 - a, b);
+  const pts = [];
+  for (let i = 0; i <= n; i++) {
+    const t = (2 * Math.PI * i) / n, u = Math.sqrt(l1) * Math.cos(t), v = Math.sqrt(l2) * Math.sin(t);
+    pts.push([centre[0] + u * Math.cos(th) - v * Math.sin(th), centre[1] + u * Math.sin(th) + v * Math.cos(th)]);
+  }
+  return pts;
+}
+
+class LatentCanvas {
+  constructor(root) {
+    this.root = el("div", "vc-root", root);
+    const bar = el("div", "vc-bar", this.root);
+    this.search = el("input", "vc-search", bar);
+    this.search.type = "search";
+    this.search.placeholder = "Find: a label, or #index";
+    this.search.setAttribute("aria-label", "Find points by label or index");
+    this.found = el("span", "vc-found", bar);
+    const reset = el("button", "vc-btn", bar);
+    reset.textContent = "Reset view";
+    reset.addEventListener("click", () => { this.zoom = 1; this.cx = this.cy = null; this.drawPoints(); this.drawOverlay(); });
+    this.status = el("span", "vc-status", bar);
+
+    const main = el("div", "vc-main", this.root);
+    this.mapBox = el("div", "vc-map", main);
+    this.pointsCv = el("canvas", "vc-points", this.mapBox);
+    this.overlayCv = el("canvas", "vc-overlay", this.mapBox);
+    this.axisX = el("div", "vc-axis vc-axis-x", this.mapBox);
+    this.axisY = el("div", "vc-axis vc-axis-y", this.mapBox);
+
+    const side = el("div", "vc-side", main);
+    const card = (title, parent, cls) => {
+      const c = el("div", "vc-card " + cls, parent);
+      el("div", "vc-title", c).textContent = title;
+      const cv = el("canvas", "vc-img", c);
+      cv.width = cv.height = PAD_CSS;
+      const cap = el("div", "vc-caption", c);
+      return [c, cv, cap];
+    };
+    [, this.hoverCv, this.hoverCap] = card("Under the cursor", side, "vc-big");
+    const row = el("div", "vc-row", side);
+    const [padCard, padCv, padCap] = card("Draw here", row, "vc-small");
+    this.padCv = padCv;
+    this.padCv.classList.add("vc-pad");
+    this.padCap = padCap;
+    const clear = el("button", "vc-btn", padCard);
+    clear.textContent = "Clear";
+    clear.addEventListener("click", () => this.clearPad());
+    [, this.reconCv, this.reconCap] = card("Its reconstruction", row, "vc-small");
+
+    this.zoom = 1;
+    this.cx = this.cy = null;
+    this.highlight = null;
+    this.hover = null;      // {x, y} in plane coords of the decoded cursor, or {row}
+    this.drawnQ = null;     // live posterior of the drawing on the plane
+    this.stats = { hover: [], frames: 0 };
+    window.__vaeCanvas = this;  // for the tests and bench/: timings and state, nothing the app reads
+
+    this.bindMap();
+    this.bindPad();
+    this.search.addEventListener("input", () => this.applySearch());
+    new ResizeObserver(() => this.resize()).observe(this.mapBox);
+  }
+
+  // --- data ------------------------------------------------------------------------------------------------
+
+  update(data, setTrigger) {
+    this.setTrigger = setTrigger;
+    this.dyn = data;
+    if (data.static_key !== this.staticKey) this.loadStatic(data);
+    this.applyDrawing(data.drawing);
+    this.drawOverlay();
+  }
+
+  loadStatic(data) {
+    const t0 = performance.now();
+    this.staticKey = data.static_key;
+    const m = data.model;
+    this.d = data.latent_dim;
+    this.shape = data.input_shape;  // [C, H, W]
+    this.decoder = m ? VaeOps.compile(m.decoder) : null;
+    this.encoder = m ? VaeOps.compile(m.encoder) : null;
+    this.posterior = m ? m.posterior : null;
+    const p = data.points;
+    this.xy = new Float32Array(b64bytes(p.xy).buffer);
+    this.n = this.xy.length / 2;
+    this.rows = p.rows;
+    this.codes = p.colour.codes;
+    this.names = p.colour.names;
+    this.palette = p.colour.palette;
+    this.byCode = this.names.map(() => []);
+    for (let i = 0; i < this.n; i++) this.byCode[this.codes[i]].push(i);
+    this.plane = data.plane;  // {method, origin, basis, k} or null (t-SNE)
+    this.bounds = data.bounds;  // [x0, x1, y0, y1]
+    this.equal = data.equal_axes;
+    this.axisX.textContent = data.axes[0];
+    this.axisY.textContent = data.axes[1];
+    this.zoom = 1;
+    this.cx = this.cy = null;
+    this.atlas = null;
+    this.atlasMeta = data.atlas;
+    if (data.atlas) {
+      const img = new Image();
+      img.onload = () => {
+        const cv = document.createElement("canvas");
+        cv.width = img.width;
+        cv.height = img.height;
+        cv.getContext("2d").drawImage(img, 0, 0);
+        this.atlas = cv;
+      };
+      img.src = "data:image/png;base64," + data.atlas.png;
+    }
+    this.pad = new Float32Array(this.shape[1] * this.shape[2]);
+    this.padDirty = false;
+    this.drawnQ = null;
+    this.appliedDrawing = null;
+    this.paintPad();
+    this.clearCanvas(this.hoverCv);
+    this.clearCanvas(this.reconCv);
+    this.hoverCap.textContent = this.plane ? "Move over the map" : "Move over a dot";
+    this.padCap.textContent = this.encoder ? "Mouse or touch; the encoder runs as you draw" : "";
+    this.reconCap.textContent = "";
+    this.resize();
+    this.applySearch();
+    this.stats.firstPaintMs = performance.now() - t0;  // data arrival -> all points painted
+    this.stats.points = this.n;
+  }
+
+  // --- geometry --------------------------------------------------------------------------------------------
+
+  resize() {
+    const w = Math.max(200, this.mapBox.clientWidth || 0), h = MAP_H, r = window.devicePixelRatio || 1;
+    for (const cv of [this.pointsCv, this.overlayCv]) {
+      cv.width = Math.round(w * r);
+      cv.height = Math.round(h * r);
+      cv.style.width = w + "px";
+      cv.style.height = h + "px";
+    }
+    this.w = w;
+    this.h = h;
+    this.dpr = r;
+    if (this.xy) { this.drawPoints(); this.drawOverlay(); }
+  }
+
+  scales() {
+    const [x0, x1, y0, y1] = this.bounds;
+    let sx = this.w / (x1 - x0), sy = this.h / (y1 - y0);
+    if (this.equal) sx = sy = Math.min(sx, sy);
+    if (this.cx === null) { this.cx = (x0 + x1) / 2; this.cy = (y0 + y1) / 2; }
+    return [sx * this.zoom, sy * this.zoom];
+  }
+
+  toScreen(x, y) {
+    const [sx, sy] = this.scales();
+    return [this.w / 2 + (x - this.cx) * sx, this.h / 2 - (y - this.cy) * sy];
+  }
+
+  toPlane(px, py) {
+    const [sx, sy] = this.scales();
+    return [this.cx + (px - this.w / 2) / sx, this.cy - (py - this.h / 2) / sy];
+  }
+
+  nearest(px, py, maxPx) {
+    const [sx, sy] = this.scales();
+    let best = -1, bestD = maxPx * maxPx;
+    const xy = this.xy, w2 = this.w / 2, h2 = this.h / 2, cx = this.cx, cy = this.cy;
+    for (let i = 0; i < this.n; i++) {
+      const dx = w2 + (xy[2 * i] - cx) * sx - px, dy = h2 - (xy[2 * i + 1] - cy) * sy - py;
+      const d = dx * dx + dy * dy;
+      if (d < bestD) { bestD = d; best = i; }
+    }
+    return best;
+  }
+
+  // z on the view plane at (x, y): vae.explore.from_plane with base = the current z for chosen dims (the other
+  // dims keep their values), the plane's origin (the codes' mean) for PCA
+  zAt(x, y) {
+    const { origin, basis, method } = this.plane;
+    const base = method === "dims" ? this.dyn.z : origin;
+    const xy = [x, y].slice(0, basis.length);
+    const z = base.slice();
+    basis.forEach((row, r) => {
+      const cur = row.reduce((s, b, j) => s + b * (base[j] - origin[j]), 0);
+      for (let j = 0; j < z.length; j++) z[j] += (xy[r] - cur) * row[j];
+    });
+    return z;
+  }
+
+  planeXY(z) {
+    const { origin, basis } = this.plane;
+    const v = basis.map((row) => row.reduce((s, b, j) => s + b * (z[j] - origin[j]), 0));
+    return v.length === 2 ? v : [v[0], (this.bounds[2] + this.bounds[3]) / 2];
+  }
+
+  // --- drawing ---------------------------------------------------------------------------------------------
+
+  drawPoints() {
+    if (!this.xy || !this.w) return;
+    const ctx = this.pointsCv.getContext("2d");
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    ctx.clearRect(0, 0, this.w, this.h);
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, this.w, this.h);
+    this.drawGrid(ctx);
+    const [sx, sy] = this.scales();
+    const xy = this.xy, w2 = this.w / 2, h2 = this.h / 2, cx = this.cx, cy = this.cy;
+    const hl = this.highlight, r = this.n > 3000 ? 2 : 3;
+    ctx.globalAlpha = hl ? 0.15 : 0.8;
+    this.byCode.forEach((idx, code) => {
+      const dot = this.sprite(this.palette[code % this.palette.length], r);
+      for (const i of idx) {
+        ctx.drawImage(dot, w2 + (xy[2 * i] - cx) * sx - r, h2 - (xy[2 * i + 1] - cy) * sy - r, 2 * r, 2 * r);
+      }
+    });
+    if (hl) {
+      ctx.globalAlpha = 1;
+      for (const i of hl) {
+        ctx.fillStyle = this.palette[this.codes[i] % this.palette.length];
+        const [px, py] = this.toScreen(xy[2 * i], xy[2 * i + 1]);
+        ctx.beginPath();
+        ctx.arc(px, py, r + 2.5, 0, 2 * Math.PI);
+        ctx.fill();
+        ctx.strokeStyle = "#000";
+        ctx.lineWidth = 1;
+        ctx.stroke();
+      }
+    }
+    ctx.globalAlpha = 1;
+  }
+
+  sprite(colour, r) {
+    // one pre-drawn disc per colour: 10,000 drawImage calls are far cheaper than 10,000 arcs
+    this.sprites = this.sprites || {};
+    const key = colour + r + "@" + this.dpr;
+    if (!this.sprites[key]) {
+      const cv = document.createElement("canvas"), px = Math.ceil(2 * r * this.dpr);
+      cv.width = cv.height = px;
+      const c = cv.getContext("2d");
+      c.fillStyle = colour;
+      c.beginPath();
+      c.arc(px / 2, px / 2, px / 2, 0, 2 * Math.PI);
+      c.fill();
+      this.sprites[key] = cv;
+    }
+    return this.sprites[key];
+  }
+
+  drawGrid(ctx) {
+    // light lines at round plane coordinates, labelled, so a position can be read off
+    const [x0, y1] = this.toPlane(0, 0), [x1, y0] = this.toPlane(this.w, this.h);
+    const step = (lo, hi) => { const s = 10 ** Math.floor(Math.log10((hi - lo) / 4)); return (hi - lo) / s > 20 ? 5 * s : (hi - lo) / s > 8 ? 2 * s : s; };
+    ctx.strokeStyle = "#eee";
+    ctx.fillStyle = "#999";
+    ctx.font = "10px sans-serif";
+    ctx.lineWidth = 1;
+    const sxs = step(x0, x1), sys = step(y0, y1);
+    for (let v = Math.ceil(x0 / sxs) * sxs; v <= x1; v += sxs) {
+      const [px] = this.toScreen(v, 0);
+      ctx.beginPath(); ctx.moveTo(px, 0); ctx.lineTo(px, this.h); ctx.stroke();
+      ctx.fillText(+v.toPrecision(3) + "", px + 2, this.h - 4);
+    }
+    for (let v = Math.ceil(y0 / sys) * sys; v <= y1; v += sys) {
+      const [, py] = this.toScreen(0, v);
+      ctx.beginPath(); ctx.moveTo(0, py); ctx.lineTo(this.w, py); ctx.stroke();
+      ctx.fillText(+v.toPrecision(3) + "", 2, py - 2);
+    }
+  }
+
+  drawOverlay() {
+    if (!this.xy || !this.w) return;
+    const ctx = this.overlayCv.getContext("2d");
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    ctx.clearRect(0, 0, this.w, this.h);
+    const dyn = this.dyn || {};
+    const poly = (pts, stroke, fill) => {
+      ctx.beginPath();
+      pts.forEach(([x, y], i) => { const [px, py] = this.toScreen(x, y); i ? ctx.lineTo(px, py) : ctx.moveTo(px, py); });
+      ctx.closePath();
+      if (fill) { ctx.fillStyle = fill; ctx.fill(); }
+      ctx.strokeStyle = stroke;
+      ctx.lineWidth = 2;
+      ctx.stroke();
+    };
+    const mark = (x, y, kind, color, text) => {
+      const [px, py] = this.toScreen(x, y);
+      ctx.strokeStyle = ctx.fillStyle = color;
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      if (kind === "x") { ctx.moveTo(px - 6, py - 6); ctx.lineTo(px + 6, py + 6); ctx.moveTo(px + 6, py - 6); ctx.lineTo(px - 6, py + 6); ctx.stroke(); }
+      else if (kind === "ring") { ctx.arc(px, py, 8, 0, 2 * Math.PI); ctx.stroke(); }
+      else if (kind === "cross") { ctx.moveTo(px - 9, py); ctx.lineTo(px + 9, py); ctx.moveTo(px, py - 9); ctx.lineTo(px, py + 9); ctx.stroke(); ctx.beginPath(); ctx.arc(px, py, 4, 0, 2 * Math.PI); ctx.stroke(); }
+      else { ctx.moveTo(px, py - 7); ctx.lineTo(px + 7, py); ctx.lineTo(px, py + 7); ctx.lineTo(px - 7, py); ctx.closePath(); ctx.fill(); }
+      if (text) { ctx.font = "bold 13px sans-serif"; ctx.fillText(text, px + 8, py - 8); }
+    };
+    if (dyn.clicked && dyn.clicked.ellipse) poly(dyn.clicked.ellipse, "#000", "rgba(0,0,0,0.08)");
+    if (dyn.clicked && dyn.clicked.xy) mark(dyn.clicked.xy[0], dyn.clicked.xy[1], "ring", "#000");
+    if (this.plane) {
+      for (const pin of dyn.pins || []) { const [x, y] = this.planeXY(pin.z); mark(x, y, "diamond", "#222", pin.name); }
+      const [zx, zy] = this.planeXY(dyn.z);
+      mark(zx, zy, "x", "#d62728");
+    }
+    if (this.drawnQ) {
+      const q = this.drawnQ;
+      const c = q.k === 2 ? q.centre : [q.centre[0], (this.bounds[2] + this.bounds[3]) / 2];
+      if (q.k === 2 && this.posterior === "gaussian") poly(ellipsePoints(q.centre, q.cov), "#7b2cbf", "rgba(123,44,191,0.12)");
+      mark(c[0], c[1], "diamond", "#7b2cbf", "drawn");
+    }
+    if (this.hover && this.hover.plane) mark(this.hover.plane[0], this.hover.plane[1], "cross", "#111");
+    if (this.hover && this.hover.row !== undefined) {
+      const i = this.hover.row;
+      mark(this.xy[2 * i], this.xy[2 * i + 1], "ring", "#111");
+    }
+  }
+
+  clearCanvas(cv) {
+    const ctx = cv.getContext("2d");
+    ctx.fillStyle = "#f4f4f4";
+    ctx.fillRect(0, 0, cv.width, cv.height);
+  }
+
+  paintImage(cv, a) {
+    const [c, h, w] = this.shape;
+    const small = this.small || (this.small = document.createElement("canvas"));
+    small.width = w;
+    small.height = h;
+    small.getContext("2d").putImageData(toImageData(a, c, h, w), 0, 0);
+    const ctx = cv.getContext("2d");
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(small, 0, 0, cv.width, cv.height);
+  }
+
+  paintThumb(cv, i) {
+    const m = this.atlasMeta;
+    if (!this.atlas || !m) { this.clearCanvas(cv); return; }
+    const [, h, w] = this.shape;
+    const sx = (i % m.cols) * w, sy = Math.floor(i / m.cols) * h;
+    const ctx = cv.getContext("2d");
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(this.atlas, sx, sy, w, h, 0, 0, cv.width, cv.height);
+  }
+
+  // --- the map's mouse ------------------------------------------------------------------------------------------
+
+  bindMap() {
+    const cv = this.overlayCv;
+    let down = null;
+    cv.addEventListener("wheel", (e) => {
+      e.preventDefault();
+      const [x, y] = this.toPlane(e.offsetX, e.offsetY);
+      this.zoom = Math.min(200, Math.max(0.2, this.zoom * Math.exp(-e.deltaY * 0.0015)));
+      const [nx, ny] = this.toPlane(e.offsetX, e.offsetY);  // keep the point under the cursor still
+      this.cx += x - nx;
+      this.cy += y - ny;
+      this.drawPoints();
+      this.drawOverlay();
+    }, { passive: false });
+    cv.addEventListener("pointerdown", (e) => {
+      down = { x: e.offsetX, y: e.offsetY, cx: this.cx, cy: this.cy, moved: false };
+      cv.setPointerCapture(e.pointerId);
+    });
+    cv.addEventListener("pointermove", (e) => {
+      if (down && (down.moved || Math.hypot(e.offsetX - down.x, e.offsetY - down.y) > 4)) {
+        down.moved = true;
+        const [sx, sy] = this.scales();
+        this.cx = down.cx - (e.offsetX - down.x) / sx;
+        this.cy = down.cy + (e.offsetY - down.y) / sy;
+        this.drawPoints();
+        this.drawOverlay();
+        return;
+      }
+      this.onHover(e.offsetX, e.offsetY, e.timeStamp);
+    });
+    cv.addEventListener("pointerup", (e) => {
+      const wasClick = down && !down.moved;
+      down = null;
+      if (wasClick) this.onClick(e.offsetX, e.offsetY);
+    });
+    cv.addEventListener("pointerleave", () => { this.hover = null; this.drawOverlay(); });
+    cv.addEventListener("dblclick", () => { this.zoom = 1; this.cx = this.cy = null; this.drawPoints(); this.drawOverlay(); });
+  }
+
+  onHover(px, py, t0) {
+    if (!this.xy) return;
+    const i = this.nearest(px, py, this.plane ? HIT_PX : Infinity);
+    if (i >= 0) {
+      this.hover = { row: i };
+      this.paintThumb(this.hoverCv, i);
+      this.hoverCap.textContent = `label ${this.names[this.codes[i]]} · test #${this.rows[i]}`
+        + (this.plane ? "" : " (t-SNE has no inverse: the nearest test image)");
+    } else if (this.plane && this.decoder) {
+      const [x, y] = this.toPlane(px, py);
+      const z = this.zAt(x, y);
+      this.paintImage(this.hoverCv, this.decoder.run(z));
+      this.hover = { plane: this.plane.basis.length === 2 ? [x, y] : [x, (this.bounds[2] + this.bounds[3]) / 2], z };
+      this.hoverCap.textContent = "decoded z = (" + z.slice(0, 3).map((v) => v.toFixed(2)).join(", ") + (z.length > 3 ? ", …)" : ")");
+    }
+    this.drawOverlay();
+    const s = this.stats;
+    s.frames++;
+    requestAnimationFrame(() => { s.hover.push(performance.now() - t0); if (s.hover.length > 2000) s.hover.shift(); });
+  }
+
+  onClick(px, py) {
+    const i = this.nearest(px, py, HIT_PX);
+    if (i >= 0) this.send("select", { row: this.rows[i] });
+    else if (this.plane) { const [x, y] = this.toPlane(px, py); this.send("select", { z: this.zAt(x, y) }); }
+    else this.status.textContent = "t-SNE has no inverse: click a dot";
+  }
+
+  send(name, value) {
+    this.nonce = (this.nonce || 0) + 1;
+    this.status.textContent = "…";
+    this.setTrigger(name, { ...value, nonce: this.nonce });
+  }
+
+  applySearch() {
+    const q = this.search.value.trim().toLowerCase();
+    if (!this.xy) return;
+    if (!q) { this.highlight = null; this.found.textContent = ""; }
+    else {
+      const m = /^#?(\d+)$/.exec(q);
+      const byIndex = q.startsWith("#") && m ? +m[1] : null;
+      const codes = new Set(this.names.map((nm, c) => (String(nm).toLowerCase() === q ? c : -1)).filter((c) => c >= 0));
+      const hits = [];
+      for (let i = 0; i < this.n; i++) {
+        if (byIndex !== null ? this.rows[i] === byIndex : codes.has(this.codes[i])) hits.push(i);
+      }
+      if (!hits.length && m && byIndex === null) {  // a bare number that is no label: an index
+        for (let i = 0; i < this.n; i++) if (this.rows[i] === +m[1]) hits.push(i);
+      }
+      this.highlight = hits;
+      this.found.textContent = hits.length ? `${hits.length} found` : "none found";
+    }
+    this.drawPoints();
+  }
+
+  // --- the draw pad ---------------------------------------------------------------------------------------------
+
+  bindPad() {
+    const cv = this.padCv;
+    let last = null;
+    const pos = (e) => [(e.offsetX / cv.clientWidth) * this.shape[2], (e.offsetY / cv.clientHeight) * this.shape[1]];
+    cv.addEventListener("pointerdown", (e) => {
+      if (!this.shape) return;
+      cv.setPointerCapture(e.pointerId);
+      last = pos(e);
+      this.stroke(last, last);
+    });
+    cv.addEventListener("pointermove", (e) => {
+      if (!last) return;
+      const p = pos(e);
+      this.stroke(last, p);
+      last = p;
+    });
+    const up = () => {
+      if (!last) return;
+      last = null;
+      if (this.encoder) this.send("drawn", { pixels: Array.from(this.pad, (v) => Math.round(v * 1000) / 1000) });
+    };
+    cv.addEventListener("pointerup", up);
+    cv.addEventListener("pointercancel", up);
+  }
+
+  stroke(a, b) {
+    // a soft round brush about a stroke's width at the dataset's resolution (MNIST strokes are 2-3 px of 28)
+    const [, h, w] = this.shape;
+    const s = Math.max(0.6, Math.min(h, w) / 28);
+    const steps = Math.max(1, Math.ceil(Math.hypot(b[0] - a[0], b[1] - a[1]) / (s / 2)));
+    for (let k = 0; k <= steps; k++) {
+      const x = a[0] + ((b[0] - a[0]) * k) / steps, y = a[1] + ((b[1] - a[1]) * k) / steps;
+      for (let r = Math.max(0, Math.floor(y - 3 * s)); r < Math.min(h, Math.ceil(y + 3 * s)); r++) {
+        for (let c = Math.max(0, Math.floor(x - 3 * s)); c < Math.min(w, Math.ceil(x + 3 * s)); c++) {
+          const d2 = (c + 0.5 - x) ** 2 + (r + 0.5 - y) ** 2;
+          const v = Math.min(1, 1.3 * Math.exp(-d2 / (2 * s * s)));
+          if (v > this.pad[r * w + c]) this.pad[r * w + c] = v;
+        }
+      }
+    }
+    this.paintPad();
+    this.encodePad();
+  }
+
+  clearPad() {
+    if (!this.pad) return;
+    this.pad.fill(0);
+    this.drawnQ = null;
+    this.paintPad();
+    this.clearCanvas(this.reconCv);
+    this.reconCap.textContent = "";
+    this.drawOverlay();
+  }
+
+  padInput() {
+    const [c] = this.shape, n = this.pad.length, x = new Float32Array(c * n);
+    for (let k = 0; k < c; k++) x.set(this.pad, k * n);
+    return x;
+  }
+
+  paintPad() {
+    if (!this.shape) return;
+    this.paintImage(this.padCv, this.padInput());
+  }
+
+  encodePad() {
+    if (!this.encoder) return;
+    const t0 = performance.now();
+    const out = this.encoder.run(this.padInput());
+    const q = VaeOps.planeGaussian(out, this.d, this.plane ? this.plane.origin : new Array(this.d).fill(0),
+                                   this.plane ? this.plane.basis : [[1].concat(new Array(this.d - 1).fill(0))]);
+    this.drawnQ = this.plane ? q : null;
+    this.paintImage(this.reconCv, this.decoder.run(q.mu));
+    this.reconCap.textContent = "decoded from μ = (" + Array.from(q.mu.slice(0, 3), (v) => v.toFixed(2)).join(", ")
+      + (this.d > 3 ? ", …)" : ")") + (this.posterior === "gaussian" ? "; ellipse: μ ± σ" : "");
+    this.drawOverlay();
+    this.stats.encodeMs = performance.now() - t0;
+  }
+
+  applyDrawing(drawing) {
+    // an uploaded image comes back from Python as pixels: put it on the pad once, as if drawn
+    if (!drawing || drawing.nonce === this.appliedDrawing || !this.pad) return;
+    this.appliedDrawing = drawing.nonce;
+    if (drawing.source !== "upload" || drawing.pixels.length !== this.pad.length) return;
+    this.pad.set(drawing.pixels);
+    this.paintPad();
+    this.encodePad();
+  }
+}
+
+export default function (component) {
+  const { data, parentElement, setTriggerValue } = component;
+  let canvas = parentElement.__vaeLatentCanvas;
+  try {
+    if (!canvas) {
+      canvas = new LatentCanvas(parentElement);
+      parentElement.__vaeLatentCanvas = canvas;
+    }
+    canvas.update(data, setTriggerValue);
+    canvas.status.textContent = "";
+  } catch (e) {
+    // Python shows the server-drawn map instead, with this message as the reason
+    setTriggerValue("failed", { message: String(e && e.message ? e.message : e) });
+  }
+}

@@ -1,0 +1,121 @@
+// One z, several decoders: hovering the z plane decodes that z with every compared checkpoint at once, in the
+// browser (VaeOps, vae_ops.js). Checkpoint names come from users: written with textContent only.
+// Registered by ui/components/latent_canvas.py; used by pages/compare.py.
+
+const SIDE = 300;
+
+function zpEl(tag, cls, parent) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (parent) parent.appendChild(e);
+  return e;
+}
+
+class ZPlane {
+  constructor(root) {
+    this.root = zpEl("div", "vc-root", root);
+    this.cols = zpEl("div", "vc-cols", this.root);
+    const box = zpEl("div", "vc-plane", this.cols);
+    this.cv = zpEl("canvas", "", box);
+    this.cv.width = this.cv.height = SIDE;
+    this.cv.style.width = this.cv.style.height = SIDE + "px";
+    this.caption = zpEl("div", "vc-caption", this.root);
+    this.outs = zpEl("div", "vc-cols", this.cols);
+    this.stats = { hover: [] };
+    window.__vaeZPlane = this;
+    this.cv.addEventListener("pointermove", (e) => this.onHover(e.offsetX, e.offsetY, e.timeStamp));
+    this.cv.addEventListener("pointerdown", (e) => this.onHover(e.offsetX, e.offsetY, e.timeStamp));
+  }
+
+  update(data) {
+    if (data.static_key === this.key) return;
+    this.key = data.static_key;
+    this.data = data;
+    this.lim = data.lim;
+    this.outs.replaceChildren();
+    this.models = data.models.map((m) => {
+      const col = zpEl("div", "vc-col", this.outs);
+      zpEl("div", "vc-name", col).textContent = m.name;
+      const cv = zpEl("canvas", "", col);
+      cv.width = cv.height = 150;
+      const cap = zpEl("div", "vc-caption", col);
+      cap.textContent = m.note || "";
+      return { prog: VaeOps.compile(m.decoder), shape: m.decoder.out_shape, cv };
+    });
+    this.z = data.base.slice();
+    this.drawPlane(null);
+    this.paint();
+  }
+
+  toZ(px, py) {
+    const s = SIDE / (2 * this.lim);
+    return [px / s - this.lim, this.lim - py / s];
+  }
+
+  drawPlane(at) {
+    const ctx = this.cv.getContext("2d"), s = SIDE / (2 * this.lim), c = SIDE / 2;
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, SIDE, SIDE);
+    ctx.strokeStyle = "#ddd";
+    ctx.fillStyle = "#888";
+    ctx.font = "10px sans-serif";
+    for (let v = -Math.floor(this.lim); v <= this.lim; v++) {
+      ctx.beginPath(); ctx.moveTo(c + v * s, 0); ctx.lineTo(c + v * s, SIDE); ctx.stroke();
+      ctx.beginPath(); ctx.moveTo(0, c - v * s); ctx.lineTo(SIDE, c - v * s); ctx.stroke();
+      if (v) ctx.fillText(String(v), c + v * s + 2, c - 2);
+    }
+    ctx.strokeStyle = "#9ecae1";
+    for (const r of [1, 2]) { ctx.beginPath(); ctx.arc(c, c, r * s, 0, 2 * Math.PI); ctx.stroke(); }
+    ctx.fillText(this.data.axes[0], SIDE - 24, c + 12);
+    ctx.fillText(this.data.axes[1], c + 4, 12);
+    if (at) {
+      ctx.strokeStyle = "#d62728";
+      ctx.lineWidth = 2;
+      ctx.beginPath(); ctx.moveTo(at[0] - 8, at[1]); ctx.lineTo(at[0] + 8, at[1]); ctx.moveTo(at[0], at[1] - 8); ctx.lineTo(at[0], at[1] + 8); ctx.stroke();
+      ctx.lineWidth = 1;
+    }
+  }
+
+  paint() {
+    for (const m of this.models) {
+      const [c, h, w] = m.shape, a = m.prog.run(this.z), n = h * w;
+      const img = new ImageData(w, h);
+      for (let i = 0; i < n; i++) {
+        for (let k = 0; k < 3; k++) img.data[4 * i + k] = Math.round(255 * Math.min(1, Math.max(0, a[(c >= 3 ? k : 0) * n + i])));
+        img.data[4 * i + 3] = 255;
+      }
+      const small = document.createElement("canvas");
+      small.width = w;
+      small.height = h;
+      small.getContext("2d").putImageData(img, 0, 0);
+      const ctx = m.cv.getContext("2d");
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(small, 0, 0, m.cv.width, m.cv.height);
+    }
+  }
+
+  onHover(px, py, t0) {
+    const [x, y] = this.toZ(px, py);
+    const [i, j] = this.data.dims;
+    this.z[i] = x;
+    this.z[j] = y;
+    this.paint();
+    this.drawPlane([px, py]);
+    this.caption.textContent = `z = (${this.z.slice(0, 4).map((v) => v.toFixed(2)).join(", ")}${this.z.length > 4 ? ", …" : ""})`;
+    requestAnimationFrame(() => this.stats.hover.push(performance.now() - t0));
+  }
+}
+
+export default function (component) {
+  const { data, parentElement, setTriggerValue } = component;
+  try {
+    let plane = parentElement.__vaeZPlane;
+    if (!plane) {
+      plane = new ZPlane(parentElement);
+      parentElement.__vaeZPlane = plane;
+    }
+    plane.update(data);
+  } catch (e) {
+    setTriggerValue("failed", { message: String(e && e.message ? e.message : e) });
+  }
+}
