@@ -14,11 +14,14 @@ from vae import explore
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _app(path) -> "AppTest":  # noqa: F821
+def _app(path, classic: bool = True) -> "AppTest":  # noqa: F821
+    """The page; classic: with the server-drawn Plotly map, which AppTest can inspect (it cannot run the canvas's JS;
+    tests/test_canvas_browser.py drives that in Chromium)."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state["ckpt_path"] = str(path)
+    at.session_state["map_classic"] = classic
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at

@@ -17,6 +17,7 @@ from vae.metrics import kl_per_dim, per_image_terms
 K_Z, K_POINT, K_A, K_B = "map_z", "map_point", "map_a", "map_b"  # non-widget keys: they survive navigation
 K_FOR, K_CTX, K_MS = "map_for", "map_ctx", "map_fragment_ms"
 CHART_KEY = "map_chart"
+KEEP = ("map_classic",)  # a preference, not a view of one checkpoint: survives opening another
 MAX_POINTS = 20_000  # Scattergl stays smooth well past this; beyond it we draw a seeded subsample
 TSNE_POINTS = 2_000
 GRID_SIDE = 70  # invisible click targets per axis: about one every 8 px on a 550 px map
@@ -153,7 +154,7 @@ def sync_state(path: str, d: int) -> None:
     """Reset the map's keys when another checkpoint is opened: old z's have the wrong size and meaning."""
     if st.session_state.get(K_FOR) == path and len(st.session_state.get(K_Z, [])) == d:
         return
-    for k in [k for k in st.session_state if str(k).startswith("map_")]:
+    for k in [k for k in st.session_state if str(k).startswith("map_") and k not in KEEP]:
         del st.session_state[k]
     st.session_state[K_FOR] = path
     st.session_state[K_Z] = [float(v) for v in latent_stats(path, mtime(path))["centre"]]

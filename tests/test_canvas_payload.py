@@ -1,0 +1,212 @@
+"""What the latent canvas is sent and what it sends back (no browser): payload contents, callbacks fed hostile
+values, the upload conversion, and the page's canvas path and fallback in AppTest."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _payload(path, method="dims", dims=(0, 1)):
+    from ui.canvas import static_payload
+    from ui.common import mtime
+    from ui.latent import View
+
+    return static_payload(str(path), mtime(path), View(method=method, dims=dims), ())
+
+
+def test_static_payload_holds_points_thumbnails_and_model_but_no_path(tiny_ckpts):
+    from PIL import Image
+
+    from ui.common import encode_test, load_model, load_split
+
+    path = tiny_ckpts["vae"]
+    p = _payload(path)
+    text = json.dumps(p)
+    assert str(path) not in text and str(Path(path).parent) not in text  # a hash stands in for the file
+    xy = np.frombuffer(base64.b64decode(p["points"]["xy"]), "<f4").reshape(-1, 2)
+    mu = encode_test(path)["mu"]
+    rows = np.asarray(p["points"]["rows"])
+    assert len(rows) == 359 and np.allclose(xy, mu[rows], atol=1e-6)  # 2-D: the map is μ itself
+    colour = p["points"]["colour"]
+    y = encode_test(path)["y"][rows]
+    assert [colour["names"][c] for c in colour["codes"]] == [str(v) for v in y]
+    atlas = np.asarray(Image.open(io.BytesIO(base64.b64decode(p["atlas"]["png"]))))
+    x = load_split(load_model(path)).test.x.numpy()
+    k = 17
+    r, c = divmod(k, p["atlas"]["cols"])
+    thumb = atlas[r * 8 : (r + 1) * 8, c * 8 : (c + 1) * 8]
+    assert np.abs(thumb / 255.0 - x[rows[k], 0]).max() <= 0.5 / 255 + 1e-6
+    assert p["model"]["posterior"] == "gaussian" and p["plane"]["method"] == "dims"
+
+
+def test_pca_view_of_an_8d_model_sends_its_plane_and_tsne_sends_none(tiny_ckpts):
+    from vae.explore import latent_plane
+
+    from ui.common import encode_test
+
+    path = tiny_ckpts["vae8"]
+    p = _payload(path, "pca")
+    origin, basis = latent_plane(encode_test(path)["mu"], "pca")
+    assert np.allclose(p["plane"]["origin"], origin) and np.allclose(p["plane"]["basis"], basis)
+    assert _payload(path, "tsne")["plane"] is None
+
+
+def test_colour_input_is_generic_and_checked():
+    from ui.components.latent_canvas import colour_input, label_colours
+
+    c = colour_input(np.array([0, 2, 1]), ["round", "square", "heart"])
+    assert c["names"] == ["round", "square", "heart"] and len(c["palette"]) == 3
+    with pytest.raises(ValueError):
+        colour_input(np.array([0, 3]), ["a", "b"])
+    lab = label_colours(np.array([-1, 4, 4]), ("<b>zero</b>",) * 5)
+    assert lab["names"] == ["unlabeled", "<b>zero</b>"] and lab["codes"] == [0, 1, 1]  # names sent as data, raw
+
+
+def _callback_script():
+    import streamlit as st
+
+    from ui import canvas as CV
+    from ui import latent as L
+
+    ctx = st.session_state["test_ctx"]
+    L.sync_state(ctx["path"], 2)
+    st.session_state[CV.CANVAS_KEY] = ctx["events"]
+    getattr(CV, ctx["fn"])(*ctx.get("args", [ctx["path"]]))
+    st.session_state["out"] = {k: st.session_state.get(k) for k in ("map_point", "map_z", "map_drawn", "map_canvas_failed")}
+
+
+@pytest.mark.parametrize("fn,events,expect", [
+    ("on_select", {"select": {"row": 5, "nonce": 1}}, {"map_point": 5}),
+    ("on_select", {"select": {"z": [0.5, -1.0], "nonce": 2}}, {"map_z": [0.5, -1.0]}),
+    ("on_select", {"select": {"row": 10**9}}, {"map_point": None}),
+    ("on_select", {"select": {"row": "../../etc/passwd"}}, {"map_point": None}),
+    ("on_select", {"select": {"z": [1.0]}}, {"map_z": [0.0, 0.0]}),
+    ("on_select", {"select": {"z": ["nan", 1]}}, {"map_z": [0.0, 0.0]}),
+    ("on_select", {"select": "junk"}, {"map_point": None}),
+    ("on_drawn", {"drawn": {"pixels": [2.0] + [0.5] * 63, "nonce": 3}}, {"map_drawn": "clipped"}),
+    ("on_drawn", {"drawn": {"pixels": [0.5] * 10}}, {"map_drawn": None}),
+    ("on_failed", {"failed": {"message": "x" * 1000}}, {"map_canvas_failed": "x" * 300}),
+])
+def test_callbacks_take_only_well_formed_events(tiny_ckpts, fn, events, expect):
+    from streamlit.testing.v1 import AppTest
+
+    from ui.common import encode_test
+
+    path = str(tiny_ckpts["vae"])
+    at = AppTest.from_function(_callback_script, default_timeout=60)
+    at.session_state["test_ctx"] = {"path": path, "events": events, "fn": fn, "args": [] if fn == "on_failed" else [path]}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    out = at.session_state["out"]
+    for k, v in expect.items():
+        if k == "map_point" and v is not None:
+            assert out[k] == v and out["map_z"] == pytest.approx(encode_test(path)["mu"][v].tolist())
+        elif v == "clipped":
+            assert out[k]["pixels"][0] == 1.0 and len(out[k]["pixels"]) == 64
+        elif k == "map_z" and v == [0.0, 0.0]:
+            assert out[k] == pytest.approx([0.0, 0.0])  # unchanged: the centre of a VAE
+        else:
+            assert out[k] == v
+
+
+# --- uploads -----------------------------------------------------------------------------------------------
+
+
+def _png(a: np.ndarray, fmt="PNG", mode=None) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(a, mode).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def test_upload_is_fitted_to_the_dataset_and_inverted_when_dark_on_light():
+    from vae.images import image_to_input
+
+    ink = np.full((56, 56), 255, np.uint8)
+    ink[10:46, 25:31] = 0  # a dark vertical bar on white paper
+    x = image_to_input(_png(ink), (1, 28, 28))
+    assert x.shape == (1, 28, 28) and x.dtype == np.float32
+    assert x[0, 14, 14] > 0.9 and x[0, 2, 2] < 0.05  # light stroke on black, as MNIST
+    rgb = image_to_input(_png(np.stack([ink] * 3, -1)), (3, 8, 8))
+    assert rgb.shape == (3, 8, 8)
+    jpg = image_to_input(_png(ink, "JPEG"), (1, 8, 8))
+    assert jpg.shape == (1, 8, 8)
+
+
+@pytest.mark.parametrize("data,match", [
+    (b"", "empty"),
+    (b"not an image at all", "not a readable"),
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 50, "not a readable"),
+    (b"x" * (6 * 1024**2), "MB"),
+])
+def test_hostile_uploads_get_a_clear_error(data, match):
+    from vae.images import ImageError, image_to_input
+
+    with pytest.raises(ImageError, match=match):
+        image_to_input(data, (1, 8, 8))
+
+
+def test_wrong_format_and_decompression_bomb_are_refused():
+    from PIL import Image
+
+    from vae.images import ImageError, image_to_input
+
+    with pytest.raises(ImageError, match="GIF"):
+        image_to_input(_png(np.zeros((8, 8), np.uint8), "GIF"), (1, 8, 8))
+    # a 1-bit PNG that declares 20000 x 20000 pixels compresses to a few kB
+    buf = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(buf, format="PNG")
+    assert len(buf.getvalue()) < 1024**2
+    with pytest.raises(ImageError, match="pixels"):
+        image_to_input(buf.getvalue(), (1, 8, 8))
+
+
+# --- the page ----------------------------------------------------------------------------------------------
+
+
+def _page(path, **state):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["ckpt_path"] = str(path)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_the_page_opens_on_the_canvas_not_plotly(tiny_ckpts, runs_dir):
+    at = _page(tiny_ckpts["vae"])
+    assert not at.get("plotly_chart")
+    assert not any("server-drawn map because" in c.value for c in at.caption)
+    assert any("decoder runs in your browser" in c.value for c in at.caption)
+
+
+def test_a_refused_export_falls_back_to_plotly_and_says_why(tiny_ckpts, runs_dir, monkeypatch):
+    from vae import export
+
+    def refuse(model, check=True):
+        raise export.ExportError("decoder.net.1: layer Softplus has no browser op")
+
+    monkeypatch.setattr("ui.canvas.export_model", refuse)
+    at = _page(tiny_ckpts["ae"])
+    assert len(at.get("plotly_chart")) == 1
+    assert any("cannot run in the browser: decoder.net.1: layer Softplus" in c.value for c in at.caption)
+
+
+def test_a_canvas_that_failed_in_the_browser_falls_back_to_plotly(tiny_ckpts, runs_dir):
+    at = _page(tiny_ckpts["vae"])
+    at.session_state["map_canvas_failed"] = "WebGL is off"
+    at.run()
+    assert len(at.get("plotly_chart")) == 1
+    assert any("the canvas failed in this browser (WebGL is off)" in c.value for c in at.caption)
