@@ -67,6 +67,7 @@ def main() -> int:
             e2e.open_app(page, server)
             step("map ready", lambda: e2e.wait_map_ready(page))
             shot(page, "latent-map")
+            step("server-drawn map", lambda: e2e.map_use_server_drawn(page))  # the Plotly path clicked below
             step("map click point", lambda: e2e.map_click_point(page, index=5))
             shot(page, "latent-map-clicked")
             step("map slider", lambda: [e2e.map_press_slider(page, 0, "ArrowRight") for _ in range(3)]

@@ -239,6 +239,7 @@ def main() -> int:
             for p in pages:
                 e2e.wait_idle(p, 120)
                 e2e.wait_map_ready(p, 60)
+                e2e.map_use_server_drawn(p, 60)  # the sessions click the server-drawn map: the server's load
             sessions = [Session(i, p, errors) for i, p in enumerate(pages)]
             print(f"{args.sessions} sessions open; clicking for {args.duration:.0f} s…", flush=True)
             t_end = time.monotonic() + args.duration

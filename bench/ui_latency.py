@@ -139,7 +139,8 @@ def browser_part(ckpt: Path | None, repeats: int) -> None:
             wait_health(port)
             healthy = time.perf_counter() - t0
             page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_function("() => { const g = document.querySelector('.js-plotly-plot');"
+            page.wait_for_function("() => { const c = window.__vaeCanvas; if (c && c.n > 0) return true;"
+                                   " const g = document.querySelector('.js-plotly-plot');"
                                    " return g && g._fullData && g._fullData.length > 0"
                                    " && g.querySelector('canvas'); }", timeout=120_000)
             drawn = time.perf_counter() - t0
@@ -157,7 +158,8 @@ def slider_in_browser(page, ckpt: Path, repeats: int) -> None:
     """Pick the 10,000-point checkpoint in the sidebar, then time key press -> new decoded image shown."""
     page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
     page.get_by_role("option", name=f"run · {ckpt.stem}").click()
-    page.wait_for_function("() => { const g = document.querySelector('.js-plotly-plot');"
+    page.wait_for_function("() => { const c = window.__vaeCanvas; if (c && c.n >= 10000) return true;"
+                           " const g = document.querySelector('.js-plotly-plot');"
                            " return g && g._fullData && g._fullData.reduce((n, t) => n + (t.customdata ?"
                            " t.customdata.length : 0), 0) >= 10000; }", timeout=120_000)
     time.sleep(1.0)

@@ -337,7 +337,20 @@ def _alert_texts(page) -> list[str]:
 
 # Latent map (pages/latent_map.py, ui/latent.py): the map is the first Plotly figure of the page.
 
+MAP_DRAWN_JS = """() => { const c = window.__vaeCanvas; if (c && c.n > 0 && c.w > 0) return true;
+    const gd = document.querySelector('[data-testid="stMain"] .js-plotly-plot');
+    return !!(gd && gd._fullData && gd._fullData.some(d => d.x && d.x.length > 0)); }"""
+
+
 def wait_map_ready(page, timeout: float = 60.0) -> None:
+    """The map is drawn: the in-browser canvas (the default) or the server-drawn Plotly map."""
+    page.wait_for_function(MAP_DRAWN_JS, timeout=timeout * 1000)
+    wait_idle(page, timeout)
+
+
+def map_use_server_drawn(page, timeout: float = 60.0) -> None:
+    """Switch the Latent map to the server-drawn Plotly map (the toggle under the map), the pre-canvas path."""
+    page.locator(".st-key-map_classic label").first.click()
     page.wait_for_selector('[data-testid="stMain"] .js-plotly-plot', timeout=timeout * 1000)
     page.wait_for_function(
         "() => { const gd = document.querySelector('[data-testid=\"stMain\"] .js-plotly-plot');"

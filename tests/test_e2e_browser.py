@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+import canvas_helpers as cv
 import e2e_helpers as e2e
 from vae.checkpoint import read_metadata
 
@@ -51,12 +52,20 @@ def test_map_click_train_and_compare_ladder(browser_page):
     assert "digits-3-vae" in page.locator('[data-testid="stMain"]').inner_text()
     assert e2e.map_selection_text(page) is None  # nothing picked yet
 
-    # 2. a click on a data point shows that point's input and reconstruction
-    pos = e2e.map_click_point(page)  # the point with no other marker near it
+    # 2. a click on a data point of the canvas shows that point's input and reconstruction
+    pos = cv.screen_of_point(page, cv.clearest_point(page))  # the point with no other dot near it
+    page.mouse.click(pos["x"], pos["y"])
+    page.wait_for_timeout(200)
+    e2e.wait_idle(page)
     selected = e2e.map_selection_text(page)
     assert selected is not None, "clicking a point showed no reconstruction"
-    assert re.match(rf"x: test #{pos['customdata']}\b", selected), (selected, pos)  # the very point we clicked
+    assert re.match(rf"x: test #{pos['row']}\b", selected), (selected, pos)  # the very point we clicked
     assert e2e.map_has_reconstruction(page)
+
+    # 2b. the server-drawn map (the fallback) still answers a click
+    e2e.map_use_server_drawn(page)
+    pos = e2e.map_click_point(page)
+    assert re.match(rf"x: test #{pos['customdata']}\b", e2e.map_selection_text(page) or ""), pos
 
     # 3. a 2-epoch training run on digits, started from the browser, finishes
     e2e.go_to(page, "Train")
