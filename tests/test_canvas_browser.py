@@ -132,6 +132,25 @@ def test_drawing_moves_the_ellipse_live_and_release_gets_exact_terms(app):
     assert re.search(r"Drawing: recon [\d.]+ nats · KL [\d.]+ nats", main), main[:2000]
 
 
+def test_reruns_send_the_heavy_payload_once_and_recover_a_lost_one(app):
+    server, page, sent, errors = app
+    e2e.wait_idle(page)
+    key = page.evaluate("() => window.__vaeCanvas.staticKey")
+    assert page.evaluate("(k) => window.__vaeStaticCache.has(k)", key)
+    e2e.map_press_slider(page, 0, "ArrowRight")
+    page.wait_for_timeout(300)
+    e2e.wait_idle(page)
+    assert page.evaluate("() => window.__vaeCanvas.dyn.slim") is True  # the rerun sent the key, not the model
+    # the browser loses its copy (as after a cleared cache): it asks, and the next rerun brings it in full
+    page.evaluate("() => { window.__vaeStaticCache.clear(); window.__vaeCanvas.staticKey = null; }")
+    e2e.map_press_slider(page, 0, "ArrowLeft")
+    page.wait_for_function("(k) => window.__vaeCanvas.staticKey === k && window.__vaeStaticCache.has(k)", arg=key,
+                           timeout=30_000)
+    e2e.wait_idle(page)
+    assert page.evaluate("() => window.__vaeCanvas.n") > 300
+    assert not errors, errors
+
+
 def test_search_highlights_by_label_and_by_index(app):
     server, page, sent, errors = app
     box = page.locator(".vc-search")

@@ -210,3 +210,13 @@ def test_a_canvas_that_failed_in_the_browser_falls_back_to_plotly(tiny_ckpts, ru
     at.run()
     assert len(at.get("plotly_chart")) == 1
     assert any("the canvas failed in this browser (WebGL is off)" in c.value for c in at.caption)
+
+
+def test_compare_says_why_one_z_cannot_drive_models_of_different_latent_dims(tiny_ckpts, runs_dir):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["compare_paths"] = [str(tiny_ckpts["vae"]), str(tiny_ckpts["vae8"])]
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, at.exception
+    assert any("needs the same latent dim" in i.value and "tiny-vae8: 8" in i.value for i in at.info)

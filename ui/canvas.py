@@ -5,6 +5,7 @@ Session keys (all `map_` so the URL layer can mirror them; see ui/latent.py for 
   map_drawn          {'pixels': [...H*W], 'source': 'pad' | 'upload', 'nonce': int} of the last drawing, or absent
   map_canvas_failed  the browser's reason when the component could not start (the page then uses Plotly)
   map_classic        the "Server-drawn map" toggle
+  map_canvas_sent    static_keys whose heavy payload this session's browser already holds (sent once, then by key)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from vae.images import ImageError, image_to_input
 from vae.metrics import per_image_terms
 
 CANVAS_KEY = "map_canvas"
-K_DRAWN, K_FAILED, K_CLASSIC = "map_drawn", "map_canvas_failed", "map_classic"
+K_DRAWN, K_FAILED, K_CLASSIC, K_SENT = "map_drawn", "map_canvas_failed", "map_classic", "map_canvas_sent"
 NEIGHBOURS = 8
 MAX_THUMBS = 20_000  # every point on the map has its thumbnail up to here (MNIST: 10,000 in a ~2 MB PNG)
 
@@ -210,7 +211,22 @@ def canvas_reason(path: str) -> str | None:
     return None
 
 
+def on_need_static() -> None:
+    """The browser lacks a payload we thought it held (a cleared cache): send it in full on this rerun."""
+    ev = _event("need_static")
+    sent = st.session_state.get(K_SENT) or []
+    st.session_state[K_SENT] = [k for k in sent if not ev or k != ev.get("key")]
+
+
 def canvas_map(path: str, view: View, classes: tuple[str, ...]) -> None:
-    payload = {**static_payload(path, mtime(path), view, classes), **dynamic_payload(path, view)}
+    """Mount the canvas. The heavy static part goes once per session and view (megabytes for MNIST); reruns after
+    a click or a slider send its key and the small per-rerun part only."""
+    static = static_payload(path, mtime(path), view, classes)
+    sent = list(st.session_state.get(K_SENT) or [])
+    if static["static_key"] in sent:
+        payload = {"static_key": static["static_key"], "slim": True, **dynamic_payload(path, view)}
+    else:
+        payload = {**static, "slim": False, **dynamic_payload(path, view)}
+        st.session_state[K_SENT] = (sent + [static["static_key"]])[-4:]  # the JS keeps the last 4 as well
     C.latent_canvas(payload, key=CANVAS_KEY, on_select=lambda: on_select(path), on_drawn=lambda: on_drawn(path),
-                    on_failed=on_failed)
+                    on_failed=on_failed, on_need_static=on_need_static)

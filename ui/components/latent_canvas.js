@@ -108,6 +108,17 @@ class LatentCanvas {
 
   update(data, setTrigger) {
     this.setTrigger = setTrigger;
+    // the heavy part (model, points, atlas) comes once per session and view; later reruns send only its key
+    const cache = (window.__vaeStaticCache = window.__vaeStaticCache || new Map());
+    if (data.slim) {
+      const full = cache.get(data.static_key);
+      if (!full) { setTrigger("need_static", { key: data.static_key }); return; }
+      data = { ...full, ...data };
+    } else {
+      cache.delete(data.static_key);
+      cache.set(data.static_key, data);
+      while (cache.size > 4) cache.delete(cache.keys().next().value);
+    }
     this.dyn = data;
     if (data.static_key !== this.staticKey) this.loadStatic(data);
     this.applyDrawing(data.drawing);

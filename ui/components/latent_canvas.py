@@ -41,9 +41,9 @@ def available() -> str | None:
     return UNAVAILABLE
 
 
-def latent_canvas(data: dict, *, key: str, on_select, on_drawn, on_failed):
+def latent_canvas(data: dict, *, key: str, on_select, on_drawn, on_failed, on_need_static):
     return _COMPONENTS[0](data=data, key=key, on_select_change=on_select, on_drawn_change=on_drawn,
-                          on_failed_change=on_failed)
+                          on_failed_change=on_failed, on_need_static_change=on_need_static)
 
 
 def z_plane(data: dict, *, key: str, on_failed):
