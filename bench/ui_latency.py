@@ -73,8 +73,9 @@ def apptest_part(ckpt: Path, repeats: int) -> None:
     from ui.common import png_bytes
     from vae.explore import decode
 
+    os.environ["VAE_RUNS_DIR"] = str(ckpt.parent)  # pages hold IDs: the checkpoint must be in the runs folder
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
-    at.session_state["ckpt_path"] = str(ckpt)
+    at.session_state["ckpt_id"] = common.store().checkpoint_id(ckpt)
     t0 = time.perf_counter()
     at.run()
     first = time.perf_counter() - t0

@@ -1,10 +1,8 @@
 """β page: sweep β in the background and watch rate and distortion trade off (Alemi et al., "Fixing a Broken ELBO")."""
 
-from pathlib import Path
-
 import streamlit as st
 
-from ui.common import label, load_model
+from ui.common import label, load_model, store
 from ui.jobs_ui import job_manager
 from ui.notes import teaching_notes
 from ui.sweep_ui import (DEMO_SWEEP, OPENED_KEY, SWEEP_KEY, latent_maps, plane, progress_lines, recon_rows,
@@ -33,7 +31,7 @@ sweep = st.session_state[SWEEP_KEY]
 
 opened = st.session_state.get(OPENED_KEY)
 done = [p for p in sweep_points(sweep) if p["state"] == "done"]
-notes_path = opened if opened and Path(opened).exists() else (done[0]["path"] if done else None)
+notes_path = store().resolve(opened) if opened and store().exists(opened) else (done[0]["path"] if done else None)
 try:
     teaching_notes("beta", load_model(notes_path) if notes_path else None)
 except CheckpointError:

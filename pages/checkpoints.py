@@ -6,11 +6,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from ui.common import STATE_KEY, checkpoint_rows, current_path, is_demo, label, load_model, runs_dir, set_current
+from ui.common import (STATE_KEY, checkpoint_rows, current_id, is_demo, label, load_model, resolve, runs_dir,
+                       set_current, store)
 from ui.compare_ui import UPLOAD_LIMIT_MB, delete_run, rename_run, save_upload
 from ui.notes import teaching_notes
 from vae.analysis import listing_row, run_card
 from vae.checkpoint import CheckpointError
+from vae.runs import UnknownCheckpoint
 
 PICK_KEY = "ckpts_pick"
 MSG_KEY = "ckpts_message"  # (level, text) from the last action, shown once
@@ -21,31 +23,34 @@ def _say(level: str, text: str) -> None:
     st.session_state[MSG_KEY] = (level, text)
 
 
-def _open(path: str) -> None:
-    set_current(path)
-    _say("success", f"Opened {Path(path).stem}: every page now shows it.")
-
-
-def _rename(path: str) -> None:
+def _open(ckpt_id: str) -> None:
     try:
-        dest = rename_run(path, st.session_state.get("ckpts_new_name", ""), runs_dir())
-    except CheckpointError as e:
+        set_current(ckpt_id)
+    except UnknownCheckpoint as e:
+        return _say("error", f"Cannot open: {e}")
+    _say("success", f"Opened {label(ckpt_id)}: every page now shows it.")
+
+
+def _rename(ckpt_id: str) -> None:
+    try:
+        dest = store().checkpoint_id(rename_run(resolve(ckpt_id), st.session_state.get("ckpts_new_name", ""), runs_dir()))
+    except (CheckpointError, UnknownCheckpoint) as e:
         return _say("error", f"Cannot rename: {e}")
-    if st.session_state.get(STATE_KEY) == path:
+    if st.session_state.get(STATE_KEY) == ckpt_id:
         set_current(dest)
-    st.session_state[PICK_KEY] = str(dest)
-    _say("success", f"Renamed to {dest.stem}.")
+    st.session_state[PICK_KEY] = dest
+    _say("success", f"Renamed to {label(dest)}.")
 
 
-def _delete(path: str) -> None:
+def _delete(ckpt_id: str) -> None:
     try:
-        delete_run(path, runs_dir())
-    except CheckpointError as e:
+        delete_run(resolve(ckpt_id), runs_dir())
+    except (CheckpointError, UnknownCheckpoint) as e:
         return _say("error", f"Cannot delete: {e}")
-    if st.session_state.get(STATE_KEY) == path:
+    if st.session_state.get(STATE_KEY) == ckpt_id:
         st.session_state.pop(STATE_KEY)
     st.session_state.pop(PICK_KEY, None)
-    _say("success", f"Deleted {Path(path).stem} and its log.")
+    _say("success", f"Deleted {label(ckpt_id)} and its log.")
 
 
 def upload_ui() -> None:
@@ -63,16 +68,16 @@ def upload_ui() -> None:
             done[up.file_id] = ("error", f"Upload refused: {e}")
         else:
             done[up.file_id] = ("success", f"Uploaded **{up.name}** as **{dest.stem}** in your runs.")
-            st.session_state[PICK_KEY] = str(dest)
+            st.session_state[PICK_KEY] = store().checkpoint_id(dest)
             st.rerun()  # redraw the table above with the new run in it
     level, text = done[up.file_id]
     getattr(st, level)(text)
 
 
-def manage_ui(path: Path, meta: dict) -> None:
-    p = str(path)
+def manage_ui(ckpt_id: str, path: Path, meta: dict) -> None:
+    p = ckpt_id
     c1, c2, c3 = st.columns(3)
-    c1.button("Open", key="ckpts_open", on_click=_open, args=(p,), type="primary", disabled=current_path() == path,
+    c1.button("Open", key="ckpts_open", on_click=_open, args=(p,), type="primary", disabled=current_id() == p,
               help="Make this the current checkpoint on every page")
     c2.download_button("Download .safetensors", path.read_bytes(), file_name=path.name,
                        mime="application/octet-stream", key="ckpts_download")
@@ -80,7 +85,7 @@ def manage_ui(path: Path, meta: dict) -> None:
     c3.download_button("Download run card (JSON)", json.dumps(card, indent=2), file_name=f"{path.stem}.json",
                        mime="application/json", key="ckpts_card_download")
     st.json(card, expanded=1)
-    if is_demo(path):
+    if is_demo(ckpt_id):
         st.caption("Bundled demos are protected: they cannot be renamed or deleted.")
         return
     r1, r2 = st.columns([3, 1], vertical_alignment="bottom")
@@ -93,16 +98,16 @@ def manage_ui(path: Path, meta: dict) -> None:
 
 st.title("Checkpoints")
 rows = checkpoint_rows()
-cur = current_path()
+cur = current_id()
 try:
-    teaching_notes("checkpoints", load_model(cur) if cur else None)
-except CheckpointError:  # a broken current file is listed below with its problem; the notes just lose live numbers
+    teaching_notes("checkpoints", load_model(resolve(cur)) if cur else None)
+except (CheckpointError, UnknownCheckpoint):  # a broken current file is listed below with its problem; the notes just lose live numbers
     teaching_notes("checkpoints")
 if MSG_KEY in st.session_state:
     level, text = st.session_state.pop(MSG_KEY)
     getattr(st, level)(text)
 
-table = pd.DataFrame([listing_row(p, m, e, where=label(p).split(" · ")[0]) for p, m, e in rows])
+table = pd.DataFrame([listing_row(p, m, e, where=i.split("/")[0]) for i, p, m, e in rows])
 if table.empty:
     st.info("No checkpoints yet. Train one on the **Train** page, or upload one below.")
 else:
@@ -116,10 +121,10 @@ else:
 st.subheader("Upload")
 upload_ui()
 
-valid = {str(p): m for p, m, _ in checkpoint_rows() if m is not None}
+valid = {r.id: r for r in checkpoint_rows() if r.meta is not None}
 if valid:
     st.subheader("Manage")
     if st.session_state.get(PICK_KEY) not in valid:
-        st.session_state[PICK_KEY] = str(cur) if cur and str(cur) in valid else next(iter(valid))
+        st.session_state[PICK_KEY] = cur if cur in valid else next(iter(valid))
     pick = st.selectbox("Checkpoint", list(valid), format_func=label, key=PICK_KEY)
-    manage_ui(Path(pick), valid[pick])
+    manage_ui(pick, valid[pick].path, valid[pick].meta)

@@ -1,29 +1,29 @@
 """Compare: 2–4 checkpoints side by side on the same test inputs, the same seed and the same prior samples."""
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 import torch
 
-from ui.common import checkpoint_rows, current_data, demo_dir, label, latent_scatter, load_model, split_key, upscale
+from ui.common import checkpoint_rows, current_data, label, latent_scatter, load_model, resolve, split_key, store, upscale
 from ui.compare_ui import IWAE_K, encode_on, evaluate_on, kl_bars, shared_z_ui
 from ui.notes import teaching_notes
 from vae.analysis import dataset_mismatch, pick_indices
 from vae.checkpoint import CheckpointError
 from vae.explore import prior_samples, project, reconstruct, tile
 from vae.metrics import ACTIVE_UNIT_THRESHOLD
+from vae.runs import RunStore, UnknownCheckpoint
 
-SEL_KEY = "compare_paths"  # a non-widget key, so the selection survives leaving the page
+SEL_KEY = "compare_ids"  # checkpoint IDs; a non-widget key, so the selection survives leaving the page
 WIDGET_KEY = "compare_select"
 LADDER = ["digits-1-pca", "digits-2-ae", "digits-3-vae", "digits-4-beta2-vae"]
 METRICS = [("recon", "recon (nats)"), ("kl", "KL (nats)"), ("elbo", "ELBO (nats)"), ("iwae_nll", f"IWAE NLL, k={IWAE_K}"),
            ("active_units", "active units")]
 
 
-def _use_ladder(paths: list[str]) -> None:
-    st.session_state[SEL_KEY] = st.session_state[WIDGET_KEY] = paths
+def _use_ladder(ids: list[str]) -> None:
+    st.session_state[SEL_KEY] = st.session_state[WIDGET_KEY] = ids
 
 
 def _keep_selection() -> None:
@@ -31,17 +31,18 @@ def _keep_selection() -> None:
 
 
 def selection_ui() -> list[str]:
-    options = [str(p) for p, meta, _ in checkpoint_rows() if meta is not None]
-    saved = [p for p in st.session_state.get(SEL_KEY, []) if Path(p).exists()]
-    options += [p for p in saved if p not in options]  # e.g. a sweep run opened from another folder
+    runs = store()
+    options = [r.id for r in checkpoint_rows() if r.meta is not None]
+    saved = [i for i in st.session_state.get(SEL_KEY, []) if runs.exists(i)]
+    options += [i for i in saved if i not in options]
     if WIDGET_KEY not in st.session_state:  # restore after navigation without passing a default as well
         st.session_state[WIDGET_KEY] = saved
-    ladder = [str(demo_dir() / f"{n}.safetensors") for n in LADDER]
+    ladder = [f"demo/{n}" for n in LADDER]
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     c1.multiselect("Checkpoints to compare (2–4)", options, format_func=label, max_selections=4, key=WIDGET_KEY,
                    on_change=_keep_selection)
     c2.button("PCA → AE → VAE → β-VAE", key="compare_ladder", on_click=_use_ladder, args=(ladder,),
-              disabled=not all(Path(p).exists() for p in ladder), icon="🪜",
+              disabled=not all(runs.exists(i) for i in ladder), icon="🪜",
               help="The tutorial ladder, from the bundled demos: " + ", ".join(LADDER))
     st.caption("The ladder's β-VAE uses β = 2: on 64-pixel digits β ≥ 3 already collapses the posterior (KL ≈ 0); "
                "the β = 4 demo shows that collapse.")
@@ -71,41 +72,42 @@ if len(paths) < 2:
     st.info("Pick 2 to 4 checkpoints above, or click the ladder preset.")
     st.stop()
 try:
-    ckpts = {p: load_model(p) for p in paths}
-except CheckpointError as e:
+    ckpts = {p: load_model(resolve(p)) for p in paths}
+except (CheckpointError, UnknownCheckpoint) as e:
     st.error(f"Cannot open a checkpoint: {e}")
     st.stop()
 teaching_notes("compare", ckpts[paths[0]])
-mismatch = dataset_mismatch({Path(p).stem: c.data for p, c in ckpts.items()})
+mismatch = dataset_mismatch({RunStore.stem(p): c.data for p, c in ckpts.items()})
 if mismatch:
     st.error(mismatch)
     st.stop()
 first = ckpts[paths[0]]
 split = split_key(first.data)
 if any(split_key(c.data) != split for c in ckpts.values()):
-    st.warning(f"These checkpoints split the data differently; all are evaluated on {Path(paths[0]).stem}'s test set.")
+    st.warning(f"These checkpoints split the data differently; all are evaluated on {RunStore.stem(paths[0])}'s test set.")
 seed, n = controls_ui()
 test = current_data(first).test
 idx = pick_indices(test.y.numpy(), n, seed=seed)
 x = test.x[torch.as_tensor(idx)]  # (n, C, H, W): the same inputs for every column
 
-evals = {p: evaluate_on(p, split, k=IWAE_K, seed=seed) for p in paths}
-table = pd.DataFrame({Path(p).stem: [("–" if e[k] is None else f"{e[k]:.2f}" if k != "active_units" else str(e[k]))
+files = {p: str(resolve(p)) for p in paths}
+evals = {p: evaluate_on(files[p], split, k=IWAE_K, seed=seed) for p in paths}
+table = pd.DataFrame({RunStore.stem(p): [("–" if e[k] is None else f"{e[k]:.2f}" if k != "active_units" else str(e[k]))
                                     for k, _ in METRICS] for p, e in evals.items()}, index=[name for _, name in METRICS])
 st.dataframe(table)
 st.caption(f"On {evals[paths[0]]['n']} test images, nats per image, seed {seed}. ELBO = −(recon + KL), higher is better; "
            f"IWAE NLL uses k = {IWAE_K} importance samples, lower is better. '–': the model has no prior (PCA, AE).")
 
 st.markdown("**One z, every decoder**")
-shared_z_ui(paths, [Path(p).stem for p in paths], split)
+shared_z_ui([files[p] for p in paths], [RunStore.stem(p) for p in paths], split)
 cols = st.columns(len(paths))
 for col, p in zip(cols, paths):
     ckpt, e = ckpts[p], evals[p]
     model, cfg = ckpt.model, ckpt.model_config
     beta = ckpt.train_config.beta if ckpt.train_config and cfg.kind == "vae" else None
     with col:
-        st.markdown(f"**{Path(p).stem}**  \n{cfg.kind.upper()} · z={cfg.latent_dim}" + (f" · β={beta:g}" if beta else ""))
-        mu, _ = encode_on(p, split)
+        st.markdown(f"**{RunStore.stem(p)}**  \n{cfg.kind.upper()} · z={cfg.latent_dim}" + (f" · β={beta:g}" if beta else ""))
+        mu, _ = encode_on(files[p], split)
         xy, rows = project(mu, "dims" if cfg.latent_dim == 2 else "pca")
         st.plotly_chart(latent_scatter(xy, test.y.numpy()[rows], height=260, legend=p == paths[-1]),
                         key=f"compare_map_{p}")

@@ -47,6 +47,28 @@ def runs_dir(tmp_path, monkeypatch) -> Path:
     return d
 
 
+def as_run(path: Path, name: str | None = None) -> str:
+    """Copy a checkpoint into the app's runs folder (VAE_RUNS_DIR) unless it is already in the store; its ID.
+
+    Pages hold checkpoint IDs, never paths, so a test opens a file by putting it where the store can find it.
+    """
+    import os
+    import shutil
+
+    from vae.runs import RunStore, UnknownCheckpoint
+
+    store = RunStore(os.environ.get("VAE_RUNS_DIR", ROOT / "checkpoints" / "runs"),
+                     os.environ.get("VAE_DEMO_DIR", ROOT / "checkpoints" / "demos"))
+    try:
+        return store.checkpoint_id(path)
+    except UnknownCheckpoint:
+        dest = store.runs_root / ((name or Path(path).stem) + ".safetensors")
+        if not dest.exists():
+            store.runs_root.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, dest)
+        return store.checkpoint_id(dest)
+
+
 @pytest.fixture(autouse=True)
 def _clear_streamlit_caches():
     """Streamlit caches are global to the process; clear them so tests do not see each other's models."""

@@ -176,8 +176,10 @@ def test_wrong_format_and_decompression_bomb_are_refused():
 def _page(path, **state):
     from streamlit.testing.v1 import AppTest
 
+    from conftest import as_run
+
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.session_state["ckpt_path"] = str(path)
+    at.session_state["ckpt_id"] = as_run(path)
     for k, v in state.items():
         at.session_state[k] = v
     at.run()
@@ -216,7 +218,9 @@ def test_compare_says_why_one_z_cannot_drive_models_of_different_latent_dims(tin
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.session_state["compare_paths"] = [str(tiny_ckpts["vae"]), str(tiny_ckpts["vae8"])]
+    from conftest import as_run
+
+    at.session_state["compare_ids"] = [as_run(tiny_ckpts["vae"]), as_run(tiny_ckpts["vae8"])]
     at.switch_page("pages/compare.py").run()
     assert not at.exception, at.exception
     assert any("needs the same latent dim" in i.value and "tiny-vae8: 8" in i.value for i in at.info)

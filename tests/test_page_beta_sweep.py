@@ -7,6 +7,8 @@ import time
 
 from streamlit.testing.v1 import AppTest
 
+from conftest import as_run
+
 GUARD_S = 180  # a guard against hangs only; nothing asserts on time
 
 
@@ -65,7 +67,7 @@ def test_sweep_of_two_betas_places_two_points(runs_dir, monkeypatch):
     assert runs["text"] == ["β=0.5", "β=2"]
     assert len(runs["x"]) == len(runs["y"]) == 2
     assert all(x >= 0 for x in runs["x"])  # rate is a KL: never negative
-    assert all(str(runs_dir) in p for p in runs["customdata"])
+    assert runs["customdata"] == ["sweep/two/beta-0.5", "sweep/two/beta-2"]  # IDs, never server paths
     assert len(at.get("plotly_chart")) == 3  # the plane and one latent map per β
 
 
@@ -75,10 +77,11 @@ def test_checkpoint_opened_from_a_page_survives_the_sidebar(tiny_ckpts, runs_dir
     at = AppTest.from_string("from ui.common import sidebar\nsidebar()\n", default_timeout=60)
     at.run()
     first = at.session_state["sidebar_ckpt"]
-    at.session_state["ckpt_path"] = str(tiny_ckpts["vae"])  # what the plane's on_select callback does
+    opened = as_run(tiny_ckpts["vae"])
+    at.session_state["ckpt_id"] = opened  # what the plane's on_select callback does
     at.run()
     at.run()
-    assert at.session_state["ckpt_path"] == str(tiny_ckpts["vae"])
-    assert at.sidebar.selectbox(key="sidebar_ckpt").value == str(tiny_ckpts["vae"])
+    assert at.session_state["ckpt_id"] == opened == "run/tiny-vae"
+    assert at.sidebar.selectbox(key="sidebar_ckpt").value == opened
     at.sidebar.selectbox(key="sidebar_ckpt").set_value(first).run()  # and the picker still works
-    assert at.session_state["ckpt_path"] == first
+    assert at.session_state["ckpt_id"] == first

@@ -77,7 +77,7 @@ def test_upload_valid_checkpoint(tiny_ckpts, runs_dir):
     assert [p.name for p in runs_dir.iterdir()] == ["My-VAE.safetensors"]
     load_checkpoint(runs_dir / "My-VAE.safetensors")
     assert "My-VAE" in set(at.dataframe[0].value["name"])  # the table already shows it
-    assert at.selectbox(key="ckpts_pick").value == str(runs_dir.resolve() / "My-VAE.safetensors")
+    assert at.selectbox(key="ckpts_pick").value == "run/My-VAE"
     at.run()  # a rerun must not store the same upload twice
     assert len(list(runs_dir.iterdir())) == 1
     _upload(at, "My VAE!.safetensors", tiny_ckpts["vae"].read_bytes())  # a new upload with the same name
@@ -139,15 +139,15 @@ def test_a_run_still_training_is_protected(tiny_ckpts, runs_dir):
 
 def test_manage_actions_on_the_page(tiny_ckpts, runs_dir):
     run = str(shutil.copy(tiny_ckpts["vae"], runs_dir / "mine.safetensors"))
-    at = _open(ckpts_pick=run)
+    at = _open(ckpts_pick="run/mine")
     card = json.loads(at.json[0].proto.body)
     assert card["name"] == "mine" and card["model"]["kind"] == "vae" and card["seed"] == 0
     at.button(key="ckpts_open").click().run()
-    assert at.session_state["ckpt_path"] == run
+    assert at.session_state["ckpt_id"] == "run/mine"
     at.text_input(key="ckpts_new_name").set_value("renamed run").run()
     at.button(key="ckpts_rename").click().run()
     renamed = str(runs_dir.resolve() / "renamed-run.safetensors")
-    assert Path(renamed).exists() and at.session_state["ckpt_path"] == renamed
+    assert Path(renamed).exists() and at.session_state["ckpt_id"] == "run/renamed-run"
     assert at.button(key="ckpts_delete").disabled  # needs the confirmation first
     at.checkbox(key="ckpts_confirm").check().run()
     at.button(key="ckpts_delete").click().run()
@@ -155,7 +155,7 @@ def test_manage_actions_on_the_page(tiny_ckpts, runs_dir):
 
 
 def test_demos_offer_no_rename_or_delete(runs_dir):
-    at = _open(ckpts_pick=str(DEMO))
+    at = _open(ckpts_pick="demo/" + DEMO.stem)
     keys = {b.key for b in at.button}
     assert "ckpts_open" in keys and "ckpts_rename" not in keys and "ckpts_delete" not in keys
     assert any("protected" in c.value for c in at.caption)

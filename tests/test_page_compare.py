@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import as_run
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "pages/compare.py"
 DEMOS = Path(__file__).resolve().parents[1] / "checkpoints" / "demos"
@@ -16,7 +18,7 @@ DEMOS = Path(__file__).resolve().parents[1] / "checkpoints" / "demos"
 def _open(paths: list[Path] | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     if paths is not None:
-        at.session_state["compare_paths"] = [str(p) for p in paths]
+        at.session_state["compare_ids"] = [as_run(p) for p in paths]
     at.switch_page(PAGE).run()
     assert not at.exception, at.exception
     return at
@@ -72,7 +74,7 @@ def test_ladder_preset_shows_four_columns(runs_dir):
     table = at.dataframe[0].value
     assert list(table.columns) == ["digits-1-pca", "digits-2-ae", "digits-3-vae", "digits-4-beta2-vae"]
     assert any("β = 2" in c.value and "collapses" in c.value for c in at.caption)
-    assert at.session_state["compare_paths"] == [str(DEMOS / f"{c}.safetensors") for c in table.columns]
+    assert at.session_state["compare_ids"] == [f"demo/{c}" for c in table.columns]
     # the β = 2 model pays more for KL, so it spends less of it than the β = 1 VAE
     assert float(table.loc["KL (nats)", "digits-4-beta2-vae"]) < float(table.loc["KL (nats)", "digits-3-vae"])
 
@@ -88,7 +90,8 @@ def test_mismatched_datasets_are_refused(tiny_ckpts, npz_ckpt, runs_dir):
 def test_selection_survives_navigation(tiny_ckpts, runs_dir):
     import shutil
 
-    chosen = [str(shutil.copy(tiny_ckpts[k], runs_dir)) for k in ("vae", "pca")]  # the picker lists runs_dir
+    shutil.copy(tiny_ckpts["vae"], runs_dir), shutil.copy(tiny_ckpts["pca"], runs_dir)  # the picker lists runs_dir
+    chosen = ["run/tiny-vae", "run/tiny-pca"]
     at = _open()
     at.multiselect(key="compare_select").set_value(chosen).run()
     assert list(at.dataframe[0].value.columns) == ["tiny-vae", "tiny-pca"]

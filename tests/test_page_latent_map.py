@@ -20,7 +20,9 @@ def _app(path, classic: bool = True) -> "AppTest":  # noqa: F821
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.session_state["ckpt_path"] = str(path)
+    from conftest import as_run
+
+    at.session_state["ckpt_id"] = as_run(path)
     at.session_state["map_classic"] = classic
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -275,7 +277,8 @@ def test_a_collapsed_model_is_called_out_on_the_map(runs_dir):
     demos = Path(__file__).resolve().parents[1] / "checkpoints" / "demos"
     for name, collapsed in (("digits-6-beta4-vae-collapsed", True), ("digits-3-vae", False)):
         at = AppTest.from_file("../app.py", default_timeout=60)
-        at.session_state["ckpt_path"] = str(demos / f"{name}.safetensors")
+        assert (demos / f"{name}.safetensors").exists()
+        at.session_state["ckpt_id"] = f"demo/{name}"
         at.run()
         assert not at.exception
         assert any("posterior has collapsed" in w.value for w in at.warning) == collapsed, name

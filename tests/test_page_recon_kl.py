@@ -8,6 +8,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from conftest import as_run
 from vae.checkpoint import load_checkpoint, save_checkpoint
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -16,7 +17,7 @@ PAGE = "pages/recon_kl.py"
 
 def _open(ckpt: Path) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["ckpt_path"] = str(ckpt)
+    at.session_state["ckpt_id"] = as_run(ckpt)
     at.switch_page(PAGE).run()
     assert not at.exception, at.exception
     return at

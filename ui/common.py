@@ -11,10 +11,11 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from vae.checkpoint import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint
+from vae.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from vae.config import ConfigError, DataConfig
 from vae.data import DataError, DataSplit, config_from_info
 from vae.data import load as load_data_split
+from vae.runs import Row, RunStore, UnknownCheckpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +40,8 @@ def _leave_pages_v1_mode() -> None:
 _leave_pages_v1_mode()
 
 DEFAULT_DEMO = "digits-3-vae.safetensors"
-STATE_KEY = "ckpt_path"  # the one value that crosses pages: the current checkpoint's path
+STATE_KEY = "ckpt_id"  # the one value that crosses pages: the current checkpoint's ID (never a path)
+DEFAULT_ID = "demo/" + DEFAULT_DEMO.removesuffix(".safetensors")
 # one colour per class label on every page, so a "3" is the same colour on the map, in Compare and in Train
 LABEL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
                 "#17becf")
@@ -59,8 +61,13 @@ def runs_dir() -> Path:
     return Path(os.environ.get("VAE_RUNS_DIR", ROOT / "checkpoints" / "runs"))
 
 
-def is_demo(path: str | Path) -> bool:
-    return Path(path).resolve().parent == demo_dir().resolve()
+def store() -> RunStore:
+    """The run store of the configured folders (cheap to build: it only holds the two paths)."""
+    return RunStore(runs_dir(), demo_dir())
+
+
+def is_demo(ckpt_id: str) -> bool:
+    return RunStore.kind(ckpt_id) == "demo"
 
 
 def mtime(path: str | Path) -> float:
@@ -111,36 +118,45 @@ def encode_test(path: str | Path) -> dict[str, np.ndarray | None]:
     return _encode_test(str(path), mtime(path))
 
 
-def sweep_dirs() -> list[Path]:
-    return sorted(p for p in (runs_dir() / "sweeps").glob("*") if p.is_dir())
+def checkpoint_rows() -> list[Row]:
+    """Bundled demos, then user runs, then the runs of β sweeps: (id, path, metadata or None, error or None)."""
+    return store().rows()
 
 
-def checkpoint_rows() -> list[tuple[Path, dict | None, str | None]]:
-    """Bundled demos, then user runs, then the runs of β sweeps: (path, metadata or None, error or None)."""
-    return list_checkpoints(demo_dir()) + list_checkpoints(runs_dir()) + list_checkpoints(*sweep_dirs())
+def label(ckpt_id: str) -> str:
+    return RunStore.label(ckpt_id)
 
 
-def label(path: str | Path) -> str:
-    p = Path(path)
-    if is_demo(p):
-        return f"demo · {p.stem}"
-    return f"sweep · {p.parent.name}/{p.stem}" if p.parent.parent.name == "sweeps" else f"run · {p.stem}"
+def current_id() -> str | None:
+    """The chosen checkpoint's ID; defaults to the bundled VAE demo so a first visit shows something at once."""
+    st_ = store()
+    chosen = st.session_state.get(STATE_KEY)
+    if chosen and st_.exists(chosen):
+        return chosen
+    if st_.exists(DEFAULT_ID):
+        return DEFAULT_ID
+    rows = [r for r in st_.rows() if r.meta is not None]
+    return rows[0].id if rows else None
 
 
 def current_path() -> Path | None:
-    """The chosen checkpoint; defaults to the bundled VAE demo so a first visit shows something at once."""
-    chosen = st.session_state.get(STATE_KEY)
-    if chosen and Path(chosen).exists():
-        return Path(chosen)
-    default = demo_dir() / DEFAULT_DEMO
-    if default.exists():
-        return default
-    rows = [r for r in checkpoint_rows() if r[1] is not None]
-    return rows[0][0] if rows else None
+    """The current checkpoint's file, resolved inside the store's folders."""
+    ckpt_id = current_id()
+    try:
+        return store().resolve(ckpt_id) if ckpt_id else None
+    except UnknownCheckpoint:  # deleted a moment ago
+        return None
 
 
-def set_current(path: str | Path) -> None:
-    st.session_state[STATE_KEY] = str(path)
+def set_current(ckpt_id: str) -> None:
+    """Make `ckpt_id` the current checkpoint on every page; UnknownCheckpoint if it names no checkpoint."""
+    store().resolve(ckpt_id)
+    st.session_state[STATE_KEY] = ckpt_id
+
+
+def resolve(ckpt_id: str) -> Path:
+    """An ID (e.g. from a widget or a chart's customdata) to its file; UnknownCheckpoint otherwise."""
+    return store().resolve(ckpt_id)
 
 
 def current_checkpoint() -> tuple[Path, Checkpoint]:
@@ -183,25 +199,24 @@ def checkpoint_facts(ckpt: Checkpoint) -> dict[str, str]:
 
 def sidebar() -> None:
     """Checkpoint picker and key facts; rendered by app.py on every page."""
-    rows = [r for r in checkpoint_rows() if r[1] is not None]
-    paths = [str(p) for p, _, _ in rows]
-    cur = current_path()
-    if cur is not None and str(cur) not in paths:  # e.g. a sweep run opened from the β page
-        paths.insert(0, str(cur))
+    ids = [r.id for r in checkpoint_rows() if r.meta is not None]
+    cur = current_id()
+    if cur is not None and cur not in ids:  # e.g. a run whose metadata is invalid, opened by ID
+        ids.insert(0, cur)
     with st.sidebar:
         st.markdown("### Checkpoint")
-        if not paths:
+        if not ids:
             st.caption("No checkpoints found.")
             return
         # the session key is the one truth: pages change it with set_current, the picker only through its
         # callback, so a stale widget value can never undo a page's choice
-        st.session_state["sidebar_ckpt"] = str(cur) if cur is not None and str(cur) in paths else paths[0]
-        choice = st.selectbox("Current checkpoint", paths, format_func=label, key="sidebar_ckpt",
+        st.session_state["sidebar_ckpt"] = cur if cur in ids else ids[0]
+        choice = st.selectbox("Current checkpoint", ids, format_func=label, key="sidebar_ckpt",
                               label_visibility="collapsed",
                               on_change=lambda: set_current(st.session_state["sidebar_ckpt"]))
         try:
-            ckpt = load_model(choice)
-        except CheckpointError as e:
+            ckpt = load_model(resolve(choice))
+        except (CheckpointError, UnknownCheckpoint) as e:
             st.error(str(e))
             return
         st.markdown("\n".join(f"- **{k}**: {v}" for k, v in checkpoint_facts(ckpt).items()))

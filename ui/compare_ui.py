@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import is_demo, load_model, load_split_by_key, mtime
+from ui.common import demo_dir, load_model, load_split_by_key, mtime
 from vae.analysis import normal_pdf, prior_holes
 from vae.checkpoint import SUFFIX, CheckpointError, atomic_write_bytes, load_checkpoint, run_path, sanitize_run_name
 from vae.config import ConfigError
@@ -259,7 +259,7 @@ def is_training(path: str | Path) -> bool:
 
 
 def _check_user_run(path: Path, root: Path) -> None:
-    if is_demo(path):
+    if path.resolve().parent == demo_dir().resolve():
         raise CheckpointError(f"{path.name} is a bundled demo and cannot be renamed or deleted")
     if path.resolve().parent != Path(root).resolve():
         raise CheckpointError(f"{path.name} is not in the runs folder")

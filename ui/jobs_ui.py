@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from ui.common import LABEL_COLORS, encode_test, latent_scatter, runs_dir, set_current
+from ui.common import LABEL_COLORS, encode_test, latent_scatter, runs_dir, set_current, store
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.data import TORCHVISION, DataError, default_data_dir
 from vae.jobs import JobManager, JobStatus, save_upload
@@ -219,7 +219,7 @@ def _live(job_id: str) -> None:
 
 
 def open_in_map(path: str) -> None:
-    set_current(path)
+    set_current(store().checkpoint_id(path))
     st.switch_page("pages/latent_map.py")
 
 

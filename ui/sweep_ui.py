@@ -8,11 +8,12 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import demo_dir, encode_test, latent_scatter, load_model, load_split, set_current, upscale
+from ui.common import encode_test, latent_scatter, load_model, load_split, set_current, store, upscale
 from ui.jobs_ui import COLORS, STATE_ICON, job_manager
 from vae import explore
-from vae.checkpoint import CheckpointError, list_checkpoints
+from vae.checkpoint import CheckpointError
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
+from vae.runs import UnknownCheckpoint
 
 SWEEP_KEY = "beta_sweep"  # non-widget keys: they survive leaving the page
 OPENED_KEY = "beta_opened"
@@ -71,14 +72,16 @@ def sweep_form() -> None:
 def demo_points() -> list[dict]:
     """The bundled 2-D VAE demos (β = 1, 2, 4: same data, seed and architecture) as finished sweep points."""
     out = []
-    for path, meta, _ in list_checkpoints(demo_dir()):
+    for ckpt_id, path, meta, _ in store().rows():
+        if not ckpt_id.startswith("demo/"):
+            continue
         model, train = (meta or {}).get("model") or {}, (meta or {}).get("train") or {}
         if model.get("kind") != "vae" or model.get("latent_dim") != 2 or not meta.get("history"):
             continue
         test = meta["history"][-1].get("test") or {}
         n = len(meta["history"])
         out.append({"beta": train.get("beta", 1.0), "state": "done", "message": "", "epoch": n, "epochs": n,
-                    "fraction": 1.0, "path": str(path), "rate": test.get("kl"), "distortion": test.get("recon")})
+                    "fraction": 1.0, "path": str(path), "id": ckpt_id, "rate": test.get("kl"), "distortion": test.get("recon")})
     return sorted(out, key=lambda p: p["beta"])
 
 
@@ -86,13 +89,13 @@ def sweep_points(sweep: str) -> list[dict]:
     """One row per β: state, progress and the latest test rate (KL) and distortion (recon), in nats per image."""
     if sweep == DEMO_SWEEP:
         return demo_points()
-    mgr = job_manager()
+    mgr, runs = job_manager(), store()
     out = []
     for j in mgr.jobs(sweep=sweep):
         rows = mgr.history(j.id)
         test = (rows[-1].get("test") or {}) if rows else {}
         out.append({"beta": j.beta, "state": j.state, "message": j.message, "epoch": j.epoch, "epochs": j.epochs,
-                    "fraction": j.fraction, "path": j.checkpoint, "rate": test.get("kl"),
+                    "fraction": j.fraction, "path": j.checkpoint, "id": runs.checkpoint_id(j.checkpoint), "rate": test.get("kl"),
                     "distortion": test.get("recon")})
     return out
 
@@ -128,7 +131,7 @@ def rd_figure(points: list[dict]) -> go.Figure:
         order = np.argsort(r)
         side = {int(k): ("top right" if j % 2 == 0 else "bottom right") for j, k in enumerate(order)}
         fig.add_scatter(x=r.tolist(), y=d.tolist(), mode="markers+text", text=[f"β={p['beta']:g}" for p in pts],
-                        textposition=[side[i] for i in range(len(pts))], customdata=[p["path"] for p in pts],
+                        textposition=[side[i] for i in range(len(pts))], customdata=[p["id"] for p in pts],
                         name="runs", marker=dict(size=14, color=[COLORS[i % len(COLORS)] for i in range(len(pts))]),
                         hovertemplate="%{text}<br>rate %{x:.2f} nats<br>distortion %{y:.2f} nats<extra></extra>")
         fig.update_xaxes(range=[lo, hi])
@@ -144,10 +147,13 @@ def _on_select() -> None:
     """Copy the clicked point at once: the next redraw of the figure clears Plotly's selection."""
     pts = st.session_state[PLANE_KEY].selection.points
     if pts and pts[0].get("customdata"):
-        path = pts[0]["customdata"]
-        path = path[0] if isinstance(path, list) else path
-        set_current(path)
-        st.session_state[OPENED_KEY] = path
+        ckpt_id = pts[0]["customdata"]
+        ckpt_id = ckpt_id[0] if isinstance(ckpt_id, list) and ckpt_id else ckpt_id
+        try:
+            set_current(ckpt_id)  # an ID from the browser: resolved inside the store, never opened as a path
+        except UnknownCheckpoint:
+            return
+        st.session_state[OPENED_KEY] = ckpt_id
 
 
 def plane(points: list[dict]) -> None:
