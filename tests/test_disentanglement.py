@@ -130,3 +130,18 @@ def test_factor_scores_refuse_bad_input():
         factor_scores(np.zeros((100, 1)), f)
     const = factor_scores(np.c_[f[:, 1:], np.zeros(100)], np.c_[np.zeros(100), f[:, 1:]])
     assert np.isnan(const.gaps[0]) and np.isfinite(const.mig)  # a one-level factor is left out of the mean
+
+
+def test_cli_evaluate_reports_mig_only_for_datasets_with_factors(tmp_path, capsys, tiny_ckpts):
+    from vae.__main__ import main
+
+    out = tmp_path / "s.safetensors"
+    assert main(["train", "--data", "shapes", "--limit", "256", "--arch", "conv", "--channels", "8,8",
+                 "--hidden", "32", "--latent-dim", "3", "--epochs", "1", "--threads", "1", "--no-progress",
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--json", "--iwae-k", "0"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0 <= result["mig"] <= 1
+    assert main(["evaluate", str(tiny_ckpts["vae"]), "--json", "--iwae-k", "0"]) == 0
+    assert "mig" not in json.loads(capsys.readouterr().out)
