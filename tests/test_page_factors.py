@@ -65,3 +65,32 @@ def test_no_factor_dataset_says_so(tiny_ckpts, runs_dir):
     at = _open(tiny_ckpts["vae"])
     assert any("no known generative factors" in i.value and "shapes" in i.value for i in at.info)
     assert not at.metric and not at.get("plotly_chart")
+
+
+def test_latent_map_colours_by_any_factor(shapes_ckpt, runs_dir):
+    from vae import shapes
+    from vae.checkpoint import load_checkpoint
+    from vae.data import config_from_info, load
+
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["ckpt_id"] = as_run(shapes_ckpt)
+    at.session_state["map_classic"] = True  # the server-drawn map, which AppTest can read
+    at.run()
+    assert not at.exception, at.exception
+    names = lambda: [t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]  # noqa: E731
+                     if t.get("customdata") is not None]
+    assert names() == list(shapes.SHAPES)  # by label (= shape) first
+    at.selectbox(key="map_colour").set_value("scale").run()
+    assert not at.exception and names() == list(shapes.factor_levels()[1])
+    # each trace holds exactly the test images at that level of the factor
+    test = load(config_from_info(load_checkpoint(shapes_ckpt).data)).test
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    for level, trace in enumerate(t for t in spec if t.get("customdata") is not None):
+        rows = trace["customdata"] if isinstance(trace["customdata"], list) else None
+        if rows is None:
+            import base64
+
+            import numpy as np
+
+            rows = np.frombuffer(base64.b64decode(trace["customdata"]["bdata"]), dtype=trace["customdata"]["dtype"])
+        assert (test.factors[list(map(int, rows)), 1] == level).all()
