@@ -1,6 +1,6 @@
 """MIG and rate/distortion of a conv VAE on `shapes` for several β and seeds; prints a table, appends JSON lines.
 
-    python bench/shapes_mig.py --betas 0.5,1,2,4,8 --seeds 0,1,2 --epochs 10 --out /tmp/shapes_mig.jsonl
+    python bench/shapes_mig.py --betas 0.5,1,2,4,8 --seeds 0,1,2 --epochs 20 --out /tmp/shapes_mig.jsonl
 
 Every run goes through `vae.run.run_training`, the path the CLI and the UI use; the model settings are the
 `shapes` preset of the Train form and of scripts/make_demos.sh. Figures are on the test split (2,560 images).
@@ -24,14 +24,15 @@ from vae.checkpoint import load_checkpoint  # noqa: E402
 from vae.config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
 from vae.metrics import dataset_factor_scores  # noqa: E402
 from vae.run import run_training  # noqa: E402
+from vae.shapes import PRESET_MODEL, PRESET_TRAIN  # noqa: E402
 
-# the shapes preset (ui/jobs_ui.py and scripts/make_demos.sh use the same numbers)
-MODEL = dict(kind="vae", arch="conv", latent_dim=10, channels=(32, 32, 32, 32), hidden=(256,))
+MODEL = dict(kind="vae", **PRESET_MODEL)  # the preset of the Train form and of scripts/make_demos.sh
 
 
 def one_run(beta: float, seed: int, epochs: int, threads: int, workdir: Path) -> dict:
     out = workdir / f"shapes-b{beta:g}-s{seed}.safetensors"
-    train_cfg = TrainConfig(epochs=epochs, batch_size=64, lr=1e-3, beta=beta, seed=seed, threads=threads, device="cpu")
+    train_cfg = TrainConfig(epochs=epochs, batch_size=PRESET_TRAIN["batch_size"], lr=1e-3, beta=beta, seed=seed,
+                            threads=threads, device="cpu")
     summary = run_training(ModelConfig(**MODEL), train_cfg, DataConfig(name="shapes"), out, write_log=False,
                            save_optimizer=False)
     ckpt = load_checkpoint(out)
@@ -48,7 +49,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--betas", default="0.5,1,2,4,8")
     p.add_argument("--seeds", default="0")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=PRESET_TRAIN["epochs"])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None, help="append one JSON line per run here")
     a = p.parse_args()

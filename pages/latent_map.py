@@ -8,6 +8,7 @@ import streamlit as st
 from ui import latent as L
 from ui import latent_tabs as T
 from ui.common import current_checkpoint, encode_test, mtime
+from ui.factors import colour_names
 from ui.notes import teaching_notes
 from vae.analysis import collapse_verdict
 from vae.metrics import active_units
@@ -32,7 +33,7 @@ t_grid, t_trav, t_interp, t_prior, t_export = st.tabs(
     ["Manifold grid", "Traversals", "Interpolation", "Prior samples", "Export"])
 with top:
     view = L.view_ui(path, model, t_grid)
-    classes = L.colour_names(path, view.colour)  # names of the colour categories: labels or a factor's levels
+    classes = colour_names(path, view.colour)  # names of the colour categories: labels or a factor's levels
     L.prepare(path, view)
     L.map_panel(path, view, classes)
 

@@ -14,17 +14,40 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "pages/factors.py"
 
 
-@pytest.fixture(scope="module")
-def shapes_ckpt(tmp_path_factory) -> Path:
+def _tiny_shapes(out: Path, beta: float = 1.0) -> Path:
     """A tiny conv VAE on 512 `shapes` images: seconds to train, enough to have a code to measure."""
     from vae.config import DataConfig, ModelConfig, TrainConfig
     from vae.run import run_training
 
-    out = tmp_path_factory.mktemp("shapes") / "tiny-shapes.safetensors"
     run_training(ModelConfig(kind="vae", arch="conv", latent_dim=4, channels=(8, 8), hidden=(32,)),
-                 TrainConfig(epochs=1, batch_size=64, seed=0, threads=1), DataConfig(name="shapes", limit=512), out,
-                 write_log=False)
+                 TrainConfig(epochs=1, batch_size=64, beta=beta, seed=0, threads=1),
+                 DataConfig(name="shapes", limit=512), out, write_log=False)
     return out
+
+
+@pytest.fixture(scope="module")
+def shapes_ckpt(tmp_path_factory) -> Path:
+    return _tiny_shapes(tmp_path_factory.mktemp("shapes") / "tiny-shapes.safetensors")
+
+
+@pytest.fixture(scope="module")
+def shapes_demos(tmp_path_factory, shapes_ckpt) -> Path:
+    """A demo folder with two shapes VAEs (β = 1 and 4), like the bundled shapes demos."""
+    import shutil
+
+    d = tmp_path_factory.mktemp("demos")
+    shutil.copy(shapes_ckpt, d / "shapes-1-vae-b1.safetensors")
+    _tiny_shapes(d / "shapes-2-vae-b4.safetensors", beta=4.0)
+    return d
+
+
+def _expected_mig(path: Path) -> float:
+    from vae.checkpoint import load_checkpoint
+    from vae.data import config_from_info, load
+    from vae.metrics import dataset_factor_scores
+
+    ckpt = load_checkpoint(path)
+    return dataset_factor_scores(ckpt.model, load(config_from_info(ckpt.data)).test).mig
 
 
 def _open(ckpt: Path) -> AppTest:
@@ -94,3 +117,67 @@ def test_latent_map_colours_by_any_factor(shapes_ckpt, runs_dir):
 
             rows = np.frombuffer(base64.b64decode(trace["customdata"]["bdata"]), dtype=trace["customdata"]["dtype"])
         assert (test.factors[list(map(int, rows)), 1] == level).all()
+
+
+def test_train_form_offers_shapes_with_its_preset(runs_dir):
+    from vae.shapes import PRESET_MODEL, PRESET_TRAIN
+
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    at.switch_page("pages/train.py").run()
+    at.selectbox(key="train_data").set_value("shapes").run()
+    assert not at.exception
+    assert at.selectbox(key="train_arch").value == "conv"
+    assert at.number_input(key="train_latent_dim").value == PRESET_MODEL["latent_dim"]
+    assert at.number_input(key="train_epochs").value == PRESET_TRAIN["epochs"]
+    at.number_input(key="train_epochs").set_value(1).run()
+    at.button(key="train_start").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    from ui.jobs_ui import job_manager
+
+    job_id = at.session_state["train_job"]
+    argv = json.loads((runs_dir / f"{job_id}.job.json").read_text())["argv"]  # the CLI line the run executes
+    job_manager().stop(job_id)
+    flag = lambda name: argv[argv.index(name) + 1]  # noqa: E731
+    assert flag("--data") == "shapes" and flag("--arch") == "conv"
+    assert flag("--channels") == ",".join(map(str, PRESET_MODEL["channels"]))
+    assert flag("--hidden") == ",".join(map(str, PRESET_MODEL["hidden"]))
+
+
+def test_beta_sweep_plots_mig_against_beta_for_shapes(shapes_demos, runs_dir, monkeypatch):
+    from ui.sweep_ui import SHAPES_DEMO_SWEEP
+
+    monkeypatch.setenv("VAE_DEMO_DIR", str(shapes_demos))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    at.switch_page("pages/beta_sweep.py").run()
+    assert SHAPES_DEMO_SWEEP in at.selectbox(key="beta_pick").options
+    at.selectbox(key="beta_pick").set_value(SHAPES_DEMO_SWEEP).run()
+    assert not at.exception, at.exception
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    mig = next(s for s in specs if "MIG" in s["layout"]["title"]["text"])
+    assert mig["data"][0]["x"] == [1.0, 4.0]
+    expected = [_expected_mig(shapes_demos / f) for f in ("shapes-1-vae-b1.safetensors", "shapes-2-vae-b4.safetensors")]
+    assert mig["data"][0]["y"] == pytest.approx(expected)
+    assert any("Rate" in s["layout"]["title"]["text"] for s in specs)  # beside the rate–distortion plane
+    at.selectbox(key="beta_pick").set_value("Bundled demos (2-D VAEs on digits)").run()
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert not any("MIG" in t for t in titles)  # digits has no factors: no MIG plot
+
+
+def test_compare_has_a_mig_row_for_shapes_only(shapes_demos, tiny_ckpts, runs_dir, monkeypatch):
+    monkeypatch.setenv("VAE_DEMO_DIR", str(shapes_demos))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["compare_ids"] = ["demo/shapes-1-vae-b1", "demo/shapes-2-vae-b4"]
+    at.run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    row = next(i for i in table.index if i.startswith("MIG"))
+    expected = [_expected_mig(shapes_demos / f) for f in ("shapes-1-vae-b1.safetensors", "shapes-2-vae-b4.safetensors")]
+    assert list(table.loc[row]) == [f"{m:.3f}" for m in expected]
+    at2 = AppTest.from_file(APP, default_timeout=90)
+    at2.session_state["compare_ids"] = [as_run(tiny_ckpts["vae"]), as_run(tiny_ckpts["vae8"])]
+    at2.run()
+    at2.switch_page("pages/compare.py").run()
+    assert not any(i.startswith("MIG") for i in at2.dataframe[0].value.index)

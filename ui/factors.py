@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import encode_test, load_model, load_split, mtime
+from ui.common import current_data, encode_test, load_model, load_split, mtime
 from vae import explore
 from vae.checkpoint import CheckpointError
 from vae.data import DataError
@@ -104,3 +104,20 @@ def explain(s: dict) -> str:
             "two dims that know most about it, divided by the factor's entropy, averaged over factors: 1 when every "
             "factor lives in exactly one dim, 0 when none does or when two dims share it. It does not penalise one "
             "dim holding two factors.")
+
+
+def colour_values(path: str, colour: str) -> np.ndarray:
+    """(N,) integer colour category per test image: its label, or its level of the factor named `colour`."""
+    if colour == "label":
+        return encode_test(path)["y"]
+    test = current_data(load_model(path)).test
+    return test.factors[:, test.factor_names.index(colour)].numpy()
+
+
+def colour_names(path: str, colour: str) -> tuple[str, ...]:
+    """The names of the colour categories: the class names, or the factor's level names."""
+    ckpt = load_model(path)
+    if colour == "label":
+        return tuple(ckpt.data.get("classes") or ())
+    test = current_data(ckpt).test
+    return tuple(test.factor_levels[test.factor_names.index(colour)])

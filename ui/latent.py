@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui.common import current_data, encode_test, label_color, load_model, mtime, png_bytes, upscale
+from ui.factors import colour_values
 from vae import explore
 from vae.metrics import kl_per_dim, per_image_terms
 
@@ -87,23 +88,6 @@ def view_data(path: str, mt: float, method: str, dims: tuple[int, int], colour: 
         if xy.shape[1] == 1:  # 1-D latent: spread the labels vertically so the classes are readable
             xy = np.column_stack([xy[:, 0], y[idx] + np.random.default_rng(0).uniform(-0.3, 0.3, len(idx))])
     return {"xy": xy.astype(np.float32), "idx": idx, "y": y[idx], "origin": origin, "basis": basis}
-
-
-def colour_values(path: str, colour: str) -> np.ndarray:
-    """(N,) integer colour category per test image: its label, or its level of the factor named `colour`."""
-    if colour == "label":
-        return encode_test(path)["y"]
-    test = current_data(load_model(path)).test
-    return test.factors[:, test.factor_names.index(colour)].numpy()
-
-
-def colour_names(path: str, colour: str) -> tuple[str, ...]:
-    """The names of the colour categories: the class names, or the factor's level names."""
-    ckpt = load_model(path)
-    if colour == "label":
-        return tuple(ckpt.data.get("classes") or ())
-    test = current_data(ckpt).test
-    return tuple(test.factor_levels[test.factor_names.index(colour)])
 
 
 @st.cache_data(max_entries=16, show_spinner="Decoding the manifold grid…")
