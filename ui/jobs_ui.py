@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -21,6 +22,20 @@ UPLOAD = "upload .npz…"
 DATASETS = ["digits", *TORCHVISION, UPLOAD]
 STATE_ICON = {"queued": "⏳", "running": "🏃", "done": "✅", "stopped": "⏹️", "diverged": "💥", "failed": "❌"}
 COLORS = LABEL_COLORS  # series colours for curves and sweep points
+OFFICIAL_TRAIN = 60_000  # the official training split of each torchvision dataset (MNIST, Fashion-MNIST, KMNIST)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def train_size(data_json: str) -> int:
+    """Images in the training split of a dataset config, without downloading anything (cached per config)."""
+    from vae.data import load
+
+    cfg = DataConfig.from_dict(json.loads(data_json))
+    if cfg.name.strip().lower() in TORCHVISION:  # never trigger a download just to check a form
+        n = OFFICIAL_TRAIN
+    else:
+        n = load(cfg).info["n_train"]
+    return min(n, cfg.limit) if cfg.limit is not None else n
 
 
 @st.cache_resource(max_entries=4, show_spinner=False, on_release=lambda m: m.close())
@@ -66,6 +81,8 @@ def _configs(ss) -> tuple[dict, tuple | None]:
                                        warmup_epochs=ss.train_warmup_epochs, seed=ss.train_seed), errors)
     try:
         data = DataConfig(name=_data_name(ss))
+        if train is not None and train.batch_size > (n := train_size(json.dumps(data.to_dict(), sort_keys=True))):
+            errors["batch_size"] = f"{train.batch_size} is larger than the training set ({n} images): use at most {n}"
     except ConfigError as e:
         errors[e.field] = e.message
     except DataError as e:
