@@ -84,11 +84,11 @@ def test_tv_on_a_fine_partition_matches_the_closed_form(a):
 
 
 def test_narrow_posteriors_filling_a_region_leave_no_holes_inside_it():
-    """MNIST-like: 10,000 codes with σ = 0.03 fill [-1, 1]^2. Read pointwise, q is spiky and the middle of the
+    """MNIST-like: 10,000 codes with σ = 0.01 fill [-1, 1]^2. Read pointwise, q is spiky and the middle of the
     cloud looked like holes; integrated per cell, every cell inside is covered and the holes lie outside."""
     rng = np.random.default_rng(0)
     mu = rng.uniform(-1, 1, size=(10_000, 2))
-    holes = prior_holes(mu, np.full_like(mu, 2 * math.log(0.03)), n_cells=48, limit=4.0)
+    holes = prior_holes(mu, np.full_like(mu, 2 * math.log(0.01)), n_cells=48, limit=4.0)
     g = holes["g"]
     inside = (np.abs(g)[:, None] < 0.9) & (np.abs(g)[None, :] < 0.9)
     assert not holes["hole"][inside].any()
