@@ -75,11 +75,12 @@ def payload_parts(path: Path) -> dict:
     import logging
 
     logging.getLogger("streamlit").setLevel(logging.ERROR)
-    from ui.canvas import payload_bytes, static_payload
+    from ui.canvas import colour_payload, default_colour, payload_bytes, static_payload
     from ui.common import mtime
     from ui.latent import View
 
-    p = static_payload(str(path), mtime(path), View(), ())
+    p = static_payload(str(path), mtime(path), View())
+    p = p | {"colour": colour_payload(str(path), View(), default_colour(str(path), ()))}
     return payload_bytes(p) | {"total": len(json.dumps(p))}
 
 
