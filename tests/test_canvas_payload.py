@@ -273,3 +273,60 @@ def test_compare_says_why_one_z_cannot_drive_models_of_different_latent_dims(tin
     at.switch_page("pages/compare.py").run()
     assert not at.exception, at.exception
     assert any("needs the same latent dim" in i.value and "tiny-vae8: 8" in i.value for i in at.info)
+
+
+# --- colour datasets: the draw pad and uploads keep their channels ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def colour_ckpt(tmp_path_factory):
+    """A tiny VAE on 8x8 RGB images (coloured squares on black, from an .npz): a colour dataset."""
+    from conftest import _train
+
+    d = tmp_path_factory.mktemp("colour")
+    rng = np.random.default_rng(0)
+    x = np.zeros((240, 8, 8, 3), np.uint8)
+    for i in range(len(x)):
+        r, c = rng.integers(0, 5, 2)
+        x[i, r : r + 3, c : c + 3] = [(255, 0, 0), (0, 255, 0), (0, 0, 255)][i % 3]
+    np.savez(d / "squares.npz", x=x, y=np.arange(len(x)) % 3)
+    return _train(d / "tiny-colour.safetensors", "vae", data=str(d / "squares.npz"))
+
+
+def test_an_upload_keeps_its_colours_for_a_colour_dataset():
+    from ui.canvas import drawing_from_upload
+
+    red = np.zeros((16, 16, 3), np.uint8)
+    red[4:12, 4:12] = (255, 0, 0)
+    d = drawing_from_upload(_png(red), (3, 8, 8), nonce=7)
+    x = np.asarray(d["pixels"]).reshape(3, 8, 8)
+    assert d["source"] == "upload" and d["nonce"] == 7
+    assert x[0, 2:6, 2:6].min() == 1.0 and x[1:].max() == 0.0  # red stays red: not averaged to grey
+    grey = np.asarray(drawing_from_upload(_png(red), (1, 8, 8), nonce=8)["pixels"])
+    assert grey.shape == (64,)
+
+
+def test_a_colour_drawing_gets_its_exact_terms(colour_ckpt, runs_dir):
+    """The pad sends (C, H, W) pixels for colour data; the server takes them and shows the drawing's recon and KL."""
+    from streamlit.testing.v1 import AppTest
+
+    from ui.common import load_model
+    from vae.metrics import per_image_terms
+    import torch
+
+    x = np.zeros((3, 8, 8))
+    x[2, 2:6, 2:6] = 1.0  # a blue square
+    path = str(colour_ckpt)
+    at = AppTest.from_function(_callback_script, default_timeout=60)
+    at.session_state["test_ctx"] = {"path": path, "fn": "on_drawn",
+                                    "events": {"drawn": {"pixels": x.ravel().tolist(), "nonce": 1}}}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["out"]["map_drawn"]["pixels"] == x.ravel().tolist()
+    at2 = _page(colour_ckpt)
+    at2.session_state["map_drawn"] = {"pixels": x.ravel().tolist(), "source": "pad", "nonce": 1}
+    at2.run()
+    assert not at2.exception, [e.value for e in at2.exception]
+    text = " ".join(m.value for m in at2.markdown)
+    want = per_image_terms(load_model(path).model, torch.tensor(x, dtype=torch.float32)[None], seed=0)
+    assert f"Drawing: recon **{want['recon'][0]:.2f}** nats · KL **{want['kl'][0]:.2f}** nats" in text, text[-500:]

@@ -176,14 +176,20 @@ def upload_ui(path: str, shape: tuple[int, int, int]) -> None:
                          help="Scaled to the dataset's size; a dark-on-light image is inverted to match the data.")
     if f is None or st.session_state.get("map_upload_done") == f.file_id:
         return
+    nonce = int((st.session_state.get(K_DRAWN) or {}).get("nonce", 0)) + 1_000_000
     try:
-        x = image_to_input(f.getvalue(), shape)
+        drawing = drawing_from_upload(f.getvalue(), shape, nonce)
     except ImageError as e:
         st.error(f"{f.name}: {e}")
         return
     st.session_state["map_upload_done"] = f.file_id
-    nonce = int((st.session_state.get(K_DRAWN) or {}).get("nonce", 0)) + 1_000_000
-    st.session_state[K_DRAWN] = {"pixels": x.ravel().round(3).tolist(), "source": "upload", "nonce": nonce}
+    st.session_state[K_DRAWN] = drawing
+
+
+def drawing_from_upload(data: bytes, shape: tuple[int, int, int], nonce: int) -> dict:
+    """An uploaded file as a drawing: (C, H, W) pixels of the dataset's size and channels (colour kept)."""
+    x = image_to_input(data, shape)  # (C, H, W), or ImageError
+    return {"pixels": x.ravel().round(3).tolist(), "source": "upload", "nonce": int(nonce)}
 
 
 def drawn_ui(path: str, ckpt) -> None:
