@@ -280,17 +280,9 @@ def test_compare_says_why_one_z_cannot_drive_models_of_different_latent_dims(tin
 
 @pytest.fixture(scope="module")
 def colour_ckpt(tmp_path_factory):
-    """A tiny VAE on 8x8 RGB images (coloured squares on black, from an .npz): a colour dataset."""
-    from conftest import _train
+    import canvas_helpers
 
-    d = tmp_path_factory.mktemp("colour")
-    rng = np.random.default_rng(0)
-    x = np.zeros((240, 8, 8, 3), np.uint8)
-    for i in range(len(x)):
-        r, c = rng.integers(0, 5, 2)
-        x[i, r : r + 3, c : c + 3] = [(255, 0, 0), (0, 255, 0), (0, 0, 255)][i % 3]
-    np.savez(d / "squares.npz", x=x, y=np.arange(len(x)) % 3)
-    return _train(d / "tiny-colour.safetensors", "vae", data=str(d / "squares.npz"))
+    return canvas_helpers.colour_checkpoint(tmp_path_factory.mktemp("colour"))
 
 
 def test_an_upload_keeps_its_colours_for_a_colour_dataset():
