@@ -322,3 +322,21 @@ def test_a_colour_drawing_gets_its_exact_terms(colour_ckpt, runs_dir):
     text = " ".join(m.value for m in at2.markdown)
     want = per_image_terms(load_model(path).model, torch.tensor(x, dtype=torch.float32)[None], seed=0)
     assert f"Drawing: recon **{want['recon'][0]:.2f}** nats · KL **{want['kl'][0]:.2f}** nats" in text, text[-500:]
+
+
+def test_the_neighbour_strip_is_the_nearest_codes_in_all_dims(tiny_ckpts):
+    """Checked against scikit-learn's exact nearest neighbours on the 8-D codes (the strip is not a 2-D view's)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from ui.canvas import NEIGHBOURS, nearest_rows
+    from ui.common import encode_test
+
+    mu = encode_test(str(tiny_ckpts["vae8"]))["mu"]
+    nn_ = NearestNeighbors(n_neighbors=NEIGHBOURS + 1).fit(mu)
+    for row in (0, 17, len(mu) - 1):
+        dist, idx = nn_.kneighbors(mu[row : row + 1])
+        want = [i for i in idx[0] if i != row][:NEIGHBOURS]
+        got = nearest_rows(mu, row, NEIGHBOURS)
+        assert row not in got and np.allclose(np.linalg.norm(mu[got] - mu[row], axis=1),
+                                              np.linalg.norm(mu[want] - mu[row], axis=1))
+    assert len(nearest_rows(mu[:3], 0, NEIGHBOURS)) == 2  # fewer images than the strip holds

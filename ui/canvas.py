@@ -208,12 +208,17 @@ def drawn_ui(path: str, ckpt) -> None:
     cols[2].markdown(f"Drawing: recon **{terms['recon'][0]:.2f}** nats{kl}")
 
 
+def nearest_rows(mu: np.ndarray, row: int, k: int) -> np.ndarray:
+    """The k rows of mu (N, D) nearest to mu[row] in Euclidean distance over all D dims, nearest first, not itself."""
+    dist = np.linalg.norm(mu - mu[row], axis=1)  # (N,)
+    dist[row] = np.inf
+    return np.argsort(dist, kind="stable")[: min(k, len(mu) - 1)]
+
+
 def neighbours_ui(path: str, ckpt, row: int) -> None:
     """The clicked image's nearest test images in latent space (Euclidean on μ, all D dims), as a strip."""
     mu = encode_test(path)["mu"]
-    dist = np.linalg.norm(mu - mu[row], axis=1)
-    dist[row] = np.inf
-    near = np.argsort(dist, kind="stable")[:NEIGHBOURS]
+    near = nearest_rows(mu, row, NEIGHBOURS)
     x = current_data(ckpt).test.x[torch.as_tensor(near)].numpy()
     st.image([upscale(img, 48) for img in x], caption=[f"#{int(i)}" for i in near], width=48)
     st.caption(f"Nearest {NEIGHBOURS} test images to #{row} in the {mu.shape[1]}-D latent space (distance on μ).")
