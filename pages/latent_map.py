@@ -67,7 +67,7 @@ with t_interp:
                       help="slerp follows a great circle, keeping the norm typical of z ~ N(0, I).")
     n = c2.select_slider("Steps", [5, 8, 10, 12, 16], value=10, key="map_interp_n")
     L.crisp(T.strip(path, a["z"], b["z"], n, method), 64 * n,
-            caption=f"A = {a['label']} → B = {b['label']}. Pick ends with “Set as A / B” beside the map.")
+            caption=f"A = {a['label']} → B = {b['label']}. Pick ends with “Set z as A” and “Set z as B” beside the map.")
 
 with t_prior:
     c1, _ = st.columns([1, 3])

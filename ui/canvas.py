@@ -51,12 +51,17 @@ def export_reason(path: str) -> str | None:
     return _export(path, mtime(path))[1]
 
 
-@st.cache_resource(max_entries=8, show_spinner="Preparing the canvas…")
 def static_payload(path: str, mt: float, view: View) -> dict:
-    """Everything that changes only with the checkpoint or the view: model, points, thumbnails, plane, bounds.
+    """Everything that changes only with the checkpoint or the view's plane: model, points, thumbnails, plane, bounds.
 
-    Cached as a resource (not copied per rerun): nobody mutates it. `static_key` lets the JS skip re-parsing.
+    Cached as a resource (not copied per rerun): nobody mutates it. `static_key` lets the JS skip re-parsing. Only
+    the projection keys it: another colouring or grid setting reuses it.
     """
+    return _static_payload(path, mt, View(method=view.method, dims=view.dims))
+
+
+@st.cache_resource(max_entries=8, show_spinner="Preparing the canvas…")
+def _static_payload(path: str, mt: float, view: View) -> dict:
     model_json, _, _ = _export(path, mt)
     ckpt = load_model(path)
     data = view_data(path, mt, view.method, view.dims)

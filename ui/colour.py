@@ -9,6 +9,7 @@ offers "colour by" builds one and passes it to `ui.latent.map_panel(..., colour=
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -136,3 +137,20 @@ class ColourBy:
 
 def _is_hex(c: str) -> bool:
     return len(c) == 7 and c[0] == "#" and all(ch in "0123456789abcdefABCDEF" for ch in c[1:])
+
+
+def colour_by(path: str, name: str, classes: tuple[str, ...] = ()) -> ColourBy:
+    """The colouring a page names: "label", or a known generative factor of the checkpoint's dataset (e.g. the
+    shapes dataset's shape, scale, rotation, x, y), its levels as categories. A factor whose level names read as
+    numbers ("1.5 px", "3/8 turn") is ordered (viridis); others (shape) get distinct hues."""
+    from ui.common import current_data, encode_test, load_model
+
+    if name == "label":
+        return ColourBy.labels(encode_test(path)["y"], classes)
+    test = current_data(load_model(path)).test
+    if name not in (test.factor_names or []):
+        raise ValueError(f"no factor {name!r} in this dataset; known: label, {', '.join(test.factor_names or [])}")
+    k = test.factor_names.index(name)
+    levels = tuple(test.factor_levels[k])
+    ordered = all(re.match(r"\s*[-+]?\d", lv) for lv in levels)
+    return ColourBy(name, test.factors[:, k].numpy(), levels, ordered=ordered)
