@@ -6,13 +6,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from ui.common import (STATE_KEY, checkpoint_rows, current_id, is_demo, label, load_model, resolve, runs_dir,
+from ui.common import (STATE_KEY, checkpoint_rows, current_id, is_demo, label, load_model, md, resolve, runs_dir,
                        set_current, store)
 from ui.compare_ui import UPLOAD_LIMIT_MB, delete_run, rename_run, save_upload
 from ui.notes import teaching_notes
 from vae.analysis import listing_row, run_card
 from vae.checkpoint import CheckpointError
-from vae.runs import UnknownCheckpoint
+from vae.runs import RunStore, UnknownCheckpoint
 
 PICK_KEY = "ckpts_pick"
 MSG_KEY = "ckpts_message"  # (level, text) from the last action, shown once
@@ -27,7 +27,7 @@ def _open(ckpt_id: str) -> None:
     try:
         set_current(ckpt_id)
     except UnknownCheckpoint as e:
-        return _say("error", f"Cannot open: {e}")
+        return _say("error", f"Cannot open: {md(e)}")
     _say("success", f"Opened {label(ckpt_id)}: every page now shows it.")
 
 
@@ -35,7 +35,7 @@ def _rename(ckpt_id: str) -> None:
     try:
         dest = store().checkpoint_id(rename_run(resolve(ckpt_id), st.session_state.get("ckpts_new_name", ""), runs_dir()))
     except (CheckpointError, UnknownCheckpoint) as e:
-        return _say("error", f"Cannot rename: {e}")
+        return _say("error", f"Cannot rename: {md(e)}")
     if st.session_state.get(STATE_KEY) == ckpt_id:
         set_current(dest)
     st.session_state[PICK_KEY] = dest
@@ -46,7 +46,7 @@ def _delete(ckpt_id: str) -> None:
     try:
         delete_run(resolve(ckpt_id), runs_dir())
     except (CheckpointError, UnknownCheckpoint) as e:
-        return _say("error", f"Cannot delete: {e}")
+        return _say("error", f"Cannot delete: {md(e)}")
     if st.session_state.get(STATE_KEY) == ckpt_id:
         st.session_state.pop(STATE_KEY)
     st.session_state.pop(PICK_KEY, None)
@@ -65,13 +65,26 @@ def upload_ui() -> None:
         try:
             dest = save_upload(up.name, up.getvalue(), runs_dir())
         except CheckpointError as e:
-            done[up.file_id] = ("error", f"Upload refused: {e}")
+            done[up.file_id] = ("error", f"Upload refused: {md(e)}")
         else:
-            done[up.file_id] = ("success", f"Uploaded **{up.name}** as **{dest.stem}** in your runs.")
+            done[up.file_id] = ("success", f"Uploaded **{md(up.name)}** as **{md(dest.stem)}** in your runs.")
             st.session_state[PICK_KEY] = store().checkpoint_id(dest)
             st.rerun()  # redraw the table above with the new run in it
     level, text = done[up.file_id]
     getattr(st, level)(text)
+
+
+def delete_ui(ckpt_id: str, stem: str) -> None:
+    d1, d2 = st.columns([3, 1], vertical_alignment="bottom")
+    sure = d1.checkbox(f"Yes, delete {md(stem)} and its log for good", key="ckpts_confirm")
+    d2.button("Delete", key="ckpts_delete", on_click=_delete, args=(ckpt_id,), disabled=not sure)
+
+
+def invalid_ui(ckpt_id: str, stem: str, error: str) -> None:
+    """A file that fails the checks: its reason, and Delete (it can never be opened, so nothing else)."""
+    st.error(f"invalid: {md(error)}")
+    if not is_demo(ckpt_id):
+        delete_ui(ckpt_id, stem)
 
 
 def manage_ui(ckpt_id: str, path: Path, meta: dict) -> None:
@@ -91,9 +104,7 @@ def manage_ui(ckpt_id: str, path: Path, meta: dict) -> None:
     r1, r2 = st.columns([3, 1], vertical_alignment="bottom")
     r1.text_input("New name", value=path.stem, key="ckpts_new_name", max_chars=64)
     r2.button("Rename", key="ckpts_rename", on_click=_rename, args=(p,))
-    d1, d2 = st.columns([3, 1], vertical_alignment="bottom")
-    sure = d1.checkbox(f"Yes, delete {path.stem} and its log for good", key="ckpts_confirm")
-    d2.button("Delete", key="ckpts_delete", on_click=_delete, args=(p,), disabled=not sure)
+    delete_ui(p, path.stem)
 
 
 st.title("Checkpoints")
@@ -107,7 +118,7 @@ if MSG_KEY in st.session_state:
     level, text = st.session_state.pop(MSG_KEY)
     getattr(st, level)(text)
 
-table = pd.DataFrame([listing_row(p, m, e, where=i.split("/")[0]) for i, p, m, e in rows])
+table = pd.DataFrame([listing_row(p, m, e and f"invalid: {e}", where=RunStore.kind(i)) for i, p, m, e in rows])
 if table.empty:
     st.info("No checkpoints yet. Train one on the **Train** page, or upload one below.")
 else:
@@ -121,10 +132,15 @@ else:
 st.subheader("Upload")
 upload_ui()
 
-valid = {r.id: r for r in checkpoint_rows() if r.meta is not None}
-if valid:
+listed = {r.id: r for r in checkpoint_rows()}  # invalid files too: they must stay deletable
+if listed:
     st.subheader("Manage")
-    if st.session_state.get(PICK_KEY) not in valid:
-        st.session_state[PICK_KEY] = cur if cur in valid else next(iter(valid))
-    pick = st.selectbox("Checkpoint", list(valid), format_func=label, key=PICK_KEY)
-    manage_ui(pick, valid[pick].path, valid[pick].meta)
+    if st.session_state.get(PICK_KEY) not in listed:
+        st.session_state[PICK_KEY] = cur if cur in listed else next(iter(listed))
+    pick = st.selectbox("Checkpoint", list(listed), key=PICK_KEY,
+                        format_func=lambda i: label(i) + ("" if listed[i].meta is not None else " (invalid)"))
+    row = listed[pick]
+    if row.meta is None:
+        invalid_ui(pick, row.path.stem, row.error)
+    else:
+        manage_ui(pick, row.path, row.meta)

@@ -145,9 +145,9 @@ def test_malformed_files_give_clear_errors(tmp_path):
         (_good_meta(data={"classes": [1, 2]}), "data.classes"),
         (_good_meta(history=[{"epoch": 1, "test": "oops"}]), "history[0].test"),
         (_good_meta(history=[{"epoch": 1, "recon": "20"}]), "numbers only"),
-        (_good_meta(model="vae"), "'model' must be a JSON object"),
-        (_good_meta(history="lots"), "'history' must be a JSON list"),
-        (_good_meta(history=[1, 2]), "list of objects"),
+        (_good_meta(model="vae"), "field model must be a JSON object"),
+        (_good_meta(history="lots"), "field history must be a list"),
+        (_good_meta(history=[1, 2]), "history[0] must be an object"),
     ],
 )
 def test_bad_metadata_is_refused(tmp_path, meta, words):

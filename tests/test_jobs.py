@@ -12,7 +12,7 @@ import pytest
 
 from vae.checkpoint import load_checkpoint
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
-from vae.jobs import JobManager, cli_args
+from vae.jobs import JobManager, job_spec, read_job_spec
 
 MODEL = ModelConfig(kind="vae", latent_dim=2, hidden=(32,))
 DATA = DataConfig(name="digits")
@@ -46,21 +46,42 @@ def mgr(tmp_path):
             _wait(m, s.id, lambda st: not st.active)
 
 
-def test_cli_args_rebuild_the_same_configs():
-    from vae.__main__ import _configs, build_parser
-
+def test_job_spec_rebuilds_the_same_configs(tmp_path):
     model = ModelConfig(kind="ae", arch="conv", latent_dim=5, hidden=(64, 32), channels=(8, 16), likelihood="gaussian",
                         sigma=0.2, learn_sigma=True)
     train = TrainConfig(epochs=7, batch_size=33, lr=3e-4, beta=0.25, warmup_epochs=2.5, capacity=3.0, seed=11,
                         threads=2, grad_clip=1.5)
     data = DataConfig(name="digits", test_fraction=0.3, split_seed=4, split="tail", limit=100, download=False)
-    a = build_parser().parse_args(["train", *cli_args(model, train, data)])
-    assert _configs(a) == (model, train, data)
+    path = tmp_path / "j.job.json"
+    path.write_text(json.dumps(job_spec(model, train, data, tmp_path / "j.safetensors")))
+    assert read_job_spec(path) == (model, train, data, tmp_path / "j.safetensors")
 
 
-def test_cli_args_default_to_one_thread():
-    a = cli_args(MODEL, _train(1), DATA)
-    assert a[a.index("--threads") + 1] == "1"
+def test_job_spec_carries_every_config_field():
+    """A field added to a config reaches the background run with no second place to edit (no hand-written argv)."""
+    import dataclasses
+
+    spec = job_spec(MODEL, _train(1), DATA, Path("x.safetensors"))
+    for key, cls in (("model", ModelConfig), ("train", TrainConfig), ("data", DataConfig)):
+        assert set(spec[key]) == {f.name for f in dataclasses.fields(cls)}
+
+
+def test_job_spec_defaults_to_one_thread():
+    assert job_spec(MODEL, _train(1), DATA, Path("x.safetensors"))["train"]["threads"] == 1
+
+
+@pytest.mark.parametrize("text, why", [("[]", "expected an object"), ("{" * 100_000, "not JSON"),
+                                       ('{"model": {}, "train": {}, "data": {}, "checkpoint": "/etc/passwd"}', "ending"),
+                                       ('{"model": {"kind": "x"}, "train": {}, "data": {}, "checkpoint": "a.safetensors"}',
+                                        "kind")])
+def test_bad_job_specs_are_one_line_errors(tmp_path, capsys, text, why):
+    from vae.__main__ import main
+
+    path = tmp_path / "bad.job.json"
+    path.write_text(text)
+    assert main(["train", "--spec", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and why in err and err.count("\n") == 1
 
 
 def test_completed_run_writes_a_loadable_checkpoint(mgr):
@@ -136,8 +157,9 @@ def test_state_survives_a_new_manager(mgr):
 @pytest.fixture
 def idle(tmp_path, monkeypatch):
     """A manager that never launches anything: naming tests need no training."""
-    monkeypatch.setattr(JobManager, "_launch", lambda self, spec: None)
-    return JobManager(tmp_path / "runs", background=False)
+    mgr = JobManager(tmp_path / "runs", background=False)
+    mgr.max_jobs = 0  # every job stays queued
+    return mgr
 
 
 def test_run_names_never_collide(idle):

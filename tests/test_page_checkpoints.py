@@ -73,7 +73,7 @@ def test_lists_demos_and_runs(tiny_ckpts, runs_dir):
 
 def test_upload_valid_checkpoint(tiny_ckpts, runs_dir):
     at = _upload(_open(), "My VAE!.safetensors", tiny_ckpts["vae"].read_bytes())
-    assert at.success and "My-VAE" in at.success[0].value
+    assert at.success and "as **My\\-VAE**" in at.success[0].value  # escaped Markdown: renders as My-VAE
     assert [p.name for p in runs_dir.iterdir()] == ["My-VAE.safetensors"]
     load_checkpoint(runs_dir / "My-VAE.safetensors")
     assert "My-VAE" in set(at.dataframe[0].value["name"])  # the table already shows it

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +47,24 @@ DEFAULT_ID = "demo/" + DEFAULT_DEMO.removesuffix(".safetensors")
 # one colour per class label on every page, so a "3" is the same colour on the map, in Compare and in Train
 LABEL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
                 "#17becf")
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&=^\"'])")
+
+
+def md(text: object) -> str:
+    """`text` as literal Markdown: every character Markdown or Streamlit would act on is backslash-escaped.
+
+    That covers links and images (`[..](..)`, `![..](..)`), raw HTML, emphasis, headings, LaTeX (`$`), Streamlit's
+    `:red[..]` and `:emoji:` directives, and bare URLs (`http://`, `www.` stop being links once `:` and `.` are
+    escaped). Line breaks become spaces, so a string cannot start a block of its own.
+    """
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def plain(text: object) -> str:
+    """`text` for Plotly names, legends, hover and annotations, which render a subset of HTML (`<a href>`, `<br>`)."""
+    return html.escape(" ".join(str(text).split()), quote=True)
 
 
 def label_color(label: int) -> str:
@@ -168,7 +188,7 @@ def current_checkpoint() -> tuple[Path, Checkpoint]:
     try:
         return path, load_model(path)
     except CheckpointError as e:
-        st.error(f"Cannot open this checkpoint: {e}")
+        st.error(f"Cannot open this checkpoint: {md(e)}")
         st.stop()
 
 
@@ -176,7 +196,7 @@ def current_data(ckpt: Checkpoint) -> DataSplit:
     try:
         return load_split(ckpt)
     except (DataError, ConfigError, ValueError, TypeError) as e:  # a stored dataset id that no longer resolves
-        st.error(f"The dataset of this checkpoint cannot be loaded: {e}")
+        st.error(f"The dataset of this checkpoint cannot be loaded: {md(e)}")
         st.stop()
 
 
@@ -185,7 +205,7 @@ def checkpoint_facts(ckpt: Checkpoint) -> dict[str, str]:
     last = h[-1] if h else {}
     test = last.get("test") or {}
     facts = {
-        "dataset": f"{ckpt.data.get('name', '?')} {tuple(ckpt.data.get('shape', ()))}",
+        "dataset": f"{md(ckpt.data.get('name', '?'))} {tuple(ckpt.data.get('shape', ()))}",
         "model": " · ".join([cfg.kind.upper()] + ([cfg.arch] if cfg.kind != "pca" else []) + [f"z={cfg.latent_dim}"]),
         "β": f"{tc.beta:g}" if tc and cfg.kind == "vae" else "–",
         "epochs": str(len(h)),
@@ -217,7 +237,7 @@ def sidebar() -> None:
         try:
             ckpt = load_model(resolve(choice))
         except (CheckpointError, UnknownCheckpoint) as e:
-            st.error(str(e))
+            st.error(md(e))
             return
         st.markdown("\n".join(f"- **{k}**: {v}" for k, v in checkpoint_facts(ckpt).items()))
 

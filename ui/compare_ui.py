@@ -28,14 +28,18 @@ TRAINING_FRESH_S = 60  # a run whose log moved this recently and has no 'end' li
 
 @st.cache_data(max_entries=32, show_spinner="Evaluating…")
 def _evaluate(path: str, mtime_s: float, split: str, k: int, seed: int) -> dict:
-    from vae.metrics import evaluate, kl_per_dim
+    from vae.metrics import evaluate, factor_scores, kl_per_dim
     from vae.explore import encode_dataset
 
     model = load_model(path).model
-    x = load_split_by_key(split).test.x  # (N, C, H, W)
+    test = load_split_by_key(split).test
+    x = test.x  # (N, C, H, W)
     out = evaluate(model, x, iwae_k=k, seed=seed)
     mu, logvar = encode_dataset(model, x)
     out["kl_per_dim"] = kl_per_dim(mu, logvar).tolist()
+    # MIG (Chen et al., 2018) where the dataset has known factors (shapes) and the code at least 2 dims
+    out["mig"] = (factor_scores(mu, test.factors.numpy(), test.factor_names).mig
+                  if test.factors is not None and mu.shape[1] >= 2 else None)
     return out
 
 

@@ -15,6 +15,7 @@ from ui.common import LABEL_COLORS, encode_test, latent_scatter, mtime, runs_dir
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.data import TORCHVISION, DataError, default_data_dir
 from vae.jobs import JobManager, JobStatus, save_upload
+from vae.shapes import PRESET_MODEL, PRESET_TRAIN
 
 def _poll_s(default: float, env: str = "VAE_LIVE_POLL_S") -> float:
     """An env override of a poll period (bench/live_bench.py compares 2 s, the old period, with today's)."""
@@ -31,7 +32,7 @@ SVG_POINTS = 3000  # live latent maps with fewer points are drawn as SVG, cheape
 JOB_KEY = "train_job"  # non-widget key: the job the Train page shows survives leaving the page
 ERR_KEY = "train_errors"
 UPLOAD = "upload .npz…"
-DATASETS = ["digits", *TORCHVISION, UPLOAD]
+DATASETS = ["digits", "shapes", *TORCHVISION, UPLOAD]
 STATE_ICON = {"queued": "⏳", "running": "🏃", "done": "✅", "stopped": "⏹️", "diverged": "💥", "failed": "❌"}
 COLORS = LABEL_COLORS  # series colours for curves and sweep points
 OFFICIAL_TRAIN = 60_000  # the official training split of each torchvision dataset (MNIST, Fashion-MNIST, KMNIST)
@@ -48,6 +49,10 @@ def train_size(data_json: str) -> int:
     else:
         n = load(cfg).info["n_train"]
     return min(n, cfg.limit) if cfg.limit is not None else n
+
+
+TRAIN_PRESET_KEYS = {"arch": "train_arch", "latent_dim": "train_latent_dim", "epochs": "train_epochs",
+                     "batch_size": "train_batch_size"}
 
 
 @st.cache_resource(max_entries=4, show_spinner=False, on_release=lambda m: m.close())
@@ -87,7 +92,8 @@ def _configs(ss) -> tuple[dict, tuple | None]:
     errors: dict[str, str] = {}
     kind = ss.train_kind
     model = _collect(ModelConfig, dict(kind=kind, arch=ss.train_arch, latent_dim=ss.train_latent_dim,
-                                       likelihood=ss.train_likelihood), errors)
+                                       likelihood=ss.train_likelihood, **preset_layers(ss.train_data, ss.train_arch)),
+                     errors)
     train = _collect(TrainConfig, dict(epochs=ss.train_epochs, batch_size=ss.train_batch_size, lr=ss.train_lr,
                                        beta=ss.train_beta if kind == "vae" else 1.0,
                                        warmup_epochs=ss.train_warmup_epochs, seed=ss.train_seed), errors)
@@ -100,6 +106,24 @@ def _configs(ss) -> tuple[dict, tuple | None]:
     except DataError as e:
         errors["name"] = str(e)
     return errors, (model, train, data) if not errors else None
+
+
+def preset_layers(data: str, arch: str) -> dict:
+    """Layer sizes for a dataset that has a preset (shapes: a small conv net, see vae/shapes.py); else the defaults."""
+    if data == "shapes" and arch == PRESET_MODEL["arch"]:
+        return {"channels": PRESET_MODEL["channels"], "hidden": PRESET_MODEL["hidden"]}
+    return {}
+
+
+def apply_shapes_preset(data_key: str, widget_keys: dict[str, str]) -> None:
+    """Choosing shapes fills in its preset (conv, z = 10, 20 epochs of batch 64: minutes on a laptop CPU).
+
+    widget_keys maps preset fields (arch, latent_dim, epochs, batch_size) to the form's widget keys.
+    """
+    if st.session_state.get(data_key) == "shapes":
+        preset = {**PRESET_MODEL, **PRESET_TRAIN}
+        for name, key in widget_keys.items():
+            st.session_state[key] = preset[name]
 
 
 def _data_name(ss) -> str:
@@ -131,13 +155,17 @@ def train_form() -> None:
     c1, c2, c3 = st.columns(3)
     with c1:
         st.markdown("**Data**")
-        choice = st.selectbox("Dataset", DATASETS, key="train_data", persist_state="session")
+        choice = st.selectbox("Dataset", DATASETS, key="train_data", persist_state="session",
+                              on_change=apply_shapes_preset, args=("train_data", TRAIN_PRESET_KEYS))
         if choice == UPLOAD:
             st.file_uploader("Images (.npz with x: N×H×W uint8 or floats in [0, 1]; optional y)", type=["npz"],
                              key="train_upload")
         elif choice in TORCHVISION and not (default_data_dir() / TORCHVISION[choice] / "raw").is_dir():
             st.caption(f"{choice} is downloaded on first use. Offline, the run fails with a message: "
                        "**digits** always works.")
+        elif choice == "shapes":
+            st.caption("32×32 shapes with 5 known factors (offline). Preset: conv net, z = 10, 20 epochs; see MIG "
+                       "and factor traversals on the **Factors** page.")
         field_error("name")
         st.selectbox("Model", ["vae", "ae", "pca"], key="train_kind", persist_state="session",
                      format_func={"vae": "VAE", "ae": "Auto-encoder", "pca": "PCA (closed form)"}.get)

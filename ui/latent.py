@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui.common import current_data, encode_test, label_color, load_model, mtime, png_bytes, upscale
+from ui.factors import colour_values
 from vae import explore
 from vae.metrics import kl_per_dim, per_image_terms
 
@@ -35,6 +36,7 @@ class View:
     overlay: bool = False
     grid_n: int = 15
     spacing: str = "cdf"  # cdf | linear
+    colour: str = "label"  # "label", or the name of a known generative factor (datasets like shapes)
 
 
 def crisp(img: np.ndarray, size: int, where=st, **kw) -> None:
@@ -70,10 +72,11 @@ def latent_stats(path: str, mt: float) -> dict:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)  # prepare() shows the one wait worth a spinner (t-SNE)
-def view_data(path: str, mt: float, method: str, dims: tuple[int, int]) -> dict:
-    """Map coordinates xy (M, 2) of test rows idx (M,), labels y, and the plane (None for t-SNE)."""
+def view_data(path: str, mt: float, method: str, dims: tuple[int, int], colour: str = "label") -> dict:
+    """Map coordinates xy (M, 2) of test rows idx (M,), colour categories y (labels, or a factor's levels), and
+    the plane (None for t-SNE)."""
     enc = encode_test(path)
-    mu, y = enc["mu"], enc["y"]
+    mu, y = enc["mu"], colour_values(path, colour)
     idx = np.arange(mu.shape[0])
     if mu.shape[0] > MAX_POINTS:
         idx = np.sort(np.random.default_rng(0).choice(mu.shape[0], MAX_POINTS, replace=False))
@@ -104,7 +107,7 @@ def grid_images(path: str, mt: float, n: int, spacing: str, dims: tuple[int, int
 @st.cache_data(max_entries=8, show_spinner=False)
 def base_figure(path: str, mt: float, view: View, classes: tuple[str, ...]) -> dict:
     """The map without the per-click traces, as a plain dict: it pickles in a millisecond, a Figure in 100s."""
-    data = view_data(path, mt, view.method, view.dims)
+    data = view_data(path, mt, view.method, view.dims, view.colour)
     xy, idx, y = data["xy"], data["idx"], data["y"]
     fig = go.Figure()
     for c in np.unique(y):
@@ -113,7 +116,7 @@ def base_figure(path: str, mt: float, view: View, classes: tuple[str, ...]) -> d
         fig.add_trace(go.Scattergl(
             x=xy[m, 0], y=xy[m, 1], mode="markers", name=name, customdata=idx[m],
             marker=dict(size=6, color=label_color(c), opacity=0.8),
-            hovertemplate=f"label {name}<br>test image #%{{customdata}}<extra></extra>"))
+            hovertemplate=f"{view.colour} {name}<br>test image #%{{customdata}}<extra></extra>"))
     pad = 0.05 * (xy.max(0) - xy.min(0)) + 1e-3
     x0, y0 = xy.min(0) - pad
     x1, y1 = xy.max(0) + pad
@@ -142,7 +145,7 @@ def base_figure(path: str, mt: float, view: View, classes: tuple[str, ...]) -> d
         ylabel = "label (jittered)"
     fig.update_layout(
         height=500, margin=dict(l=10, r=10, t=10, b=10), hovermode="closest", dragmode="pan",
-        uirevision=f"{path}-{view}", legend=dict(title="label", itemsizing="constant", y=0.9),
+        uirevision=f"{path}-{view}", legend=dict(title=view.colour, itemsizing="constant", y=0.9),
         xaxis=dict(title=xlabel, range=[x0, x1], zeroline=False, showgrid="images" not in layout),
         yaxis=dict(title=ylabel, range=[y0, y1], zeroline=False, showgrid="images" not in layout, scaleanchor="x" if axis != "t-SNE " else None),
         **layout)
@@ -238,8 +241,13 @@ def view_ui(path: str, model, grid_box) -> View:
                     cols[2].selectbox("y axis", range(d), format_func=lambda i: f"z{sub(i)}", key=K_DY))
         else:
             dims = (top[0], top[1])
+    factors = current_data(load_model(path)).test.factor_names
+    colour = "label"
+    if factors:  # a dataset with known generative factors: colour the map by any of them
+        colour = st.selectbox("Colour by", ["label", *factors], key="map_colour",
+                              help="The class label, or one generative factor of the images")
     if d < 2:
-        return View(method="dims", dims=dims)
+        return View(method="dims", dims=dims, colour=colour)
     c1, c2, _ = grid_box.columns([1, 2, 2])
     grid_n = c1.selectbox("Grid", [8, 10, 15, 20, 25], index=2, key="map_grid_n", format_func=lambda n: f"{n}×{n}")
     spacing = c2.radio("Spacing", ["cdf", "linear"], key=K_SPACING,
@@ -249,7 +257,8 @@ def view_ui(path: str, model, grid_box) -> View:
                         disabled=method != "dims" or dims[0] == dims[1],
                         help="Decoded images placed at their z on an evenly spaced grid over the codes' range "
                              "(two-dims view; grid size in the Manifold grid tab).")
-    return View(method=method, dims=dims, overlay=overlay and method == "dims", grid_n=grid_n, spacing=spacing)
+    return View(method=method, dims=dims, overlay=overlay and method == "dims", grid_n=grid_n, spacing=spacing,
+                colour=colour)
 
 
 def prepare(path: str, view: View) -> None:
@@ -284,7 +293,7 @@ def map_figure(path: str, view: View, classes: tuple[str, ...]) -> go.Figure:
     mt = mtime(path)
     base = base_figure(path, mt, view, classes)
     fig = go.Figure(base)
-    data, enc = view_data(path, mt, view.method, view.dims), encode_test(path)
+    data, enc = view_data(path, mt, view.method, view.dims, view.colour), encode_test(path)
     origin, basis = data["origin"], data["basis"]
     planar = basis is not None and basis.shape[0] == 2
     row = st.session_state.get(K_POINT)

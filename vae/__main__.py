@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="checkpoint path (default: checkpoints/runs/<name>.safetensors)")
     t.add_argument("--name", default=None, help="run name, used when --out is not given")
     t.add_argument("--resume", default=None, help="continue from this checkpoint up to --epochs")
+    t.add_argument("--spec", default=None, help="a JSON job spec (model, train, data configs and the checkpoint "
+                   "path), as the app writes for background runs; it replaces the config flags and --out")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--no-optimizer-state", action="store_true",
                    help="leave Adam's moments out of the checkpoint (a third of the size; resume restarts Adam)")
@@ -100,12 +102,18 @@ def _out_path(a: argparse.Namespace, model: ModelConfig, train: TrainConfig) -> 
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    model, train, data = _configs(a)  # before the heavy imports, so a bad argument fails in a blink
-    out = _out_path(a, model, train)
+    if a.spec:
+        from vae.jobs import read_job_spec
+
+        model, train, data, out = read_job_spec(a.spec)
+    else:
+        model, train, data = _configs(a)  # before the heavy imports, so a bad argument fails in a blink
+        out = _out_path(a, model, train)
+    from vae.procs import stop_signals
     from vae.run import run_training
 
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):  # stop between steps and keep the last good checkpoint
+    for sig in stop_signals():  # stop between steps and keep the last good checkpoint
         signal.signal(sig, lambda *_: stop.set())
     bar = None
 
@@ -135,7 +143,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from vae import data as data_mod
     from vae.checkpoint import load_checkpoint
-    from vae.metrics import evaluate
+    from vae.metrics import dataset_factor_scores, evaluate
 
     if a.iwae_k < 0:
         raise ConfigError("iwae_k", "must be >= 0")
@@ -145,6 +153,9 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     if list(split.test.shape) != list(ckpt.model_config.input_shape):
         raise ConfigError("data", f"images are {split.test.shape}, the model expects {ckpt.model_config.input_shape}")
     result = evaluate(ckpt.model, split.test.x, iwae_k=a.iwae_k, seed=a.seed)
+    scores = dataset_factor_scores(ckpt.model, split.test)  # None unless the dataset has known factors
+    if scores is not None and ckpt.model_config.latent_dim >= 2:
+        result["mig"] = scores.mig
     if a.json:
         print(json.dumps(result))
     else:

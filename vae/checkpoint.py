@@ -21,6 +21,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import load_file as st_load_file
 from safetensors.torch import save as st_save
 
+from vae import schema
 from vae.config import ConfigError, ModelConfig, TrainConfig
 from vae.model import build_model
 
@@ -28,8 +29,12 @@ FORMAT = "vae-latent-explorer"
 FORMAT_VERSION = 1
 SUFFIX = ".safetensors"
 MAX_BYTES = 256 * 1024**2  # far above any model this app trains; refuse before reading
-MAX_HEADER_BYTES = 16 * 1024**2
+MAX_HEADER_BYTES = schema.MAX_HEADER_BYTES  # read on every listing: a many-MB header would slow every page
+HISTORY_BUDGET = MAX_HEADER_BYTES // 2  # the writer keeps its history well inside what the reader accepts
 OPTIM_PREFIX = "optim."
+DTYPES = ("F32", "F16", "BF16", "F64")  # weights only ever need these; exotic ones (float8, ...) are refused
+MAX_TENSORS = 1024
+MAX_DIMS = 4
 
 
 class CheckpointError(RuntimeError):
@@ -124,7 +129,7 @@ def save_checkpoint(
         "model": model.config.to_dict(),
         "train": train.to_dict() if train else None,
         "data": data or {},
-        "history": history or [],
+        "history": schema.fit_history(history or [], HISTORY_BUDGET),
         **(extra or {}),
     }
     blob = st_save(tensors, metadata={"format": FORMAT, "meta": json.dumps(meta)})
@@ -156,11 +161,13 @@ def _header(path: Path) -> dict:
             raise CheckpointError(f"{path.name}: not a safetensors file, or truncated (bad header length)")
         raw = f.read(n)
     try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path.name}: not a safetensors file (header is not JSON)") from e
+        header = schema.parse_json(raw, "header")
+    except schema.SchemaError as e:
+        raise CheckpointError(f"{path.name}: not a safetensors file ({e})") from e
     if not isinstance(header, dict):
         raise CheckpointError(f"{path.name}: not a safetensors file (header is not an object)")
+    if len(header) > MAX_TENSORS + 1:
+        raise CheckpointError(f"{path.name}: {len(header) - 1} tensors; a checkpoint of this app has far fewer")
     end = 0
     for k, v in header.items():
         if k == "__metadata__":
@@ -170,6 +177,13 @@ def _header(path: Path) -> dict:
         offsets = v.get("data_offsets") if isinstance(v, dict) else None
         if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) and o >= 0 for o in offsets)):
             raise CheckpointError(f"{path.name}: not a safetensors file (tensor {k[:40]!r} has no valid data_offsets)")
+        dtype, shape = v.get("dtype"), v.get("shape")
+        if dtype not in DTYPES:
+            raise CheckpointError(f"{path.name}: tensor {k[:40]!r} has dtype {str(dtype)[:12]!r}; weights must be "
+                                  f"one of {', '.join(DTYPES)}")
+        if not (isinstance(shape, list) and len(shape) <= MAX_DIMS
+                and all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**31 for d in shape)):
+            raise CheckpointError(f"{path.name}: tensor {k[:40]!r} has an invalid shape")
         end = max(end, offsets[1])
     if 8 + n + end != size:
         raise CheckpointError(f"{path.name}: file is truncated or padded ({size} bytes, header expects {8 + n + end})")
@@ -182,62 +196,21 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     md = _header(path).get("__metadata__") or {}
     if md.get("format") != FORMAT or "meta" not in md:
         raise CheckpointError(f"{path.name}: a safetensors file, but not a VAE Latent Explorer checkpoint")
+    if not isinstance(md["meta"], str):
+        raise CheckpointError(f"{path.name}: metadata is not a string")
     try:
-        meta = json.loads(md["meta"])
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path.name}: metadata is not valid JSON") from e
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"{path.name}: metadata is not a JSON object")
-    # readers index these without checking, so a hostile header must not get past with the wrong types
-    for key, kind in (("model", dict), ("data", dict), ("history", list)):
-        if key in meta and not isinstance(meta[key], kind):
-            raise CheckpointError(f"{path.name}: metadata field {key!r} must be a JSON {'object' if kind is dict else 'list'}")
-    if not all(isinstance(h, dict) for h in meta.get("history", [])):
-        raise CheckpointError(f"{path.name}: metadata history must be a list of objects")
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise CheckpointError(f"{path.name}: format version {version!r} is not supported (this app reads {FORMAT_VERSION})")
-    problem = _meta_problem(meta)
-    if problem:
-        raise CheckpointError(f"{path.name}: metadata {problem}")  # e.g. "... the model config is invalid (...)"
+        meta = schema.parse_json(md["meta"])
+        if not isinstance(meta, dict):
+            raise schema.SchemaError("metadata is not a JSON object")
+        version = meta.get("format_version")
+        if version != FORMAT_VERSION:
+            raise CheckpointError(f"{path.name}: format version {str(version)[:20]!r} is not supported "
+                                  f"(this app reads {FORMAT_VERSION})")
+        schema.check_metadata(meta)  # pages index these fields without checking: refuse here, once, with a reason
+    except schema.SchemaError as e:
+        msg = str(e)
+        raise CheckpointError(f"{path.name}: {msg if msg.startswith('metadata') else 'metadata ' + msg}") from e
     return meta
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _meta_problem(meta: dict) -> str | None:
-    """What is wrong with the fields pages read (configs, dataset id, history), or None: every reader can trust them."""
-    for key, cls in (("model", ModelConfig), ("train", TrainConfig)):
-        try:
-            if meta.get(key) is not None:
-                cls.from_dict(meta[key])
-        except (ConfigError, TypeError) as e:
-            return f"says the {key} config is invalid ({e})"
-    data = meta.get("data") or {}
-    if "shape" in data and not (isinstance(data["shape"], list) and len(data["shape"]) == 3
-                                and all(isinstance(v, int) and not isinstance(v, bool) for v in data["shape"])):
-        return "field data.shape must be three integers"
-    for key in ("name", "fingerprint", "split"):
-        if key in data and not isinstance(data[key], str):
-            return f"field data.{key} must be a string"
-    for key in ("test_fraction", "split_seed", "n_train", "n_test"):
-        if key in data and not _is_number(data[key]):
-            return f"field data.{key} must be a number"
-    if "classes" in data and not (isinstance(data["classes"], list) and all(isinstance(c, str) for c in data["classes"])):
-        return "field data.classes must be a list of strings"
-    for i, h in enumerate(meta.get("history", [])):
-        test = h.get("test")
-        scalars = [v for k, v in h.items() if k not in ("test", "kl_per_dim")]
-        if test is not None:
-            if not isinstance(test, dict):
-                return f"history[{i}].test must be an object"
-            scalars += list(test.values())
-        scalars += list(h.get("kl_per_dim") or [])
-        if not isinstance(h.get("kl_per_dim", []), list) or not all(v is None or _is_number(v) for v in scalars):
-            return f"history[{i}] must hold numbers only"
-    return None
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +16,10 @@ import torch.nn.functional as F
 from vae.config import MAX_CHANNELS, MAX_SIDE, DataConfig
 
 TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
-BUILTIN = ("digits", *TORCHVISION)
+BUILTIN = ("digits", "shapes", *TORCHVISION)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 MAX_NPZ_BYTES = 2 * 1024**3
+SHAPES_VERSION = 1  # bump when vae/shapes.py draws different images, so old checkpoints are not compared as equals
 MAX_DECODED_BYTES = 2 * 1024**3  # float32 images after decoding: a small compressed file may declare far more
 
 
@@ -36,6 +38,10 @@ class Dataset:
     x: torch.Tensor  # (N, C, H, W) float32 in [0, 1]
     y: torch.Tensor  # (N,) int64; -1 when unlabeled
     classes: list[str]
+    # known generative factors (only `shapes` has them): level index per image and factor, (N, K) int64
+    factors: torch.Tensor | None = None
+    factor_names: list[str] = field(default_factory=list)
+    factor_levels: list[list[str]] = field(default_factory=list)  # a readable name per level of each factor
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -43,6 +49,15 @@ class Dataset:
     @property
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.x.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def has_factors(self) -> bool:
+        return self.factors is not None
+
+    def subset(self, idx: torch.Tensor | slice) -> "Dataset":
+        """The same dataset restricted to `idx`, factors included."""
+        factors = self.factors[idx] if self.factors is not None else None
+        return Dataset(self.x[idx], self.y[idx], self.classes, factors, self.factor_names, self.factor_levels)
 
 
 @dataclass
@@ -66,6 +81,9 @@ def load(cfg: DataConfig) -> DataSplit:
     if key == "digits":
         train, test = _split(_digits(), cfg)
         fingerprint = "sklearn-digits"
+    elif key == "shapes":
+        train, test = _split(_shapes(), cfg)
+        fingerprint = f"procedural-shapes-v{SHAPES_VERSION}"
     elif key in TORCHVISION:
         train, test = _torchvision(key, cfg)
         fingerprint = f"torchvision-{key}"
@@ -85,7 +103,7 @@ def load(cfg: DataConfig) -> DataSplit:
         train, test = _split(full, cfg)
         fingerprint = _fingerprint(path)
     if cfg.limit is not None:
-        train = Dataset(train.x[: cfg.limit], train.y[: cfg.limit], train.classes)
+        train = train.subset(slice(0, cfg.limit))
     info = {
         "name": name,
         "shape": list(train.shape),
@@ -119,7 +137,7 @@ def _split(ds: Dataset, cfg: DataConfig) -> tuple[Dataset, Dataset]:
         g = torch.Generator().manual_seed(cfg.split_seed)
         perm = torch.randperm(n, generator=g)
         test_idx, train_idx = perm[:n_test].sort().values, perm[n_test:].sort().values
-    return (Dataset(ds.x[train_idx], ds.y[train_idx], ds.classes), Dataset(ds.x[test_idx], ds.y[test_idx], ds.classes))
+    return ds.subset(train_idx), ds.subset(test_idx)
 
 
 def _digits() -> Dataset:
@@ -128,6 +146,22 @@ def _digits() -> Dataset:
     x = torch.tensor(images, dtype=torch.float32).unsqueeze(1) / 16.0  # (N, 1, 8, 8), pixel counts 0..16
     y = torch.tensor(target, dtype=torch.int64)
     return Dataset(x, y, [str(i) for i in range(10)])
+
+
+@lru_cache(maxsize=1)
+def _shapes_arrays():
+    from vae.shapes import generate
+
+    return generate(seed=0)  # the grid is fixed; seed 0 fixes the file order that split="tail" uses
+
+
+def _shapes() -> Dataset:
+    """The procedural dSprites-style shapes with their five known factors (vae/shapes.py); no download."""
+    d = _shapes_arrays()
+    x = torch.from_numpy(d.images).unsqueeze(1)  # (N, 1, 32, 32), anti-aliased coverage in [0, 1]
+    factors = torch.from_numpy(d.factors)  # (N, 5)
+    return Dataset(x, factors[:, 0].clone(), list(d.factor_levels[0]), factors, list(d.factor_names),
+                   [list(levels) for levels in d.factor_levels])
 
 
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:

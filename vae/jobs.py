@@ -1,7 +1,8 @@
 """Background training jobs: the CLI in a subprocess, state in files, a FIFO queue with a concurrency cap.
 
-Each job is a spec file `<stem>.job.json` beside its checkpoint; the checkpoint and its `.log.jsonl`
-come from `vae.run`. Status is derived from those files and the process table only, so any number of
+Each job is a spec file `<stem>.job.json` beside its checkpoint, holding the configs' `to_dict()`; the run is
+`python -m vae train --spec <that file>`, so a new config field needs no change here. The checkpoint and its
+`.log.jsonl` come from `vae.run`. Liveness is (pid, create_time) through psutil, on every platform. Status is derived from those files and the process table only, so any number of
 readers (pages, a restarted server, a second server on the same folder) agree on it.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from vae import procs
 from vae.checkpoint import SUFFIX, atomic_write_bytes, run_path, sanitize_run_name
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.run import log_path_for, read_log
@@ -68,29 +69,42 @@ class JobStatus:
         return asdict(self)
 
 
-def cli_args(model: ModelConfig, train: TrainConfig, data: DataConfig) -> list[str]:
-    """The `python -m vae train` flags that rebuild exactly these configs (the inverse of vae.__main__._configs)."""
-    a = ["--data", data.name, "--test-fraction", repr(data.test_fraction), "--split-seed", str(data.split_seed),
-         "--split", data.split,
-         "--model", model.kind, "--arch", model.arch, "--latent-dim", str(model.latent_dim),
-         "--hidden", ",".join(map(str, model.hidden)), "--channels", ",".join(map(str, model.channels)),
-         "--likelihood", model.likelihood, "--sigma", repr(model.sigma),
-         "--epochs", str(train.epochs), "--batch-size", str(train.batch_size), "--lr", repr(train.lr),
-         "--beta", repr(train.beta), "--warmup-epochs", repr(train.warmup_epochs),
-         "--capacity", "none" if train.capacity is None else repr(train.capacity),
-         "--capacity-epochs", repr(train.capacity_epochs), "--seed", str(train.seed), "--device", train.device,
-         # one intra-op thread per job: on 2 cores, 2 threads on these small matmuls were slower, not faster
-         "--threads", str(train.threads or 1), "--log-every", str(train.log_every),
-         "--grad-clip", "none" if train.grad_clip is None else repr(train.grad_clip)]
-    if model.learn_sigma:
-        a.append("--learn-sigma")
-    if data.data_dir:
-        a += ["--data-dir", data.data_dir]
-    if data.limit is not None:
-        a += ["--limit", str(data.limit)]
-    if not data.download:
-        a.append("--no-download")
-    return a
+SPEC_MAX_BYTES = 1024**2  # a job spec is a few hundred bytes; anything bigger is not ours
+
+
+def job_spec(model: ModelConfig, train: TrainConfig, data: DataConfig, checkpoint: Path) -> dict:
+    """The configs a background run trains with, as JSON: the same `to_dict()` that checkpoints store.
+
+    One intra-op thread per job unless set: on 2 cores, 2 threads on these small matmuls were slower, not faster.
+    """
+    return {"model": model.to_dict(), "train": train.replace(threads=train.threads or 1).to_dict(),
+            "data": data.to_dict(), "checkpoint": str(checkpoint)}
+
+
+def read_job_spec(path: str | os.PathLike) -> tuple[ModelConfig, TrainConfig, DataConfig, Path]:
+    """(model, train, data, checkpoint path) from a job spec file; ConfigError('spec', ...) for anything else."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(SPEC_MAX_BYTES + 1)
+    except OSError as e:
+        raise ConfigError("spec", f"cannot read {path}: {e.strerror or e}") from e
+    if len(raw) > SPEC_MAX_BYTES:
+        raise ConfigError("spec", f"{Path(path).name} is larger than {SPEC_MAX_BYTES} bytes")
+    try:
+        spec = json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise ConfigError("spec", f"{Path(path).name} is not JSON ({e})") from e
+    if not isinstance(spec, dict) or not all(isinstance(spec.get(k), dict) for k in ("model", "train", "data")):
+        raise ConfigError("spec", "expected an object with 'model', 'train' and 'data' objects and a 'checkpoint'")
+    out = spec.get("checkpoint")
+    if not isinstance(out, str) or not out.endswith(SUFFIX):
+        raise ConfigError("spec", f"'checkpoint' must be a path ending in {SUFFIX}")
+    try:
+        configs = (ModelConfig.from_dict(spec["model"]), TrainConfig.from_dict(spec["train"]),
+                   DataConfig.from_dict(spec["data"]))
+    except TypeError as e:
+        raise ConfigError("spec", str(e)) from e
+    return (*configs, Path(out))
 
 
 def save_upload(root: str | os.PathLike, filename: str, blob: bytes) -> Path:
@@ -112,26 +126,6 @@ def save_upload(root: str | os.PathLike, filename: str, blob: bytes) -> Path:
         path.unlink(missing_ok=True)
         raise
     return path
-
-
-def _proc_state(pid: int) -> str | None:
-    """'alive', 'dead', or None when the platform cannot tell (no /proc)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return "dead" if Path("/proc/self").exists() else None
-    except OSError:
-        return None
-    state = stat.rsplit(")", 1)[1].split()[0]  # the comm field may contain spaces; it ends at the last ')'
-    return "dead" if state in ("Z", "X") else "alive"
-
-
-def _proc_start(pid: int) -> str | None:
-    """Start time in clock ticks: tells our process apart from a later one that reused its pid."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
 
 
 class JobManager:
@@ -212,8 +206,7 @@ class JobManager:
         folder.mkdir(parents=True, exist_ok=True)
         ckpt = self._reserve(folder, name)
         job_id = str(ckpt.relative_to(self.root))[: -len(SUFFIX)]
-        argv = [self.python, "-m", "vae", "train", *cli_args(model, train, data), "--out", str(ckpt), "--no-progress"]
-        spec = {"id": job_id, "name": ckpt.stem, "checkpoint": str(ckpt), "argv": argv, "created": time.time(),
+        spec = {"id": job_id, "name": ckpt.stem, "created": time.time(), **job_spec(model, train, data, ckpt),
                 "epochs": train.epochs if model.kind != "pca" else 1, "sweep": sweep,
                 "beta": train.beta if model.kind == "vae" else None, "pid": None}
         self._write_spec(spec)
@@ -225,30 +218,16 @@ class JobManager:
         proc = self._procs.get(spec["id"])
         if proc is not None:
             return proc.poll() is None  # also reaps our own finished children (no zombies)
-        pid = spec.get("pid")
-        if not pid:
-            return False
-        state = _proc_state(pid)
-        if state is None:  # no /proc: fall back to a signal-0 probe
-            try:
-                os.kill(pid, 0)
-                return True
-            except OSError:
-                return False
-        return state == "alive" and (spec.get("pid_start") in (None, _proc_start(pid)))
+        return procs.is_alive(spec.get("pid"), spec.get("pid_create"))
 
-    def _launch(self, spec: dict) -> None:
+    def _launch(self, spec: dict) -> tuple[int, float]:
+        """Start the training process of a queued spec; (pid, create_time). The one place a run is started."""
         ckpt = Path(spec["checkpoint"])
-        err = open(ckpt.with_name(ckpt.stem + STDERR_SUFFIX), "wb")
-        try:
-            env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-            proc = subprocess.Popen(spec["argv"], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=err, env=env, start_new_session=True)  # Ctrl-C in the server's terminal
-        finally:                                                              # must not stop user runs
-            err.close()
+        argv = [self.python, "-m", "vae", "train", "--spec", str(self._spec_path(spec["id"])), "--no-progress"]
+        proc, created = procs.start(argv, cwd=ROOT, stderr_path=ckpt.with_name(ckpt.stem + STDERR_SUFFIX),
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self._procs[spec["id"]] = proc
-        spec.update(pid=proc.pid, pid_start=_proc_start(proc.pid), started=time.time())
-        self._write_spec(spec)
+        return proc.pid, created
 
     def tick(self) -> None:
         """Start queued jobs, oldest first, while fewer than `max_jobs` run. Cheap; called often."""
@@ -257,7 +236,9 @@ class JobManager:
             running = sum(1 for s in specs if s.get("pid") and self._alive(s))
             queued = sorted((s for s in specs if not s.get("pid") and not s.get("cancelled")), key=lambda s: s["created"])
             for spec in queued[: max(0, self.max_jobs - running)]:
-                self._launch(spec)
+                pid, created = self._launch(spec)
+                spec.update(pid=pid, pid_create=created, started=time.time())
+                self._write_spec(spec)
             for job_id, proc in list(self._procs.items()):
                 if proc.poll() is not None:
                     del self._procs[job_id]
@@ -349,10 +330,7 @@ class JobManager:
             elif self._alive(spec):
                 spec["stop_requested"] = time.time()  # a SIGTERM during start-up kills before the handler exists
                 self._write_spec(spec)
-                try:
-                    os.kill(spec["pid"], signal.SIGTERM)
-                except ProcessLookupError:  # it finished in the meantime
-                    pass
+                procs.terminate(spec["pid"], spec.get("pid_create"))  # False: it finished in the meantime
 
     # ---- sweeps ------------------------------------------------------------------------------------
     def submit_sweep(self, name: str, betas: list[float], model: ModelConfig, train: TrainConfig,

@@ -7,6 +7,7 @@ uploads) and "sweep/<sweep>/<stem>" (β-sweep runs). Strings that come from a br
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -126,14 +127,32 @@ class RunStore:
                     ckpt_id = self.checkpoint_id(path)
                 except UnknownCheckpoint:  # a name no ID can carry (e.g. made by hand): not ours to show
                     continue
-                try:
-                    group.append(Row(ckpt_id, path, read_metadata(path), None))
-                except CheckpointError as e:
-                    group.append(Row(ckpt_id, path, None, str(e)))
+                meta, error = read_listed(path)
+                group.append(Row(ckpt_id, path, meta, error))
             out += sorted(group, key=lambda r: _mtime(r.path), reverse=True)
         return out
 
     list = rows
+
+
+def read_listed(path: Path) -> tuple[dict | None, str | None]:
+    """(metadata, None) or (None, reason) for a listed file; cached by path, size and modification time.
+
+    Every page run lists the folder: a header is parsed and checked once per version of the file, not per visit.
+    """
+    try:
+        st = path.stat()
+    except OSError as e:
+        return None, f"{path.name}: cannot read file ({e.strerror or e})"
+    return _read_listed(str(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=2048)
+def _read_listed(path: str, mtime_ns: int, size: int) -> tuple[dict | None, str | None]:
+    try:
+        return read_metadata(path), None
+    except CheckpointError as e:
+        return None, str(e)
 
 
 def _files(folder: Path) -> list[Path]:
