@@ -78,3 +78,39 @@ def milestones(samples: list[tuple[float, dict]], t_click: float) -> dict:
                 states.append(state)
     first["states"] = states
     return first
+
+
+def shown_checkpoint(page) -> str:
+    """The sidebar picker's text and the page caption that names the open checkpoint (e.g. 'digits-2-ae: AE, …')."""
+    side = page.locator('[data-testid="stSidebar"]').first.inner_text() or ""  # its facts name the model
+    caps = page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]').first.text_content() or ""
+    return f"{side.strip()} | {caps.strip()}"
+
+
+def wait_url(page, needle: str, timeout: float = 30.0) -> str:
+    """Wait until the address bar holds `needle` (the app writes query parameters after each run)."""
+    from urllib.parse import unquote
+
+    page.wait_for_function("(s) => decodeURIComponent(location.search).includes(s)", arg=needle, timeout=timeout * 1000)
+    return unquote(page.url)  # for reading only: open page.url itself, encoded as the address bar has it
+
+
+def click_map_point(page) -> int:
+    """Click the clearest dot of the canvas map; its test row."""
+    import canvas_helpers as cv
+
+    cv.wait_canvas(page)
+    pos = cv.screen_of_point(page, cv.clearest_point(page))
+    page.mouse.click(pos["x"], pos["y"])
+    page.wait_for_timeout(200)
+    e2e.wait_idle(page)
+    return int(pos["row"])
+
+
+def wait_selection(page, row: int, timeout: float = 60.0) -> float:
+    """Seconds until the map's panel shows test row `row` as the clicked point."""
+    t0 = time.perf_counter()
+    page.wait_for_function(
+        """(row) => Array.from(document.querySelectorAll('[data-testid="stMain"] [data-testid="stImageCaption"]'))
+             .some(e => e.innerText.startsWith('x: test #' + row + ','))""", arg=row, timeout=timeout * 1000)
+    return time.perf_counter() - t0

@@ -51,3 +51,31 @@ def test_a_20_epoch_run_streams_before_done(live_browser, tmp_path):
     assert end["event"] == "end" and end["status"] == "done"
     print(json.dumps({k: v for k, v in seen.items() if k != "states"}), "done after end:",
           round(seen["done_at"] - end["time"], 3))
+
+
+@pytest.mark.slow
+def test_reload_and_a_copied_link_keep_checkpoint_and_clicked_point(live_browser, tmp_path):
+    server, browser, _ = live_browser
+    page = e2e.new_page(browser)
+    e2e.open_app(page, server)
+    e2e.select_checkpoint(page, "demo · digits-2-ae")
+    row = live.click_map_point(page)
+    url = live.wait_url(page, f"pt={row}")
+    assert "ckpt=demo/digits-2-ae" in live.wait_url(page, "ckpt=demo/digits-2-ae")
+    assert "/" not in url.split("?", 1)[1].replace("ckpt=demo/", "")  # only IDs: no path anywhere else
+
+    page.reload(wait_until="domcontentloaded")
+    live.wait_selection(page, row)
+    shown = live.shown_checkpoint(page)
+    assert "model: AE" in shown.split(" | ")[0] and shown.split(" | ")[1].startswith("digits-2-ae"), shown
+    e2e.screenshot(page, tmp_path / "reloaded.png")
+
+    other = e2e.new_page(browser)  # a fresh context: no cookies, no session, only the link
+    link = page.url  # what a teacher copies from the address bar
+    other.goto(link, wait_until="domcontentloaded")
+    live.wait_selection(other, row)
+    shown = live.shown_checkpoint(other)
+    assert "model: AE" in shown.split(" | ")[0] and shown.split(" | ")[1].startswith("digits-2-ae"), shown
+    assert not e2e.streamlit_errors(other)
+    assert not [t for t in other.locator('[data-testid="stAlert"]').all_inner_texts() if "From the link" in t]
+    e2e.screenshot(other, tmp_path / "shared.png")

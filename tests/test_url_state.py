@@ -28,7 +28,7 @@ def _q(at: AppTest, key: str) -> str | None:
 
 
 def test_a_link_restores_checkpoint_point_and_pins(runs_dir):
-    at = _app({"ckpt": "demo/digits-2-ae", "pt": "5", "a": "#3", "b": "0.5,-1.25"})
+    at = _app({"ckpt": "demo/digits-2-ae", "pt": "5", "a": "i3", "b": "0.5,-1.25"})
     assert at.session_state["ckpt_id"] == "demo/digits-2-ae"
     assert at.session_state["map_point"] == 5
     assert at.session_state["map_a"]["label"] == "test #3"
@@ -59,7 +59,8 @@ def test_the_url_follows_the_view(runs_dir):
     ({"z": "1,2,3"}, "z"),
     ({"z": "nan,1"}, "z"),
     ({"z": "1e308,1"}, "z"),
-    ({"a": "#abc"}, "a"),
+    ({"a": "iabc"}, "a"),
+    ({"a": "i99999"}, "a"),
     ({"b": "**bold**,1"}, "b"),
 ])
 def test_hostile_values_are_refused_with_a_notice(runs_dir, params, bad):

@@ -1,7 +1,7 @@
 """The view in the URL (st.query_params): a reload keeps your place, and a copied link opens the same view.
 
 The URL holds only IDs and numbers, never a path: `ckpt` (a run-store ID such as demo/digits-3-vae) on every
-page; on the Latent map `pt` (clicked test row), `z`, pins `a` and `b` (`#row` or numbers), `proj`, `dx`, `dy`;
+page; on the Latent map `pt` (clicked test row), `z`, pins `a` and `b` (`i<row>` for a test image, or numbers), `proj`, `dx`, `dy`;
 `cmp` on Compare, `job` on Train, `pick` on Checkpoints. Everything read from a URL is checked against what
 exists here (IDs in the store, rows in the test set, one number per latent dimension, finite and bounded); a
 value that fails is dropped and the page says so, the rest of the link still applies.
@@ -151,7 +151,7 @@ def _restore_map(url: dict[str, str], notes: list[str]) -> None:
         if name not in url:
             continue
         text = url[name]
-        pin_row = parse_int(text[1:], 0, n) if text.startswith("#") else None
+        pin_row = parse_int(text[1:], 0, n) if text[:1] in ("i", "#") else None  # '#' only from hand-typed links
         pin_z = parse_z(text, d) if pin_row is None else None
         if pin_row is not None:
             ss[key] = {"z": [float(v) for v in mu[pin_row]], "label": f"test #{pin_row}"}
@@ -222,7 +222,7 @@ def _map_params() -> dict[str, str]:
         pin = ss.get(key)
         if pin:
             lab = str(pin.get("label", ""))
-            out[name] = "#" + lab[6:] if lab.startswith("test #") else format_z(pin["z"])
+            out[name] = "i" + lab[6:] if lab.startswith("test #") else format_z(pin["z"])  # no '#': it ends a URL
     for key, name in (("map_method", "proj"), (L.K_DX, "dx"), (L.K_DY, "dy")):
         if ss.get(key) is not None:
             out[name] = str(ss[key])
