@@ -136,12 +136,11 @@ def test_train_form_offers_shapes_with_its_preset(runs_dir):
     from ui.jobs_ui import job_manager
 
     job_id = at.session_state["train_job"]
-    argv = json.loads((runs_dir / f"{job_id}.job.json").read_text())["argv"]  # the CLI line the run executes
+    spec = json.loads((runs_dir / f"{job_id}.job.json").read_text())  # the configs the run trains with
     job_manager().stop(job_id)
-    flag = lambda name: argv[argv.index(name) + 1]  # noqa: E731
-    assert flag("--data") == "shapes" and flag("--arch") == "conv"
-    assert flag("--channels") == ",".join(map(str, PRESET_MODEL["channels"]))
-    assert flag("--hidden") == ",".join(map(str, PRESET_MODEL["hidden"]))
+    assert spec["data"]["name"] == "shapes" and spec["model"]["arch"] == "conv"
+    assert list(spec["model"]["channels"]) == list(PRESET_MODEL["channels"])
+    assert list(spec["model"]["hidden"]) == list(PRESET_MODEL["hidden"])
 
 
 def test_beta_sweep_plots_mig_against_beta_for_shapes(shapes_demos, runs_dir, monkeypatch):
