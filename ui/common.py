@@ -43,6 +43,7 @@ _leave_pages_v1_mode()
 
 DEFAULT_DEMO = "digits-3-vae.safetensors"
 STATE_KEY = "ckpt_id"  # the one value that crosses pages: the current checkpoint's ID (never a path)
+SIDEBAR_CHARS = 26  # names longer than this are cut in the sidebar's picker
 DEFAULT_ID = "demo/" + DEFAULT_DEMO.removesuffix(".safetensors")
 # one colour per class label on every page, so a "3" is the same colour on the map, in Compare and in Train
 LABEL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -234,6 +235,8 @@ def sidebar() -> None:
         choice = st.selectbox("Current checkpoint", ids, format_func=label, key="sidebar_ckpt",
                               label_visibility="collapsed",
                               on_change=lambda: set_current(st.session_state["sidebar_ckpt"]))
+        if len(label(choice)) > SIDEBAR_CHARS:  # the picker cuts long names: the full one, wrapped, below it
+            st.caption(label(choice))
         try:
             ckpt = load_model(resolve(choice))
         except (CheckpointError, UnknownCheckpoint) as e:

@@ -10,6 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from ui import url_state
 from ui.colour import ColourBy, colour_by
 from ui.common import current_data, encode_test, load_model, mtime, png_bytes, upscale
 from vae import explore
@@ -421,6 +422,7 @@ def map_panel(path: str, view: View, classes: tuple[str, ...]) -> None:
         st.toggle("Server-drawn map", key=CV.K_CLASSIC, help="The Plotly map, drawn on the server: every hover and "
                   "click is a round trip. For browsers where the canvas does not work.")
     st.session_state[K_MS] = 1000 * (time.perf_counter() - t0)
+    url_state.write()  # a click or a slider reruns only this fragment: the URL must follow it too
 
 
 def pins(path: str) -> tuple[dict, dict]:
