@@ -85,6 +85,8 @@ def test_mi_matches_sklearn_on_the_same_bins():
     z = np.c_[f[:, 0] + rng.normal(0, 0.7, len(f)), rng.normal(size=len(f)), f[:, 3] * 0.3 + rng.normal(size=len(f))]
     codes = discretize(z)
     assert codes.min() >= 1 and codes.max() <= MIG_BINS  # disentanglement_lib's np.digitize convention
+    for i in range(z.shape[1]):  # its _histogram_discretize: digitize on the left edges of a 20-bin histogram
+        assert np.array_equal(codes[:, i], np.digitize(z[:, i], np.histogram(z[:, i], MIG_BINS)[1][:-1]))
     for i in range(z.shape[1]):
         assert len(np.unique(codes[:, i])) <= MIG_BINS
         for j in range(f.shape[1]):
