@@ -86,6 +86,14 @@ def store() -> RunStore:
     return RunStore(runs_dir(), demo_dir())
 
 
+def session_id() -> str | None:
+    """This browser session's id: the owner of the runs it starts (only it may stop them)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return ctx.session_id if ctx is not None else None
+
+
 def is_demo(ckpt_id: str) -> bool:
     return RunStore.kind(ckpt_id) == "demo"
 

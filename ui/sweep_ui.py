@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import encode_test, latent_scatter, load_model, load_split, set_current, store, upscale
+from ui.common import encode_test, latent_scatter, load_model, load_split, md, session_id, set_current, store, upscale
 from ui.jobs_ui import COLORS, STATE_ICON, job_manager
 from vae import explore
 from vae.checkpoint import CheckpointError
@@ -43,7 +43,7 @@ def _launch() -> None:
         model = ModelConfig(kind="vae", latent_dim=ss.beta_latent_dim)
         train = TrainConfig(epochs=ss.beta_epochs, seed=ss.beta_seed)
         name = job_manager().submit_sweep(ss.beta_name.strip() or "sweep", betas, model, train,
-                                          DataConfig(name=ss.beta_data))
+                                          DataConfig(name=ss.beta_data), owner=session_id())
         ss[SWEEP_KEY] = name
     except ConfigError as e:
         errors[e.field] = e.message
@@ -55,7 +55,7 @@ def sweep_form() -> None:
     st.text_input("β values", value=DEFAULT_BETAS, key="beta_list", persist_state="session", help="comma-separated; one run each")
     for f in ("betas", "beta"):
         if f in errors:
-            st.error(errors[f], icon="⚠️")
+            st.error(md(errors[f]), icon="⚠️")
     a, b, c, d = st.columns(4)
     a.selectbox("Dataset", ["digits", "mnist", "fashion-mnist", "kmnist"], key="beta_data", persist_state="session")
     b.number_input("Latent dimensions", value=2, step=1, key="beta_latent_dim", persist_state="session")
@@ -63,7 +63,7 @@ def sweep_form() -> None:
     d.number_input("Seed", value=0, step=1, key="beta_seed", persist_state="session")
     for f in ("name", "latent_dim", "epochs", "seed", "sweep_name", "run_name"):
         if f in errors:
-            st.error(f"{f}: {errors[f]}", icon="⚠️")
+            st.error(f"{f}: {md(errors[f])}", icon="⚠️")
     e, f = st.columns([3, 1], vertical_alignment="bottom")
     e.text_input("Sweep name", value="sweep", key="beta_name", persist_state="session")
     f.button("Run sweep", type="primary", on_click=_launch, key="beta_run", width="stretch")
@@ -208,6 +208,6 @@ def progress_lines(points: list[dict]) -> None:
     for p in points:
         text = f"{STATE_ICON[p['state']]} β={p['beta']:g}: {p['state']}, epoch {p['epoch']}/{p['epochs']}"
         if p["state"] in ("failed", "diverged"):
-            st.error(f"{text}. {p['message']}")
+            st.error(f"{text}. {md(p['message'])}")
         else:
             st.progress(p["fraction"], text=text)
