@@ -10,6 +10,7 @@ pages = {
     "Explore": [
         st.Page("pages/latent_map.py", title="Latent map", icon="🗺️", default=True),
         st.Page("pages/recon_kl.py", title="Reconstruction & KL", icon="🔍"),
+        st.Page("pages/factors.py", title="Factors", icon="🧩"),
     ],
     "Train": [
         st.Page("pages/train.py", title="Train", icon="🏋️"),

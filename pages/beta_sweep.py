@@ -5,8 +5,8 @@ import streamlit as st
 from ui.common import label, load_model, store
 from ui.jobs_ui import job_manager
 from ui.notes import teaching_notes
-from ui.sweep_ui import (DEMO_SWEEP, OPENED_KEY, SWEEP_KEY, latent_maps, plane, progress_lines, recon_rows,
-                         sweep_form, sweep_points)
+from ui.sweep_ui import (DEMO_SWEEP, OPENED_KEY, SHAPES_DEMO_SWEEP, SWEEP_KEY, demo_points, latent_maps, mig_figure,
+                         mig_points, plane, progress_lines, recon_rows, sweep_form, sweep_points)
 from vae.checkpoint import CheckpointError
 from vae.jobs import ACTIVE
 
@@ -21,7 +21,7 @@ sweeps = mgr.sweeps()
 with st.expander("New sweep", expanded=not sweeps):
     sweep_form()
 sweeps = mgr.sweeps()  # the form's callback may just have added one
-names = [s["name"] for s in sweeps] + [DEMO_SWEEP]
+names = [s["name"] for s in sweeps] + [DEMO_SWEEP] + ([SHAPES_DEMO_SWEEP] if demo_points("shapes") else [])
 if st.session_state.get(SWEEP_KEY) not in names:
     st.session_state[SWEEP_KEY] = names[0]
 st.session_state["beta_pick"] = st.session_state[SWEEP_KEY]  # a sweep just launched becomes the one shown
@@ -51,6 +51,7 @@ def view(sweep: str, was_active: bool) -> None:
         for p in points:
             if p["state"] in ("failed", "diverged", "stopped"):
                 st.warning(f"β={p['beta']:g}: {p['state']}. {p['message']}")
+    migs = mig_points(points)  # only for datasets with known factors (shapes)
     left, right = st.columns([1, 1])
     with left:
         plane(points)
@@ -58,6 +59,13 @@ def view(sweep: str, was_active: bool) -> None:
             st.success(f"Current checkpoint: {label(st.session_state[OPENED_KEY])}")
             st.page_link("pages/latent_map.py", label="Open it in the Latent map", icon="🗺️")
     with right:
+        if migs:
+            st.plotly_chart(mig_figure(migs), key="beta_mig")
+            st.caption("MIG on the test set (Chen et al., 2018). See which dim carries which factor on **Factors**.")
+        else:
+            st.markdown("**Reconstructions of the same test images**")
+            recon_rows(points)
+    if migs:
         st.markdown("**Reconstructions of the same test images**")
         recon_rows(points)
     st.markdown("**Latent map per β** (test set; dotted circle: 2σ of the prior N(0, I))")

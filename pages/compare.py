@@ -20,6 +20,7 @@ WIDGET_KEY = "compare_select"
 LADDER = ["digits-1-pca", "digits-2-ae", "digits-3-vae", "digits-4-beta2-vae"]
 METRICS = [("recon", "recon (nats)"), ("kl", "KL (nats)"), ("elbo", "ELBO (nats)"), ("iwae_nll", f"IWAE NLL, k={IWAE_K}"),
            ("active_units", "active units")]
+MIG_ROW = ("mig", "MIG (0–1, higher = more disentangled)")
 
 
 def _use_ladder(ids: list[str]) -> None:
@@ -92,8 +93,10 @@ x = test.x[torch.as_tensor(idx)]  # (n, C, H, W): the same inputs for every colu
 
 files = {p: str(resolve(p)) for p in paths}
 evals = {p: evaluate_on(files[p], split, k=IWAE_K, seed=seed) for p in paths}
-table = pd.DataFrame({RunStore.stem(p): [("–" if e[k] is None else f"{e[k]:.2f}" if k != "active_units" else str(e[k]))
-                                    for k, _ in METRICS] for p, e in evals.items()}, index=[name for _, name in METRICS])
+rows = METRICS + ([MIG_ROW] if any(e.get("mig") is not None for e in evals.values()) else [])  # shapes only
+table = pd.DataFrame({RunStore.stem(p): [("–" if e.get(k) is None else f"{e[k]:.3f}" if k == "mig" else
+                                          f"{e[k]:.2f}" if k != "active_units" else str(e[k]))
+                                         for k, _ in rows] for p, e in evals.items()}, index=[name for _, name in rows])
 st.dataframe(table)
 st.caption(f"On {evals[paths[0]]['n']} test images, nats per image, seed {seed}. ELBO = −(recon + KL), higher is better; "
            f"IWAE NLL uses k = {IWAE_K} importance samples, lower is better. '–': the model has no prior (PCA, AE).")

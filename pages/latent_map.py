@@ -8,6 +8,7 @@ import streamlit as st
 from ui import latent as L
 from ui import latent_tabs as T
 from ui.common import current_checkpoint, encode_test, mtime
+from ui.factors import colour_names
 from ui.notes import teaching_notes
 from vae.analysis import collapse_verdict
 from vae.metrics import active_units
@@ -16,7 +17,6 @@ st.title("Latent map")
 path, ckpt = current_checkpoint()
 path, model = str(path), ckpt.model
 d, kind = model.config.latent_dim, model.config.kind.upper()
-classes = tuple(ckpt.data.get("classes") or ())
 st.caption(f"{Path(path).stem}: {kind}, {d}-D latent. Each dot is one test image at its posterior mean μ, "
            "coloured by label. Click a dot, click empty space, or move the sliders to decode a z.")
 
@@ -33,6 +33,7 @@ t_grid, t_trav, t_interp, t_prior, t_export = st.tabs(
     ["Manifold grid", "Traversals", "Interpolation", "Prior samples", "Export"])
 with top:
     view = L.view_ui(path, model, t_grid)
+    classes = colour_names(path, view.colour)  # names of the colour categories: labels or a factor's levels
     L.prepare(path, view)
     L.map_panel(path, view, classes)
 
@@ -67,7 +68,7 @@ with t_interp:
                       help="slerp follows a great circle, keeping the norm typical of z ~ N(0, I).")
     n = c2.select_slider("Steps", [5, 8, 10, 12, 16], value=10, key="map_interp_n")
     L.crisp(T.strip(path, a["z"], b["z"], n, method), 64 * n,
-            caption=f"A = {a['label']} → B = {b['label']}. Pick ends with “Set as A / B” beside the map.")
+            caption=f"A = {a['label']} → B = {b['label']}. Pick ends with “Set z as A” and “Set z as B” beside the map.")
 
 with t_prior:
     c1, _ = st.columns([1, 3])

@@ -7,7 +7,7 @@ import torch
 from ui.common import current_checkpoint, current_data, encode_test, show_images
 from ui.common import split_key
 from ui.compare_ui import holes_figure, holes_for, kl_bars, marginal_histograms, pair_grid
-from ui.notes import teaching_notes
+from ui.notes import md_escape, teaching_notes
 from vae.analysis import collapse_verdict, parse_indices, pick_indices
 from vae.explore import decode, reconstruct
 from vae.metrics import ACTIVE_UNIT_THRESHOLD, active_units, kl_per_dim, per_image_terms
@@ -47,26 +47,26 @@ if verdict:
 
 st.subheader("Inputs and their reconstructions")
 choice = inputs_ui(split.test.classes, len(split.test))
+idx = None
 try:
     indices = parse_indices(choice["text"]) if choice["mode"] == "index" else None
     idx = pick_indices(enc["y"], choice["n"], mode=choice["mode"], seed=choice["seed"], label=choice["label"],
                        indices=indices)
-except ValueError as e:
-    st.error(f"Cannot pick those inputs: {e}")
-    st.stop()
-if len(idx) == 0:
+except ValueError as e:  # the message quotes what was typed: escaped, so no markdown in it is interpreted
+    st.error(f"Cannot pick those inputs: {md_escape(str(e))}")
+if idx is not None and len(idx) == 0:
     st.info("Enter at least one test index.")
-    st.stop()
-x = split.test.x[torch.as_tensor(idx)]  # (n, C, H, W)
-terms = per_image_terms(model, x, seed=choice["seed"])
-x_hat = reconstruct(model, x)  # decoded posterior means
-captions = [f"#{i} · recon {r:.1f}" + (f" · KL {k:.2f}" if model.generative else "")
-            for i, r, k in zip(idx, terms["recon"], terms["kl"])]
-pair_grid(x.numpy(), x_hat, captions)
-st.caption(f"Top: input; below: decoded posterior mean. recon = −log p(x|z) for one z ~ q(z|x) (seed "
-           f"{choice['seed']}), KL = KL(q(z|x) ‖ N(0, I)), both in nats. Mean over these {len(idx)}: recon "
-           f"{terms['recon'].mean():.2f}, KL {terms['kl'].mean():.2f}."
-           + ("" if model.generative else " This model's codes are points: it has no KL term."))
+elif idx is not None:
+    x = split.test.x[torch.as_tensor(idx)]  # (n, C, H, W)
+    terms = per_image_terms(model, x, seed=choice["seed"])
+    x_hat = reconstruct(model, x)  # decoded posterior means
+    captions = [f"#{i} · recon {r:.1f}" + (f" · KL {k:.2f}" if model.generative else "")
+                for i, r, k in zip(idx, terms["recon"], terms["kl"])]
+    pair_grid(x.numpy(), x_hat, captions)
+    st.caption(f"Top: input; below: decoded posterior mean. recon = −log p(x|z) for one z ~ q(z|x) (seed "
+               f"{choice['seed']}), KL = KL(q(z|x) ‖ N(0, I)), both in nats. Mean over these {len(idx)}: recon "
+               f"{terms['recon'].mean():.2f}, KL {terms['kl'].mean():.2f}."
+               + ("" if model.generative else " This model's codes are points: it has no KL term."))
 
 st.subheader("KL per latent dimension (test set)" if model.generative else "Spread of the code per dimension (no KL)")
 st.plotly_chart(kl_bars(kl_dims, variances, ACTIVE_UNIT_THRESHOLD, generative=model.generative),
@@ -90,20 +90,25 @@ st.caption("Red: the prior N(0, 1). "
            + (f" First {MAX_HIST_DIMS} dimensions shown." if cfg.latent_dim > MAX_HIST_DIMS else ""))
 
 if cfg.latent_dim == 2:
-    st.subheader("Holes: where the prior has mass but no data encode")
+    st.subheader("Holes: where the prior has mass but the data's codes do not")
     holes = holes_for(path, split_key(ckpt.data))
     left, right = st.columns([3, 2])
     left.plotly_chart(holes_figure(holes, mu), key="recon_holes")
     with right:
-        st.metric("Prior mass not covered by the data", f"{holes['uncovered']:.0%}",
-                  help="Total-variation distance between the prior p(z) and the aggregate posterior q(z)")
+        st.metric("Prior mass in holes", f"{holes['hole_mass']:.0%}",
+                  help=f"A hole is a cell where q(z) holds less than {holes['ratio']:.0%} of the prior's mass; "
+                       f"the total-variation distance between p(z) and q(z) is {holes['tv']:.0%}.")
         zh = holes["z_holes"]
         if len(zh):
             show_images(decode(model, zh), [f"{i + 1}: ({a:.1f}, {b:.1f})" for i, (a, b) in enumerate(zh)], size=72,
                         columns=3)
-            st.caption("Decoded at the marked hole centres: what the decoder draws where it saw no test codes.")
+            st.caption("Decoded at the centres of the heaviest holes: what the decoder draws where the data put "
+                       f"less than {holes['ratio']:.0%} of the prior's mass.")
+        elif verdict and verdict[0] == "error":  # q = p here only because every q(z|x) is the prior itself
+            st.info("No holes, but only because the posterior has collapsed: every q(z|x) is the prior, so q(z) "
+                    "matches p(z) while z says nothing about x.")
         else:
-            st.success("No holes: the aggregate posterior covers the prior everywhere.")
-    st.caption(f"Red: (p(z) − q(z))⁺, the prior density minus the aggregate posterior q(z) = mean_x q(z|x)"
-               f"{' (a KDE of the codes, since this model has no σ)' if logvar is None else ''}, on one colour scale "
-               "from 0 to the prior's peak.")
+            st.success(f"No holes: q(z) holds at least {holes['ratio']:.0%} of the prior's mass in every cell.")
+    st.caption(f"Red cells: holes, where q(z) = mean_x q(z|x){' (a KDE of the codes, since this model has no σ)' if logvar is None else ''} "
+               f"has less than {holes['ratio']:.0%} of the prior's mass; both integrated exactly per cell, shaded by "
+               "the prior's density. Outside the red the data cover the prior.")

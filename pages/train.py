@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from ui.common import load_model
-from ui.jobs_ui import job_manager, job_panel, pick_job, runs_table, train_form
+from ui.jobs_ui import job_manager, live_area, pick_job, train_form
 from ui.notes import teaching_notes
 from vae.checkpoint import CheckpointError
 
@@ -27,9 +27,4 @@ teaching_notes("train", ckpt)
 with st.expander("New run", expanded=job_id is None):
     train_form()
 
-if job_id is not None:
-    st.subheader("Run")
-    job_panel(job_id)
-
-st.subheader("Recent runs")
-runs_table(mgr)
+live_area(job_id)  # the run (live while it trains) and the recent runs, read together

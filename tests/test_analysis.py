@@ -48,24 +48,52 @@ def test_point_codes_use_scott_kde():
 
 def test_no_holes_when_q_equals_the_prior():
     holes = prior_holes(np.zeros((1, 2)), np.zeros((1, 2)))
-    assert holes["uncovered"] == pytest.approx(0.0, abs=1e-12)
-    assert len(holes["z_holes"]) == 0
+    assert holes["tv"] == pytest.approx(0.0, abs=1e-12) and holes["hole_mass"] == 0.0
+    assert not holes["hole"].any() and len(holes["z_holes"]) == 0
+
+
+def test_cell_masses_are_exact_integrals():
+    """P and Q per cell against torch's normal CDF, for a cell off both axes; P sums to the box's prior mass."""
+    a, s = 1.3, 0.7
+    holes = prior_holes(np.array([[a, -0.4]]), np.full((1, 2), 2 * math.log(s)), n_cells=16, limit=4.0)
+    e = torch.tensor(holes["edges"], dtype=torch.float64)
+    i, j = 5, 11  # row = z2 cell, column = z1 cell
+
+    def mass(lo, hi, m, sd):
+        d = torch.distributions.Normal(torch.tensor(m, dtype=torch.float64), torch.tensor(sd, dtype=torch.float64))
+        return float(d.cdf(hi) - d.cdf(lo))
+
+    assert holes["P"][i, j] == pytest.approx(mass(e[j], e[j + 1], 0.0, 1.0) * mass(e[i], e[i + 1], 0.0, 1.0), rel=1e-9)
+    assert holes["Q"][i, j] == pytest.approx(mass(e[j], e[j + 1], a, s) * mass(e[i], e[i + 1], -0.4, s), rel=1e-9)
+    box = mass(torch.tensor(-4.0), torch.tensor(4.0), 0.0, 1.0) ** 2
+    assert holes["P"].sum() == pytest.approx(box, rel=1e-12)
 
 
 @pytest.mark.parametrize("a", [0.5, 1.0, 2.0])
-def test_uncovered_mass_is_the_total_variation_distance(a):
-    # TV(N((a, 0), I), N(0, I)) = 2 Phi(a / 2) - 1, in closed form
-    holes = prior_holes(np.array([[a, 0.0]]), np.zeros((1, 2)), n_grid=241, limit=7.0)
+def test_tv_on_a_fine_partition_matches_the_closed_form(a):
+    # TV(N((a, 0), I), N(0, I)) = 2 Phi(a / 2) - 1
+    holes = prior_holes(np.array([[a, 0.0]]), np.zeros((1, 2)), n_cells=280, limit=7.0)
     tv = 2 * (0.5 * (1 + math.erf(a / 2 / math.sqrt(2)))) - 1
-    assert holes["uncovered"] == pytest.approx(tv, abs=1e-3)
-    # holes lie on the prior's side of the midpoint, away from the data
-    assert len(holes["z_holes"]) > 0 and (holes["z_holes"][:, 0] < a / 2).all()
-    # p and q are laid out rows = z2, columns = z1: check one off-axis cell against the closed form
+    assert holes["tv"] == pytest.approx(tv, abs=2e-3)
+    # q/p = exp(a z1 − a²/2) < 1/4 exactly left of z1* = (log 1/4 + a²/2) / a: the holes lie there
+    edge = (math.log(holes["ratio"]) + a * a / 2) / a
+    assert len(holes["z_holes"]) > 0 and (holes["z_holes"][:, 0] < edge).all()
+    cells = holes["g"][None, :].repeat(len(holes["g"]), 0)  # z1 of every cell
+    assert holes["hole"][cells < edge - 0.05].all() and not holes["hole"][cells > edge + 0.05].any()
+    assert 0 < holes["hole_mass"] <= 1
+
+
+def test_narrow_posteriors_filling_a_region_leave_no_holes_inside_it():
+    """MNIST-like: 10,000 codes with σ = 0.01 fill [-1, 1]^2. Read pointwise, q is spiky and the middle of the
+    cloud looked like holes; integrated per cell, every cell inside is covered and the holes lie outside."""
+    rng = np.random.default_rng(0)
+    mu = rng.uniform(-1, 1, size=(10_000, 2))
+    holes = prior_holes(mu, np.full_like(mu, 2 * math.log(0.01)), n_cells=48, limit=4.0)
     g = holes["g"]
-    i, j = 150, 100  # z2 = g[150] > 0, z1 = g[100] < 0
-    z = np.array([[g[j], g[i]]])
-    assert holes["q"][i, j] == pytest.approx(_mvn_diag(z, [a, 0.0], [1.0, 1.0])[0], rel=1e-9)
-    assert holes["p"][i, j] == pytest.approx(normal_pdf(z)[0], rel=1e-12)
+    inside = (np.abs(g)[:, None] < 0.9) & (np.abs(g)[None, :] < 0.9)
+    assert not holes["hole"][inside].any()
+    assert holes["hole"][np.abs(g) > 1.2, :].all()  # far from the data in z2: holes everywhere
+    assert (np.abs(holes["z_holes"]).max(1) > 0.9).all()  # decoded hole centres are outside the cloud
 
 
 def test_prior_holes_needs_2d():
@@ -135,12 +163,3 @@ def test_run_card_and_listing_row(tiny_ckpts):
     assert ae["β"] is None and ae["test KL"] is None and ae["test recon"] > 0
     broken = listing_row("/nope/x.safetensors", None, "bad file")
     assert broken["problem"] == "bad file" and broken["model"] is None
-
-
-def test_prior_holes_subsample_is_close_to_the_full_mixture():
-    rng = np.random.default_rng(5)
-    mu = rng.normal(size=(3000, 2)) * 0.7
-    logvar = np.full((3000, 2), -2.0)
-    full = prior_holes(mu, logvar, n_grid=31)
-    sub = prior_holes(mu, logvar, n_grid=31, max_points=1000)
-    assert sub["uncovered"] == pytest.approx(full["uncovered"], abs=0.03)

@@ -282,3 +282,36 @@ def test_a_collapsed_model_is_called_out_on_the_map(runs_dir):
         at.run()
         assert not at.exception
         assert any("posterior has collapsed" in w.value for w in at.warning) == collapsed, name
+
+
+def test_spacing_radio_follows_the_checkpoint_kind(tiny_ckpts, runs_dir):
+    """Opening the AE after a VAE: the radio must be *pushed* to 'linear' (set_value), or the browser keeps
+    showing 'quantiles' for the same widget ID while the grid is spaced linearly."""
+    from conftest import as_run
+
+    ae = as_run(tiny_ckpts["ae"])  # in the store before the sidebar lists it
+    at = _app(tiny_ckpts["vae"])
+    assert at.radio(key="map_spacing").value == "cdf"
+    at.selectbox(key="sidebar_ckpt").set_value(ae).run()
+    assert not at.exception
+    radio = at.radio(key="map_spacing")
+    assert radio.value == "linear" and radio.proto.set_value
+    assert "evenly over the range" in _image(at, "Decoded grid").caption
+
+
+def test_tiny_ellipse_gets_an_enlarged_copy_drawn_above_the_ring():
+    import plotly.graph_objects as go
+
+    from ui.latent import ELLIPSE_MIN, add_ellipse
+
+    layout = {"xaxis": {"range": [-4, 4]}, "yaxis": {"range": [-4, 4]}}
+    fig = go.Figure(go.Scattergl(x=[0.5], y=[0.5], name="clicked #1"))
+    scale = add_ellipse(fig, [0.5, 0.5], np.diag([0.05**2, 0.03**2]), layout)  # MNIST-sized σ
+    names = [t.name for t in fig.data]
+    assert names[0] == "clicked #1" and names[1] == "posterior μ ± σ"  # on top of the ring
+    big = fig.data[2]
+    radius = np.hypot(np.asarray(big.x) - 0.5, np.asarray(big.y) - 0.5).max()
+    np.testing.assert_allclose(radius, ELLIPSE_MIN * 8, rtol=1e-3)
+    assert f"×{scale:.3g}" in big.name
+    fig2 = go.Figure()
+    assert add_ellipse(fig2, [0, 0], np.eye(2), layout) == 1.0 and len(fig2.data) == 1  # big enough: no copy

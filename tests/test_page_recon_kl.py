@@ -72,6 +72,19 @@ def test_widgets_change_the_inputs(tiny_ckpts, runs_dir):
     assert not at.exception and len(_pair_captions(at)) == 8
 
 
+def test_bad_indices_get_a_clear_error_and_the_page_survives(tiny_ckpts, runs_dir):
+    at = _open(tiny_ckpts["vae"])
+    at.radio(key="recon_mode").set_value("index").run()
+    at.text_input(key="recon_indices").set_value("3, 999999, abc, **x**").run()
+    assert not at.exception
+    msg = at.error[0].value
+    assert "'abc'" in msg and "invalid literal" not in msg and "whole numbers" in msg
+    assert "\\*\\*x\\*\\*" in msg  # what was typed is shown literally, not as markdown
+    assert len(at.get("plotly_chart")) == 3  # KL bars, histograms and holes are still drawn below
+    at.text_input(key="recon_indices").set_value("3, 999999").run()
+    assert "0..358" in at.error[0].value and len(at.get("plotly_chart")) == 3
+
+
 def test_label_mode_picks_only_that_label(tiny_ckpts, runs_dir):
     from vae.config import DataConfig
     from vae.data import load
@@ -119,3 +132,26 @@ def test_teaching_notes_for_a_point_code_and_without_a_checkpoint(tiny_ckpts):
     assert not at.exception and "no ELBO" in at.info[0].value
     at = AppTest.from_function(_notes_app, args=("recon_kl", None)).run()
     assert not at.exception and not at.info and at.latex
+
+
+def test_collapsed_model_has_no_contradicting_green_holes_box(collapsed_ckpt, runs_dir):
+    at = _open(collapsed_ckpt)
+    assert any("Posterior collapse" in e.value for e in at.error)
+    assert not any("No holes" in s.value for s in at.success)
+    assert any("collapsed" in i.value and "No holes" in i.value for i in at.info)
+
+
+def test_histogram_axis_keeps_the_prior_readable():
+    """A collapsed dim's spike (σ = 0.001, density ~400) must not flatten the prior curve to a line."""
+    import numpy as np
+
+    from ui.compare_ui import HIST_CAP, marginal_histograms
+
+    rng = np.random.default_rng(0)
+    values = np.column_stack([rng.normal(0, 0.001, 2000), rng.normal(0, 1, 2000)])
+    fig = marginal_histograms(values)
+    peak = 1 / np.sqrt(2 * np.pi)
+    spike, normal = fig.layout.yaxis.range, fig.layout.yaxis2.range
+    assert spike[1] <= 1.1 * HIST_CAP * peak + 1e-9 and spike[1] > peak  # the prior is a third of the axis or more
+    assert normal[1] < 1.1 * 0.6  # a well-fitted dim keeps a tight axis
+    assert any("bars cut" in a.text for a in fig.layout.annotations)

@@ -105,13 +105,27 @@ def test_cached_encoding_follows_a_rewritten_checkpoint(tmp_path):
         torch.set_grad_enabled(grad)
 
 
-def test_a_run_that_fails_shows_its_message(runs_dir, stop_all):
-    """Errors found only inside the run (here: a batch larger than the dataset) reach the page via the log."""
+def test_batch_larger_than_the_dataset_is_refused_under_its_field(runs_dir):
+    """digits has 1438 training images: the form says so under Batch size, before anything is launched."""
     at = _page(runs_dir)
-    at.number_input(key="train_epochs").set_value(1)
     at.number_input(key="train_batch_size").set_value(5000)
     at.button(key="train_start").click().run()
-    assert not at.error  # valid as a config; only the data say otherwise
+    assert not at.exception
+    col = _column_with(at, "train_batch_size")
+    assert any("larger than the training set (1438 images)" in e.value.replace("\\", "") for e in col.error), \
+        [e.value for e in at.error]  # escaped Markdown
+    assert not list(runs_dir.glob("*.job.json"))
+
+
+def test_a_run_that_fails_shows_its_message(runs_dir, stop_all):
+    """Errors found only inside the run reach the page via the log (submitted past the form's check on purpose)."""
+    from ui.jobs_ui import job_manager
+    from vae.config import DataConfig, ModelConfig, TrainConfig
+
+    at = _page(runs_dir)
+    job = job_manager().submit(ModelConfig(), TrainConfig(epochs=1, batch_size=5000), DataConfig(), "too-big")
+    at.session_state["train_job"] = job.id
+    at.run()
     deadline = time.monotonic() + GUARD_S
     while not at.error and time.monotonic() < deadline:
         time.sleep(0.5)

@@ -58,7 +58,7 @@ def static_payload(path: str, mt: float, view: View, classes: tuple[str, ...]) -
     """
     model_json, _, _ = _export(path, mt)
     ckpt = load_model(path)
-    data = view_data(path, mt, view.method, view.dims)
+    data = view_data(path, mt, view.method, view.dims, view.colour)
     xy, idx, y = data["xy"], data["idx"], data["y"]
     test = current_data(ckpt).test
     atlas = C.atlas_png(test.x[torch.as_tensor(idx[:MAX_THUMBS])].numpy()) if len(idx) <= MAX_THUMBS else None
@@ -70,7 +70,7 @@ def static_payload(path: str, mt: float, view: View, classes: tuple[str, ...]) -
         axes = [f"z{view.dims[0] + 1}", f"z{view.dims[1] + 1}" if d > 1 else "label (jittered)"]
     else:
         axes = ["PC1", "PC2"] if view.method == "pca" else ["t-SNE 1", "t-SNE 2"]
-    key = hashlib.sha1(json.dumps([path, mt, view.method, list(view.dims)]).encode()).hexdigest()[:16]
+    key = hashlib.sha1(json.dumps([path, mt, view.method, list(view.dims), view.colour]).encode()).hexdigest()[:16]
     return {
         "static_key": key,  # a hash: the component never sees a path
         "model": model_json,

@@ -11,19 +11,24 @@ import streamlit as st
 from ui.common import load_model, load_split_by_key, mtime
 from vae.analysis import normal_pdf, prior_holes
 
+HIST_CAP = 3.0  # histogram axes stop at this multiple of the prior's peak density, so the prior stays readable
 IWAE_K = 50  # importance samples for the Compare page: tight enough to rank models, quick on a CPU
 
 
 @st.cache_data(max_entries=32, show_spinner="Evaluating…")
 def _evaluate(path: str, mtime_s: float, split: str, k: int, seed: int) -> dict:
-    from vae.metrics import evaluate, kl_per_dim
+    from vae.metrics import evaluate, factor_scores, kl_per_dim
     from vae.explore import encode_dataset
 
     model = load_model(path).model
-    x = load_split_by_key(split).test.x  # (N, C, H, W)
+    test = load_split_by_key(split).test
+    x = test.x  # (N, C, H, W)
     out = evaluate(model, x, iwae_k=k, seed=seed)
     mu, logvar = encode_dataset(model, x)
     out["kl_per_dim"] = kl_per_dim(mu, logvar).tolist()
+    # MIG (Chen et al., 2018) where the dataset has known factors (shapes) and the code at least 2 dims
+    out["mig"] = (factor_scores(mu, test.factors.numpy(), test.factor_names).mig
+                  if test.factors is not None and mu.shape[1] >= 2 else None)
     return out
 
 
@@ -119,12 +124,21 @@ def marginal_histograms(values: np.ndarray, *, per_row: int = 4, height_per_row:
                         horizontal_spacing=0.04, vertical_spacing=0.12 if rows > 1 else 0.0)
     grid = np.linspace(-4, 4, 161)
     prior = normal_pdf(grid[:, None])
+    cap = HIST_CAP * float(prior.max())
     for i in range(d):
         r, c = i // per_row + 1, i % per_row + 1
         fig.add_trace(go.Histogram(x=values[:, i], histnorm="probability density", nbinsx=40, marker_color="#1f77b4",
                                    opacity=0.7, name="data", showlegend=i == 0), row=r, col=c)
         fig.add_trace(go.Scatter(x=grid, y=prior, mode="lines", line=dict(color="#d62728"), name="prior N(0, 1)",
                                  showlegend=i == 0), row=r, col=c)
+        # a collapsed dim's spike (density ~100) would flatten the prior to a line at 0: cap the axis, say so
+        peak = float(np.histogram(values[:, i], bins=40, density=True)[0].max()) if len(values) else 0.0
+        top = 1.1 * min(max(peak, float(prior.max())), cap)
+        fig.update_yaxes(range=[0, top], row=r, col=c)
+        if peak > cap:
+            fig.add_annotation(text=f"bars cut at {cap:.2g} (peak {peak:.3g})", x=0.98, y=0.98, xref="x domain",
+                               yref="y domain", showarrow=False, font=dict(size=9), xanchor="right", yanchor="top",
+                               row=r, col=c)
     fig.update_layout(height=height_per_row * rows + 40, margin=dict(l=10, r=10, t=30, b=10), bargap=0.02,
                       legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
     return fig
@@ -143,21 +157,23 @@ def pair_grid(x: np.ndarray, x_hat: np.ndarray, captions: list[str], *, per_row:
 
 
 def holes_figure(holes: dict, mu: np.ndarray, *, height: int = 420) -> go.Figure:
-    """Heat map of prior mass not covered by the data, (p - q)+, with the codes and the picked hole centres on top."""
+    """The hole cells (q has < HOLE_RATIO of the prior's mass there) shaded by their prior density, codes on top."""
     g = holes["g"]
-    # an absolute colour scale (0 .. the prior's peak), so a tiny leftover never looks like a big hole
-    fig = go.Figure(go.Heatmap(x=g, y=g, z=holes["hole"], colorscale="Reds", zmin=0, zmax=float(holes["p"].max()),
-                               colorbar=dict(title="(p−q)+"),
-                               hovertemplate="z1 %{x:.2f}, z2 %{y:.2f}<br>(p−q)+ %{z:.3f}<extra></extra>"))
-    inside = (np.abs(mu) <= g[-1]).all(1)
+    shade = np.where(holes["hole"], holes["p"], np.nan)  # NaN cells are drawn transparent
+    # an absolute colour scale (0 .. the prior's peak), so a hole in the far tail never looks like a big one
+    fig = go.Figure(go.Heatmap(x=g, y=g, z=shade, colorscale="Reds", zmin=0, zmax=float(holes["p"].max()),
+                               colorbar=dict(title="p(z) in<br>holes"), hoverongaps=False,
+                               hovertemplate="z1 %{x:.2f}, z2 %{y:.2f}<br>hole: p(z) %{z:.3f}<extra></extra>"))
+    inside = (np.abs(mu) <= holes["edges"][-1]).all(1)
     fig.add_trace(go.Scattergl(x=mu[inside, 0], y=mu[inside, 1], mode="markers", name="test codes μ",
                                marker=dict(size=3, color="rgba(30,30,30,0.45)")))
     zh = holes["z_holes"]
     fig.add_trace(go.Scatter(x=zh[:, 0], y=zh[:, 1], mode="markers+text", name="decoded",
                              text=[str(i + 1) for i in range(len(zh))], textposition="top center",
                              marker=dict(size=11, symbol="x", color="#1f77b4")))
+    lim = [holes["edges"][0], holes["edges"][-1]]
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="z1", yaxis_title="z2",
                       legend=dict(orientation="h", y=-0.15))
-    fig.update_xaxes(range=[g[0], g[-1]], constrain="domain")
-    fig.update_yaxes(range=[g[0], g[-1]], scaleanchor="x", scaleratio=1, constrain="domain")
+    fig.update_xaxes(range=lim, constrain="domain")
+    fig.update_yaxes(range=lim, scaleanchor="x", scaleratio=1, constrain="domain")
     return fig

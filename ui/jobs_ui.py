@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -9,19 +10,40 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from ui.common import LABEL_COLORS, encode_test, latent_scatter, md, runs_dir, session_id, set_current, store
+from ui.common import LABEL_COLORS, encode_test, latent_scatter, md, mtime, runs_dir, session_id, set_current, store
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.data import TORCHVISION, DataError, default_data_dir
 from vae.jobs import JobManager, JobStatus, NotOwner
+from vae.shapes import PRESET_MODEL, PRESET_TRAIN
 from vae.uploads import UploadError, save_dataset_upload
 
-POLL_S = 2.0  # live panels redraw this often while a run is active (an epoch on digits takes ~0.2 s)
+LIVE_POLL_S = 0.25  # the shown run's panel redraws this often while it trains: a digits epoch takes ~0.05 s
+OTHERS_POLL_S = 1.0  # the runs table, while only other runs (another tab's, a sweep's) are live
+SVG_POINTS = 3000  # live latent maps with fewer points are drawn as SVG, cheaper to redraw than WebGL
 JOB_KEY = "train_job"  # non-widget key: the job the Train page shows survives leaving the page
 ERR_KEY = "train_errors"
 UPLOAD = "upload .npz…"
-DATASETS = ["digits", *TORCHVISION, UPLOAD]
+DATASETS = ["digits", "shapes", *TORCHVISION, UPLOAD]
 STATE_ICON = {"queued": "⏳", "running": "🏃", "done": "✅", "stopped": "⏹️", "diverged": "💥", "failed": "❌"}
 COLORS = LABEL_COLORS  # series colours for curves and sweep points
+OFFICIAL_TRAIN = 60_000  # the official training split of each torchvision dataset (MNIST, Fashion-MNIST, KMNIST)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def train_size(data_json: str) -> int:
+    """Images in the training split of a dataset config, without downloading anything (cached per config)."""
+    from vae.data import load
+
+    cfg = DataConfig.from_dict(json.loads(data_json))
+    if cfg.name.strip().lower() in TORCHVISION:  # never trigger a download just to check a form
+        n = OFFICIAL_TRAIN
+    else:
+        n = load(cfg).info["n_train"]
+    return min(n, cfg.limit) if cfg.limit is not None else n
+
+
+TRAIN_PRESET_KEYS = {"arch": "train_arch", "latent_dim": "train_latent_dim", "epochs": "train_epochs",
+                     "batch_size": "train_batch_size"}
 
 
 @st.cache_resource(max_entries=4, show_spinner=False, on_release=lambda m: m.close())
@@ -61,17 +83,38 @@ def _configs(ss) -> tuple[dict, tuple | None]:
     errors: dict[str, str] = {}
     kind = ss.train_kind
     model = _collect(ModelConfig, dict(kind=kind, arch=ss.train_arch, latent_dim=ss.train_latent_dim,
-                                       likelihood=ss.train_likelihood), errors)
+                                       likelihood=ss.train_likelihood, **preset_layers(ss.train_data, ss.train_arch)),
+                     errors)
     train = _collect(TrainConfig, dict(epochs=ss.train_epochs, batch_size=ss.train_batch_size, lr=ss.train_lr,
                                        beta=ss.train_beta if kind == "vae" else 1.0,
                                        warmup_epochs=ss.train_warmup_epochs, seed=ss.train_seed), errors)
     try:
         data = DataConfig(name=_data_name(ss))
+        if train is not None and train.batch_size > (n := train_size(json.dumps(data.to_dict(), sort_keys=True))):
+            errors["batch_size"] = f"{train.batch_size} is larger than the training set ({n} images): use at most {n}"
     except ConfigError as e:
         errors[e.field] = e.message
     except DataError as e:
         errors["name"] = str(e)
     return errors, (model, train, data) if not errors else None
+
+
+def preset_layers(data: str, arch: str) -> dict:
+    """Layer sizes for a dataset that has a preset (shapes: a small conv net, see vae/shapes.py); else the defaults."""
+    if data == "shapes" and arch == PRESET_MODEL["arch"]:
+        return {"channels": PRESET_MODEL["channels"], "hidden": PRESET_MODEL["hidden"]}
+    return {}
+
+
+def apply_shapes_preset(data_key: str, widget_keys: dict[str, str]) -> None:
+    """Choosing shapes fills in its preset (conv, z = 10, 20 epochs of batch 64: minutes on a laptop CPU).
+
+    widget_keys maps preset fields (arch, latent_dim, epochs, batch_size) to the form's widget keys.
+    """
+    if st.session_state.get(data_key) == "shapes":
+        preset = {**PRESET_MODEL, **PRESET_TRAIN}
+        for name, key in widget_keys.items():
+            st.session_state[key] = preset[name]
 
 
 def _data_name(ss) -> str:
@@ -106,13 +149,17 @@ def train_form() -> None:
     c1, c2, c3 = st.columns(3)
     with c1:
         st.markdown("**Data**")
-        choice = st.selectbox("Dataset", DATASETS, key="train_data", persist_state="session")
+        choice = st.selectbox("Dataset", DATASETS, key="train_data", persist_state="session",
+                              on_change=apply_shapes_preset, args=("train_data", TRAIN_PRESET_KEYS))
         if choice == UPLOAD:
             st.file_uploader("Images (.npz with x: N×H×W uint8 or floats in [0, 1]; optional y)", type=["npz"],
                              key="train_upload")
         elif choice in TORCHVISION and not (default_data_dir() / TORCHVISION[choice] / "raw").is_dir():
             st.caption(f"{choice} is downloaded on first use. Offline, the run fails with a message: "
                        "**digits** always works.")
+        elif choice == "shapes":
+            st.caption("32×32 shapes with 5 known factors (offline). Preset: conv net, z = 10, 20 epochs; see MIG "
+                       "and factor traversals on the **Factors** page.")
         field_error("name")
         st.selectbox("Model", ["vae", "ae", "pca"], key="train_kind", persist_state="session",
                      format_func={"vae": "VAE", "ae": "Auto-encoder", "pca": "PCA (closed form)"}.get)
@@ -192,33 +239,49 @@ def kl_dims_figure(kl: list[float]) -> go.Figure:
     return fig
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def _figures(job_id: str, n_rows: int, ckpt: str, ckpt_mtime: float, _rows: list[dict]) -> dict:
+    """The run's figures as plain dicts, built once per (epoch count, checkpoint version): a live panel that
+    redraws four times a second must not rebuild Plotly figures or re-encode the test set on every poll."""
+    out = {"curves": curves_figure(_rows).to_dict(), "kl": kl_dims_figure(_rows[-1].get("kl_per_dim") or []).to_dict()}
+    if ckpt_mtime:
+        enc = encode_test(ckpt)  # cached on mtime: recomputed when the epoch's checkpoint is rewritten
+        if enc["mu"].shape[1] == 2:
+            fig = latent_scatter(enc["mu"], enc["y"], title=f"latent map after epoch {n_rows}", height=280).to_dict()
+            if len(enc["mu"]) < SVG_POINTS:  # SVG: no WebGL context to rebuild on every redraw of a small map
+                fig["data"] = [{**t, "type": "scatter"} for t in fig["data"]]
+            out["map"] = fig
+    return out
+
+
 def charts(mgr: JobManager, s: JobStatus, key: str) -> None:
     rows = mgr.history(s.id)
     if not rows:
         st.caption("Curves appear after the first epoch.")
         return
-    st.plotly_chart(curves_figure(rows), key=f"{key}_curves")
+    figs = _figures(s.id, len(rows), s.checkpoint, mtime(s.checkpoint), rows)
+    st.plotly_chart(figs["curves"], key=f"{key}_curves")
     a, b = st.columns(2)
-    a.plotly_chart(kl_dims_figure(rows[-1].get("kl_per_dim") or []), key=f"{key}_kl")
-    if Path(s.checkpoint).exists():
-        enc = encode_test(s.checkpoint)  # cached on mtime: recomputed when the epoch's checkpoint is rewritten
-        if enc["mu"].shape[1] == 2:
-            b.plotly_chart(latent_scatter(enc["mu"], enc["y"], title=f"latent map after epoch {s.epoch}", height=280),
-                           key=f"{key}_map")
+    a.plotly_chart(figs["kl"], key=f"{key}_kl")
+    if "map" in figs:
+        b.plotly_chart(figs["map"], key=f"{key}_map")
 
 
-def _live(job_id: str) -> None:
-    mgr = job_manager()
-    s = mgr.status(job_id)
-    if not s.active:
-        st.rerun()  # the whole page redraws once, without the polling fragment
+def open_in_map(path: str) -> None:
+    set_current(store().checkpoint_id(path))
+    st.switch_page("pages/latent_map.py")
+
+
+def _progress(mgr: JobManager, s: JobStatus) -> None:
+    """Queued, starting (the process is loading torch and the data), or training with a bar."""
     if s.state == "queued":
         st.info(f"⏳ **{md(s.name)}** is queued: position {s.queue_position}. It starts when a running job finishes "
                 f"(at most {mgr.max_jobs} at a time).")
+    elif s.epoch == 0 and s.fraction == 0.0:
+        st.progress(0.0, text=f"⏳ **{md(s.name)}**: starting… (loading the model code and the data)")
     else:
         st.progress(s.fraction, text=f"🏃 **{md(s.name)}**: epoch {s.epoch} of {s.epochs} · {eta_text(s)}")
-    stop_button(mgr, job_id)
-    charts(mgr, s, "train_live")
+    stop_button(mgr, s.id)
 
 
 def _stop(mgr: JobManager, job_id: str) -> None:
@@ -237,28 +300,46 @@ def stop_button(mgr: JobManager, job_id: str) -> None:
         st.caption("Started by another visitor: you can watch it, but only they can stop it.")
 
 
-def open_in_map(path: str) -> None:
-    set_current(store().checkpoint_id(path))
-    st.switch_page("pages/latent_map.py")
-
-
-def job_panel(job_id: str) -> None:
-    """Progress while the job runs (polled), or its outcome and curves once it has ended."""
-    mgr = job_manager()
-    s = mgr.status(job_id)
-    if s.active:
-        st.fragment(run_every=POLL_S)(_live)(job_id)
-        return
+def _outcome(mgr: JobManager, s: JobStatus) -> None:
     text = f"**{md(s.name)}**: {s.state}" + (f". {md(s.message)}" if s.message else "")
     {"done": st.success, "stopped": st.warning}.get(s.state, st.error)(text, icon=STATE_ICON[s.state])
     if Path(s.checkpoint).exists() and st.button("Open in Latent Map", type="primary", key="train_open"):
         open_in_map(s.checkpoint)
-    charts(mgr, s, "train_done")
 
 
-def runs_table(mgr: JobManager, limit: int = 20) -> None:
+def _mode(jobs: list[JobStatus], job_id: str | None) -> tuple[bool, bool]:
+    """(is the shown run live, is any run live): what decides how often the live area polls."""
+    return (any(j.id == job_id and j.active for j in jobs), any(j.active for j in jobs))
+
+
+def _area(job_id: str | None, mode: tuple[bool, bool]) -> None:
+    mgr = job_manager()
+    jobs = mgr.jobs()  # one read per poll: the bar, the curves and the table all show the same moment
+    if _mode(jobs, job_id) != mode:
+        st.rerun()  # a run started or ended: the whole page redraws once and picks the new poll rate
+    shown = next((j for j in jobs if j.id == job_id), None)
+    if shown is not None:
+        st.subheader("Run")
+        (_progress if shown.active else _outcome)(mgr, shown)
+        charts(mgr, shown, "train_live" if shown.active else "train_done")
+    st.subheader("Recent runs")
+    runs_table(jobs)
+
+
+def live_area(job_id: str | None) -> None:
+    """The shown run and the runs table, redrawn every LIVE_POLL_S while the shown run is live, every
+    OTHERS_POLL_S while only someone else's is, and not at all when nothing trains."""
+    mode = _mode(job_manager().jobs(), job_id)
+    poll = LIVE_POLL_S if mode[0] else (OTHERS_POLL_S if mode[1] else None)
+    if poll is None:
+        _area(job_id, mode)
+    else:
+        st.fragment(run_every=poll)(_area)(job_id, mode)
+
+
+def runs_table(jobs: list[JobStatus], limit: int = 20) -> None:
     """Recent runs of everyone on this server, so a reloaded page can find its run again."""
-    jobs = mgr.jobs()[:limit]
+    jobs = jobs[:limit]
     if not jobs:
         st.caption("No runs yet.")
         return

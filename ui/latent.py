@@ -11,11 +11,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui.common import current_data, encode_test, label_color, load_model, mtime, png_bytes, upscale
+from ui.factors import colour_values
 from vae import explore
 from vae.metrics import kl_per_dim, per_image_terms
 
 K_Z, K_POINT, K_A, K_B = "map_z", "map_point", "map_a", "map_b"  # non-widget keys: they survive navigation
 K_FOR, K_CTX, K_MS = "map_for", "map_ctx", "map_fragment_ms"
+K_SPACING, K_DX, K_DY = "map_spacing", "map_dx", "map_dy"  # widgets whose default depends on the checkpoint
 CHART_KEY = "map_chart"
 KEEP = ("map_classic",)  # a preference, not a view of one checkpoint: survives opening another
 MAX_POINTS = 20_000  # Scattergl stays smooth well past this; beyond it we draw a seeded subsample
@@ -23,6 +25,7 @@ TSNE_POINTS = 2_000
 GRID_SIDE = 70  # invisible click targets per axis: about one every 8 px on a 550 px map
 SNAP = 0.012  # a click this close to a dot (fraction of the axis span: 4 px on the map) picks the dot
 MAX_SLIDERS = 16
+ELLIPSE_MIN = 0.03  # an ellipse smaller than this fraction of the map (~15 px radius) also gets an enlarged copy
 IMG = 104  # px for the decoder panel images; three fit side by side
 
 
@@ -33,6 +36,7 @@ class View:
     overlay: bool = False
     grid_n: int = 15
     spacing: str = "cdf"  # cdf | linear
+    colour: str = "label"  # "label", or the name of a known generative factor (datasets like shapes)
 
 
 def crisp(img: np.ndarray, size: int, where=st, **kw) -> None:
@@ -68,10 +72,11 @@ def latent_stats(path: str, mt: float) -> dict:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)  # prepare() shows the one wait worth a spinner (t-SNE)
-def view_data(path: str, mt: float, method: str, dims: tuple[int, int]) -> dict:
-    """Map coordinates xy (M, 2) of test rows idx (M,), labels y, and the plane (None for t-SNE)."""
+def view_data(path: str, mt: float, method: str, dims: tuple[int, int], colour: str = "label") -> dict:
+    """Map coordinates xy (M, 2) of test rows idx (M,), colour categories y (labels, or a factor's levels), and
+    the plane (None for t-SNE)."""
     enc = encode_test(path)
-    mu, y = enc["mu"], enc["y"]
+    mu, y = enc["mu"], colour_values(path, colour)
     idx = np.arange(mu.shape[0])
     if mu.shape[0] > MAX_POINTS:
         idx = np.sort(np.random.default_rng(0).choice(mu.shape[0], MAX_POINTS, replace=False))
@@ -102,7 +107,7 @@ def grid_images(path: str, mt: float, n: int, spacing: str, dims: tuple[int, int
 @st.cache_data(max_entries=8, show_spinner=False)
 def base_figure(path: str, mt: float, view: View, classes: tuple[str, ...]) -> dict:
     """The map without the per-click traces, as a plain dict: it pickles in a millisecond, a Figure in 100s."""
-    data = view_data(path, mt, view.method, view.dims)
+    data = view_data(path, mt, view.method, view.dims, view.colour)
     xy, idx, y = data["xy"], data["idx"], data["y"]
     fig = go.Figure()
     for c in np.unique(y):
@@ -111,7 +116,7 @@ def base_figure(path: str, mt: float, view: View, classes: tuple[str, ...]) -> d
         fig.add_trace(go.Scattergl(
             x=xy[m, 0], y=xy[m, 1], mode="markers", name=name, customdata=idx[m],
             marker=dict(size=6, color=label_color(c), opacity=0.8),
-            hovertemplate=f"label {name}<br>test image #%{{customdata}}<extra></extra>"))
+            hovertemplate=f"{view.colour} {name}<br>test image #%{{customdata}}<extra></extra>"))
     pad = 0.05 * (xy.max(0) - xy.min(0)) + 1e-3
     x0, y0 = xy.min(0) - pad
     x1, y1 = xy.max(0) + pad
@@ -140,7 +145,7 @@ def base_figure(path: str, mt: float, view: View, classes: tuple[str, ...]) -> d
         ylabel = "label (jittered)"
     fig.update_layout(
         height=500, margin=dict(l=10, r=10, t=10, b=10), hovermode="closest", dragmode="pan",
-        uirevision=f"{path}-{view}", legend=dict(title="label", itemsizing="constant", y=0.9),
+        uirevision=f"{path}-{view}", legend=dict(title=view.colour, itemsizing="constant", y=0.9),
         xaxis=dict(title=xlabel, range=[x0, x1], zeroline=False, showgrid="images" not in layout),
         yaxis=dict(title=ylabel, range=[y0, y1], zeroline=False, showgrid="images" not in layout, scaleanchor="x" if axis != "t-SNE " else None),
         **layout)
@@ -159,6 +164,20 @@ def sync_state(path: str, d: int) -> None:
     st.session_state[K_FOR] = path
     st.session_state[K_Z] = [float(v) for v in latent_stats(path, mtime(path))["centre"]]
     st.session_state[K_POINT] = None
+
+
+def widget_defaults(path: str, model) -> None:
+    """Checkpoint-dependent widget defaults, set through session state rather than the widget's index.
+
+    A widget keeps its ID when only its default changes, so the browser would go on showing the old checkpoint's
+    choice (e.g. Spacing "quantiles" after opening the AE) while the page follows the new default. Setting the
+    value through session state makes Streamlit push it to the browser. Also refills keys dropped on page leave.
+    """
+    ss, top = st.session_state, [int(i) for i in latent_stats(path, mtime(path))["order"][:2]]
+    ss.setdefault(K_SPACING, "cdf" if model.generative else "linear")
+    if model.config.latent_dim > 2:  # default axes: the two most informative dims of this checkpoint
+        ss.setdefault(K_DX, top[0])
+        ss.setdefault(K_DY, top[1])
 
 
 def set_z(z) -> None:
@@ -210,6 +229,7 @@ def view_ui(path: str, model, grid_box) -> View:
     """How the map is drawn: projection and axes (for D > 2) and overlay here; grid size and spacing in grid_box."""
     d, stats = model.config.latent_dim, latent_stats(path, mtime(path))
     sync_state(path, d)  # before any map_ widget exists, so a new checkpoint starts clean
+    widget_defaults(path, model)
     method, dims = "dims", (0, min(1, d - 1))
     if d > 2:
         cols = st.columns([2, 1, 1, 2], vertical_alignment="bottom")
@@ -217,24 +237,28 @@ def view_ui(path: str, model, grid_box) -> View:
                                format_func={"dims": "two dims", "pca": "PCA", "tsne": "t-SNE"}.get)
         top = [int(i) for i in stats["order"][:2]]  # default to the two most informative dims
         if method == "dims":
-            dims = (cols[1].selectbox("x axis", range(d), index=top[0], format_func=lambda i: f"z{sub(i)}",
-                                      key="map_dx"),
-                    cols[2].selectbox("y axis", range(d), index=top[1], format_func=lambda i: f"z{sub(i)}",
-                                      key="map_dy"))
+            dims = (cols[1].selectbox("x axis", range(d), format_func=lambda i: f"z{sub(i)}", key=K_DX),
+                    cols[2].selectbox("y axis", range(d), format_func=lambda i: f"z{sub(i)}", key=K_DY))
         else:
             dims = (top[0], top[1])
+    factors = current_data(load_model(path)).test.factor_names
+    colour = "label"
+    if factors:  # a dataset with known generative factors: colour the map by any of them
+        colour = st.selectbox("Colour by", ["label", *factors], key="map_colour",
+                              help="The class label, or one generative factor of the images")
     if d < 2:
-        return View(method="dims", dims=dims)
+        return View(method="dims", dims=dims, colour=colour)
     c1, c2, _ = grid_box.columns([1, 2, 2])
     grid_n = c1.selectbox("Grid", [8, 10, 15, 20, 25], index=2, key="map_grid_n", format_func=lambda n: f"{n}×{n}")
-    spacing = c2.radio("Spacing", ["cdf", "linear"], index=0 if model.generative else 1, key="map_spacing",
+    spacing = c2.radio("Spacing", ["cdf", "linear"], key=K_SPACING,
                        format_func={"cdf": "quantiles of N(0, 1)", "linear": "linear over the codes' range"}.get,
                        horizontal=True)
     overlay = st.toggle("Overlay the manifold grid on the map", key="map_overlay",
                         disabled=method != "dims" or dims[0] == dims[1],
                         help="Decoded images placed at their z on an evenly spaced grid over the codes' range "
                              "(two-dims view; grid size in the Manifold grid tab).")
-    return View(method=method, dims=dims, overlay=overlay and method == "dims", grid_n=grid_n, spacing=spacing)
+    return View(method=method, dims=dims, overlay=overlay and method == "dims", grid_n=grid_n, spacing=spacing,
+                colour=colour)
 
 
 def prepare(path: str, view: View) -> None:
@@ -246,26 +270,42 @@ def prepare(path: str, view: View) -> None:
     pins(path)  # so the map shows the interpolation ends from the first run
 
 
+def add_ellipse(fig: go.Figure, centre, cov, layout: dict) -> float:
+    """The clicked point's μ ± σ outline; when it is smaller than the ring (MNIST's σ ≈ 0.05 on a ±4 map is
+    ~3 px), also a dashed copy scaled up to ELLIPSE_MIN of the axis span, named with its scale. Returns the scale."""
+    e = explore.ellipse(centre, cov)  # (n, 2)
+    fig.add_trace(go.Scattergl(x=e[:, 0], y=e[:, 1], mode="lines", name="posterior μ ± σ", hoverinfo="skip",
+                               showlegend=False, line=dict(color="black", width=2), fill="toself",
+                               fillcolor="rgba(0,0,0,0.08)"))
+    span = min(np.ptp(layout["xaxis"]["range"]), np.ptp(layout["yaxis"]["range"]))
+    radius = float(np.sqrt(np.linalg.eigvalsh(np.asarray(cov, dtype=np.float64)).max()))
+    scale = ELLIPSE_MIN * span / max(radius, 1e-12)
+    if scale <= 1:
+        return 1.0
+    big = np.asarray(centre) + scale * (e - np.asarray(centre))
+    fig.add_trace(go.Scattergl(x=big[:, 0], y=big[:, 1], mode="lines", name=f"posterior μ ± σ ×{scale:.3g}",
+                               hoverinfo="skip", showlegend=False, line=dict(color="#d62728", width=2, dash="dot")))
+    return scale
+
+
 def map_figure(path: str, view: View, classes: tuple[str, ...]) -> go.Figure:
     """The cached map plus this rerun's traces: the clicked point's posterior ellipse, the decoded z, pins A/B."""
     mt = mtime(path)
     base = base_figure(path, mt, view, classes)
     fig = go.Figure(base)
-    data, enc = view_data(path, mt, view.method, view.dims), encode_test(path)
+    data, enc = view_data(path, mt, view.method, view.dims, view.colour), encode_test(path)
     origin, basis = data["origin"], data["basis"]
     planar = basis is not None and basis.shape[0] == 2
     row = st.session_state.get(K_POINT)
     if row is not None:
         hit = np.nonzero(data["idx"] == row)[0]
-        if planar and enc["logvar"] is not None:
-            centre, cov = explore.project_gaussian(enc["mu"][row], enc["logvar"][row], origin, basis)
-            e = explore.ellipse(centre, cov)
-            fig.add_trace(go.Scattergl(x=e[:, 0], y=e[:, 1], mode="lines", name="posterior μ ± σ", hoverinfo="skip",
-                                     showlegend=False, line=dict(color="black", width=2), fill="toself", fillcolor="rgba(0,0,0,0.08)"))
         if len(hit):
             fig.add_trace(go.Scattergl(x=[data["xy"][hit[0], 0]], y=[data["xy"][hit[0], 1]], mode="markers",
                                      name=f"clicked #{row}", hoverinfo="skip", showlegend=False,
                                      marker=dict(size=14, color="rgba(0,0,0,0)", line=dict(color="black", width=2))))
+        if planar and enc["logvar"] is not None:  # drawn after the ring, so it is on top of it
+            centre, cov = explore.project_gaussian(enc["mu"][row], enc["logvar"][row], origin, basis)
+            add_ellipse(fig, centre, cov, base["layout"])
     if basis is not None:
         marks = [("decoded z", st.session_state[K_Z], "x", "#d62728")]
         marks += [(f"pin {n}", st.session_state[k]["z"], "diamond", "#222") for n, k in (("A", K_A), ("B", K_B))
@@ -371,7 +411,8 @@ def map_panel(path: str, view: View, classes: tuple[str, ...]) -> None:
                 st.caption("t-SNE has no inverse: click data points (not empty space); the decoded z is not drawn.")
             else:
                 st.caption("✕ decoded z · ◆ interpolation ends A, B · ring: clicked image"
-                           + (", outline: its posterior μ ± 1σ" if ckpt.model.generative else ""))
+                           + (", outline: its posterior μ ± 1σ (dotted red: the same, enlarged, when it is too small to see)"
+                                if ckpt.model.generative else ""))
         st.toggle("Server-drawn map", key=CV.K_CLASSIC, help="The Plotly map, drawn on the server: every hover and "
                   "click is a round trip. For browsers where the canvas does not work.")
     st.session_state[K_MS] = 1000 * (time.perf_counter() - t0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 ELBO = r"\log p(x) \;\ge\; \mathrm{ELBO}(x) = \underbrace{\mathbb{E}_{q(z|x)}\big[\log p(x|z)\big]}_{-\,\text{recon}} \;-\; \underbrace{\mathrm{KL}\big(q(z|x)\,\|\,\mathcal{N}(0, I)\big)}_{\text{KL}}"
@@ -19,6 +21,11 @@ def live_numbers(ckpt) -> dict:
     test = last.get("test") or {}
     return {"kind": cfg.kind, "d": cfg.latent_dim, "likelihood": cfg.likelihood, "beta": tc.beta if tc else None,
             "recon": test.get("recon"), "kl": test.get("kl"), "elbo": test.get("elbo"), "epochs": len(ckpt.history or [])}
+
+
+def md_escape(text: str) -> str:
+    """Text shown literally inside Streamlit markdown (e.g. a message quoting what a visitor typed)."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-!|<>~$:])", r"\\\1", text)
 
 
 def _fmt(v, unit: str = " nats") -> str:

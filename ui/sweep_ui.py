@@ -9,7 +9,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui.common import encode_test, latent_scatter, load_model, load_split, md, session_id, set_current, store, upscale
-from ui.jobs_ui import COLORS, STATE_ICON, job_manager
+from ui.factors import mig_of
+from ui.jobs_ui import COLORS, STATE_ICON, apply_shapes_preset, job_manager, preset_layers
 from vae import explore
 from vae.checkpoint import CheckpointError
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
@@ -23,6 +24,8 @@ DEFAULT_BETAS = "0.25, 0.5, 1, 2, 4, 8"
 N_INPUTS = 10  # test images reconstructed by every β
 MAP_LIM = 4.0  # latent maps share ±4 axes so the shrink toward N(0, I) is visible
 DEMO_SWEEP = "Bundled demos (2-D VAEs on digits)"  # a ready-made sweep, so the page teaches before any run
+SHAPES_DEMO_SWEEP = "Bundled demos (conv VAEs on shapes)"  # the disentanglement demos: MIG against β
+SWEEP_PRESET_KEYS = {"latent_dim": "beta_latent_dim", "epochs": "beta_epochs"}
 
 
 def parse_betas(text: str) -> list[float]:
@@ -40,8 +43,10 @@ def _launch() -> None:
     ss, errors = st.session_state, {}
     try:
         betas = parse_betas(ss.beta_list)
-        model = ModelConfig(kind="vae", latent_dim=ss.beta_latent_dim)
-        train = TrainConfig(epochs=ss.beta_epochs, seed=ss.beta_seed)
+        arch = "conv" if ss.beta_data == "shapes" else "mlp"  # shapes: the preset conv net (ui/jobs_ui.preset_layers)
+        model = ModelConfig(kind="vae", arch=arch, latent_dim=ss.beta_latent_dim, **preset_layers(ss.beta_data, arch))
+        train = TrainConfig(epochs=ss.beta_epochs, seed=ss.beta_seed,
+                            **({"batch_size": 64} if ss.beta_data == "shapes" else {}))
         name = job_manager().submit_sweep(ss.beta_name.strip() or "sweep", betas, model, train,
                                           DataConfig(name=ss.beta_data), owner=session_id())
         ss[SWEEP_KEY] = name
@@ -57,7 +62,9 @@ def sweep_form() -> None:
         if f in errors:
             st.error(md(errors[f]), icon="⚠️")
     a, b, c, d = st.columns(4)
-    a.selectbox("Dataset", ["digits", "mnist", "fashion-mnist", "kmnist"], key="beta_data", persist_state="session")
+    a.selectbox("Dataset", ["digits", "shapes", "mnist", "fashion-mnist", "kmnist"], key="beta_data",
+                persist_state="session", on_change=apply_shapes_preset, args=("beta_data", SWEEP_PRESET_KEYS),
+                help="shapes: conv VAEs with z = 10, and MIG against β beside the plane")
     b.number_input("Latent dimensions", value=2, step=1, key="beta_latent_dim", persist_state="session")
     c.number_input("Epochs", value=50, step=10, key="beta_epochs", persist_state="session")
     d.number_input("Seed", value=0, step=1, key="beta_seed", persist_state="session")
@@ -69,14 +76,16 @@ def sweep_form() -> None:
     f.button("Run sweep", type="primary", on_click=_launch, key="beta_run", width="stretch")
 
 
-def demo_points() -> list[dict]:
-    """The bundled 2-D VAE demos (β = 1, 2, 4: same data, seed and architecture) as finished sweep points."""
+def demo_points(dataset: str = "digits") -> list[dict]:
+    """Bundled VAE demos as finished sweep points: the 2-D digits VAEs (β = 1, 2, 4) or the shapes VAEs."""
     out = []
     for ckpt_id, path, meta, _ in store().rows():
         if not ckpt_id.startswith("demo/"):
             continue
         model, train = (meta or {}).get("model") or {}, (meta or {}).get("train") or {}
-        if model.get("kind") != "vae" or model.get("latent_dim") != 2 or not meta.get("history"):
+        if model.get("kind") != "vae" or not meta.get("history") or (meta.get("data") or {}).get("name") != dataset:
+            continue
+        if dataset == "digits" and model.get("latent_dim") != 2:
             continue
         test = meta["history"][-1].get("test") or {}
         n = len(meta["history"])
@@ -87,8 +96,8 @@ def demo_points() -> list[dict]:
 
 def sweep_points(sweep: str) -> list[dict]:
     """One row per β: state, progress and the latest test rate (KL) and distortion (recon), in nats per image."""
-    if sweep == DEMO_SWEEP:
-        return demo_points()
+    if sweep in (DEMO_SWEEP, SHAPES_DEMO_SWEEP):
+        return demo_points("digits" if sweep == DEMO_SWEEP else "shapes")
     mgr, runs = job_manager(), store()
     out = []
     for j in mgr.jobs(sweep=sweep):
@@ -140,6 +149,31 @@ def rd_figure(points: list[dict]) -> go.Figure:
                       title="Rate–distortion plane (test set; click a point to open it)",
                       xaxis_title="rate R = KL(q(z|x) ‖ p(z))  [nats per image]",
                       yaxis_title="distortion D = recon  [nats per image]")
+    return fig
+
+
+def mig_points(points: list[dict]) -> list[tuple[float, float]]:
+    """(β, MIG) of the finished runs whose dataset has known factors; empty when none has."""
+    out = []
+    for p in points:
+        if p["state"] == "done" and p["path"] and Path(p["path"]).exists():
+            mig = mig_of(p["path"])
+            if mig is not None:
+                out.append((p["beta"], mig))
+    return out
+
+
+def mig_figure(pairs: list[tuple[float, float]]) -> go.Figure:
+    """MIG against β (log axis): does a larger β give each factor a dim of its own (Higgins et al., 2017)?"""
+    pairs = sorted(pairs)
+    fig = go.Figure(go.Scatter(x=[b for b, _ in pairs], y=[m for _, m in pairs], mode="lines+markers+text",
+                               text=[f"{m:.3f}" for _, m in pairs], textposition="top center",
+                               marker=dict(size=12, color=COLORS[1]),
+                               hovertemplate="β=%{x:g}<br>MIG %{y:.3f}<extra></extra>"))
+    top = max([m for _, m in pairs] + [0.1])
+    fig.update_xaxes(type="log", title="β (log scale)")
+    fig.update_yaxes(range=[0, min(1.0, top * 1.3)], title="MIG (0 = entangled, 1 = one dim per factor)")
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=40, b=10), title="Disentanglement (MIG) against β")
     return fig
 
 

@@ -143,7 +143,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from vae import data as data_mod
     from vae.checkpoint import load_checkpoint
-    from vae.metrics import evaluate
+    from vae.metrics import dataset_factor_scores, evaluate
 
     if a.iwae_k < 0:
         raise ConfigError("iwae_k", "must be >= 0")
@@ -153,6 +153,9 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     if list(split.test.shape) != list(ckpt.model_config.input_shape):
         raise ConfigError("data", f"images are {split.test.shape}, the model expects {ckpt.model_config.input_shape}")
     result = evaluate(ckpt.model, split.test.x, iwae_k=a.iwae_k, seed=a.seed)
+    scores = dataset_factor_scores(ckpt.model, split.test)  # None unless the dataset has known factors
+    if scores is not None and ckpt.model_config.latent_dim >= 2:
+        result["mig"] = scores.mig
     if a.json:
         print(json.dumps(result))
     else:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,9 @@ from vae.config import MAX_CHANNELS, MAX_SIDE, DataConfig
 from vae.schema import MAX_CLASSES  # the checkpoint schema's bound, enforced where labels are read
 
 TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
-BUILTIN = ("digits", *TORCHVISION)
+BUILTIN = ("digits", "shapes", *TORCHVISION)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+SHAPES_VERSION = 1  # bump when vae/shapes.py draws different images, so old checkpoints are not compared as equals
 
 
 class DataError(RuntimeError):
@@ -35,6 +37,10 @@ class Dataset:
     x: torch.Tensor  # (N, C, H, W) float32 in [0, 1]
     y: torch.Tensor  # (N,) int64; -1 when unlabeled
     classes: list[str]
+    # known generative factors (only `shapes` has them): level index per image and factor, (N, K) int64
+    factors: torch.Tensor | None = None
+    factor_names: list[str] = field(default_factory=list)
+    factor_levels: list[list[str]] = field(default_factory=list)  # a readable name per level of each factor
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -42,6 +48,15 @@ class Dataset:
     @property
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.x.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def has_factors(self) -> bool:
+        return self.factors is not None
+
+    def subset(self, idx: torch.Tensor | slice) -> "Dataset":
+        """The same dataset restricted to `idx`, factors included."""
+        factors = self.factors[idx] if self.factors is not None else None
+        return Dataset(self.x[idx], self.y[idx], self.classes, factors, self.factor_names, self.factor_levels)
 
 
 @dataclass
@@ -65,6 +80,9 @@ def load(cfg: DataConfig) -> DataSplit:
     if key == "digits":
         train, test = _split(_digits(), cfg)
         fingerprint = "sklearn-digits"
+    elif key == "shapes":
+        train, test = _split(_shapes(), cfg)
+        fingerprint = f"procedural-shapes-v{SHAPES_VERSION}"
     elif key in TORCHVISION:
         train, test = _torchvision(key, cfg)
         fingerprint = f"torchvision-{key}"
@@ -81,10 +99,10 @@ def load(cfg: DataConfig) -> DataSplit:
                 f"Unknown dataset {name!r}: use one of {', '.join(BUILTIN)}, a path to an .npz file, "
                 "or an image folder with one subfolder per class. 'digits' works offline."
             )
-        train, test = _split(full, cfg)
+        train, test = _split(full, cfg, in_place=True)  # decoded here, shared with nobody
         fingerprint = _fingerprint(path)
     if cfg.limit is not None:
-        train = Dataset(train.x[: cfg.limit], train.y[: cfg.limit], train.classes)
+        train = train.subset(slice(0, cfg.limit))
     info = {
         "name": name,
         "shape": list(train.shape),
@@ -106,30 +124,36 @@ def config_from_info(info: dict, **overrides) -> DataConfig:
     return DataConfig(**{**fields, **overrides})
 
 
-def _split(ds: Dataset, cfg: DataConfig) -> tuple[Dataset, Dataset]:
+def _split(ds: Dataset, cfg: DataConfig, *, in_place: bool = False) -> tuple[Dataset, Dataset]:
     """Train/test split for datasets without an official one: seeded random, or the tail in file order.
 
-    Both parts are views of `ds.x`, reordered in place (train rows first, each part in file order): indexing
-    would copy the images once more, and this is the largest array the app holds.
+    `in_place` (for images this module decoded itself, shared with nothing): both parts become views of `ds.x`,
+    reordered in place (train rows first, each part in file order), because indexing would copy the largest
+    array the app holds once more. Otherwise the parts are copies and `ds` is left as it was.
     """
     n = len(ds)
     n_test = max(1, int(round(n * cfg.test_fraction)))
     if n - n_test < 1:
         raise DataError(f"Dataset has only {n} items: too few to split into train and test.")
-    x, y = ds.x, ds.y
-    if cfg.split != "tail":
-        g = torch.Generator().manual_seed(cfg.split_seed)
-        perm = torch.randperm(n, generator=g)
-        test_idx, train_idx = perm[:n_test].sort().values, perm[n_test:].sort().values
-        x_test = x[test_idx]  # the test part only; then train rows move forward and the test rows go last
-        step = max(1, 1024**2 // max(1, x[0].numel() * x.element_size()))  # rows moved per block
-        for i in range(0, n - n_test, step):  # train_idx[j] >= j: a block never overwrites rows still to be read
-            j = min(i + step, n - n_test)
-            x[i:j] = x[train_idx[i:j]]
-        x[n - n_test:] = x_test
-        del x_test
-        y = torch.cat([y[train_idx], y[test_idx]])
-    return (Dataset(x[: n - n_test], y[: n - n_test], ds.classes), Dataset(x[n - n_test:], y[n - n_test:], ds.classes))
+    if cfg.split == "tail":
+        return ds.subset(slice(0, n - n_test)), ds.subset(slice(n - n_test, n))
+    g = torch.Generator().manual_seed(cfg.split_seed)
+    perm = torch.randperm(n, generator=g)
+    test_idx, train_idx = perm[:n_test].sort().values, perm[n_test:].sort().values
+    if not in_place:
+        return ds.subset(train_idx), ds.subset(test_idx)
+    x = ds.x
+    x_test = x[test_idx]  # the test part only; then train rows move forward and the test rows go last
+    step = max(1, 1024**2 // max(1, x[0].numel() * x.element_size()))  # rows moved per block
+    for i in range(0, n - n_test, step):  # train_idx[j] >= j: a block never overwrites rows still to be read
+        j = min(i + step, n - n_test)
+        x[i:j] = x[train_idx[i:j]]
+    x[n - n_test:] = x_test
+    del x_test
+    order = torch.cat([train_idx, test_idx])
+    factors = ds.factors[order] if ds.factors is not None else None
+    ds = Dataset(x, ds.y[order], ds.classes, factors, ds.factor_names, ds.factor_levels)
+    return ds.subset(slice(0, n - n_test)), ds.subset(slice(n - n_test, n))
 
 
 def _digits() -> Dataset:
@@ -138,6 +162,22 @@ def _digits() -> Dataset:
     x = torch.tensor(images, dtype=torch.float32).unsqueeze(1) / 16.0  # (N, 1, 8, 8), pixel counts 0..16
     y = torch.tensor(target, dtype=torch.int64)
     return Dataset(x, y, [str(i) for i in range(10)])
+
+
+@lru_cache(maxsize=1)
+def _shapes_arrays():
+    from vae.shapes import generate
+
+    return generate(seed=0)  # the grid is fixed; seed 0 fixes the file order that split="tail" uses
+
+
+def _shapes() -> Dataset:
+    """The procedural dSprites-style shapes with their five known factors (vae/shapes.py); no download."""
+    d = _shapes_arrays()
+    x = torch.from_numpy(d.images).unsqueeze(1)  # (N, 1, 32, 32), anti-aliased coverage in [0, 1]
+    factors = torch.from_numpy(d.factors)  # (N, 5)
+    return Dataset(x, factors[:, 0].clone(), list(d.factor_levels[0]), factors, list(d.factor_names),
+                   [list(levels) for levels in d.factor_levels])
 
 
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:

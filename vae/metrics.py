@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -73,3 +75,90 @@ def evaluate(model, x: torch.Tensor, *, iwae_k: int = 100, seed: int = 0) -> dic
         "iwae_nll": iwae_nll(model, x, k=iwae_k, seed=seed) if iwae_k > 0 else None,
         "n": int(x.shape[0]),
     }
+
+
+# --- Disentanglement: the Mutual Information Gap (Chen et al., 2018), estimated as disentanglement_lib does ---
+MIG_BINS = 20  # disentanglement_lib's default: each latent's posterior means in 20 equal-width bins
+
+
+@dataclass(frozen=True)
+class FactorScores:
+    """MI between every latent dim and every known factor, and the MIG built from it (all in nats)."""
+
+    mi: np.ndarray  # (D, K) I(z_d; v_k)
+    entropy: np.ndarray  # (K,) H(v_k)
+    gaps: np.ndarray  # (K,) (top1 - top2 MI over dims) / H(v_k); NaN for a factor with one level
+    factor_names: list[str]
+
+    @property
+    def mig(self) -> float:
+        varying = np.isfinite(self.gaps)
+        return float(self.gaps[varying].mean()) if varying.any() else float("nan")
+
+    @property
+    def best_dim(self) -> np.ndarray:
+        """(K,) the latent dim that carries most information about each factor."""
+        return self.mi.argmax(axis=0)
+
+    @property
+    def best_factor(self) -> np.ndarray:
+        """(D,) the factor each dim carries most information about, as a fraction of that factor's entropy."""
+        return (self.mi / np.maximum(self.entropy, 1e-12)).argmax(axis=1)
+
+
+def discretize(z: np.ndarray, n_bins: int = MIG_BINS) -> np.ndarray:
+    """(N, D) codes -> (N, D) bin indices, n_bins equal-width bins per column over that column's range."""
+    z = np.asarray(z, dtype=np.float64)
+    if z.ndim != 2:
+        raise ValueError(f"codes must be (N, D), got shape {z.shape}")
+    if not np.isfinite(z).all():
+        raise ValueError("codes contain NaN or infinite values")
+    out = np.empty(z.shape, dtype=np.int64)
+    for d in range(z.shape[1]):
+        edges = np.histogram_bin_edges(z[:, d], bins=n_bins)
+        out[:, d] = np.digitize(z[:, d], edges[:-1])  # like disentanglement_lib: 1..n_bins, the max in the last bin
+    return out
+
+
+def discrete_mi(a: np.ndarray, b: np.ndarray) -> float:
+    """I(a; b) in nats of two discrete label arrays (N,), from their joint histogram (plug-in estimate)."""
+    a = np.unique(np.asarray(a), return_inverse=True)[1].reshape(-1)
+    b = np.unique(np.asarray(b), return_inverse=True)[1].reshape(-1)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError("need two label arrays of the same, non-zero length")
+    joint = np.zeros((a.max() + 1, b.max() + 1))
+    np.add.at(joint, (a, b), 1.0)
+    p = joint / a.size
+    pa, pb = p.sum(1, keepdims=True), p.sum(0, keepdims=True)
+    nz = p > 0
+    return float(max(0.0, (p[nz] * np.log(p[nz] / (pa @ pb)[nz])).sum()))
+
+
+def factor_scores(mu: np.ndarray, factors: np.ndarray, factor_names: list[str] | None = None,
+                  n_bins: int = MIG_BINS) -> FactorScores:
+    """MI matrix and MIG of codes `mu` (N, D) against discrete factors (N, K); factors with one level are skipped
+    by the MIG mean (their entropy is 0, so no code can capture them)."""
+    factors = np.asarray(factors)
+    if factors.ndim != 2 or factors.shape[0] != np.shape(mu)[0]:
+        raise ValueError(f"factors must be (N, K) with N = {np.shape(mu)[0]}, got {factors.shape}")
+    if np.shape(mu)[1] < 2:
+        raise ValueError("MIG needs at least 2 latent dims (it is the gap between the top two)")
+    codes = discretize(mu, n_bins)
+    d, k = codes.shape[1], factors.shape[1]
+    mi = np.array([[discrete_mi(codes[:, i], factors[:, j]) for j in range(k)] for i in range(d)])
+    entropy = np.array([discrete_mi(factors[:, j], factors[:, j]) for j in range(k)])
+    top = np.sort(mi, axis=0)[::-1]
+    varying = entropy > 0
+    gaps = np.where(varying, (top[0] - top[1]) / np.where(varying, entropy, 1.0), np.nan)
+    names = list(factor_names) if factor_names is not None else [f"factor {j}" for j in range(k)]
+    return FactorScores(mi, entropy, gaps, names)
+
+
+def dataset_factor_scores(model, ds, *, n_bins: int = MIG_BINS) -> FactorScores | None:
+    """FactorScores of a model's posterior means on a dataset with known factors; None when it has none."""
+    from vae.explore import encode_dataset
+
+    if getattr(ds, "factors", None) is None:
+        return None
+    mu, _ = encode_dataset(model, ds.x)
+    return factor_scores(mu, ds.factors.numpy(), ds.factor_names, n_bins=n_bins)

@@ -1,0 +1,182 @@
+"""AppTest of the Factors page: MI heatmap, MIG and labelled traversals for `shapes`; a clear message without factors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import as_run
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+PAGE = "pages/factors.py"
+
+
+def _tiny_shapes(out: Path, beta: float = 1.0) -> Path:
+    """A tiny conv VAE on 512 `shapes` images: seconds to train, enough to have a code to measure."""
+    from vae.config import DataConfig, ModelConfig, TrainConfig
+    from vae.run import run_training
+
+    run_training(ModelConfig(kind="vae", arch="conv", latent_dim=4, channels=(8, 8), hidden=(32,)),
+                 TrainConfig(epochs=1, batch_size=64, beta=beta, seed=0, threads=1),
+                 DataConfig(name="shapes", limit=512), out, write_log=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def shapes_ckpt(tmp_path_factory) -> Path:
+    return _tiny_shapes(tmp_path_factory.mktemp("shapes") / "tiny-shapes.safetensors")
+
+
+@pytest.fixture(scope="module")
+def shapes_demos(tmp_path_factory, shapes_ckpt) -> Path:
+    """A demo folder with two shapes VAEs (β = 1 and 4), like the bundled shapes demos."""
+    import shutil
+
+    d = tmp_path_factory.mktemp("demos")
+    shutil.copy(shapes_ckpt, d / "shapes-1-vae-b1.safetensors")
+    _tiny_shapes(d / "shapes-2-vae-b4.safetensors", beta=4.0)
+    return d
+
+
+def _expected_mig(path: Path) -> float:
+    from vae.checkpoint import load_checkpoint
+    from vae.data import config_from_info, load
+    from vae.metrics import dataset_factor_scores
+
+    ckpt = load_checkpoint(path)
+    return dataset_factor_scores(ckpt.model, load(config_from_info(ckpt.data)).test).mig
+
+
+def _open(ckpt: Path) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["ckpt_id"] = as_run(ckpt)
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_heatmap_mig_and_labelled_traversals(shapes_ckpt, runs_dir):
+    from vae.checkpoint import load_checkpoint
+    from vae.data import config_from_info, load
+    from vae.metrics import dataset_factor_scores
+
+    at = _open(shapes_ckpt)
+    ckpt = load_checkpoint(shapes_ckpt)
+    expected = dataset_factor_scores(ckpt.model, load(config_from_info(ckpt.data)).test)
+    mig = next(m for m in at.metric if m.label == "MIG")
+    assert mig.value == f"{expected.mig:.3f}"  # the page shows the metric computed independently here
+    gaps = {m.label: m.value for m in at.metric if m.label.startswith("gap")}
+    assert list(gaps) == [f"gap · {n}" for n in ("shape", "scale", "rotation", "x", "y")]
+    heat = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    assert heat["type"] == "heatmap" and heat["x"] == ["shape", "scale", "rotation", "x", "y"]
+    assert len(heat["z"]) == 4 and all(0 <= v <= 1 + 1e-9 for row in heat["z"] for v in row)
+    labels = [m.value for m in at.markdown if m.value.startswith("**z")]
+    assert len(labels) == 4 and all(any(f" · {n} (" in lab for n in expected.factor_names) for lab in labels)
+    # each label names the factor its dim shares most entropy with
+    best = expected.best_factor
+    for lab in labels:
+        i = int(lab[3:].split(" ")[0]) - 1
+        assert f"{expected.factor_names[best[i]]} (" in lab
+    at.radio(key="factors_base").set_value("zero").run()
+    assert not at.exception and len([m for m in at.markdown if m.value.startswith("**z")]) == 4
+
+
+def test_no_factor_dataset_says_so(tiny_ckpts, runs_dir):
+    at = _open(tiny_ckpts["vae"])
+    assert any("no known generative factors" in i.value and "shapes" in i.value for i in at.info)
+    assert not at.metric and not at.get("plotly_chart")
+
+
+def test_latent_map_colours_by_any_factor(shapes_ckpt, runs_dir):
+    from vae import shapes
+    from vae.checkpoint import load_checkpoint
+    from vae.data import config_from_info, load
+
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["ckpt_id"] = as_run(shapes_ckpt)
+    at.session_state["map_classic"] = True  # the server-drawn map, which AppTest can read
+    at.run()
+    assert not at.exception, at.exception
+    names = lambda: [t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]  # noqa: E731
+                     if t.get("customdata") is not None]
+    assert names() == list(shapes.SHAPES)  # by label (= shape) first
+    at.selectbox(key="map_colour").set_value("scale").run()
+    assert not at.exception and names() == list(shapes.factor_levels()[1])
+    # each trace holds exactly the test images at that level of the factor
+    test = load(config_from_info(load_checkpoint(shapes_ckpt).data)).test
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    for level, trace in enumerate(t for t in spec if t.get("customdata") is not None):
+        rows = trace["customdata"] if isinstance(trace["customdata"], list) else None
+        if rows is None:
+            import base64
+
+            import numpy as np
+
+            rows = np.frombuffer(base64.b64decode(trace["customdata"]["bdata"]), dtype=trace["customdata"]["dtype"])
+        assert (test.factors[list(map(int, rows)), 1] == level).all()
+
+
+def test_train_form_offers_shapes_with_its_preset(runs_dir):
+    from vae.shapes import PRESET_MODEL, PRESET_TRAIN
+
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    at.switch_page("pages/train.py").run()
+    at.selectbox(key="train_data").set_value("shapes").run()
+    assert not at.exception
+    assert at.selectbox(key="train_arch").value == "conv"
+    assert at.number_input(key="train_latent_dim").value == PRESET_MODEL["latent_dim"]
+    assert at.number_input(key="train_epochs").value == PRESET_TRAIN["epochs"]
+    at.number_input(key="train_epochs").set_value(1).run()
+    at.button(key="train_start").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    from ui.jobs_ui import job_manager
+
+    job_id = at.session_state["train_job"]
+    spec = json.loads((runs_dir / f"{job_id}.job.json").read_text())  # the configs the run trains with
+    job_manager().stop(job_id, by=spec["owner"])  # only the starting session may stop it
+    assert spec["data"]["name"] == "shapes" and spec["model"]["arch"] == "conv"
+    assert list(spec["model"]["channels"]) == list(PRESET_MODEL["channels"])
+    assert list(spec["model"]["hidden"]) == list(PRESET_MODEL["hidden"])
+
+
+def test_beta_sweep_plots_mig_against_beta_for_shapes(shapes_demos, runs_dir, monkeypatch):
+    from ui.sweep_ui import SHAPES_DEMO_SWEEP
+
+    monkeypatch.setenv("VAE_DEMO_DIR", str(shapes_demos))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    at.switch_page("pages/beta_sweep.py").run()
+    assert SHAPES_DEMO_SWEEP in at.selectbox(key="beta_pick").options
+    at.selectbox(key="beta_pick").set_value(SHAPES_DEMO_SWEEP).run()
+    assert not at.exception, at.exception
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    mig = next(s for s in specs if "MIG" in s["layout"]["title"]["text"])
+    assert mig["data"][0]["x"] == [1.0, 4.0]
+    expected = [_expected_mig(shapes_demos / f) for f in ("shapes-1-vae-b1.safetensors", "shapes-2-vae-b4.safetensors")]
+    assert mig["data"][0]["y"] == pytest.approx(expected)
+    assert any("Rate" in s["layout"]["title"]["text"] for s in specs)  # beside the rate–distortion plane
+    at.selectbox(key="beta_pick").set_value("Bundled demos (2-D VAEs on digits)").run()
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert not any("MIG" in t for t in titles)  # digits has no factors: no MIG plot
+
+
+def test_compare_has_a_mig_row_for_shapes_only(shapes_demos, tiny_ckpts, runs_dir, monkeypatch):
+    monkeypatch.setenv("VAE_DEMO_DIR", str(shapes_demos))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["compare_ids"] = ["demo/shapes-1-vae-b1", "demo/shapes-2-vae-b4"]
+    at.run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    row = next(i for i in table.index if i.startswith("MIG"))
+    expected = [_expected_mig(shapes_demos / f) for f in ("shapes-1-vae-b1.safetensors", "shapes-2-vae-b4.safetensors")]
+    assert list(table.loc[row]) == [f"{m:.3f}" for m in expected]
+    at2 = AppTest.from_file(APP, default_timeout=90)
+    at2.session_state["compare_ids"] = [as_run(tiny_ckpts["vae"]), as_run(tiny_ckpts["vae8"])]
+    at2.run()
+    at2.switch_page("pages/compare.py").run()
+    assert not any(i.startswith("MIG") for i in at2.dataframe[0].value.index)
