@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import load_model, load_split_by_key, mtime
+from ui.common import load_model, load_split_by_key, md, mtime
 from vae.analysis import normal_pdf, prior_holes
 
 HIST_CAP = 3.0  # histogram axes stop at this multiple of the prior's peak density, so the prior stays readable
@@ -74,7 +74,7 @@ def shared_z_ui(paths: list[str], names: list[str], split: str) -> None:
     if d < 2 or C.available() or refused or st.session_state.get("compare_plane_failed"):
         why = ("a 1-D latent has no plane" if d < 2 else C.available() or st.session_state.get("compare_plane_failed")
                or "; ".join(f"{n}: {r}" for n, r in refused.items()))
-        st.caption(f"One z through every decoder is unavailable: {why}.")
+        st.caption(f"One z through every decoder is unavailable: {md(why)}.")
         return
     lim = max(3.0, max(float(np.percentile(np.abs(encode_on(p, split)[0][:, :2]), 99.5)) for p in paths))
     models = [{"name": n, "decoder": exported_json(p)[0]["decoder"],

@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import current_data, encode_test, label_color, load_model, mtime, png_bytes, upscale
+from ui.common import current_data, encode_test, label_color, load_model, mtime, plain, png_bytes, upscale
 from ui.factors import colour_values
 from vae import explore
 from vae.metrics import kl_per_dim, per_image_terms
@@ -112,7 +112,7 @@ def base_figure(path: str, mt: float, view: View, classes: tuple[str, ...]) -> d
     fig = go.Figure()
     for c in np.unique(y):
         m = y == c
-        name = classes[c] if 0 <= c < len(classes) else ("unlabeled" if c < 0 else str(c))
+        name = plain(classes[c]) if 0 <= c < len(classes) else ("unlabeled" if c < 0 else str(c))  # user-derived
         fig.add_trace(go.Scattergl(
             x=xy[m, 0], y=xy[m, 1], mode="markers", name=name, customdata=idx[m],
             marker=dict(size=6, color=label_color(c), opacity=0.8),

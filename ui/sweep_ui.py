@@ -208,7 +208,7 @@ def recon_rows(points: list[dict]) -> None:
         ckpt = load_model(ready[0]["path"])
         x = load_split(ckpt).test.x[:N_INPUTS]  # (N, C, H, W); every β of a sweep shares the dataset and split
     except (CheckpointError, Exception) as e:  # a dataset that no longer loads must not break the page
-        st.warning(f"Cannot show reconstructions: {e}")
+        st.warning(f"Cannot show reconstructions: {md(e)}")
         return
     rows = [("input", x.numpy())]
     for p in ready:
