@@ -167,7 +167,7 @@ def test_train_form_offers_shapes_with_its_preset(runs_dir):
 
     job_id = at.session_state["train_job"]
     spec = json.loads((runs_dir / f"{job_id}.job.json").read_text())  # the configs the run trains with
-    job_manager().stop(job_id)
+    job_manager().stop(job_id, by=spec["owner"])  # only the starting session may stop it
     assert spec["data"]["name"] == "shapes" and spec["model"]["arch"] == "conv"
     assert list(spec["model"]["channels"]) == list(PRESET_MODEL["channels"])
     assert list(spec["model"]["hidden"]) == list(PRESET_MODEL["hidden"])
