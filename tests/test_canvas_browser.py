@@ -127,6 +127,21 @@ def test_a_click_on_a_dot_shows_the_server_side_details(app):
     assert sliders == pytest.approx(z, abs=0.05)  # one z: the sliders moved to the clicked point
 
 
+def test_a_posterior_too_small_to_see_gets_an_enlarged_dotted_copy(app):
+    """The clicked point's μ ± σ: at the default zoom as drawn; zoomed far out, a copy enlarged to a visible size."""
+    server, page, sent, errors = app
+    scale_at = """(zoom) => { const c = window.__vaeCanvas; c.zoom = zoom; c.drawOverlay();
+        const pts = c.dyn.clicked.ellipse, [cx, cy] = c.toScreen(...pts.reduce((a, [x, y]) =>
+            [a[0] + x / pts.length, a[1] + y / pts.length], [0, 0]));
+        const r = Math.max(...pts.map(([x, y]) => { const [px, py] = c.toScreen(x, y); return Math.hypot(px - cx, py - cy); }));
+        return [c.stats.ellipseScale.clicked, r]; }"""
+    k_small, r_small = page.evaluate(scale_at, 0.2)
+    k_big, r_big = page.evaluate(scale_at, 200)
+    page.locator(".vc-btn").filter(has_text="Reset view").click()
+    assert r_small < 14 and k_small * r_small == pytest.approx(14, rel=1e-3)  # the copy is ELLIPSE_MIN_PX across
+    assert r_big >= 14 and k_big == 1  # big enough: no copy
+
+
 def test_a_click_on_empty_space_decodes_that_z_and_moves_the_sliders(app):
     server, page, sent, errors = app
     spot = cv.empty_spots(page, 8)[3]

@@ -6,6 +6,7 @@
 const PAD_CSS = 168;  // px of the hover, pad and reconstruction canvases
 const HIT_PX = 6;     // a dot within this many CSS px of the cursor is "hovered"
 const MAP_H = 460;
+const ELLIPSE_MIN_PX = 14;  // a μ ± σ ellipse smaller than this (MNIST: σ ≈ 0.05 on a ±4 map, ~3 px) gets an enlarged copy
 
 function el(tag, cls, parent) {
   const e = document.createElement(tag);
@@ -409,7 +410,25 @@ class LatentCanvas {
       else { ctx.moveTo(px, py - 7); ctx.lineTo(px + 7, py); ctx.lineTo(px, py + 7); ctx.lineTo(px - 7, py); ctx.closePath(); ctx.fill(); }
       if (text) { ctx.font = "bold 13px sans-serif"; ctx.fillText(text, px + 8, py - 8); }
     };
-    if (dyn.clicked && dyn.clicked.ellipse) poly(dyn.clicked.ellipse, "#000", "rgba(0,0,0,0.08)");
+    // the ellipse itself, plus a dotted copy enlarged to ELLIPSE_MIN_PX and labelled with its scale when it is too
+    // small to see (as the server-drawn map does); returns the scale (1: none needed)
+    const ellipse = (pts, stroke, fill) => {
+      poly(pts, stroke, fill);
+      const c = pts.reduce((a, [x, y]) => [a[0] + x / pts.length, a[1] + y / pts.length], [0, 0]);
+      const [cx, cy] = this.toScreen(c[0], c[1]);
+      const r = Math.max(...pts.map(([x, y]) => { const [px, py] = this.toScreen(x, y); return Math.hypot(px - cx, py - cy); }));
+      if (r >= ELLIPSE_MIN_PX) return 1;
+      const k = ELLIPSE_MIN_PX / Math.max(r, 1e-6);
+      ctx.setLineDash([3, 3]);
+      poly(pts.map(([x, y]) => [c[0] + k * (x - c[0]), c[1] + k * (y - c[1])]), stroke, null);
+      ctx.setLineDash([]);
+      ctx.font = "11px sans-serif";
+      ctx.fillStyle = stroke;
+      ctx.fillText(`μ ± σ ×${+k.toPrecision(2)}`, cx + ELLIPSE_MIN_PX + 3, cy + ELLIPSE_MIN_PX);
+      return k;
+    };
+    this.stats.ellipseScale = {};
+    if (dyn.clicked && dyn.clicked.ellipse) this.stats.ellipseScale.clicked = ellipse(dyn.clicked.ellipse, "#000", "rgba(0,0,0,0.08)");
     if (dyn.clicked && dyn.clicked.xy) mark(dyn.clicked.xy[0], dyn.clicked.xy[1], "ring", "#000");
     if (this.plane) {
       for (const pin of dyn.pins || []) { const [x, y] = this.planeXY(pin.z); mark(x, y, "diamond", "#222", pin.name); }
@@ -419,7 +438,9 @@ class LatentCanvas {
     if (this.drawnQ) {
       const q = this.drawnQ;
       const c = q.k === 2 ? q.centre : [q.centre[0], (this.bounds[2] + this.bounds[3]) / 2];
-      if (q.k === 2 && this.posterior === "gaussian") poly(ellipsePoints(q.centre, q.cov), "#7b2cbf", "rgba(123,44,191,0.12)");
+      if (q.k === 2 && this.posterior === "gaussian") {
+        this.stats.ellipseScale.drawn = ellipse(ellipsePoints(q.centre, q.cov), "#7b2cbf", "rgba(123,44,191,0.12)");
+      }
       mark(c[0], c[1], "diamond", "#7b2cbf", "drawn");
     }
     if (this.hover && this.hover.plane) mark(this.hover.plane[0], this.hover.plane[1], "cross", "#111");
