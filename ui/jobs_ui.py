@@ -276,6 +276,7 @@ def charts(mgr: JobManager, s: JobStatus, key: str) -> None:
 
 def open_in_map(path: str) -> None:
     set_current(store().checkpoint_id(path))
+    encode_test(path)  # fill the cache first: the map then draws at once instead of showing grey placeholders
     st.switch_page("pages/latent_map.py")
 
 
@@ -304,29 +305,33 @@ def _mode(jobs: list[JobStatus], job_id: str | None) -> tuple[bool, bool]:
     return (any(j.id == job_id and j.active for j in jobs), any(j.active for j in jobs))
 
 
-def _read(job_id: str | None, mode: tuple[bool, bool] | None) -> tuple[JobManager, list[JobStatus], JobStatus | None]:
+def _read(job_id: str | None, mode: tuple[bool, bool] | None):
+    """(manager, all jobs, the shown job, whether a run started or ended since the fragment was made)."""
     mgr = job_manager()
     jobs = mgr.jobs()
-    if mode is not None and _mode(jobs, job_id) != mode:
-        st.rerun()  # a run started or ended: the whole page redraws once and picks the new poll rates
-    return mgr, jobs, next((j for j in jobs if j.id == job_id), None)
+    changed = mode is not None and _mode(jobs, job_id) != mode
+    return mgr, jobs, next((j for j in jobs if j.id == job_id), None), changed
 
 
 def _status(job_id: str | None, mode=None) -> None:
-    mgr, _, shown = _read(job_id, mode)
+    mgr, _, shown, changed = _read(job_id, mode)
     if shown is not None:
         (_progress if shown.active else _outcome)(mgr, shown)
+    if changed:  # the outcome is on screen already; the whole page then redraws once with the new poll rates
+        st.rerun()
 
 
 def _charts(job_id: str | None, mode=None) -> None:
-    mgr, _, shown = _read(job_id, mode)
+    mgr, _, shown, _ = _read(job_id, mode)
     if shown is not None:
         charts(mgr, shown, "train_live" if shown.active else "train_done")
 
 
 def _table(job_id: str | None, mode=None) -> None:
-    _, jobs, _ = _read(job_id, mode)
+    _, jobs, _, changed = _read(job_id, mode)
     runs_table(jobs)
+    if changed and not mode[0]:  # no status fragment is polling (only others' runs were live): redraw from here
+        st.rerun()
 
 
 def live_area(job_id: str | None) -> None:
