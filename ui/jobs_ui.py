@@ -28,7 +28,6 @@ def _poll_s(default: float, env: str = "VAE_LIVE_POLL_S") -> float:
 LIVE_POLL_S = _poll_s(0.25)  # the shown run's panel redraws this often while it trains: a digits epoch takes ~0.05 s
 CHART_POLL_S = _poll_s(0.5, "VAE_CHART_POLL_S")  # the live curves and map: a Plotly redraw costs the browser ~0.1 s
 OTHERS_POLL_S = 1.0  # the runs table, while only other runs (another tab's, a sweep's) are live
-SVG_POINTS = 3000  # live latent maps with fewer points are drawn as SVG, cheaper to redraw than WebGL
 JOB_KEY = "train_job"  # non-widget key: the job the Train page shows survives leaving the page
 ERR_KEY = "train_errors"
 UPLOAD = "upload .npz…"
@@ -253,10 +252,8 @@ def _figures(job_id: str, n_rows: int, ckpt: str, ckpt_mtime: float, _rows: list
     if ckpt_mtime and _rows:
         enc = encode_test(ckpt)  # cached on mtime: recomputed when the epoch's checkpoint is rewritten
         if enc["mu"].shape[1] == 2:
-            fig = latent_scatter(enc["mu"], enc["y"], title=f"latent map after epoch {n_rows}", height=280).to_dict()
-            if len(enc["mu"]) < SVG_POINTS:  # SVG: no WebGL context to rebuild on every redraw of a small map
-                fig["data"] = [{**t, "type": "scatter"} for t in fig["data"]]
-            out["map"] = fig
+            # SVG for small maps (ui.common.SVG_POINTS): no WebGL context to rebuild on every live redraw
+            out["map"] = latent_scatter(enc["mu"], enc["y"], title=f"latent map after epoch {n_rows}", height=280).to_dict()
     return out
 
 
