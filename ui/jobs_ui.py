@@ -29,7 +29,6 @@ def _poll_s(default: float, env: str = "VAE_LIVE_POLL_S") -> float:
 LIVE_POLL_S = _poll_s(0.25)  # the shown run's panel redraws this often while it trains: a digits epoch takes ~0.05 s
 CHART_POLL_S = _poll_s(0.5, "VAE_CHART_POLL_S")  # the live curves and map: a Plotly redraw costs the browser ~0.1 s
 OTHERS_POLL_S = 1.0  # the runs table, while only other runs (another tab's, a sweep's) are live
-SVG_POINTS = 3000  # live latent maps with fewer points are drawn as SVG, cheaper to redraw than WebGL
 JOB_KEY = "train_job"  # non-widget key: the job the Train page shows survives leaving the page
 ERR_KEY = "train_errors"
 UPLOAD = "upload .npz…"
@@ -257,10 +256,8 @@ def _figures(job_id: str, n_rows: int, ckpt: str, ckpt_mtime: float, _rows: list
     if ckpt_mtime and _rows:
         enc = encode_test(ckpt)  # cached on mtime: recomputed when the epoch's checkpoint is rewritten
         if enc["mu"].shape[1] == 2:
-            fig = latent_scatter(enc["mu"], enc["y"], title=f"latent map after epoch {n_rows}", height=280).to_dict()
-            if len(enc["mu"]) < SVG_POINTS:  # SVG: no WebGL context to rebuild on every redraw of a small map
-                fig["data"] = [{**t, "type": "scatter"} for t in fig["data"]]
-            out["map"] = fig
+            # SVG for small maps (ui.common.SVG_POINTS): no WebGL context to rebuild on every live redraw
+            out["map"] = latent_scatter(enc["mu"], enc["y"], title=f"latent map after epoch {n_rows}", height=280).to_dict()
     return out
 
 
@@ -280,6 +277,7 @@ def charts(mgr: JobManager, s: JobStatus, key: str) -> None:
 
 def open_in_map(path: str) -> None:
     set_current(store().checkpoint_id(path))
+    encode_test(path)  # fill the cache first: the map then draws at once instead of showing grey placeholders
     st.switch_page("pages/latent_map.py")
 
 
@@ -323,29 +321,33 @@ def _mode(jobs: list[JobStatus], job_id: str | None) -> tuple[bool, bool]:
     return (any(j.id == job_id and j.active for j in jobs), any(j.active for j in jobs))
 
 
-def _read(job_id: str | None, mode: tuple[bool, bool] | None) -> tuple[JobManager, list[JobStatus], JobStatus | None]:
+def _read(job_id: str | None, mode: tuple[bool, bool] | None):
+    """(manager, all jobs, the shown job, whether a run started or ended since the fragment was made)."""
     mgr = job_manager()
     jobs = mgr.jobs()
-    if mode is not None and _mode(jobs, job_id) != mode:
-        st.rerun()  # a run started or ended: the whole page redraws once and picks the new poll rates
-    return mgr, jobs, next((j for j in jobs if j.id == job_id), None)
+    changed = mode is not None and _mode(jobs, job_id) != mode
+    return mgr, jobs, next((j for j in jobs if j.id == job_id), None), changed
 
 
 def _status(job_id: str | None, mode=None) -> None:
-    mgr, _, shown = _read(job_id, mode)
+    mgr, _, shown, changed = _read(job_id, mode)
     if shown is not None:
         (_progress if shown.active else _outcome)(mgr, shown)
+    if changed:  # the outcome is on screen already; the whole page then redraws once with the new poll rates
+        st.rerun()
 
 
 def _charts(job_id: str | None, mode=None) -> None:
-    mgr, _, shown = _read(job_id, mode)
+    mgr, _, shown, _ = _read(job_id, mode)
     if shown is not None:
         charts(mgr, shown, "train_live" if shown.active else "train_done")
 
 
 def _table(job_id: str | None, mode=None) -> None:
-    _, jobs, _ = _read(job_id, mode)
+    _, jobs, _, changed = _read(job_id, mode)
     runs_table(jobs)
+    if changed and not mode[0]:  # no status fragment is polling (only others' runs were live): redraw from here
+        st.rerun()
 
 
 def live_area(job_id: str | None) -> None:
