@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from ui.common import current_checkpoint, current_data, encode_test, upscale
+from ui.common import current_checkpoint, current_data, encode_test, md, upscale
 from ui.factors import explain, gap_table, mi_heatmap, scores_for, traversals
 
 st.title("Factors: is the code disentangled?")
@@ -12,7 +12,7 @@ st.caption("A β-VAE is meant to give each generative factor (shape, size, rotat
 path, ckpt = current_checkpoint()
 split = current_data(ckpt)
 if split.test.factors is None:
-    st.info(f"This checkpoint's dataset ({ckpt.data.get('name', '?')}) has no known generative factors, so there "
+    st.info(f"This checkpoint's dataset ({md(ckpt.data.get('name', '?'))}) has no known generative factors, so there "
             "is nothing to measure here. Pick a checkpoint trained on **shapes** in the sidebar (the bundled "
             "`shapes-…` demos), or train one on the **Train** page with the dataset set to shapes.")
     st.stop()

@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import current_data, encode_test, load_model, load_split, mtime
+from ui.common import encode_test, load_model, load_split, mtime
 from vae import explore
 from vae.checkpoint import CheckpointError
 from vae.data import DataError
@@ -110,20 +110,3 @@ def explain(s: dict) -> str:
             "dim holding two factors. Binning is scale-free, so an inactive dim (Var_x μ ≤ "
             f"{ACTIVE_UNIT_THRESHOLD}, which the decoder treats as noise) still counts when its tiny μ moves with a "
             "factor; 'MIG, active dims' leaves those dims out.")
-
-
-def colour_values(path: str, colour: str) -> np.ndarray:
-    """(N,) integer colour category per test image: its label, or its level of the factor named `colour`."""
-    if colour == "label":
-        return encode_test(path)["y"]
-    test = current_data(load_model(path)).test
-    return test.factors[:, test.factor_names.index(colour)].numpy()
-
-
-def colour_names(path: str, colour: str) -> tuple[str, ...]:
-    """The names of the colour categories: the class names, or the factor's level names."""
-    ckpt = load_model(path)
-    if colour == "label":
-        return tuple(ckpt.data.get("classes") or ())
-    test = current_data(ckpt).test
-    return tuple(test.factor_levels[test.factor_names.index(colour)])

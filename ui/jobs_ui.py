@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -10,15 +11,24 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from ui.common import LABEL_COLORS, encode_test, latent_scatter, mtime, runs_dir, set_current, store
+from ui.common import LABEL_COLORS, encode_test, latent_scatter, md, mtime, runs_dir, session_id, set_current, store
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.data import TORCHVISION, DataError, default_data_dir
-from vae.jobs import JobManager, JobStatus, save_upload
+from vae.jobs import JobManager, JobStatus, NotOwner
 from vae.shapes import PRESET_MODEL, PRESET_TRAIN
+from vae.uploads import UploadError, save_dataset_upload
 
-LIVE_POLL_S = 0.25  # the shown run's panel redraws this often while it trains: a digits epoch takes ~0.05 s
+def _poll_s(default: float, env: str = "VAE_LIVE_POLL_S") -> float:
+    """An env override of a poll period (bench/live_bench.py compares 2 s, the old period, with today's)."""
+    try:
+        return max(0.05, float(os.environ.get(env, default)))
+    except ValueError:
+        return default
+
+
+LIVE_POLL_S = _poll_s(0.25)  # the shown run's panel redraws this often while it trains: a digits epoch takes ~0.05 s
+CHART_POLL_S = _poll_s(0.5, "VAE_CHART_POLL_S")  # the live curves and map: a Plotly redraw costs the browser ~0.1 s
 OTHERS_POLL_S = 1.0  # the runs table, while only other runs (another tab's, a sweep's) are live
-SVG_POINTS = 3000  # live latent maps with fewer points are drawn as SVG, cheaper to redraw than WebGL
 JOB_KEY = "train_job"  # non-widget key: the job the Train page shows survives leaving the page
 ERR_KEY = "train_errors"
 UPLOAD = "upload .npz…"
@@ -60,7 +70,7 @@ def field_error(name: str) -> None:
     """The validation message for one config field, shown right under its widget."""
     msg = st.session_state.get(ERR_KEY, {}).get(name)
     if msg:
-        st.error(msg, icon="⚠️")
+        st.error(md(msg), icon="⚠️")  # messages quote uploaded file names: escaped
 
 
 def _collect(cls, kwargs: dict, errors: dict):
@@ -122,7 +132,10 @@ def _data_name(ss) -> str:
     upload = ss.get("train_upload")
     if upload is None:
         raise ConfigError("name", "choose an .npz file to upload (array 'x': N×H×W, optional labels 'y')")
-    return str(save_upload(runs_dir(), upload.name, upload.getvalue()))
+    try:
+        return str(save_dataset_upload(store(), upload.name, upload.getvalue()))
+    except UploadError as e:
+        raise DataError(str(e)) from e
 
 
 def _start() -> None:
@@ -133,7 +146,7 @@ def _start() -> None:
         name = ss.train_run_name.strip() or f"{Path(data.name).stem}-{model.kind}-z{model.latent_dim}" + (
             f"-b{train.beta:g}" if model.kind == "vae" else "")
         try:
-            job = job_manager().submit(model, train, data, name)
+            job = job_manager().submit(model, train, data, name, owner=session_id())
             ss[JOB_KEY] = job.id
         except ConfigError as e:
             errors[e.field] = e.message
@@ -239,83 +252,120 @@ def kl_dims_figure(kl: list[float]) -> go.Figure:
 def _figures(job_id: str, n_rows: int, ckpt: str, ckpt_mtime: float, _rows: list[dict]) -> dict:
     """The run's figures as plain dicts, built once per (epoch count, checkpoint version): a live panel that
     redraws four times a second must not rebuild Plotly figures or re-encode the test set on every poll."""
-    out = {"curves": curves_figure(_rows).to_dict(), "kl": kl_dims_figure(_rows[-1].get("kl_per_dim") or []).to_dict()}
-    if ckpt_mtime:
+    out = {"curves": curves_figure(_rows).to_dict(), "kl": kl_dims_figure((_rows[-1].get("kl_per_dim") or []) if _rows else []).to_dict()}
+    if ckpt_mtime and _rows:
         enc = encode_test(ckpt)  # cached on mtime: recomputed when the epoch's checkpoint is rewritten
         if enc["mu"].shape[1] == 2:
-            fig = latent_scatter(enc["mu"], enc["y"], title=f"latent map after epoch {n_rows}", height=280).to_dict()
-            if len(enc["mu"]) < SVG_POINTS:  # SVG: no WebGL context to rebuild on every redraw of a small map
-                fig["data"] = [{**t, "type": "scatter"} for t in fig["data"]]
-            out["map"] = fig
+            # SVG for small maps (ui.common.SVG_POINTS): no WebGL context to rebuild on every live redraw
+            out["map"] = latent_scatter(enc["mu"], enc["y"], title=f"latent map after epoch {n_rows}", height=280).to_dict()
     return out
 
 
 def charts(mgr: JobManager, s: JobStatus, key: str) -> None:
+    """Curves, KL per dimension and the 2-D latent map. The layout is the same before the first epoch (empty
+    axes) as after it: a live fragment whose elements change in number leaves stale copies in the browser."""
     rows = mgr.history(s.id)
-    if not rows:
-        st.caption("Curves appear after the first epoch.")
-        return
     figs = _figures(s.id, len(rows), s.checkpoint, mtime(s.checkpoint), rows)
     st.plotly_chart(figs["curves"], key=f"{key}_curves")
     a, b = st.columns(2)
     a.plotly_chart(figs["kl"], key=f"{key}_kl")
     if "map" in figs:
         b.plotly_chart(figs["map"], key=f"{key}_map")
+    elif not rows:
+        b.caption("Curves, KL per dimension and the latent map fill in after the first epoch.")
 
 
 def open_in_map(path: str) -> None:
     set_current(store().checkpoint_id(path))
+    encode_test(path)  # fill the cache first: the map then draws at once instead of showing grey placeholders
     st.switch_page("pages/latent_map.py")
 
 
 def _progress(mgr: JobManager, s: JobStatus) -> None:
     """Queued, starting (the process is loading torch and the data), or training with a bar."""
     if s.state == "queued":
-        st.info(f"⏳ **{s.name}** is queued: position {s.queue_position}. It starts when a running job finishes "
+        st.info(f"⏳ **{md(s.name)}** is queued: position {s.queue_position}. It starts when a running job finishes "
                 f"(at most {mgr.max_jobs} at a time).")
     elif s.epoch == 0 and s.fraction == 0.0:
-        st.progress(0.0, text=f"⏳ **{s.name}**: starting… (loading the model code and the data)")
+        st.progress(0.0, text=f"⏳ **{md(s.name)}**: starting… (loading the model code and the data)")
     else:
-        st.progress(s.fraction, text=f"🏃 **{s.name}**: epoch {s.epoch} of {s.epochs} · {eta_text(s)}")
-    st.button("Stop", key=f"train_stop_{s.id}", on_click=mgr.stop, args=(s.id,),
-              help="Stops between steps and keeps the last finished epoch's checkpoint")
+        st.progress(s.fraction, text=f"🏃 **{md(s.name)}**: epoch {s.epoch} of {s.epochs} · {eta_text(s)}")
+    stop_button(mgr, s.id)
+
+
+def _stop(mgr: JobManager, job_id: str) -> None:
+    try:
+        mgr.stop(job_id, by=session_id())
+    except NotOwner as e:  # the button is hidden from other sessions; a stale page may still send the click
+        st.session_state[ERR_KEY] = {"run_name": str(e)}
+
+
+def stop_button(mgr: JobManager, job_id: str) -> None:
+    """Stop (or cancel) for the session that started the run; everyone else watches read-only."""
+    if mgr.can_stop(job_id, session_id()):
+        st.button("Stop", key=f"train_stop_{job_id}", on_click=_stop, args=(mgr, job_id),
+                  help="Stops between steps and keeps the last finished epoch's checkpoint")
+    else:
+        st.caption("Started by another visitor: you can watch it, but only they can stop it.")
 
 
 def _outcome(mgr: JobManager, s: JobStatus) -> None:
-    text = f"**{s.name}**: {s.state}" + (f". {s.message}" if s.message else "")
+    text = f"**{md(s.name)}**: {s.state}" + (f". {md(s.message)}" if s.message else "")
     {"done": st.success, "stopped": st.warning}.get(s.state, st.error)(text, icon=STATE_ICON[s.state])
     if Path(s.checkpoint).exists() and st.button("Open in Latent Map", type="primary", key="train_open"):
         open_in_map(s.checkpoint)
 
 
 def _mode(jobs: list[JobStatus], job_id: str | None) -> tuple[bool, bool]:
-    """(is the shown run live, is any run live): what decides how often the live area polls."""
+    """(is the shown run live, is any run live): what decides how often the live parts poll."""
     return (any(j.id == job_id and j.active for j in jobs), any(j.active for j in jobs))
 
 
-def _area(job_id: str | None, mode: tuple[bool, bool]) -> None:
+def _read(job_id: str | None, mode: tuple[bool, bool] | None):
+    """(manager, all jobs, the shown job, whether a run started or ended since the fragment was made)."""
     mgr = job_manager()
-    jobs = mgr.jobs()  # one read per poll: the bar, the curves and the table all show the same moment
-    if _mode(jobs, job_id) != mode:
-        st.rerun()  # a run started or ended: the whole page redraws once and picks the new poll rate
-    shown = next((j for j in jobs if j.id == job_id), None)
+    jobs = mgr.jobs()
+    changed = mode is not None and _mode(jobs, job_id) != mode
+    return mgr, jobs, next((j for j in jobs if j.id == job_id), None), changed
+
+
+def _status(job_id: str | None, mode=None) -> None:
+    mgr, _, shown, changed = _read(job_id, mode)
     if shown is not None:
-        st.subheader("Run")
         (_progress if shown.active else _outcome)(mgr, shown)
+    if changed:  # the outcome is on screen already; the whole page then redraws once with the new poll rates
+        st.rerun()
+
+
+def _charts(job_id: str | None, mode=None) -> None:
+    mgr, _, shown, _ = _read(job_id, mode)
+    if shown is not None:
         charts(mgr, shown, "train_live" if shown.active else "train_done")
-    st.subheader("Recent runs")
+
+
+def _table(job_id: str | None, mode=None) -> None:
+    _, jobs, _, changed = _read(job_id, mode)
     runs_table(jobs)
+    if changed and not mode[0]:  # no status fragment is polling (only others' runs were live): redraw from here
+        st.rerun()
 
 
 def live_area(job_id: str | None) -> None:
-    """The shown run and the runs table, redrawn every LIVE_POLL_S while the shown run is live, every
-    OTHERS_POLL_S while only someone else's is, and not at all when nothing trains."""
+    """The shown run's status, its charts and the runs table, each a fragment with a fixed layout.
+
+    While the shown run trains, the status line and the table poll every LIVE_POLL_S (cheap text) and the charts
+    every CHART_POLL_S (Plotly redraws cost the browser far more than the server); while only someone else's run
+    trains, the table polls every OTHERS_POLL_S; when nothing trains, nothing polls.
+    """
     mode = _mode(job_manager().jobs(), job_id)
-    poll = LIVE_POLL_S if mode[0] else (OTHERS_POLL_S if mode[1] else None)
-    if poll is None:
-        _area(job_id, mode)
-    else:
-        st.fragment(run_every=poll)(_area)(job_id, mode)
+    fast = LIVE_POLL_S if mode[0] else None
+    table = LIVE_POLL_S if mode[0] else (OTHERS_POLL_S if mode[1] else None)
+    if job_id is not None:
+        st.subheader("Run")
+        st.fragment(run_every=fast)(_status)(job_id, mode)
+        st.fragment(run_every=CHART_POLL_S if mode[0] else None)(_charts)(job_id, mode)
+    st.subheader("Recent runs")
+    st.fragment(run_every=table)(_table)(job_id, mode)
 
 
 def runs_table(jobs: list[JobStatus], limit: int = 20) -> None:
