@@ -7,7 +7,7 @@ import streamlit as st
 
 from ui import latent as L
 from ui import latent_tabs as T
-from ui.common import current_checkpoint, encode_test, mtime
+from ui.common import current_checkpoint, encode_test, md, mtime
 from ui.notes import teaching_notes
 from vae.analysis import collapse_verdict
 from vae.metrics import active_units
@@ -17,7 +17,7 @@ path, ckpt = current_checkpoint()
 path, model = str(path), ckpt.model
 d, kind = model.config.latent_dim, model.config.kind.upper()
 classes = tuple(ckpt.data.get("classes") or ())
-st.caption(f"{Path(path).stem}: {kind}, {d}-D latent. Each dot is one test image at its posterior mean μ, "
+st.caption(f"{md(Path(path).stem)}: {kind}, {d}-D latent. Each dot is one test image at its posterior mean μ, "
            "coloured by label. Click a dot, click empty space, or move the sliders to decode a z.")
 
 teaching_notes("latent_map", ckpt)

@@ -22,7 +22,8 @@ def live_browser(tmp_path):
 
     runs = tmp_path / "runs"
     runs.mkdir()
-    server = e2e.start_server(runs_dir=runs, log_path=tmp_path / "streamlit.log")
+    # the app's default: jobs through the warm worker (conftest turns it off for in-process tests only)
+    server = e2e.start_server(runs_dir=runs, log_path=tmp_path / "streamlit.log", env={"VAE_WARM_WORKER": "1"})
     try:
         with sync_playwright() as pw:
             browser = e2e.launch_browser(pw)
@@ -40,7 +41,7 @@ def test_a_20_epoch_run_streams_before_done(live_browser, tmp_path):
     server, browser, runs = live_browser
     page = e2e.new_page(browser)
     e2e.open_app(page, server, "train")
-    t_click = live.start_run(page, epochs=20, batch_size=32, name="stream")
+    t_click = live.start_run(page, epochs=20, batch_size=8, name="stream")  # ~180 steps an epoch
     samples = live.watch_run(page)
     seen = live.milestones(samples, t_click)
     e2e.screenshot(page, tmp_path / "done.png")

@@ -68,6 +68,14 @@ def test_heatmap_mig_and_labelled_traversals(shapes_ckpt, runs_dir):
     expected = dataset_factor_scores(ckpt.model, load(config_from_info(ckpt.data)).test)
     mig = next(m for m in at.metric if m.label == "MIG")
     assert mig.value == f"{expected.mig:.3f}"  # the page shows the metric computed independently here
+    from vae.explore import encode_dataset
+    from vae.metrics import ACTIVE_UNIT_THRESHOLD, factor_scores
+
+    test = load(config_from_info(ckpt.data)).test
+    mu, _ = encode_dataset(ckpt.model, test.x)
+    active = mu.var(0) > ACTIVE_UNIT_THRESHOLD
+    shown = next(m for m in at.metric if m.label == "MIG, active dims").value
+    assert shown == (f"{factor_scores(mu[:, active], test.factors.numpy()).mig:.3f}" if active.sum() >= 2 else "–")
     gaps = {m.label: m.value for m in at.metric if m.label.startswith("gap")}
     assert list(gaps) == [f"gap · {n}" for n in ("shape", "scale", "rotation", "x", "y")]
     heat = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
@@ -167,7 +175,7 @@ def test_train_form_offers_shapes_with_its_preset(runs_dir):
 
     job_id = at.session_state["train_job"]
     spec = json.loads((runs_dir / f"{job_id}.job.json").read_text())  # the configs the run trains with
-    job_manager().stop(job_id)
+    job_manager().stop(job_id, by=spec["owner"])  # only the starting session may stop it
     assert spec["data"]["name"] == "shapes" and spec["model"]["arch"] == "conv"
     assert list(spec["model"]["channels"]) == list(PRESET_MODEL["channels"])
     assert list(spec["model"]["hidden"]) == list(PRESET_MODEL["hidden"])

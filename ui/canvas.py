@@ -18,7 +18,7 @@ import streamlit as st
 import torch
 
 from ui.colour import ColourBy
-from ui.common import current_data, encode_test, load_model, mtime, upscale
+from ui.common import current_data, encode_test, load_model, md, mtime, upscale
 from ui.components import latent_canvas as C
 from ui.latent import K_A, K_B, K_POINT, K_Z, View, crisp, set_z, view_data
 from vae import explore
@@ -185,7 +185,7 @@ def upload_ui(path: str, shape: tuple[int, int, int]) -> None:
     try:
         drawing = drawing_from_upload(f.getvalue(), shape, nonce)
     except ImageError as e:
-        st.error(f"{f.name}: {e}")
+        st.error(md(f"{f.name}: {e}"))  # the uploaded file's name is user-derived
         return
     st.session_state["map_upload_done"] = f.file_id
     st.session_state[K_DRAWN] = drawing

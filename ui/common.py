@@ -43,6 +43,7 @@ _leave_pages_v1_mode()
 
 DEFAULT_DEMO = "digits-3-vae.safetensors"
 STATE_KEY = "ckpt_id"  # the one value that crosses pages: the current checkpoint's ID (never a path)
+SVG_POINTS = 3000  # small scatter plots are drawn as SVG, larger ones with WebGL
 SIDEBAR_CHARS = 26  # names longer than this are cut in the sidebar's picker
 DEFAULT_ID = "demo/" + DEFAULT_DEMO.removesuffix(".safetensors")
 # one colour per class label on every page, so a "3" is the same colour on the map, in Compare and in Train
@@ -50,22 +51,32 @@ LABEL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"
                 "#17becf")
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&=^\"'])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|<>~$&])")
+# GFM turns bare "http://x", "www.x" and "a@b.c" into links even when backslash-escaped: an invisible word joiner
+# (U+2060) after the scheme's ":", between "www" and its dot, and before the "@" reads the same and leaves the
+# autolink nothing to match
+_AUTOLINK = re.compile(r"(?i)(?<=www)\.|[:@]")
+_REFERENCES = {".": "&#8288;.", ":": ":&#8288;", "@": "&#8288;@"}  # 8288: an invisible word joiner
 
 
 def md(text: object) -> str:
     """`text` as literal Markdown: every character Markdown or Streamlit would act on is backslash-escaped.
 
     That covers links and images (`[..](..)`, `![..](..)`), raw HTML, emphasis, headings, LaTeX (`$`), Streamlit's
-    `:red[..]` and `:emoji:` directives, and bare URLs (`http://`, `www.` stop being links once `:` and `.` are
-    escaped). Line breaks become spaces, so a string cannot start a block of its own.
+    `:red[..]` and `:emoji:` directives, and bare URLs and e-mail addresses (`http://`, `www.`, `a@b.c` stop being
+    links once `:`, the dot after `www` and `@` are escaped). Line breaks become spaces, so a string cannot start a block of its own.
     """
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+    escaped = _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+    return _AUTOLINK.sub(lambda m: _REFERENCES[m.group()], escaped)
 
 
 def plain(text: object) -> str:
-    """`text` for Plotly names, legends, hover and annotations, which render a subset of HTML (`<a href>`, `<br>`)."""
-    return html.escape(" ".join(str(text).split()), quote=True)
+    """`text` for Plotly names, legends, hover templates and annotations.
+
+    Plotly renders a subset of HTML there (`<a href>`, `<br>`, `<img>`-free but links and styles work) and expands
+    `%{...}` in hover templates: both are neutralised with entities, which Plotly shows as the literal characters.
+    """
+    return html.escape(" ".join(str(text).split()), quote=True).replace("%", "&#37;")
 
 
 def label_color(label: int) -> str:
@@ -85,6 +96,14 @@ def runs_dir() -> Path:
 def store() -> RunStore:
     """The run store of the configured folders (cheap to build: it only holds the two paths)."""
     return RunStore(runs_dir(), demo_dir())
+
+
+def session_id() -> str | None:
+    """This browser session's id: the owner of the runs it starts (only it may stop them)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return ctx.session_id if ctx is not None else None
 
 
 def is_demo(ckpt_id: str) -> bool:
@@ -289,9 +308,12 @@ def latent_scatter(xy: np.ndarray, y: np.ndarray, *, title: str = "", height: in
     `lim` fixes the axes to ±lim so that maps of different models can be compared by eye.
     """
     fig = go.Figure()
+    # SVG below SVG_POINTS: each WebGL plot costs the browser a GL context (software GL without a GPU), and the
+    # β sweep and Compare pages draw several small maps at once
+    trace = go.Scatter if len(xy) < SVG_POINTS else go.Scattergl
     for lab in np.unique(y):
         m = y == lab
-        fig.add_trace(go.Scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name=str(lab),
+        fig.add_trace(trace(x=xy[m, 0], y=xy[m, 1], mode="markers", name=str(lab),
                                    marker={"size": 4, "color": label_color(lab)},
                                    hovertemplate=f"label {lab}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>"))
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=30 if title else 10, b=10),

@@ -12,7 +12,7 @@ import streamlit as st
 
 from ui import url_state
 from ui.colour import ColourBy, colour_by
-from ui.common import current_data, encode_test, load_model, mtime, png_bytes, upscale
+from ui.common import current_data, encode_test, load_model, mtime, plain, png_bytes, upscale
 from vae import explore
 from vae.metrics import kl_per_dim, per_image_terms
 
@@ -115,7 +115,7 @@ def base_figure(path: str, mt: float, view: View, classes: tuple[str, ...], colo
     fig = go.Figure()
     for c in np.unique(codes):
         m = codes == c
-        name = colour.names[c]
+        name = plain(colour.names[c])  # class names are user-derived
         fig.add_trace(go.Scattergl(
             x=xy[m, 0], y=xy[m, 1], mode="markers", name=name, customdata=idx[m],
             marker=dict(size=6, color=colour.palette[c], opacity=0.8),

@@ -42,6 +42,8 @@ def _warm_up() -> None:
     """Import what a training run imports, so that a forked child starts at its first line of real work."""
     import numpy  # noqa: F401
     import torch  # noqa: F401
+    import torch._dynamo  # noqa: F401 - the optimizer's first step imports it lazily: ~2 s inside epoch 1
+    import torch.optim  # noqa: F401
 
     import vae.__main__  # noqa: F401
     import vae.checkpoint  # noqa: F401
