@@ -119,7 +119,7 @@ def base_figure(path: str, mt: float, view: View, classes: tuple[str, ...], colo
         fig.add_trace(go.Scattergl(
             x=xy[m, 0], y=xy[m, 1], mode="markers", name=name, customdata=idx[m],
             marker=dict(size=6, color=colour.palette[c], opacity=0.8),
-            hovertemplate=f"{colour.title} {name}<br>test image #%{{customdata}}<extra></extra>"))
+            hovertemplate=f"{plain(colour.title)} {name}<br>test image #%{{customdata}}<extra></extra>"))
     pad = 0.05 * (xy.max(0) - xy.min(0)) + 1e-3
     x0, y0 = xy.min(0) - pad
     x1, y1 = xy.max(0) + pad
@@ -148,7 +148,7 @@ def base_figure(path: str, mt: float, view: View, classes: tuple[str, ...], colo
         ylabel = "label (jittered)"
     fig.update_layout(
         height=500, margin=dict(l=10, r=10, t=10, b=10), hovermode="closest", dragmode="pan",
-        uirevision=f"{path}-{view}", legend=dict(title=colour.title, itemsizing="constant", y=0.9),
+        uirevision=f"{path}-{view}", legend=dict(title=plain(colour.title), itemsizing="constant", y=0.9),
         xaxis=dict(title=xlabel, range=[x0, x1], zeroline=False, showgrid="images" not in layout),
         yaxis=dict(title=ylabel, range=[y0, y1], zeroline=False, showgrid="images" not in layout, scaleanchor="x" if axis != "t-SNE " else None),
         **layout)
