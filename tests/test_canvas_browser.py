@@ -121,6 +121,10 @@ def test_a_click_on_a_dot_shows_the_server_side_details(app):
     main = page.locator('[data-testid="stMain"]').inner_text()
     assert re.search(rf"Test #{pos['row']}: recon [\d.]+ nats · KL [\d.]+ nats", main), main[:1500]
     assert f"Nearest 8 test images to #{pos['row']}" in main
+    # decoded z, x and x̂ side by side in the narrow column beside the canvas: none overlaps the next
+    boxes = [page.locator('[data-testid="stMain"] [data-testid="stImageCaption"]').filter(has_text=t).first
+             .locator("xpath=..").bounding_box() for t in ("decoded z", "x: test", "x̂: decoded")]
+    assert all(a["x"] + a["width"] <= b["x"] + 1 for a, b in zip(boxes, boxes[1:])), boxes
     assert page.evaluate("() => window.__vaeCanvas.dyn.clicked.ellipse.length") > 10  # μ ± σ drawn on the canvas
     z = page.evaluate("() => window.__vaeCanvas.dyn.z")
     sliders = [float(v) for v in e2e.map_sliders(page).evaluate_all("els => els.map(e => e.value)")][: len(z)]
@@ -169,6 +173,9 @@ def test_drawing_moves_the_ellipse_live_and_release_gets_exact_terms(app):
     e2e.wait_idle(page)
     main = page.locator('[data-testid="stMain"]').inner_text()
     assert re.search(r"Drawing: recon [\d.]+ nats · KL [\d.]+ nats", main), main[:2000]
+    text = page.locator('[data-testid="stMain"] [data-testid="stMarkdown"]').filter(has_text="Drawing: recon").first
+    pics = page.locator('[data-testid="stMain"] [data-testid="stImageCaption"]').filter(has_text="your drawing").first
+    assert text.bounding_box()["y"] >= pics.bounding_box()["y"] + pics.bounding_box()["height"] - 1  # below, not over
 
 
 def test_reruns_send_the_heavy_payload_once_and_recover_a_lost_one(app):
@@ -339,6 +346,8 @@ def test_compare_hover_changes_every_column(app):
     page.mouse.move(box["x"] + 0.8 * box["w"], box["y"] + 0.75 * box["h"], steps=5)
     second = [cv.canvas_hash(page, owner="__vaeZPlane", index=k) for k in range(4)]
     assert all(a != b for a, b in zip(first, second)), "a column did not follow the shared z"
+    px_per_step = page.evaluate("() => { const p = window.__vaeZPlane; return p.gridStep * 300 / (2 * p.lim); }")
+    assert px_per_step >= 28  # the PCA/AE codes' wide range: labelled lines stay readable
     assert sent["sent"] == before
     assert not e2e.streamlit_errors(page)
     assert not errors, errors
