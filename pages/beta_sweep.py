@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.common import label, load_model, store
+from ui.common import label, load_model, md, store
 from ui.jobs_ui import job_manager
 from ui.notes import teaching_notes
 from ui.sweep_ui import (DEMO_SWEEP, OPENED_KEY, SHAPES_DEMO_SWEEP, SWEEP_KEY, demo_points, latent_maps, mig_figure,
@@ -50,7 +50,7 @@ def view(sweep: str, was_active: bool) -> None:
     else:
         for p in points:
             if p["state"] in ("failed", "diverged", "stopped"):
-                st.warning(f"β={p['beta']:g}: {p['state']}. {p['message']}")
+                st.warning(f"β={p['beta']:g}: {p['state']}. {md(p['message'])}")
     migs = mig_points(points)  # only for datasets with known factors (shapes)
     left, right = st.columns([1, 1])
     with left:

@@ -8,11 +8,12 @@ import streamlit as st
 
 from ui.common import (STATE_KEY, checkpoint_rows, current_id, is_demo, label, load_model, md, resolve, runs_dir,
                        set_current, store)
-from ui.compare_ui import UPLOAD_LIMIT_MB, delete_run, rename_run, save_upload
 from ui.notes import teaching_notes
 from vae.analysis import listing_row, run_card
+from vae import settings
 from vae.checkpoint import CheckpointError
-from vae.runs import RunStore, UnknownCheckpoint
+from vae.runs import RunStore, RunStoreError, UnknownCheckpoint
+from vae.uploads import UploadError, save_checkpoint_upload
 
 PICK_KEY = "ckpts_pick"
 MSG_KEY = "ckpts_message"  # (level, text) from the last action, shown once
@@ -38,8 +39,8 @@ def _forget_upload_messages() -> None:  # a rename or delete changes the file an
 def _rename(ckpt_id: str) -> None:
     _forget_upload_messages()
     try:
-        dest = store().checkpoint_id(rename_run(resolve(ckpt_id), st.session_state.get("ckpts_new_name", ""), runs_dir()))
-    except (CheckpointError, UnknownCheckpoint) as e:
+        dest = store().rename(ckpt_id, st.session_state.get("ckpts_new_name", ""))
+    except RunStoreError as e:
         return _say("error", f"Cannot rename: {md(e)}")
     if st.session_state.get(STATE_KEY) == ckpt_id:
         set_current(dest)
@@ -50,8 +51,8 @@ def _rename(ckpt_id: str) -> None:
 def _delete(ckpt_id: str) -> None:
     _forget_upload_messages()
     try:
-        delete_run(resolve(ckpt_id), runs_dir())
-    except (CheckpointError, UnknownCheckpoint) as e:
+        store().delete(ckpt_id)
+    except RunStoreError as e:
         return _say("error", f"Cannot delete: {md(e)}")
     if st.session_state.get(STATE_KEY) == ckpt_id:
         st.session_state.pop(STATE_KEY)
@@ -60,8 +61,9 @@ def _delete(ckpt_id: str) -> None:
 
 
 def upload_ui() -> None:
-    up = st.file_uploader("Upload a checkpoint (.safetensors)", key="ckpts_upload", max_upload_size=UPLOAD_LIMIT_MB,
-                          help=f"At most {UPLOAD_LIMIT_MB} MB. It is checked in full before it is kept.")
+    limit_mb = max(1, settings.UPLOAD_SIZE.value() // 1024**2)
+    up = st.file_uploader("Upload a checkpoint (.safetensors)", key="ckpts_upload", max_upload_size=limit_mb,
+                          help=f"At most {limit_mb} MB. It is checked in full before it is kept.")
     st.caption(".pt / .pth / .ckpt files are Python pickles, which can run code when opened: they are refused, "
                "never loaded.")
     if up is None:
@@ -69,12 +71,12 @@ def upload_ui() -> None:
     done = st.session_state.setdefault(UPLOADS_KEY, {})
     if up.file_id not in done:
         try:
-            dest = save_upload(up.name, up.getvalue(), runs_dir())
-        except CheckpointError as e:
+            dest = save_checkpoint_upload(store(), up.name, up.getvalue())
+        except UploadError as e:
             done[up.file_id] = ("error", f"Upload refused: {md(e)}")
         else:
-            done[up.file_id] = ("success", f"Uploaded **{md(up.name)}** as **{md(dest.stem)}** in your runs.")
-            st.session_state[PICK_KEY] = store().checkpoint_id(dest)
+            done[up.file_id] = ("success", f"Uploaded **{md(up.name)}** as **{md(RunStore.stem(dest))}** in your runs.")
+            st.session_state[PICK_KEY] = dest
             st.rerun()  # redraw the table above with the new run in it
     level, text = done[up.file_id]
     getattr(st, level)(text)

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from ui.common import checkpoint_rows, current_data, label, latent_scatter, load_model, resolve, split_key, store, upscale
+from ui.common import checkpoint_rows, current_data, label, latent_scatter, load_model, md, resolve, split_key, store, upscale
 from ui.compare_ui import IWAE_K, encode_on, evaluate_on, kl_bars, shared_z_ui
 from ui.notes import teaching_notes
 from vae.analysis import dataset_mismatch, pick_indices
@@ -20,7 +20,7 @@ WIDGET_KEY = "compare_select"
 LADDER = ["digits-1-pca", "digits-2-ae", "digits-3-vae", "digits-4-beta2-vae"]
 METRICS = [("recon", "recon (nats)"), ("kl", "KL (nats)"), ("elbo", "ELBO (nats)"), ("iwae_nll", f"IWAE NLL, k={IWAE_K}"),
            ("active_units", "active units")]
-MIG_ROW = ("mig", "MIG (0–1, higher = more disentangled)")
+MIG_ROW = ("mig", "MIG (0–1)")
 
 
 def _use_ladder(ids: list[str]) -> None:
@@ -75,7 +75,7 @@ if len(paths) < 2:
 try:
     ckpts = {p: load_model(resolve(p)) for p in paths}
 except (CheckpointError, UnknownCheckpoint) as e:
-    st.error(f"Cannot open a checkpoint: {e}")
+    st.error(f"Cannot open a checkpoint: {md(e)}")
     st.stop()
 teaching_notes("compare", ckpts[paths[0]])
 mismatch = dataset_mismatch({RunStore.stem(p): c.data for p, c in ckpts.items()})
@@ -85,7 +85,7 @@ if mismatch:
 first = ckpts[paths[0]]
 split = split_key(first.data)
 if any(split_key(c.data) != split for c in ckpts.values()):
-    st.warning(f"These checkpoints split the data differently; all are evaluated on {RunStore.stem(paths[0])}'s test set.")
+    st.warning(f"These checkpoints split the data differently; all are evaluated on {md(RunStore.stem(paths[0]))}'s test set.")
 seed, n = controls_ui()
 test = current_data(first).test
 idx = pick_indices(test.y.numpy(), n, seed=seed)
@@ -99,7 +99,8 @@ table = pd.DataFrame({RunStore.stem(p): [("–" if e.get(k) is None else f"{e[k]
                                          for k, _ in rows] for p, e in evals.items()}, index=[name for _, name in rows])
 st.dataframe(table)
 st.caption(f"On {evals[paths[0]]['n']} test images, nats per image, seed {seed}. ELBO = −(recon + KL), higher is better; "
-           f"IWAE NLL uses k = {IWAE_K} importance samples, lower is better. '–': the model has no prior (PCA, AE).")
+           f"IWAE NLL uses k = {IWAE_K} importance samples, lower is better. '–': the model has no prior (PCA, AE)."
+           + (" MIG: 1 when each known factor lives in one dim of its own (see Factors)." if MIG_ROW in rows else ""))
 
 st.markdown("**One z, every decoder**")
 shared_z_ui([files[p] for p in paths], [RunStore.stem(p) for p in paths], split)
@@ -109,7 +110,7 @@ for col, p in zip(cols, paths):
     model, cfg = ckpt.model, ckpt.model_config
     beta = ckpt.train_config.beta if ckpt.train_config and cfg.kind == "vae" else None
     with col:
-        st.markdown(f"**{RunStore.stem(p)}**  \n{cfg.kind.upper()} · z={cfg.latent_dim}" + (f" · β={beta:g}" if beta else ""))
+        st.markdown(f"**{md(RunStore.stem(p))}**  \n{cfg.kind.upper()} · z={cfg.latent_dim}" + (f" · β={beta:g}" if beta else ""))
         mu, _ = encode_on(files[p], split)
         xy, rows = project(mu, "dims" if cfg.latent_dim == 2 else "pca")
         st.plotly_chart(latent_scatter(xy, test.y.numpy()[rows], height=260, legend=p == paths[-1]),

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from ui.common import current_checkpoint, current_data, encode_test, upscale
+from ui.common import current_checkpoint, current_data, encode_test, md, upscale
 from ui.factors import explain, gap_table, mi_heatmap, scores_for, traversals
 
 st.title("Factors: is the code disentangled?")
@@ -12,7 +12,7 @@ st.caption("A β-VAE is meant to give each generative factor (shape, size, rotat
 path, ckpt = current_checkpoint()
 split = current_data(ckpt)
 if split.test.factors is None:
-    st.info(f"This checkpoint's dataset ({ckpt.data.get('name', '?')}) has no known generative factors, so there "
+    st.info(f"This checkpoint's dataset ({md(ckpt.data.get('name', '?'))}) has no known generative factors, so there "
             "is nothing to measure here. Pick a checkpoint trained on **shapes** in the sidebar (the bundled "
             "`shapes-…` demos), or train one on the **Train** page with the dataset set to shapes.")
     st.stop()
@@ -21,9 +21,11 @@ if s is None:
     st.info("MIG needs a code with at least 2 dimensions.")
     st.stop()
 
-cols = st.columns(1 + len(s["names"]))
+cols = st.columns(2 + len(s["names"]))
 cols[0].metric("MIG", f"{s['mig']:.3f}", help="Mutual Information Gap, 0 (entangled) to 1 (each factor in one dim)")
-for col, name, gap in zip(cols[1:], s["names"], s["gaps"]):
+cols[1].metric("MIG, active dims", "–" if s["mig_active"] is None else f"{s['mig_active']:.3f}",
+               help="The same, over the dims whose μ varies (Var_x μ above the active-unit threshold) only")
+for col, name, gap in zip(cols[2:], s["names"], s["gaps"]):
     col.metric(f"gap · {name}", f"{gap:.2f}")
 st.caption(explain(s))
 

@@ -190,13 +190,14 @@ def test_digits_fast_path_matches_scikit_learn():
 
 def test_npz_declaring_too_much_memory_is_refused_before_decompressing(tmp_path, monkeypatch):
     import vae.data as data_mod
+    import vae.npz as npz_mod
 
     path = tmp_path / "bomb.npz"
-    np.savez_compressed(path, x=np.zeros((64, 64, 64), np.uint8))  # 262,144 values: ~1 MB as float32
-    monkeypatch.setattr(data_mod, "MAX_DECODED_BYTES", 512 * 1024)
+    np.savez_compressed(path, x=np.zeros((400, 64, 64), np.uint8))  # 1.6 M values: 6.25 MB as float32
+    monkeypatch.setenv("VAE_MAX_DATASET_MB", "4")
     read = []
-    monkeypatch.setattr(data_mod, "_to_images", lambda *a: read.append(a))  # must never be reached
-    with pytest.raises(DataError, match=r"\(64, 64, 64\) would take .* in memory"):
+    monkeypatch.setattr(npz_mod, "_read_images", lambda *a: read.append(a))  # must never be reached
+    with pytest.raises(DataError, match=r"\(400, 64, 64\) would take .* in memory"):
         data_mod.load(DataConfig(name=str(path)))
     assert read == []
 

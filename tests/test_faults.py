@@ -168,13 +168,15 @@ def test_cli_refuses_huge_empty_and_foreign_architecture_files(tiny_ckpts, tmp_p
 
 
 def test_upload_refuses_huge_empty_and_foreign_architecture_files(tiny_ckpts, tmp_path):
-    from ui.compare_ui import save_upload
+    from vae.runs import RunStore
+    from vae.uploads import UploadError, save_checkpoint_upload
 
     root = tmp_path / "runs"
+    root.mkdir()
     for name, (path, words) in _bad_checkpoints(tiny_ckpts, tmp_path).items():
         data = b"\0" * (65 * 1024**2) if name == "huge" else path.read_bytes()  # just over the 64 MB upload limit
-        with pytest.raises(CheckpointError, match=words):
-            save_upload(path.name, data, root)
+        with pytest.raises(UploadError, match=words):
+            save_checkpoint_upload(RunStore(root), path.name, data)
     assert list(root.iterdir()) == []  # nothing kept, no temp folder left behind
 
 
@@ -182,9 +184,10 @@ def test_upload_refuses_a_checkpoint_that_points_at_a_server_file(tmp_path):
     """A checkpoint's dataset id is a path when trained on an .npz: an upload must not make the server read it."""
     import numpy as np
 
-    from ui.compare_ui import save_upload
     from vae.config import DataConfig, ModelConfig, TrainConfig
     from vae.run import run_training
+    from vae.runs import RunStore
+    from vae.uploads import UploadError, save_checkpoint_upload
 
     root = tmp_path / "runs"
     (root / "data").mkdir(parents=True)
@@ -195,8 +198,8 @@ def test_upload_refuses_a_checkpoint_that_points_at_a_server_file(tmp_path):
                             DataConfig(name=str(where)), tmp_path / f"{where.stem}.safetensors", write_log=False)
         blob = Path(ckpt["checkpoint"]).read_bytes()
         if where.parent == tmp_path:
-            with pytest.raises(CheckpointError, match="local file"):
-                save_upload("private.safetensors", blob, root)
+            with pytest.raises(UploadError, match="local file"):
+                save_checkpoint_upload(RunStore(root), "private.safetensors", blob)
         else:  # a dataset uploaded through the Train page is ours to open
-            assert save_upload("uploaded.safetensors", blob, root).exists()
+            assert RunStore(root).exists(save_checkpoint_upload(RunStore(root), "uploaded.safetensors", blob))
     assert sorted(p.name for p in root.glob("*.safetensors")) == ["uploaded.safetensors"]

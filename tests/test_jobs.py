@@ -219,16 +219,17 @@ def test_uploaded_npz_is_kept_under_the_runs_folder_and_validated(tmp_path):
 
     import numpy as np
 
-    from vae.data import DataError
-    from vae.jobs import save_upload
+    from vae.runs import RunStore
+    from vae.uploads import UploadError, save_dataset_upload
 
+    store = RunStore(tmp_path)
     buf = io.BytesIO()
     np.savez(buf, x=np.random.default_rng(0).integers(0, 256, (20, 12, 12), dtype=np.uint8), y=np.arange(20) % 3)
-    path = save_upload(tmp_path, "../../my data.npz", buf.getvalue())
+    path = save_dataset_upload(store, "../../my data.npz", buf.getvalue())
     assert path.parent == (tmp_path / "data").resolve() and path.suffix == ".npz"
-    assert save_upload(tmp_path, "my data.npz", buf.getvalue()) == path  # same bytes, same file
+    assert save_dataset_upload(store, "my data.npz", buf.getvalue()) == path  # same bytes, same file
     bad = io.BytesIO()
     np.savez(bad, images=np.zeros((4, 8, 8)))  # no array named 'x'
-    with pytest.raises(DataError, match="'x'"):
-        save_upload(tmp_path, "bad.npz", bad.getvalue())
+    with pytest.raises(UploadError, match="'x'"):
+        save_dataset_upload(store, "bad.npz", bad.getvalue())
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [path.name]

@@ -40,8 +40,24 @@ def test_bad_beta_list_is_refused(runs_dir):
     at.text_input(key="beta_list").set_value("0.5, -1")
     at.button(key="beta_run").click().run()
     assert not at.exception
-    assert any("[0, 1000]" in e.value for e in at.error)
+    assert any("[0, 1000]" in e.value.replace("\\", "") for e in at.error)  # escaped Markdown
     assert not (runs_dir / "sweeps").exists() or not list((runs_dir / "sweeps").iterdir())
+
+
+def test_a_sweep_with_too_many_values_is_refused_with_the_limit(runs_dir, monkeypatch):
+    """Finding 7: one visitor's sweep of 1,000 values must not fill the shared queue."""
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.run()
+    at.switch_page("pages/beta_sweep.py").run()
+    at.text_input(key="beta_list").set_value(", ".join(str(0.01 * (i + 1)) for i in range(1000))).run()
+    at.button(key="beta_run").click().run()
+    assert not at.exception
+    assert any("at most 12" in e.value for e in at.error), [e.value for e in at.error]
+    assert not list(runs_dir.rglob("*.job.json"))
+    monkeypatch.setenv("VAE_MAX_SWEEP", "2")
+    at.text_input(key="beta_list").set_value("1, 2, 4").run()
+    at.button(key="beta_run").click().run()
+    assert any("at most 2" in e.value for e in at.error)
 
 
 def test_sweep_of_two_betas_places_two_points(runs_dir, monkeypatch):

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ui.compare_ui import delete_run, rename_run, save_upload
-from vae.checkpoint import CheckpointError, load_checkpoint
+from vae.checkpoint import load_checkpoint
 from vae.run import log_path_for
+from vae.runs import RunStore, RunStoreError
+from vae.uploads import UploadError, save_checkpoint_upload
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "pages/checkpoints.py"
@@ -74,14 +75,14 @@ def test_lists_demos_and_runs(tiny_ckpts, runs_dir):
 def test_upload_valid_checkpoint(tiny_ckpts, runs_dir):
     at = _upload(_open(), "My VAE!.safetensors", tiny_ckpts["vae"].read_bytes())
     assert at.success and "as **My\\-VAE**" in at.success[0].value  # escaped Markdown: renders as My-VAE
-    assert [p.name for p in runs_dir.iterdir()] == ["My-VAE.safetensors"]
+    assert _listed(runs_dir) == ["My-VAE.safetensors"]
     load_checkpoint(runs_dir / "My-VAE.safetensors")
     assert "My-VAE" in set(at.dataframe[0].value["name"])  # the table already shows it
     assert at.selectbox(key="ckpts_pick").value == "run/My-VAE"
     at.run()  # a rerun must not store the same upload twice
-    assert len(list(runs_dir.iterdir())) == 1
+    assert len(_listed(runs_dir)) == 1
     _upload(at, "My VAE!.safetensors", tiny_ckpts["vae"].read_bytes())  # a new upload with the same name
-    assert sorted(p.name for p in runs_dir.iterdir()) == ["My-VAE-2.safetensors", "My-VAE.safetensors"]
+    assert _listed(runs_dir) == ["My-VAE-2.safetensors", "My-VAE.safetensors"]
 
 
 def test_bad_uploads_show_errors_and_run_nothing(tiny_ckpts, runs_dir, tmp_path):
@@ -92,49 +93,64 @@ def test_bad_uploads_show_errors_and_run_nothing(tiny_ckpts, runs_dir, tmp_path)
         assert at.error and "Upload refused" in at.error[0].value, name
         assert name.split(".")[0] in at.error[0].value or "empty" in at.error[0].value
     assert not marker.exists()
-    assert list(runs_dir.iterdir()) == []  # nothing kept, no temp folder left behind
+    assert list(runs_dir.iterdir()) == []  # nothing kept, no temp folder (or lock) left behind
 
 
-def test_save_upload_handler_directly(tiny_ckpts, tmp_path):
+def _listed(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))  # the store's lock file is hidden
+
+
+def test_save_upload_handler_directly(tiny_ckpts, tmp_path, monkeypatch):
     marker = tmp_path / "pwned"
-    root = tmp_path / "runs"
+    store = RunStore(tmp_path / "runs", DEMO.parent)
     for name, data in _bad_files(tiny_ckpts["vae"], marker).items():
-        with pytest.raises(CheckpointError):
-            save_upload(name, data, root)
-    with pytest.raises(CheckpointError, match="limit"):
-        save_upload("big.safetensors", b"x" * (2 * 1024**2), root, limit_mb=1)
-    assert not marker.exists() and list(root.iterdir()) == []
-    dest = save_upload("../../escape.safetensors", tiny_ckpts["pca"].read_bytes(), root)
-    assert dest.parent == root.resolve() and dest.name == "escape.safetensors"
+        with pytest.raises(UploadError):
+            save_checkpoint_upload(store, name, data)
+    monkeypatch.setenv("VAE_MAX_UPLOAD_MB", "1")
+    with pytest.raises(UploadError, match="limit"):
+        save_checkpoint_upload(store, "big.safetensors", b"x" * (2 * 1024**2))
+    assert not marker.exists() and list((tmp_path / "runs").iterdir()) == []  # nothing kept, no temp folder
+    dest = save_checkpoint_upload(store, "../../escape.safetensors", tiny_ckpts["pca"].read_bytes())
+    assert dest == "run/escape" and store.resolve(dest).parent == store.runs_root
 
 
 def test_rename_and_delete_rules(tiny_ckpts, runs_dir, tmp_path):
+    store = RunStore(runs_dir, DEMO.parent)
     run = Path(shutil.copy(tiny_ckpts["vae"], runs_dir / "a.safetensors"))
     log_path_for(run).write_text('{"event": "end", "status": "done"}\n')
     shutil.copy(tiny_ckpts["ae"], runs_dir / "b.safetensors")
-    with pytest.raises(CheckpointError, match="bundled demo"):
-        rename_run(DEMO, "x", runs_dir)
-    with pytest.raises(CheckpointError, match="bundled demo"):
-        delete_run(DEMO, runs_dir)
+    with pytest.raises(RunStoreError, match="bundled demo"):
+        store.rename("demo/" + DEMO.stem, "x")
+    with pytest.raises(RunStoreError, match="bundled demo"):
+        store.delete("demo/" + DEMO.stem)
     assert DEMO.exists()
-    outside = Path(shutil.copy(tiny_ckpts["ae"], tmp_path / "outside.safetensors"))
-    with pytest.raises(CheckpointError, match="not in the runs folder"):
-        delete_run(outside, runs_dir)
-    with pytest.raises(CheckpointError, match="already exists"):
-        rename_run(run, "b", runs_dir)
-    new = rename_run(run, "../../../etc/evil", runs_dir)
-    assert new.parent == runs_dir.resolve() and new.exists() and not run.exists()
-    assert log_path_for(new).exists() and not log_path_for(run).exists()
-    delete_run(new, runs_dir)
-    assert not new.exists() and not log_path_for(new).exists()
+    with pytest.raises(RunStoreError, match="not a checkpoint ID"):
+        store.delete(str(tmp_path / "outside.safetensors"))  # paths are never IDs
+    with pytest.raises(RunStoreError, match="already exists"):
+        store.rename("run/a", "b")
+    new = store.rename("run/a", "../../../etc/evil")
+    assert new == "run/etc-evil" and store.resolve(new).exists() and not run.exists()
+    assert log_path_for(store.resolve(new)).exists() and not log_path_for(run).exists()
+    path = store.resolve(new)
+    store.delete(new)
+    assert not path.exists() and not log_path_for(path).exists()
 
 
 def test_a_run_still_training_is_protected(tiny_ckpts, runs_dir):
+    """'Is it training?' is decided by (pid, create_time), not by the log's age: a live writer protects the file."""
+    from vae.procs import current
+
+    store = RunStore(runs_dir, DEMO.parent)
     run = Path(shutil.copy(tiny_ckpts["vae"], runs_dir / "busy.safetensors"))
-    log_path_for(run).write_text('{"event": "start"}\n{"event": "step"}\n')
-    with pytest.raises(CheckpointError, match="still being trained"):
-        delete_run(run, runs_dir)
+    pid, created = current()  # this test process stands in for the training process
+    log_path_for(run).write_text(json.dumps({"event": "start", "pid": pid, "pid_create": created}) + '\n')
+    with pytest.raises(RunStoreError, match="still being trained"):
+        store.delete("run/busy")
     assert run.exists()
+    # the same log, written by a process that has ended (a pid now used by someone else): not training any more
+    log_path_for(run).write_text(json.dumps({"event": "start", "pid": pid, "pid_create": created - 3600}) + '\n')
+    store.delete("run/busy")
+    assert not run.exists()
 
 
 def test_manage_actions_on_the_page(tiny_ckpts, runs_dir):
@@ -163,20 +179,20 @@ def test_demos_offer_no_rename_or_delete(runs_dir):
 
 
 def test_rename_and_delete_take_the_job_record_along(tiny_ckpts, runs_dir):
-    from ui.compare_ui import delete_run, rename_run
-    from vae.jobs import JOB_SUFFIX, STDERR_SUFFIX
+    from vae.runs import JOB_SUFFIX, STDERR_SUFFIX
 
+    store = RunStore(runs_dir, DEMO.parent)
     run = runs_dir / "job.safetensors"
     shutil.copy(tiny_ckpts["vae"], run)
     for suffix in (JOB_SUFFIX, STDERR_SUFFIX):
         (runs_dir / f"job{suffix}").write_text("{}")
     (runs_dir / f"taken{JOB_SUFFIX}").write_text("{}")  # a job record without its checkpoint still owns the name
-    with pytest.raises(CheckpointError, match="already exists"):
-        rename_run(run, "taken", runs_dir)
-    moved = rename_run(run, "kept", runs_dir)
-    assert sorted(p.name for p in runs_dir.iterdir()) == ["kept.safetensors", f"taken{JOB_SUFFIX}"]
-    delete_run(moved, runs_dir)
-    assert sorted(p.name for p in runs_dir.iterdir()) == [f"taken{JOB_SUFFIX}"]
+    with pytest.raises(RunStoreError, match="already exists"):
+        store.rename("run/job", "taken")
+    moved = store.rename("run/job", "kept")
+    assert _listed(runs_dir) == ["kept.safetensors", f"taken{JOB_SUFFIX}"]
+    store.delete(moved)
+    assert _listed(runs_dir) == [f"taken{JOB_SUFFIX}"]
 
 
 def test_moot_figures_show_a_dash_and_upload_messages_go_after_a_rename(tiny_ckpts, runs_dir):

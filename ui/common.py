@@ -51,22 +51,32 @@ LABEL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"
                 "#17becf")
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&=^\"'])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|<>~$&])")
+# GFM turns bare "http://x", "www.x" and "a@b.c" into links even when backslash-escaped: an invisible word joiner
+# (U+2060) after the scheme's ":", between "www" and its dot, and before the "@" reads the same and leaves the
+# autolink nothing to match
+_AUTOLINK = re.compile(r"(?i)(?<=www)\.|[:@]")
+_REFERENCES = {".": "&#8288;.", ":": ":&#8288;", "@": "&#8288;@"}  # 8288: an invisible word joiner
 
 
 def md(text: object) -> str:
     """`text` as literal Markdown: every character Markdown or Streamlit would act on is backslash-escaped.
 
     That covers links and images (`[..](..)`, `![..](..)`), raw HTML, emphasis, headings, LaTeX (`$`), Streamlit's
-    `:red[..]` and `:emoji:` directives, and bare URLs (`http://`, `www.` stop being links once `:` and `.` are
-    escaped). Line breaks become spaces, so a string cannot start a block of its own.
+    `:red[..]` and `:emoji:` directives, and bare URLs and e-mail addresses (`http://`, `www.`, `a@b.c` stop being
+    links once `:`, the dot after `www` and `@` are escaped). Line breaks become spaces, so a string cannot start a block of its own.
     """
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+    escaped = _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+    return _AUTOLINK.sub(lambda m: _REFERENCES[m.group()], escaped)
 
 
 def plain(text: object) -> str:
-    """`text` for Plotly names, legends, hover and annotations, which render a subset of HTML (`<a href>`, `<br>`)."""
-    return html.escape(" ".join(str(text).split()), quote=True)
+    """`text` for Plotly names, legends, hover templates and annotations.
+
+    Plotly renders a subset of HTML there (`<a href>`, `<br>`, `<img>`-free but links and styles work) and expands
+    `%{...}` in hover templates: both are neutralised with entities, which Plotly shows as the literal characters.
+    """
+    return html.escape(" ".join(str(text).split()), quote=True).replace("%", "&#37;")
 
 
 def label_color(label: int) -> str:
@@ -86,6 +96,14 @@ def runs_dir() -> Path:
 def store() -> RunStore:
     """The run store of the configured folders (cheap to build: it only holds the two paths)."""
     return RunStore(runs_dir(), demo_dir())
+
+
+def session_id() -> str | None:
+    """This browser session's id: the owner of the runs it starts (only it may stop them)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return ctx.session_id if ctx is not None else None
 
 
 def is_demo(ckpt_id: str) -> bool:

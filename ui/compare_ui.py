@@ -1,29 +1,18 @@
-"""Cached evaluations, figures and checkpoint file operations for the Reconstruction & KL, Compare and Checkpoints pages."""
+"""Cached evaluations and figures for the Reconstruction & KL and Compare pages (file handling lives in vae.runs)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import SVG_POINTS, demo_dir, load_model, load_split_by_key, mtime
+from ui.common import SVG_POINTS, load_model, load_split_by_key, md, mtime
 from vae.analysis import normal_pdf, prior_holes
-from vae.checkpoint import SUFFIX, CheckpointError, atomic_write_bytes, load_checkpoint, run_path, sanitize_run_name
-from vae.config import ConfigError
-from vae.data import BUILTIN
-from vae.jobs import JOB_SUFFIX, STDERR_SUFFIX
-from vae.run import log_path_for, read_log
 
 HIST_CAP = 3.0  # histogram axes stop at this multiple of the prior's peak density, so the prior stays readable
-UPLOAD_LIMIT_MB = 64  # demo-sized models are well under 1 MB; this only stops accidents and abuse
 IWAE_K = 50  # importance samples for the Compare page: tight enough to rank models, quick on a CPU
-TRAINING_FRESH_S = 60  # a run whose log moved this recently and has no 'end' line is still being written
 
 
 @st.cache_data(max_entries=32, show_spinner="Evaluating…")
@@ -85,7 +74,7 @@ def shared_z_ui(paths: list[str], names: list[str], split: str) -> None:
     if d < 2 or C.available() or refused or st.session_state.get("compare_plane_failed"):
         why = ("a 1-D latent has no plane" if d < 2 else C.available() or st.session_state.get("compare_plane_failed")
                or "; ".join(f"{n}: {r}" for n, r in refused.items()))
-        st.caption(f"One z through every decoder is unavailable: {why}.")
+        st.caption(f"One z through every decoder is unavailable: {md(why)}.")
         return
     lim = max(3.0, max(float(np.percentile(np.abs(encode_on(p, split)[0][:, :2]), 99.5)) for p in paths))
     models = [{"name": n, "decoder": exported_json(p)[0]["decoder"],
@@ -189,141 +178,3 @@ def holes_figure(holes: dict, mu: np.ndarray, *, height: int = 420) -> go.Figure
     fig.update_xaxes(range=lim, constrain="domain")
     fig.update_yaxes(range=lim, scaleanchor="x", scaleratio=1, constrain="domain")
     return fig
-
-
-# ---------- checkpoint files ----------
-
-def _unique_path(root: Path, stem: str) -> Path:
-    path = run_path(root, stem)
-    n = 2
-    while path.exists() or log_path_for(path).exists():
-        path = run_path(root, f"{stem[:60]}-{n}")
-        n += 1
-    return path
-
-
-def _claim(src: Path, root: Path, stem: str) -> Path:
-    """Move src into root under a unique name without ever overwriting a file that appeared meanwhile."""
-    for _ in range(100):
-        dest = _unique_path(root, stem)
-        try:
-            os.link(src, dest)  # atomic and fails if dest exists, unlike os.replace
-        except FileExistsError:
-            continue
-        except OSError:  # file systems without hard links
-            os.replace(src, dest)
-            return dest
-        os.unlink(src)
-        return dest
-    raise CheckpointError("could not find a free file name")
-
-
-def save_upload(name: str, data: bytes, root: Path, limit_mb: int = UPLOAD_LIMIT_MB) -> Path:
-    """Validate uploaded bytes as a checkpoint (never unpickling) and move them into `root` under a unique safe name.
-
-    Raises CheckpointError with a message for the user; nothing is left behind on failure.
-    """
-    shown = Path(name).name or "upload"
-    if not shown.lower().endswith(SUFFIX):
-        raise CheckpointError(f"{shown}: only {SUFFIX} checkpoints can be uploaded. .pt/.pth/.ckpt files are "
-                              "Python pickles, which can run code when loaded, so this app never opens them.")
-    if len(data) == 0:
-        raise CheckpointError(f"{shown}: file is empty")
-    if len(data) > limit_mb * 1024**2:
-        raise CheckpointError(f"{shown}: file is {len(data) / 1024**2:.1f} MB, above the {limit_mb} MB upload limit")
-    try:
-        stem = sanitize_run_name(shown)
-    except ConfigError:
-        stem = "upload"
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    # a hidden subfolder, so listings (which glob root/*.safetensors) never show a half-checked file
-    tmp_dir = Path(tempfile.mkdtemp(prefix=".upload-", dir=root))
-    try:
-        tmp = tmp_dir / ("upload" + SUFFIX)
-        atomic_write_bytes(tmp, data)
-        try:
-            ckpt = load_checkpoint(tmp)  # full validation: header, metadata, config, shapes, finite weights
-        except CheckpointError as e:  # name the user's file, not our temp copy
-            msg = str(e)
-            raise CheckpointError(shown + msg[len(tmp.name):] if msg.startswith(tmp.name) else msg) from e
-        _check_dataset_is_ours(shown, ckpt.data.get("name", "digits"), root)
-        return _claim(tmp, root, stem)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-
-
-def _check_dataset_is_ours(shown: str, dataset: str, root: Path) -> None:
-    """An uploaded file names its dataset; a path there must not make the server read (and show) its own files."""
-    if str(dataset).strip().lower() in BUILTIN:
-        return
-    uploads = (Path(root) / "data").resolve()  # .npz datasets uploaded on the Train page live here
-    if Path(dataset).resolve().parent != uploads:
-        raise CheckpointError(f"{shown}: it was trained on a local file ({Path(str(dataset)).name}), which this app "
-                              "cannot open for an upload; upload checkpoints of the built-in datasets "
-                              f"({', '.join(BUILTIN)}) or of a dataset uploaded on the Train page.")
-
-
-def is_training(path: str | Path) -> bool:
-    """True while a training process is still writing this checkpoint (its log moved recently and has not ended)."""
-    log = log_path_for(path)
-    try:
-        fresh = time.time() - log.stat().st_mtime < TRAINING_FRESH_S
-    except OSError:
-        return False
-    events = read_log(log)
-    return fresh and bool(events) and events[-1].get("event") != "end"
-
-
-def _check_user_run(path: Path, root: Path) -> None:
-    if path.resolve().parent == demo_dir().resolve():
-        raise CheckpointError(f"{path.name} is a bundled demo and cannot be renamed or deleted")
-    if path.resolve().parent != Path(root).resolve():
-        raise CheckpointError(f"{path.name} is not in the runs folder")
-    if is_training(path):
-        raise CheckpointError(f"{path.name} is still being trained; stop the run first")
-
-
-def rename_run(path: str | Path, new_name: str, root: Path) -> Path:
-    """Rename a user run and its log inside `root`; run_path keeps the new name inside the folder."""
-    path = Path(path)
-    _check_user_run(path, root)
-    try:
-        dest = run_path(root, new_name)
-    except ConfigError as e:
-        raise CheckpointError(f"new name: {e}") from e
-    if dest == path.resolve():
-        return path
-    if dest.exists() or any(p.exists() for p in _side_files(dest)):
-        raise CheckpointError(f"a run named {dest.stem} already exists")
-    try:
-        os.link(path, dest)  # fails instead of overwriting a run that appeared meanwhile
-        os.unlink(path)
-    except FileExistsError as e:
-        raise CheckpointError(f"a run named {dest.stem} already exists") from e
-    except OSError:  # file systems without hard links
-        os.replace(path, dest)
-    log = log_path_for(path)
-    if log.exists():
-        os.replace(log, log_path_for(dest))
-    _drop_job_files(path)  # the job record names the old path: the run lives on under Checkpoints, not as a job
-    return dest
-
-
-def delete_run(path: str | Path, root: Path) -> None:
-    """Delete a user run and its log; bundled demos and files outside `root` are refused."""
-    path = Path(path)
-    _check_user_run(path, root)
-    path.unlink(missing_ok=True)
-    log_path_for(path).unlink(missing_ok=True)
-    _drop_job_files(path)
-
-
-def _side_files(path: Path) -> list[Path]:
-    """The files a run keeps beside its checkpoint: log, job record, captured stderr."""
-    return [log_path_for(path), path.with_name(path.stem + JOB_SUFFIX), path.with_name(path.stem + STDERR_SUFFIX)]
-
-
-def _drop_job_files(path: Path) -> None:
-    for p in _side_files(path)[1:]:
-        p.unlink(missing_ok=True)

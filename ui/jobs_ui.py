@@ -11,11 +11,12 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from ui.common import LABEL_COLORS, encode_test, latent_scatter, mtime, runs_dir, set_current, store
+from ui.common import LABEL_COLORS, encode_test, latent_scatter, md, mtime, runs_dir, session_id, set_current, store
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.data import TORCHVISION, DataError, default_data_dir
-from vae.jobs import JobManager, JobStatus, save_upload
+from vae.jobs import JobManager, JobStatus, NotOwner
 from vae.shapes import PRESET_MODEL, PRESET_TRAIN
+from vae.uploads import UploadError, save_dataset_upload
 
 def _poll_s(default: float, env: str = "VAE_LIVE_POLL_S") -> float:
     """An env override of a poll period (bench/live_bench.py compares 2 s, the old period, with today's)."""
@@ -69,7 +70,7 @@ def field_error(name: str) -> None:
     """The validation message for one config field, shown right under its widget."""
     msg = st.session_state.get(ERR_KEY, {}).get(name)
     if msg:
-        st.error(msg, icon="⚠️")
+        st.error(md(msg), icon="⚠️")  # messages quote uploaded file names: escaped
 
 
 def _collect(cls, kwargs: dict, errors: dict):
@@ -131,7 +132,10 @@ def _data_name(ss) -> str:
     upload = ss.get("train_upload")
     if upload is None:
         raise ConfigError("name", "choose an .npz file to upload (array 'x': N×H×W, optional labels 'y')")
-    return str(save_upload(runs_dir(), upload.name, upload.getvalue()))
+    try:
+        return str(save_dataset_upload(store(), upload.name, upload.getvalue()))
+    except UploadError as e:
+        raise DataError(str(e)) from e
 
 
 def _start() -> None:
@@ -142,7 +146,7 @@ def _start() -> None:
         name = ss.train_run_name.strip() or f"{Path(data.name).stem}-{model.kind}-z{model.latent_dim}" + (
             f"-b{train.beta:g}" if model.kind == "vae" else "")
         try:
-            job = job_manager().submit(model, train, data, name)
+            job = job_manager().submit(model, train, data, name, owner=session_id())
             ss[JOB_KEY] = job.id
         except ConfigError as e:
             errors[e.field] = e.message
@@ -280,18 +284,33 @@ def open_in_map(path: str) -> None:
 def _progress(mgr: JobManager, s: JobStatus) -> None:
     """Queued, starting (the process is loading torch and the data), or training with a bar."""
     if s.state == "queued":
-        st.info(f"⏳ **{s.name}** is queued: position {s.queue_position}. It starts when a running job finishes "
+        st.info(f"⏳ **{md(s.name)}** is queued: position {s.queue_position}. It starts when a running job finishes "
                 f"(at most {mgr.max_jobs} at a time).")
     elif s.epoch == 0 and s.fraction == 0.0:
-        st.progress(0.0, text=f"⏳ **{s.name}**: starting… (loading the model code and the data)")
+        st.progress(0.0, text=f"⏳ **{md(s.name)}**: starting… (loading the model code and the data)")
     else:
-        st.progress(s.fraction, text=f"🏃 **{s.name}**: epoch {s.epoch} of {s.epochs} · {eta_text(s)}")
-    st.button("Stop", key=f"train_stop_{s.id}", on_click=mgr.stop, args=(s.id,),
-              help="Stops between steps and keeps the last finished epoch's checkpoint")
+        st.progress(s.fraction, text=f"🏃 **{md(s.name)}**: epoch {s.epoch} of {s.epochs} · {eta_text(s)}")
+    stop_button(mgr, s.id)
+
+
+def _stop(mgr: JobManager, job_id: str) -> None:
+    try:
+        mgr.stop(job_id, by=session_id())
+    except NotOwner as e:  # the button is hidden from other sessions; a stale page may still send the click
+        st.session_state[ERR_KEY] = {"run_name": str(e)}
+
+
+def stop_button(mgr: JobManager, job_id: str) -> None:
+    """Stop (or cancel) for the session that started the run; everyone else watches read-only."""
+    if mgr.can_stop(job_id, session_id()):
+        st.button("Stop", key=f"train_stop_{job_id}", on_click=_stop, args=(mgr, job_id),
+                  help="Stops between steps and keeps the last finished epoch's checkpoint")
+    else:
+        st.caption("Started by another visitor: you can watch it, but only they can stop it.")
 
 
 def _outcome(mgr: JobManager, s: JobStatus) -> None:
-    text = f"**{s.name}**: {s.state}" + (f". {s.message}" if s.message else "")
+    text = f"**{md(s.name)}**: {s.state}" + (f". {md(s.message)}" if s.message else "")
     {"done": st.success, "stopped": st.warning}.get(s.state, st.error)(text, icon=STATE_ICON[s.state])
     if Path(s.checkpoint).exists() and st.button("Open in Latent Map", type="primary", key="train_open"):
         open_in_map(s.checkpoint)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import streamlit as st
 
 ELBO = r"\log p(x) \;\ge\; \mathrm{ELBO}(x) = \underbrace{\mathbb{E}_{q(z|x)}\big[\log p(x|z)\big]}_{-\,\text{recon}} \;-\; \underbrace{\mathrm{KL}\big(q(z|x)\,\|\,\mathcal{N}(0, I)\big)}_{\text{KL}}"
@@ -34,8 +32,10 @@ def article(word: str) -> str:
 
 
 def md_escape(text: str) -> str:
-    """Text shown literally inside Streamlit markdown (e.g. a message quoting what a visitor typed)."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-!|<>~$:])", r"\\\1", text)
+    """Text shown literally inside Streamlit markdown: the one escaping helper, ui.common.md."""
+    from ui.common import md
+
+    return md(text)
 
 
 def _fmt(v, unit: str = " nats") -> str:

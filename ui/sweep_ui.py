@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import encode_test, latent_scatter, load_model, load_split, set_current, store, upscale
+from ui.common import encode_test, latent_scatter, load_model, load_split, md, session_id, set_current, store, upscale
 from ui.factors import mig_of
 from ui.jobs_ui import COLORS, STATE_ICON, apply_shapes_preset, job_manager, preset_layers
 from vae import explore
@@ -48,7 +48,7 @@ def _launch() -> None:
         train = TrainConfig(epochs=ss.beta_epochs, seed=ss.beta_seed,
                             **({"batch_size": 64} if ss.beta_data == "shapes" else {}))
         name = job_manager().submit_sweep(ss.beta_name.strip() or "sweep", betas, model, train,
-                                          DataConfig(name=ss.beta_data))
+                                          DataConfig(name=ss.beta_data), owner=session_id())
         ss[SWEEP_KEY] = name
     except ConfigError as e:
         errors[e.field] = e.message
@@ -60,7 +60,7 @@ def sweep_form() -> None:
     st.text_input("β values", value=DEFAULT_BETAS, key="beta_list", persist_state="session", help="comma-separated; one run each")
     for f in ("betas", "beta"):
         if f in errors:
-            st.error(errors[f], icon="⚠️")
+            st.error(md(errors[f]), icon="⚠️")
     a, b, c, d = st.columns(4)
     a.selectbox("Dataset", ["digits", "shapes", "mnist", "fashion-mnist", "kmnist"], key="beta_data",
                 persist_state="session", on_change=apply_shapes_preset, args=("beta_data", SWEEP_PRESET_KEYS),
@@ -70,7 +70,7 @@ def sweep_form() -> None:
     d.number_input("Seed", value=0, step=1, key="beta_seed", persist_state="session")
     for f in ("name", "latent_dim", "epochs", "seed", "sweep_name", "run_name"):
         if f in errors:
-            st.error(f"{f}: {errors[f]}", icon="⚠️")
+            st.error(f"{f}: {md(errors[f])}", icon="⚠️")
     e, f = st.columns([3, 1], vertical_alignment="bottom")
     e.text_input("Sweep name", value="sweep", key="beta_name", persist_state="session")
     f.button("Run sweep", type="primary", on_click=_launch, key="beta_run", width="stretch")
@@ -249,7 +249,7 @@ def recon_rows(points: list[dict]) -> None:
         ckpt = load_model(ready[0]["path"])
         x = load_split(ckpt).test.x[:N_INPUTS]  # (N, C, H, W); every β of a sweep shares the dataset and split
     except (CheckpointError, Exception) as e:  # a dataset that no longer loads must not break the page
-        st.warning(f"Cannot show reconstructions: {e}")
+        st.warning(f"Cannot show reconstructions: {md(e)}")
         return
     rows = [("input", x.numpy())]
     for p in ready:
@@ -283,6 +283,6 @@ def progress_lines(points: list[dict]) -> None:
     for p in points:
         text = f"{STATE_ICON[p['state']]} β={p['beta']:g}: {p['state']}, epoch {p['epoch']}/{p['epochs']}"
         if p["state"] in ("failed", "diverged"):
-            st.error(f"{text}. {p['message']}")
+            st.error(f"{text}. {md(p['message'])}")
         else:
             st.progress(p["fraction"], text=text)

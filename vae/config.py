@@ -160,7 +160,8 @@ class DataConfig(_Config):
     def __post_init__(self):
         _check(isinstance(self.name, str) and self.name.strip() != "", "name", "must name a dataset or a path")
         _check(_is_num(self.test_fraction) and 0 < self.test_fraction < 1, "test_fraction", "must be in (0, 1)")
-        _check(_is_int(self.split_seed) and self.split_seed >= 0, "split_seed", "must be a non-negative integer")
+        _check(_is_int(self.split_seed) and 0 <= self.split_seed < 2**63, "split_seed",
+               "must be an integer in 0..2**63-1")
         _check(self.split in SPLITS, "split", f"must be one of {', '.join(SPLITS)}, got {self.split!r}")
         if self.limit is not None:
             _check(_is_int(self.limit) and self.limit >= 1, "limit", "must be >= 1")

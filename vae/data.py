@@ -14,13 +14,12 @@ import torch
 import torch.nn.functional as F
 
 from vae.config import MAX_CHANNELS, MAX_SIDE, DataConfig
+from vae.schema import MAX_CLASSES  # the checkpoint schema's bound, enforced where labels are read
 
 TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
 BUILTIN = ("digits", "shapes", *TORCHVISION)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
-MAX_NPZ_BYTES = 2 * 1024**3
 SHAPES_VERSION = 1  # bump when vae/shapes.py draws different images, so old checkpoints are not compared as equals
-MAX_DECODED_BYTES = 2 * 1024**3  # float32 images after decoding: a small compressed file may declare far more
 
 
 class DataError(RuntimeError):
@@ -100,7 +99,7 @@ def load(cfg: DataConfig) -> DataSplit:
                 f"Unknown dataset {name!r}: use one of {', '.join(BUILTIN)}, a path to an .npz file, "
                 "or an image folder with one subfolder per class. 'digits' works offline."
             )
-        train, test = _split(full, cfg)
+        train, test = _split(full, cfg, in_place=True)  # decoded here, shared with nobody
         fingerprint = _fingerprint(path)
     if cfg.limit is not None:
         train = train.subset(slice(0, cfg.limit))
@@ -125,19 +124,36 @@ def config_from_info(info: dict, **overrides) -> DataConfig:
     return DataConfig(**{**fields, **overrides})
 
 
-def _split(ds: Dataset, cfg: DataConfig) -> tuple[Dataset, Dataset]:
-    """Train/test split for datasets without an official one: seeded random, or the tail in file order."""
+def _split(ds: Dataset, cfg: DataConfig, *, in_place: bool = False) -> tuple[Dataset, Dataset]:
+    """Train/test split for datasets without an official one: seeded random, or the tail in file order.
+
+    `in_place` (for images this module decoded itself, shared with nothing): both parts become views of `ds.x`,
+    reordered in place (train rows first, each part in file order), because indexing would copy the largest
+    array the app holds once more. Otherwise the parts are copies and `ds` is left as it was.
+    """
     n = len(ds)
     n_test = max(1, int(round(n * cfg.test_fraction)))
     if n - n_test < 1:
         raise DataError(f"Dataset has only {n} items: too few to split into train and test.")
     if cfg.split == "tail":
-        train_idx, test_idx = torch.arange(n - n_test), torch.arange(n - n_test, n)
-    else:
-        g = torch.Generator().manual_seed(cfg.split_seed)
-        perm = torch.randperm(n, generator=g)
-        test_idx, train_idx = perm[:n_test].sort().values, perm[n_test:].sort().values
-    return ds.subset(train_idx), ds.subset(test_idx)
+        return ds.subset(slice(0, n - n_test)), ds.subset(slice(n - n_test, n))
+    g = torch.Generator().manual_seed(cfg.split_seed)
+    perm = torch.randperm(n, generator=g)
+    test_idx, train_idx = perm[:n_test].sort().values, perm[n_test:].sort().values
+    if not in_place:
+        return ds.subset(train_idx), ds.subset(test_idx)
+    x = ds.x
+    x_test = x[test_idx]  # the test part only; then train rows move forward and the test rows go last
+    step = max(1, 1024**2 // max(1, x[0].numel() * x.element_size()))  # rows moved per block
+    for i in range(0, n - n_test, step):  # train_idx[j] >= j: a block never overwrites rows still to be read
+        j = min(i + step, n - n_test)
+        x[i:j] = x[train_idx[i:j]]
+    x[n - n_test:] = x_test
+    del x_test
+    order = torch.cat([train_idx, test_idx])
+    factors = ds.factors[order] if ds.factors is not None else None
+    ds = Dataset(x, ds.y[order], ds.classes, factors, ds.factor_names, ds.factor_levels)
+    return ds.subset(slice(0, n - n_test)), ds.subset(slice(n - n_test, n))
 
 
 def _digits() -> Dataset:
@@ -205,58 +221,14 @@ def _torchvision(key: str, cfg: DataConfig) -> tuple[Dataset, Dataset]:
 
 
 def _npz(path: Path) -> Dataset:
-    if path.stat().st_size > MAX_NPZ_BYTES:
-        raise DataError(f"{path.name} is larger than {MAX_NPZ_BYTES // 1024**3} GB.")
+    """An .npz read by the bounded reader (vae.npz): checked against the memory budget before decompressing."""
+    from vae import npz, settings
+
     try:
-        with np.load(path, allow_pickle=False) as f:  # never unpickle object arrays
-            if "x" not in f.files:
-                raise DataError(f"{path.name} has no array named 'x' (found: {', '.join(f.files) or 'nothing'}).")
-            _check_declared_size(f, path.name)
-            x = f["x"]
-            y = f["y"] if "y" in f.files else None
-    except DataError:
-        raise
-    except Exception as e:
-        raise DataError(f"{path.name} is not a readable .npz file: {e}") from e
-    return Dataset(*_to_images(x, path.name), *_labels(y, x.shape[0], path.name))
-
-
-def _check_declared_size(npz, source: str) -> None:
-    """Refuse before decompressing: a tiny compressed 'x' can declare gigabytes (a zip bomb)."""
-    with npz.zip.open("x.npy") as fh:
-        fmt = np.lib.format
-        major, _ = fmt.read_magic(fh)
-        read_header = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
-        shape, _, dtype = read_header(fh)  # the header only: no data is decompressed
-    n_values = int(np.prod(shape, dtype=np.float64)) if shape else 1
-    decoded = n_values * max(4, dtype.itemsize)  # images become float32
-    if decoded > MAX_DECODED_BYTES:
-        raise DataError(f"{source}: 'x' {tuple(shape)} would take {decoded / 1024**3:.1f} GB in memory; "
-                        f"the limit is {MAX_DECODED_BYTES // 1024**3} GB.")
-
-
-def _to_images(x: np.ndarray, source: str) -> tuple[torch.Tensor]:
-    if x.dtype == np.uint8:
-        arr = x.astype(np.float32) / 255.0
-    elif np.issubdtype(x.dtype, np.floating):
-        arr = x.astype(np.float32)
-        if not np.isfinite(arr).all():
-            raise DataError(f"{source}: 'x' contains NaN or infinite values.")
-        if arr.size and (arr.min() < 0 or arr.max() > 1):
-            raise DataError(f"{source}: float 'x' must lie in [0, 1]; found [{arr.min():.3g}, {arr.max():.3g}].")
-    else:
-        raise DataError(f"{source}: 'x' must be uint8 or float, not {x.dtype}.")
-    if arr.ndim == 3:
-        arr = arr[:, None]  # (N, 1, H, W)
-    elif arr.ndim == 4 and arr.shape[-1] in (1, 3, 4):
-        arr = arr[..., :3].transpose(0, 3, 1, 2) if arr.shape[-1] != 1 else arr.transpose(0, 3, 1, 2)
-    else:
-        raise DataError(f"{source}: 'x' must have shape N×H×W or N×H×W×C (C in 1, 3, 4); got {x.shape}.")
-    if arr.shape[0] < 2:
-        raise DataError(f"{source}: need at least 2 images, found {arr.shape[0]}.")
-    t = _fit_side(torch.from_numpy(np.ascontiguousarray(arr)))
-    assert t.shape[1] <= MAX_CHANNELS
-    return (t,)
+        x, y = npz.load(path, budget=settings.DATASET_MEMORY.value(), max_file=settings.NPZ_FILE.value())
+    except npz.NpzError as e:
+        raise DataError(str(e)) from e
+    return Dataset(_fit_side(torch.from_numpy(x)), *_labels(y, x.shape[0], path.name))
 
 
 def _fit_side(x: torch.Tensor) -> torch.Tensor:
@@ -279,6 +251,8 @@ def _labels(y: np.ndarray | None, n: int, source: str) -> tuple[torch.Tensor, li
         raise DataError(f"{source}: 'y' must hold integer labels, not {y.dtype}.")
     # labels become indices 0..K-1 into `classes`, which keeps the original values as names ({3, 7} -> "3", "7")
     values, index = np.unique(y, return_inverse=True)
+    if len(values) > MAX_CLASSES:
+        raise DataError(f"{source}: 'y' has {len(values)} distinct labels; at most {MAX_CLASSES} classes are supported.")
     return torch.from_numpy(index.astype(np.int64).reshape(-1)), [str(v) for v in values]
 
 

@@ -8,26 +8,22 @@ readers (pages, a restarted server, a second server on the same folder) agree on
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from vae import procs, worker
-from vae.checkpoint import SUFFIX, atomic_write_bytes, run_path, sanitize_run_name
+from vae import procs, settings, worker
+from vae.checkpoint import SUFFIX, atomic_write_bytes
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.run import log_path_for, read_log
+from vae.runs import JOB_SUFFIX, STDERR_SUFFIX, SWEEPS, RunStore
 
 ROOT = Path(__file__).resolve().parents[1]  # the subprocess runs here so `-m vae` finds this package
-JOB_SUFFIX = ".job.json"
-STDERR_SUFFIX = ".stderr.txt"
-SWEEPS = "sweeps"
 ACTIVE = ("queued", "running")
 TERMINAL = ("done", "stopped", "diverged", "failed")
 POLL_S = 1.0  # how often the daemon thread promotes queued jobs; starting a job costs ~3 s of imports anyway
@@ -43,6 +39,10 @@ def max_jobs_default() -> int:
         return max(1, int(os.environ.get("VAE_MAX_JOBS", "1")))
     except ValueError:
         return 1
+
+
+class NotOwner(PermissionError):
+    """A stop or cancel from a session that did not start the run."""
 
 
 @dataclass
@@ -107,27 +107,6 @@ def read_job_spec(path: str | os.PathLike) -> tuple[ModelConfig, TrainConfig, Da
     return (*configs, Path(out))
 
 
-def save_upload(root: str | os.PathLike, filename: str, blob: bytes) -> Path:
-    """Keep an uploaded .npz under `<root>/data/`, named by its content hash, and check it loads (DataError if not)."""
-    from vae.data import DataError, load
-
-    if not filename.lower().endswith(".npz"):
-        raise DataError(f"{filename}: upload an .npz file (array 'x': N×H×W, optional integer labels 'y')")
-    try:
-        stem = sanitize_run_name(Path(filename).stem)[:40]
-    except ConfigError:
-        stem = "upload"
-    path = Path(root).resolve() / "data" / f"{stem}-{hashlib.sha256(blob).hexdigest()[:12]}.npz"
-    if not path.exists():  # the same file uploaded twice is stored once
-        atomic_write_bytes(path, blob)
-    try:
-        load(DataConfig(name=str(path)))
-    except DataError:
-        path.unlink(missing_ok=True)
-        raise
-    return path
-
-
 class JobManager:
     """Submit, list, stop and promote training jobs under one runs folder; safe to share between threads."""
 
@@ -135,6 +114,7 @@ class JobManager:
                  background: bool = True, warm: bool | None = None):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self.store = RunStore(self.root)  # naming, reservations and the lock shared with every other process
         self.max_jobs = max_jobs or max_jobs_default()
         self.python = python
         self._lock = threading.Lock()
@@ -171,52 +151,41 @@ class JobManager:
         paths = list(self.root.glob("*" + JOB_SUFFIX)) + list(self.root.glob(f"{SWEEPS}/*/*" + JOB_SUFFIX))
         return [str(p.relative_to(self.root))[: -len(JOB_SUFFIX)] for p in paths]
 
-    @contextmanager
-    def _file_lock(self):
-        """Serialise promotion across processes (two servers on one folder must not start a job twice)."""
-        with self._lock, open(self.root / ".jobs.lock", "a") as f:
-            try:
-                import fcntl
-
-                fcntl.flock(f, fcntl.LOCK_EX)
-            except ImportError:  # pragma: no cover - Windows: the thread lock still covers one server
-                pass
-            yield
-
     # ---- submit ------------------------------------------------------------------------------------
-    def _reserve(self, folder: Path, name: str) -> Path:
-        """A checkpoint path no other job or file uses: 'name', else 'name-2', 'name-3', ...
-
-        Creating the spec with O_EXCL is the reservation, so two users submitting the same name at
-        once get different paths.
-        """
-        base = sanitize_run_name(name)
-        for i in range(1, 1000):
-            stem = base if i == 1 else f"{base[:60]}-{i}"
-            ckpt = run_path(folder, stem)
-            if ckpt.exists() or log_path_for(ckpt).exists():
-                continue
-            try:
-                fd = os.open(ckpt.with_name(ckpt.stem + JOB_SUFFIX), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                continue
-            os.close(fd)
-            return ckpt
-        raise ConfigError("run_name", f"too many runs named {base!r}")
-
     def submit(self, model: ModelConfig, train: TrainConfig, data: DataConfig, name: str, *,
-               sweep: str | None = None) -> JobStatus:
-        """Queue a run; it starts at once when a slot is free. The name gets a suffix if it is taken."""
-        folder = self.root / SWEEPS / sanitize_run_name(sweep) if sweep else self.root
-        folder.mkdir(parents=True, exist_ok=True)
-        ckpt = self._reserve(folder, name)
+               owner: str | None = None) -> JobStatus:
+        """Queue a run; it starts at once when a slot is free. The name gets a suffix if it is taken.
+
+        `owner` (a browser session) may stop or cancel it later; its queued and running jobs are capped.
+        """
+        self._check_quota(owner, 1, "run_name")
+        job_id = self._enqueue(model, train, data, name, None, owner)
+        self.tick()
+        return self.status(job_id)
+
+    def _enqueue(self, model: ModelConfig, train: TrainConfig, data: DataConfig, name: str, sweep: str | None,
+                 owner: str | None) -> str:
+        ckpt = self.store.reserve_run(name, sweep)
         job_id = str(ckpt.relative_to(self.root))[: -len(SUFFIX)]
         spec = {"id": job_id, "name": ckpt.stem, "created": time.time(), **job_spec(model, train, data, ckpt),
                 "epochs": train.epochs if model.kind != "pca" else 1, "sweep": sweep,
-                "beta": train.beta if model.kind == "vae" else None, "pid": None}
+                "beta": train.beta if model.kind == "vae" else None, "pid": None, "owner": owner}
         self._write_spec(spec)
-        self.tick()
-        return self.status(job_id)
+        return job_id
+
+    def _check_quota(self, owner: str | None, n_new: int, field: str) -> None:
+        """Refuse runs beyond the session's share of the queue, or when the runs folder is full."""
+        if self.store.folder_bytes() >= settings.RUNS_FOLDER.value():
+            raise ConfigError(field, f"the runs folder is full ({settings.RUNS_FOLDER.shown()}, "
+                                     f"{settings.RUNS_FOLDER.env}); delete some runs on the Checkpoints page first")
+        if owner is None:
+            return
+        limit = settings.QUEUE_PER_SESSION.value()
+        mine = sum(1 for s in map(self._read_spec, self._job_ids()) if s and s.get("owner") == owner
+                   and not s.get("cancelled") and (not s.get("pid") or self._alive(s)))
+        if mine + n_new > limit:
+            raise ConfigError(field, f"you have {mine} runs queued or running and may have at most {limit} "
+                                     f"({settings.QUEUE_PER_SESSION.env}); wait for some to finish or stop them")
 
     # ---- run ---------------------------------------------------------------------------------------
     def _alive(self, spec: dict) -> bool:
@@ -240,7 +209,7 @@ class JobManager:
 
     def tick(self) -> None:
         """Start queued jobs, oldest first, while fewer than `max_jobs` run. Cheap; called often."""
-        with self._file_lock():
+        with self.store.lock():
             specs = [s for s in map(self._read_spec, self._job_ids()) if s]
             running = sum(1 for s in specs if s.get("pid") and self._alive(s))
             queued = sorted((s for s in specs if not s.get("pid") and not s.get("cancelled")), key=lambda s: s["created"])
@@ -329,12 +298,23 @@ class JobManager:
         return [r for r in read_log(log_path_for(spec["checkpoint"])) if r.get("event") == "epoch"] if spec else []
 
     # ---- stop --------------------------------------------------------------------------------------
-    def stop(self, job_id: str) -> None:
-        """SIGTERM a running job (the CLI stops between steps and keeps its last checkpoint); cancel a queued one."""
-        with self._file_lock():
+    def can_stop(self, job_id: str, by: str | None) -> bool:
+        """Whether session `by` may stop or cancel the job: the session that started it, or anyone in single-user
+        mode (VAE_SINGLE_USER=1), or anyone for a job started without an owner (the CLI, a script)."""
+        spec = self._read_spec(job_id)
+        return spec is not None and (settings.single_user() or spec.get("owner") in (None, by))
+
+    def stop(self, job_id: str, by: str | None = None) -> None:
+        """SIGTERM a running job (the CLI stops between steps and keeps its last checkpoint); cancel a queued one.
+
+        NotOwner if session `by` did not start it (see `can_stop`).
+        """
+        with self.store.lock():
             spec = self._read_spec(job_id)
             if spec is None:
                 raise KeyError(job_id)
+            if not (settings.single_user() or spec.get("owner") in (None, by)):
+                raise NotOwner(f"{spec['name']} was started by another visitor; only they can stop it")
             if not spec.get("pid"):
                 spec["cancelled"] = True
                 self._write_spec(spec)
@@ -345,27 +325,23 @@ class JobManager:
 
     # ---- sweeps ------------------------------------------------------------------------------------
     def submit_sweep(self, name: str, betas: list[float], model: ModelConfig, train: TrainConfig,
-                     data: DataConfig) -> str:
+                     data: DataConfig, *, owner: str | None = None) -> str:
         """Queue one run per β with everything else shared; returns the sweep's (unique) folder name."""
         if not betas:
             raise ConfigError("betas", "list at least one β")
+        limit = settings.SWEEP_VALUES.value()
+        if len(betas) > limit:
+            raise ConfigError("betas", f"{len(betas)} values; a sweep may have at most {limit} "
+                                       f"({settings.SWEEP_VALUES.env})")
         configs = [train.replace(beta=float(b)) for b in betas]  # validates every β before anything is queued
-        (self.root / SWEEPS).mkdir(parents=True, exist_ok=True)
-        base = sanitize_run_name(name)
-        for i in range(1, 1000):
-            sweep = base if i == 1 else f"{base[:60]}-{i}"
-            try:
-                (self.root / SWEEPS / sweep).mkdir()  # mkdir is atomic: the folder is the reservation
-                break
-            except FileExistsError:
-                continue
-        else:
-            raise ConfigError("sweep_name", f"too many sweeps named {base!r}")
+        self._check_quota(owner, len(configs), "betas")
+        sweep = self.store.reserve_sweep(name)
         info = {"name": sweep, "created": time.time(), "betas": [c.beta for c in configs], "model": model.to_dict(),
                 "train": train.to_dict(), "data": data.to_dict(), "jobs": []}
-        for c in configs:
-            info["jobs"].append(self.submit(model, c, data, f"beta-{c.beta:g}", sweep=sweep).id)
+        for c in configs:  # queued all at once, then one promotion pass: submitting is linear in the count
+            info["jobs"].append(self._enqueue(model, c, data, f"beta-{c.beta:g}", sweep, owner))
         atomic_write_bytes(self.root / SWEEPS / sweep / "sweep.json", json.dumps(info, indent=1).encode())
+        self.tick()
         return sweep
 
     def sweeps(self) -> list[dict]:

@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 
 from vae import data as data_mod
+from vae import procs
 from vae.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, update_metadata
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.model import build_model
@@ -99,7 +100,8 @@ def run_training(
     out_path = Path(out_path)
     log = RunLog(log_path_for(out_path) if write_log else None)
     t0 = time.perf_counter()
-    log.write("start", pid=os.getpid(), model=model_cfg.to_dict(), train=train_cfg.to_dict(), data=data_cfg.to_dict(),
+    pid, pid_create = procs.current()  # (pid, create_time): the run store's "is it training?" for CLI runs
+    log.write("start", pid=pid, pid_create=pid_create, model=model_cfg.to_dict(), train=train_cfg.to_dict(), data=data_cfg.to_dict(),
               checkpoint=str(out_path))
     try:
         device = choose_device(train_cfg.device)

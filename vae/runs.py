@@ -1,21 +1,40 @@
-"""The run store: the one owner of the runs folder (checkpoint IDs, listing, naming, reservations, uploads, rename/delete).
+"""The run store: the one owner of the runs folder (checkpoint IDs, listing, naming, reservations, rename/delete,
+"is it training?").
 
 A checkpoint ID names a file without being a path: "demo/<stem>" (bundled demos), "run/<stem>" (user runs and
 uploads) and "sweep/<sweep>/<stem>" (β-sweep runs). Strings that come from a browser are only ever passed to
 `RunStore.resolve`, which checks them against a strict pattern and looks only inside the store's own folders.
+
+Several server processes may share one runs folder: every decision "is this name free?" and the write that takes
+the name happen under one file lock (`RunStore.lock`), and the write itself is exclusive (O_EXCL or a hard link),
+so two stores can never hand out the same name, and an upload can never take the path of a queued run.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
-from vae.checkpoint import SUFFIX, CheckpointError, read_metadata
+from vae import procs
+from vae.checkpoint import SUFFIX, CheckpointError, read_metadata, sanitize_run_name
+from vae.config import ConfigError
 
 SWEEPS = "sweeps"
+DATA = "data"  # uploaded .npz datasets
+LOG_SUFFIX = ".log.jsonl"
+JOB_SUFFIX = ".job.json"
+STDERR_SUFFIX = ".stderr.txt"
+SIDE_SUFFIXES = (LOG_SUFFIX, JOB_SUFFIX, STDERR_SUFFIX)  # files a run keeps beside its checkpoint
+LOCK_NAME = ".store.lock"
+MAX_TRIES = 1000  # name, name-2, ... name-999
+_THREAD_LOCKS: dict[str, threading.RLock] = {}  # flock is per process: threads of one server also need a lock
+_HELD = threading.local()  # roots this thread holds the file lock of: a nested lock() must not flock again
 SEGMENT = r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}"  # no leading dot: neither "..", "." nor hidden files
 ID_PATTERN = re.compile(rf"(?:demo|run)/{SEGMENT}|sweep/{SEGMENT}/{SEGMENT}")
 MAX_ID_CHARS = 3 * 64 + 10
@@ -46,10 +65,12 @@ def is_valid_id(ckpt_id: object) -> bool:
 class RunStore:
     """Bundled demos (read-only) and the runs folder (user runs, uploads, sweeps), addressed by checkpoint ID."""
 
-    def __init__(self, runs_root: str | os.PathLike, demo_root: str | os.PathLike):
+    def __init__(self, runs_root: str | os.PathLike, demo_root: str | os.PathLike | None = None):
         self.runs_root = Path(runs_root).resolve()
-        self.demo_root = Path(demo_root).resolve()
+        # no demo folder (e.g. the job manager's own store): an empty folder name that can never exist
+        self.demo_root = Path(demo_root).resolve() if demo_root is not None else self.runs_root / ".no-demos"
         self.sweeps_root = self.runs_root / SWEEPS
+        self.data_root = self.runs_root / DATA
 
     # ---- IDs ---------------------------------------------------------------------------------------
     def checkpoint_id(self, path: str | os.PathLike) -> str:
@@ -133,6 +154,214 @@ class RunStore:
         return out
 
     list = rows
+
+    # ---- layout ------------------------------------------------------------------------------------
+    @staticmethod
+    def side_files(checkpoint: str | os.PathLike) -> list[Path]:
+        """The log, job spec and captured stderr that live beside a checkpoint."""
+        p = Path(checkpoint)
+        stem = p.name[: -len(SUFFIX)] if p.name.endswith(SUFFIX) else p.name
+        return [p.with_name(stem + s) for s in SIDE_SUFFIXES]
+
+    @classmethod
+    def log_path(cls, checkpoint: str | os.PathLike) -> Path:
+        return cls.side_files(checkpoint)[0]
+
+    @classmethod
+    def job_path(cls, checkpoint: str | os.PathLike) -> Path:
+        return cls.side_files(checkpoint)[1]
+
+    @classmethod
+    def stderr_path(cls, checkpoint: str | os.PathLike) -> Path:
+        return cls.side_files(checkpoint)[2]
+
+    def _taken(self, checkpoint: Path) -> bool:
+        return checkpoint.exists() or any(p.exists() for p in self.side_files(checkpoint))
+
+    # ---- naming and reservations -------------------------------------------------------------------
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive across threads and processes sharing this runs folder."""
+        self.runs_root.mkdir(parents=True, exist_ok=True)
+        key = str(self.runs_root)
+        held = _HELD.__dict__.setdefault("roots", set())
+        if key in held:
+            yield
+            return
+        with _THREAD_LOCKS.setdefault(key, threading.RLock()), open(self.runs_root / LOCK_NAME, "a+b") as f:
+            _lock_file(f)
+            held.add(key)
+            try:
+                yield
+            finally:
+                held.discard(key)
+                _unlock_file(f)
+
+    def unique(self, folder: Path, name: str, take: Callable[[Path], bool], field: str = "run_name") -> Path:
+        """The one naming loop: 'name', 'name-2', ... until `take(checkpoint)` claims a free one; under the lock.
+
+        `take` must create its file exclusively (O_EXCL or a hard link) and return False if it lost the race.
+        """
+        base = sanitize_run_name(name)
+        with self.lock():
+            for i in range(1, MAX_TRIES):
+                stem = base if i == 1 else f"{base[:60]}-{i}"
+                ckpt = folder / (stem + SUFFIX)
+                if not self._taken(ckpt) and take(ckpt):
+                    return ckpt
+        raise ConfigError(field, f"too many runs named {base!r}")
+
+    def reserve_run(self, name: str, sweep: str | None = None) -> Path:
+        """A checkpoint path for a queued run: its job spec is created empty (O_EXCL), which reserves the name."""
+        folder = self.sweeps_root / sweep if sweep else self.runs_root
+        folder.mkdir(parents=True, exist_ok=True)
+        return self.unique(folder, name, lambda ckpt: _create_exclusive(self.job_path(ckpt)))
+
+    def reserve_sweep(self, name: str) -> str:
+        """A new sweep folder name: mkdir is the reservation."""
+        base = sanitize_run_name(name)
+        self.sweeps_root.mkdir(parents=True, exist_ok=True)
+        with self.lock():
+            for i in range(1, MAX_TRIES):
+                sweep = base if i == 1 else f"{base[:60]}-{i}"
+                try:
+                    (self.sweeps_root / sweep).mkdir()
+                    return sweep
+                except FileExistsError:
+                    continue
+        raise ConfigError("sweep_name", f"too many sweeps named {base!r}")
+
+    def claim(self, src: Path, name: str) -> str:
+        """Move a checked file into the runs folder under a free name (never a queued run's); its ID."""
+        dest = self.unique(self.runs_root, name, lambda ckpt: _link_exclusive(src, ckpt))
+        src.unlink(missing_ok=True)
+        return self.checkpoint_id(dest)
+
+    # ---- is it training? ---------------------------------------------------------------------------
+    def is_training(self, checkpoint: str | os.PathLike) -> bool:
+        """True while a process writes this checkpoint: by (pid, create_time), from its job spec or its log."""
+        try:
+            spec = json.loads(self.job_path(checkpoint).read_text() or "{}")
+        except (OSError, ValueError):
+            spec = {}
+        if isinstance(spec, dict) and spec.get("pid"):
+            return procs.is_alive(spec.get("pid"), spec.get("pid_create"))
+        start = _first_line(self.log_path(checkpoint))  # a run started from the CLI has a log but no job spec
+        return bool(start) and start.get("event") == "start" and procs.is_alive(start.get("pid"), start.get("pid_create"))
+
+    # ---- rename and delete -------------------------------------------------------------------------
+    def _own_run(self, ckpt_id: str) -> Path:
+        """The file of a user run that may be changed; RunStoreError with the reason otherwise."""
+        path = self.resolve(ckpt_id)
+        if self.kind(ckpt_id) == "demo":
+            raise RunStoreError(f"{path.stem} is a bundled demo and cannot be renamed or deleted")
+        if self.kind(ckpt_id) != "run":
+            raise RunStoreError(f"{path.stem} belongs to a β sweep; it is kept with its sweep")
+        if self.is_training(path):
+            raise RunStoreError(f"{path.stem} is still being trained; stop the run first")
+        return path
+
+    def rename(self, ckpt_id: str, new_name: str) -> str:
+        """Rename a user run and its log; the new ID. Never overwrites: a taken name is refused."""
+        path = self._own_run(ckpt_id)
+        try:
+            stem = sanitize_run_name(new_name)
+        except ConfigError as e:
+            raise RunStoreError(f"new name: {e}") from e
+        if stem == path.stem:
+            return ckpt_id
+        dest = self.runs_root / (stem + SUFFIX)
+        with self.lock():
+            if self._taken(dest) or not _link_exclusive(path, dest):
+                raise RunStoreError(f"a run named {stem} already exists")
+            path.unlink(missing_ok=True)
+            log = self.log_path(path)
+            if log.exists():
+                os.replace(log, self.log_path(dest))
+            for p in self.side_files(path)[1:]:  # the job record names the old path: the run lives on as a file
+                p.unlink(missing_ok=True)
+        return self.checkpoint_id(dest)
+
+    def delete(self, ckpt_id: str) -> None:
+        """Delete a user run (valid or not) and its side files."""
+        path = self._own_run(ckpt_id)
+        with self.lock():
+            for p in (path, *self.side_files(path)):
+                p.unlink(missing_ok=True)
+
+    # ---- quotas ------------------------------------------------------------------------------------
+    def folder_bytes(self) -> int:
+        total = 0
+        for dirpath, _, files in os.walk(self.runs_root):
+            for f in files:
+                try:
+                    total += os.lstat(os.path.join(dirpath, f)).st_size
+                except OSError:
+                    pass
+        return total
+
+    def upload_count(self) -> int:
+        """Uploaded datasets, plus checkpoints in the runs folder that no run of this app wrote (no log)."""
+        datasets = len(list(self.data_root.glob("*.npz"))) if self.data_root.is_dir() else 0
+        return datasets + sum(1 for p in _files(self.runs_root) if not self.log_path(p).exists())
+
+
+def _create_exclusive(path: Path) -> bool:
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        return True
+    except FileExistsError:
+        return False
+
+
+def _link_exclusive(src: Path, dest: Path) -> bool:
+    """Give `src` a second name `dest`, failing (False) instead of overwriting; atomic on every platform we run on."""
+    try:
+        os.link(src, dest)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:  # a file system without hard links: an exclusive create keeps the name, then a copy fills it
+        if not _create_exclusive(dest):
+            return False
+        import shutil
+
+        shutil.copyfile(src, dest)
+        return True
+
+
+def _lock_file(f) -> None:
+    try:
+        import fcntl
+
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+    except ImportError:  # pragma: no cover - Windows
+        import msvcrt
+
+        f.seek(0)
+        msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)
+
+
+def _unlock_file(f) -> None:
+    try:
+        import fcntl
+
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    except ImportError:  # pragma: no cover - Windows
+        import msvcrt
+
+        f.seek(0)
+        msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
+
+
+def _first_line(path: Path) -> dict | None:
+    try:
+        with open(path, "rb") as f:
+            line = f.readline(64 * 1024)
+        row = json.loads(line)
+        return row if isinstance(row, dict) else None
+    except (OSError, ValueError):
+        return None
 
 
 def read_listed(path: Path) -> tuple[dict | None, str | None]:

@@ -1,0 +1,48 @@
+"""Limits a server operator may change: each has a default and an environment variable, read when used.
+
+Read at call time (not import time), so a test or a server started with a different environment sees its own.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+MB = 1024**2
+
+
+@dataclass(frozen=True)
+class Limit:
+    env: str
+    default: int
+    unit: str  # what the number counts, for messages: "MB", "uploads", "values", ...
+    scale: int = 1  # the env var's unit in bytes (MB) or 1
+
+    def value(self) -> int:
+        """The configured limit (in bytes when `scale` is MB); a malformed or negative setting keeps the default."""
+        raw = os.environ.get(self.env, "").strip()
+        try:
+            n = int(raw) if raw else self.default
+        except ValueError:
+            n = self.default
+        return max(0, n) * self.scale
+
+    def shown(self) -> str:
+        return f"{self.value() // self.scale} {self.unit}"
+
+
+# datasets: decoded float32 images of one dataset in memory (a 400 KB file may declare gigabytes)
+DATASET_MEMORY = Limit("VAE_MAX_DATASET_MB", 2048, "MB", MB)
+NPZ_FILE = Limit("VAE_MAX_NPZ_FILE_MB", 1024, "MB", MB)
+# uploads and the runs folder
+UPLOAD_SIZE = Limit("VAE_MAX_UPLOAD_MB", 64, "MB", MB)  # one checkpoint or dataset upload
+UPLOADS = Limit("VAE_MAX_UPLOADS", 200, "uploads")  # checkpoints and datasets uploaded, in all
+RUNS_FOLDER = Limit("VAE_MAX_RUNS_MB", 4096, "MB", MB)  # everything under the runs folder
+# queue
+SWEEP_VALUES = Limit("VAE_MAX_SWEEP", 12, "β values")
+QUEUE_PER_SESSION = Limit("VAE_MAX_QUEUED_PER_SESSION", 8, "queued runs")
+
+
+def single_user() -> bool:
+    """VAE_SINGLE_USER=1: one trusted user (a teacher's laptop); anyone may stop any run."""
+    return os.environ.get("VAE_SINGLE_USER", "").strip().lower() in ("1", "true", "yes", "on")
