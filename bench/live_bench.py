@@ -91,14 +91,13 @@ def switches(page, rounds: int) -> list[float]:
 
 
 def stop_runs(runs: Path) -> None:
-    """SIGTERM every live run of the folder (not a measured step, so not through the browser)."""
-    from vae.jobs import JobManager
+    """SIGTERM every live run of the folder (not a measured step, so not through the browser; the bench is not
+    the visitor who started it, so it signals the process named in the job spec directly)."""
+    from vae import procs
 
-    mgr = JobManager(runs, background=False, warm=False)
-    for j in mgr.jobs():
-        if j.active:
-            mgr.stop(j.id)
-    mgr.close()
+    for spec_path in runs.glob("*.job.json"):
+        spec = json.loads(spec_path.read_text())
+        procs.terminate(spec.get("pid"), spec.get("pid_create"))
 
 
 def fig(values: list[float]) -> str:
