@@ -31,6 +31,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
 import e2e_helpers as e2e  # noqa: E402
 import live_helpers as live  # noqa: E402
@@ -89,6 +90,16 @@ def switches(page, rounds: int) -> list[float]:
     return out
 
 
+def stop_runs(runs: Path) -> None:
+    """SIGTERM every live run of the folder (not a measured step, so not through the browser; the bench is not
+    the visitor who started it, so it signals the process named in the job spec directly)."""
+    from vae import procs
+
+    for spec_path in runs.glob("*.job.json"):
+        spec = json.loads(spec_path.read_text())
+        procs.terminate(spec.get("pid"), spec.get("pid_create"))
+
+
 def fig(values: list[float]) -> str:
     if not values:
         return "n/a"
@@ -117,8 +128,9 @@ def measure(root: Path, label: str, rounds: int, port: int) -> dict:
             starting, first, done_lag = [], [], []
             switch(page, "Train")
             for i in range(rounds):
-                t_click = live.start_run(page, epochs=20, batch_size=32, name=f"bench-{i}")
-                seen = live.milestones(live.watch_run(page, timeout=180), t_click)
+                name = f"bench-{i}"
+                t_click = live.start_run(page, epochs=20, batch_size=32, name=name)
+                seen = live.milestones(live.watch_run(page, timeout=180, name=name), t_click, name)
                 if "starting" in seen:
                     starting.append(seen["starting"])
                 if "first_point" in seen:
@@ -133,11 +145,12 @@ def measure(root: Path, label: str, rounds: int, port: int) -> dict:
             live.start_run(page, epochs=400, batch_size=16, name="bench-long")
             page.wait_for_function("() => /epoch [1-9]/.test(document.body.innerText)", timeout=120_000)
             res["switch training"] = switches(page, rounds)
-            switch(page, "Train")
-            page.locator('[data-testid="stMain"] button').filter(has_text="Stop").first.click()
+            stop_runs(runs)
 
-            # reload → the same view (checkpoint + clicked point)
-            switch(page, "Latent map")
+            # reload → the same view (checkpoint + clicked point); a fresh page, so no leftover of the Train page
+            page.goto(server.url, wait_until="domcontentloaded")
+            page.wait_for_function(e2e.MAP_DRAWN_JS, timeout=120_000)
+            e2e.wait_idle(page)
             lags = []
             for _ in range(rounds):
                 row = live.click_map_point(page)

@@ -43,20 +43,21 @@ def start_run(page, *, epochs: int, batch_size: int, name: str) -> float:
     return t
 
 
-def watch_run(page, timeout: float = 120.0, every_ms: int = 40) -> list[tuple[float, dict]]:
-    """(time.time(), sample) until an outcome box (done/stopped/failed/diverged) shows; raises on timeout."""
+def watch_run(page, timeout: float = 120.0, every_ms: int = 40, name: str = "") -> list[tuple[float, dict]]:
+    """(time.time(), sample) until an outcome box (done/stopped/failed/diverged) of run `name` shows (the
+    previous run's box can still be on screen right after a click); raises on timeout."""
     out = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         s = sample(page)
         out.append((time.time(), s))
-        if s and any(re.search(r": (done|stopped|failed|diverged)", a) for a in s["alerts"]):
+        if s and any(re.search(r": (done|stopped|failed|diverged)", a) and name in a for a in s["alerts"]):
             return out
         page.wait_for_timeout(every_ms)
     raise TimeoutError(f"no outcome after {timeout:.0f} s; last: {out[-1] if out else None}")
 
 
-def milestones(samples: list[tuple[float, dict]], t_click: float) -> dict:
+def milestones(samples: list[tuple[float, dict]], t_click: float, name: str = "") -> dict:
     """Seconds from the click to 'starting…', to the first curve point and to 'done', plus the intermediate
     states seen (distinct (epoch shown, curve points) pairs before done)."""
     first = {}
@@ -64,13 +65,19 @@ def milestones(samples: list[tuple[float, dict]], t_click: float) -> dict:
     for t, s in samples:
         if not s:
             continue
+        if name not in s["bar"] and not any(name in a for a in s["alerts"]):
+            continue  # still the previous run on screen
         if "starting" in s["bar"] and "starting" not in first:
             first["starting"] = t - t_click
-        if s["curve_points"] > 0 and "first_point" not in first:
-            first["first_point"] = t - t_click
         m = EPOCH_RE.search(s["bar"])
-        if any(": done" in a for a in s["alerts"]):
+        shown = int(m.group(1)) if m else None
+        # curves count as this run's only when they do not run ahead of its bar (stale ones of the last run do)
+        if 0 < s["curve_points"] <= (shown or 0) + 1 and "first_point" not in first:
+            first["first_point"] = t - t_click
+        if any(": done" in a and name in a for a in s["alerts"]):
             first.setdefault("done_at", t)
+            if s["curve_points"]:  # a page that never showed a live point shows its first one with "done"
+                first.setdefault("first_point", t - t_click)
             continue
         if m or s["curve_points"]:
             state = (int(m.group(1)) if m else None, s["curve_points"])

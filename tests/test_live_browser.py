@@ -42,8 +42,8 @@ def test_a_20_epoch_run_streams_before_done(live_browser, tmp_path):
     page = e2e.new_page(browser)
     e2e.open_app(page, server, "train")
     t_click = live.start_run(page, epochs=20, batch_size=8, name="stream")  # ~180 steps an epoch
-    samples = live.watch_run(page)
-    seen = live.milestones(samples, t_click)
+    samples = live.watch_run(page, name="stream")
+    seen = live.milestones(samples, t_click, "stream")
     e2e.screenshot(page, tmp_path / "done.png")
     intermediate = [s for s in seen["states"] if s[0] is not None and 0 < s[0] < 20]
     assert len(intermediate) >= 3, seen

@@ -31,6 +31,7 @@ CHART_POLL_S = _poll_s(0.5, "VAE_CHART_POLL_S")  # the live curves and map: a Pl
 OTHERS_POLL_S = 1.0  # the runs table, while only other runs (another tab's, a sweep's) are live
 JOB_KEY = "train_job"  # non-widget key: the job the Train page shows survives leaving the page
 ERR_KEY = "train_errors"
+ENDED_KEY = "train_ended"  # the run whose end the live status has drawn; the page redraws on the next poll
 UPLOAD = "upload .npz…"
 DATASETS = ["digits", "shapes", *TORCHVISION, UPLOAD]
 STATE_ICON = {"queued": "⏳", "running": "🏃", "done": "✅", "stopped": "⏹️", "diverged": "💥", "failed": "❌"}
@@ -331,10 +332,13 @@ def _read(job_id: str | None, mode: tuple[bool, bool] | None):
 
 def _status(job_id: str | None, mode=None) -> None:
     mgr, _, shown, changed = _read(job_id, mode)
+    if changed and st.session_state.get(ENDED_KEY) == job_id:
+        st.session_state.pop(ENDED_KEY)
+        st.rerun()  # one poll after the outcome was drawn: the whole page redraws once with the new poll rates
     if shown is not None:
         (_progress if shown.active else _outcome)(mgr, shown)
-    if changed:  # the outcome is on screen already; the whole page then redraws once with the new poll rates
-        st.rerun()
+    if changed:  # draw the outcome now, from this fragment; a whole-page redraw first would cost a second or more
+        st.session_state[ENDED_KEY] = job_id
 
 
 def _charts(job_id: str | None, mode=None) -> None:
