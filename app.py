@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui import url_state
 from ui.common import sidebar
 
 st.set_page_config(page_title="VAE Latent Explorer", page_icon="🧭", layout="wide")
@@ -22,5 +23,10 @@ pages = {
     ],
 }
 page = st.navigation(pages)
+url_state.restore(url_state.page_id(page))  # a reload or a shared link: the URL names the view
 sidebar()
-page.run()
+url_state.show_notices()
+try:
+    page.run()
+finally:  # also after st.stop(): the URL follows whatever the page now shows
+    url_state.write()

@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vae import data as data_mod  # noqa: E402
 from vae.checkpoint import load_checkpoint  # noqa: E402
 from vae.config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
-from vae.metrics import dataset_factor_scores  # noqa: E402
+from vae.explore import encode_dataset  # noqa: E402
+from vae.metrics import ACTIVE_UNIT_THRESHOLD, dataset_factor_scores, factor_scores  # noqa: E402
 from vae.run import run_training  # noqa: E402
 from vae.shapes import PRESET_MODEL, PRESET_TRAIN  # noqa: E402
 
@@ -38,8 +39,12 @@ def one_run(beta: float, seed: int, epochs: int, threads: int, workdir: Path) ->
     ckpt = load_checkpoint(out)
     split = data_mod.load(data_mod.config_from_info(ckpt.data))
     scores = dataset_factor_scores(ckpt.model, split.test)
+    mu, _ = encode_dataset(ckpt.model, split.test.x)
+    active = mu.var(axis=0) > ACTIVE_UNIT_THRESHOLD  # MIG over the dims the decoder uses (see ui/factors.py)
+    mig_active = factor_scores(mu[:, active], split.test.factors.numpy()).mig if active.sum() >= 2 else None
     test = summary["final"]["test"] or {}
-    return {"beta": beta, "seed": seed, "epochs": epochs, "mig": scores.mig,
+    return {"beta": beta, "seed": seed, "epochs": epochs, "mig": scores.mig, "mig_active": mig_active,
+            "active_units": int(active.sum()),
             "gaps": dict(zip(scores.factor_names, np.round(scores.gaps, 4).tolist())),
             "recon": test.get("recon"), "kl": test.get("kl"), "images_per_sec": summary["images_per_sec"],
             "wall_s": summary["wall_s"], "threads": threads}

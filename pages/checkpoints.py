@@ -32,7 +32,12 @@ def _open(ckpt_id: str) -> None:
     _say("success", f"Opened {label(ckpt_id)}: every page now shows it.")
 
 
+def _forget_upload_messages() -> None:  # a rename or delete changes the file an upload's success line names
+    st.session_state[UPLOADS_KEY] = {k: ("caption", "") for k in st.session_state.get(UPLOADS_KEY, {})}
+
+
 def _rename(ckpt_id: str) -> None:
+    _forget_upload_messages()
     try:
         dest = store().rename(ckpt_id, st.session_state.get("ckpts_new_name", ""))
     except RunStoreError as e:
@@ -44,6 +49,7 @@ def _rename(ckpt_id: str) -> None:
 
 
 def _delete(ckpt_id: str) -> None:
+    _forget_upload_messages()
     try:
         store().delete(ckpt_id)
     except RunStoreError as e:
@@ -124,10 +130,9 @@ table = pd.DataFrame([listing_row(p, m, e and f"invalid: {e}", where=RunStore.ki
 if table.empty:
     st.info("No checkpoints yet. Train one on the **Train** page, or upload one below.")
 else:
-    if table["problem"].isna().all():
-        table = table.drop(columns="problem")
-    st.dataframe(table, hide_index=True, column_config={
-        c: st.column_config.NumberColumn(format="%.2f") for c in ("test recon", "test KL", "test ELBO", "size (KB)")})
+    table = table.drop(columns="problem") if table["problem"].isna().all() else table
+    numbers = {c: "{:.2f}" for c in ("test recon", "test KL", "test ELBO", "size (KB)")}  # "—", not "None", where
+    st.dataframe(table.style.format(na_rep="—").format(numbers, na_rep="—"), hide_index=True)  # a figure is moot
     st.caption("Final test metrics in nats per image (ELBO = −(recon + KL), higher is better). Runs are kept in "
                f"`{runs_dir()}`.")
 

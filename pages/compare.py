@@ -20,7 +20,7 @@ WIDGET_KEY = "compare_select"
 LADDER = ["digits-1-pca", "digits-2-ae", "digits-3-vae", "digits-4-beta2-vae"]
 METRICS = [("recon", "recon (nats)"), ("kl", "KL (nats)"), ("elbo", "ELBO (nats)"), ("iwae_nll", f"IWAE NLL, k={IWAE_K}"),
            ("active_units", "active units")]
-MIG_ROW = ("mig", "MIG (0–1, higher = more disentangled)")
+MIG_ROW = ("mig", "MIG (0–1)")
 
 
 def _use_ladder(ids: list[str]) -> None:
@@ -99,7 +99,8 @@ table = pd.DataFrame({RunStore.stem(p): [("–" if e.get(k) is None else f"{e[k]
                                          for k, _ in rows] for p, e in evals.items()}, index=[name for _, name in rows])
 st.dataframe(table)
 st.caption(f"On {evals[paths[0]]['n']} test images, nats per image, seed {seed}. ELBO = −(recon + KL), higher is better; "
-           f"IWAE NLL uses k = {IWAE_K} importance samples, lower is better. '–': the model has no prior (PCA, AE).")
+           f"IWAE NLL uses k = {IWAE_K} importance samples, lower is better. '–': the model has no prior (PCA, AE)."
+           + (" MIG: 1 when each known factor lives in one dim of its own (see Factors)." if MIG_ROW in rows else ""))
 
 st.markdown("**One z, every decoder**")
 shared_z_ui([files[p] for p in paths], [RunStore.stem(p) for p in paths], split)

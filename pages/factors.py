@@ -21,9 +21,11 @@ if s is None:
     st.info("MIG needs a code with at least 2 dimensions.")
     st.stop()
 
-cols = st.columns(1 + len(s["names"]))
+cols = st.columns(2 + len(s["names"]))
 cols[0].metric("MIG", f"{s['mig']:.3f}", help="Mutual Information Gap, 0 (entangled) to 1 (each factor in one dim)")
-for col, name, gap in zip(cols[1:], s["names"], s["gaps"]):
+cols[1].metric("MIG, active dims", "–" if s["mig_active"] is None else f"{s['mig_active']:.3f}",
+               help="The same, over the dims whose μ varies (Var_x μ above the active-unit threshold) only")
+for col, name, gap in zip(cols[2:], s["names"], s["gaps"]):
     col.metric(f"gap · {name}", f"{gap:.2f}")
 st.caption(explain(s))
 

@@ -8,7 +8,6 @@ import streamlit as st
 from ui import latent as L
 from ui import latent_tabs as T
 from ui.common import current_checkpoint, encode_test, md, mtime
-from ui.factors import colour_names
 from ui.notes import teaching_notes
 from vae.analysis import collapse_verdict
 from vae.metrics import active_units
@@ -17,6 +16,7 @@ st.title("Latent map")
 path, ckpt = current_checkpoint()
 path, model = str(path), ckpt.model
 d, kind = model.config.latent_dim, model.config.kind.upper()
+classes = tuple(ckpt.data.get("classes") or ())
 st.caption(f"{md(Path(path).stem)}: {kind}, {d}-D latent. Each dot is one test image at its posterior mean μ, "
            "coloured by label. Click a dot, click empty space, or move the sliders to decode a z.")
 
@@ -33,7 +33,6 @@ t_grid, t_trav, t_interp, t_prior, t_export = st.tabs(
     ["Manifold grid", "Traversals", "Interpolation", "Prior samples", "Export"])
 with top:
     view = L.view_ui(path, model, t_grid)
-    classes = colour_names(path, view.colour)  # names of the colour categories: labels or a factor's levels
     L.prepare(path, view)
     L.map_panel(path, view, classes)
 

@@ -89,3 +89,34 @@ def draw_stroke(page, points: list[tuple[float, float]], on_step=None) -> list:
 def plane_box(page) -> dict:
     return page.evaluate("""() => { const p = window.__vaeZPlane; p.cv.scrollIntoView({block: 'center'});
         const r = p.cv.getBoundingClientRect(); return {x: r.left, y: r.top, w: r.width, h: r.height}; }""")
+
+
+def colour_checkpoint(d) -> "Path":
+    """A tiny VAE on 8x8 RGB images (red, green or blue squares on black, from an .npz in `d`): a colour dataset."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from conftest import _train
+
+    d = Path(d)
+    rng = np.random.default_rng(0)
+    x = np.zeros((240, 8, 8, 3), np.uint8)
+    for i in range(len(x)):
+        r, c = rng.integers(0, 5, 2)
+        x[i, r : r + 3, c : c + 3] = [(255, 0, 0), (0, 255, 0), (0, 0, 255)][i % 3]
+    np.savez(d / "squares.npz", x=x, y=np.arange(len(x)) % 3)
+    return _train(d / "tiny-colour.safetensors", "vae", data=str(d / "squares.npz"))
+
+
+def wait_new_static(page, old_key: str | None, timeout: float = 60.0) -> None:
+    """After a checkpoint or view change: the canvas holds a different static payload, drawn."""
+    page.wait_for_function("(k) => { const c = window.__vaeCanvas; return c && c.staticKey && c.staticKey !== k"
+                           " && c.n > 0 && c.colourKey; }", arg=old_key, timeout=timeout * 1000)
+    e2e.wait_idle(page, timeout)
+
+
+def choose_radio(page, label: str) -> None:
+    """Click the radio option whose text is `label` in the main area."""
+    page.locator('[data-testid="stMain"] [data-testid="stRadio"] label').filter(has_text=label).first.click()
+    page.wait_for_timeout(200)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+# jobs start as plain subprocesses in tests (and servers they start), unless a test asks for the warm worker:
+# a worker per JobManager would import torch once more for every test that makes one
+os.environ.setdefault("VAE_WARM_WORKER", "0")
 
 
 def _train(out: Path, kind: str, latent_dim: int = 2, epochs: int = 1, beta: float = 1.0, data: str = "digits") -> Path:

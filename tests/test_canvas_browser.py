@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+
+import numpy as np
 
 import pytest
 
@@ -15,6 +18,10 @@ import canvas_helpers as cv
 import e2e_helpers as e2e
 
 REQUIRE = os.environ.get("VAE_REQUIRE_BROWSER") == "1"
+# the components' modules load but never finish (as with a stalled or blocked script): their default never runs
+NEVER_RUNS = """(() => { const orig = URL.createObjectURL.bind(URL);
+  URL.createObjectURL = (b) => (b && b.type === 'text/javascript')
+    ? 'data:text/javascript,await new Promise(() => {}); export default function () {}' : orig(b); })()"""
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +33,7 @@ def app(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("canvas")
     (tmp / "runs").mkdir()
+    shutil.copy(cv.colour_checkpoint(tmp), tmp / "runs" / "tiny-colour.safetensors")  # a colour dataset's run
     server = e2e.start_server(runs_dir=tmp / "runs", log_path=tmp / "streamlit.log")
     errors: list[str] = []
     try:
@@ -52,6 +60,22 @@ def test_the_map_opens_on_the_canvas_with_every_test_point(app):
     n = page.evaluate("() => window.__vaeCanvas.n")
     assert n > 300  # the digits demo's test split
     assert page.locator('[data-testid="stMain"] .js-plotly-plot').count() == 0  # no Plotly map behind it
+    assert page.locator(".vc-noscript").count() == 0  # the script ran and took down the "did not start" notice
+
+
+def test_a_canvas_whose_script_never_runs_says_so_instead_of_an_empty_box(app):
+    server, page, sent, errors = app
+    ctx = page.context.browser.new_context(viewport=e2e.VIEWPORT)
+    try:
+        other = ctx.new_page()
+        other.add_init_script(NEVER_RUNS)
+        e2e.open_app(other, server)
+        note = other.locator(".vc-noscript").first
+        note.wait_for(state="visible", timeout=30_000)
+        assert "has not started" in note.inner_text() and "Server-drawn map" in note.inner_text()
+        assert other.evaluate("() => !window.__vaeCanvas")
+    finally:
+        ctx.close()
 
 
 def test_hover_over_empty_space_paints_decoded_images_without_any_server_traffic(app):
@@ -101,6 +125,21 @@ def test_a_click_on_a_dot_shows_the_server_side_details(app):
     z = page.evaluate("() => window.__vaeCanvas.dyn.z")
     sliders = [float(v) for v in e2e.map_sliders(page).evaluate_all("els => els.map(e => e.value)")][: len(z)]
     assert sliders == pytest.approx(z, abs=0.05)  # one z: the sliders moved to the clicked point
+
+
+def test_a_posterior_too_small_to_see_gets_an_enlarged_dotted_copy(app):
+    """The clicked point's μ ± σ: at the default zoom as drawn; zoomed far out, a copy enlarged to a visible size."""
+    server, page, sent, errors = app
+    scale_at = """(zoom) => { const c = window.__vaeCanvas; c.zoom = zoom; c.drawOverlay();
+        const pts = c.dyn.clicked.ellipse, [cx, cy] = c.toScreen(...pts.reduce((a, [x, y]) =>
+            [a[0] + x / pts.length, a[1] + y / pts.length], [0, 0]));
+        const r = Math.max(...pts.map(([x, y]) => { const [px, py] = c.toScreen(x, y); return Math.hypot(px - cx, py - cy); }));
+        return [c.stats.ellipseScale.clicked, r]; }"""
+    k_small, r_small = page.evaluate(scale_at, 0.2)
+    k_big, r_big = page.evaluate(scale_at, 200)
+    page.locator(".vc-btn").filter(has_text="Reset view").click()
+    assert r_small < 14 and k_small * r_small == pytest.approx(14, rel=1e-3)  # the copy is ELLIPSE_MIN_PX across
+    assert r_big >= 14 and k_big == 1  # big enough: no copy
 
 
 def test_a_click_on_empty_space_decodes_that_z_and_moves_the_sliders(app):
@@ -162,6 +201,129 @@ def test_search_highlights_by_label_and_by_index(app):
     assert page.evaluate("() => window.__vaeCanvas.highlight.map(i => window.__vaeCanvas.rows[i])") == [5]
     box.fill("")
     assert page.evaluate("() => window.__vaeCanvas.highlight") is None
+
+
+def test_the_legend_names_the_colouring_and_a_click_highlights_one_category(app):
+    server, page, sent, errors = app
+    e2e.wait_idle(page)
+    legend = page.locator(".vc-legend")
+    assert legend.locator(".vc-legend-title").inner_text() == "label"
+    items = legend.locator(".vc-legend-item")
+    assert items.count() == 10
+    before = sent["sent"]
+    items.filter(has_text="7").first.click()
+    labels = page.evaluate("() => { const c = window.__vaeCanvas; return c.highlight.map(i => c.names[c.codes[i]]); }")
+    assert len(labels) > 10 and set(labels) == {"7"}
+    items.filter(has_text="7").first.click()  # the same swatch again: highlight off
+    assert page.evaluate("() => window.__vaeCanvas.highlight") is None
+    assert sent["sent"] == before  # all in the browser
+
+
+def test_off_the_map_the_hover_panel_shows_the_sliders_z(app):
+    server, page, sent, errors = app
+    page.mouse.move(5, 5)  # leave the map
+    e2e.wait_idle(page)
+    first = cv.canvas_hash(page)
+    for _ in range(6):
+        e2e.map_press_slider(page, 0, "ArrowRight")
+        page.wait_for_timeout(150)
+    e2e.wait_idle(page)
+    cap = page.evaluate("() => window.__vaeCanvas.hoverCap.textContent")
+    z = page.evaluate("() => window.__vaeCanvas.dyn.z")
+    assert cap.startswith(f"current z = ({z[0]:.2f}, {z[1]:.2f})"), cap
+    assert cv.canvas_hash(page) != first
+    same = page.evaluate("""() => { const c = window.__vaeCanvas, t = document.createElement('canvas');
+        t.width = c.hoverCv.width; t.height = c.hoverCv.height; c.paintImage(t, c.decoder.run(c.dyn.z));
+        return t.toDataURL() === c.hoverCv.toDataURL(); }""")
+    assert same, "the hover panel does not show the decoded slider z"
+
+
+def test_zoom_and_pan_survive_a_rerun_and_a_page_switch(app):
+    server, page, sent, errors = app
+    spot = cv.empty_spots(page, 8)[4]
+    page.mouse.move(spot["x"], spot["y"])
+    page.mouse.wheel(0, -500)
+    page.wait_for_timeout(200)
+    view = page.evaluate("() => { const c = window.__vaeCanvas; return [c.zoom, c.cx, c.cy]; }")
+    assert view[0] > 1.5
+    e2e.map_press_slider(page, 1, "ArrowLeft")
+    page.wait_for_timeout(200)
+    e2e.wait_idle(page)
+    assert page.evaluate("() => { const c = window.__vaeCanvas; return [c.zoom, c.cx, c.cy]; }") == pytest.approx(view)
+    e2e.go_to(page, "Reconstruction & KL")
+    e2e.go_to(page, "Latent map")
+    cv.wait_canvas(page)
+    assert page.evaluate("() => { const c = window.__vaeCanvas; return [c.zoom, c.cx, c.cy]; }") == pytest.approx(view)
+    page.locator(".vc-btn").filter(has_text="Reset view").click()
+    assert page.evaluate("() => window.__vaeCanvas.zoom") == 1
+
+
+def _hover_z(page, spot) -> tuple[list, list, list]:
+    page.mouse.move(spot["x"], spot["y"], steps=3)
+    page.wait_for_timeout(50)
+    return page.evaluate("() => { const c = window.__vaeCanvas; return [c.hover.z, c.hover.plane, c.dyn.z]; }")
+
+
+def test_an_8d_model_decodes_its_chosen_dims_its_pca_plane_and_says_t_sne_has_no_inverse(app):
+    """Chosen dims: the others stay at the current z; PCA: the plane is basis + mean; t-SNE: nearest image only."""
+    from vae.explore import from_plane
+
+    server, page, sent, errors = app
+    old = page.evaluate("() => window.__vaeCanvas.staticKey")
+    e2e.select_checkpoint(page, "demo · digits-5-vae-z8")
+    cv.wait_new_static(page, old)
+    pos = cv.screen_of_point(page, cv.clearest_point(page))  # a click makes the current z a code: no zeros
+    page.mouse.click(pos["x"], pos["y"])
+    page.wait_for_timeout(300)
+    e2e.wait_idle(page)
+    basis = np.asarray(page.evaluate("() => window.__vaeCanvas.plane.basis"))
+    dims = [int(np.argmax(r)) for r in basis]
+    assert basis.shape == (2, 8) and np.allclose(np.abs(basis).sum(1), 1)
+    z, xy, cur = _hover_z(page, cv.empty_spots(page, 8)[2])
+    others = [k for k in range(8) if k not in dims]
+    assert np.abs(np.asarray(cur)[others]).min() > 1e-4  # the held values are not trivially 0
+    assert np.asarray(z)[others] == pytest.approx(np.asarray(cur)[others], abs=1e-9)
+    assert [z[dims[0]], z[dims[1]]] == pytest.approx(xy, abs=1e-9)
+
+    old = page.evaluate("() => window.__vaeCanvas.staticKey")
+    cv.choose_radio(page, "PCA")
+    cv.wait_new_static(page, old)
+    plane = page.evaluate("() => window.__vaeCanvas.plane")
+    assert plane["method"] == "pca"
+    z, xy, cur = _hover_z(page, cv.empty_spots(page, 8)[5])
+    want = from_plane(np.asarray([xy]), np.asarray(plane["origin"]), np.asarray(plane["basis"]))[0]
+    assert np.asarray(z) == pytest.approx(want, abs=1e-5)  # origin (the codes' mean) + basis^T xy
+
+    old = page.evaluate("() => window.__vaeCanvas.staticKey")
+    cv.choose_radio(page, "t-SNE")
+    cv.wait_new_static(page, old, timeout=120)
+    assert page.evaluate("() => window.__vaeCanvas.plane") is None
+    for spot in cv.empty_spots(page, 4, margin_px=4)[:2] + [cv.screen_of_point(page, cv.clearest_point(page))]:
+        page.mouse.move(spot["x"], spot["y"], steps=2)
+        page.wait_for_timeout(50)
+        cap = page.evaluate("() => window.__vaeCanvas.hoverCap.textContent")
+        assert re.fullmatch(r"label \S+ · test #\d+ \(t-SNE has no inverse: the nearest test image\)", cap), cap
+    assert "t-SNE has no inverse" in page.locator('[data-testid="stMain"]').inner_text()
+    assert not e2e.streamlit_errors(page)
+
+
+def test_a_colour_dataset_draws_in_colour_and_the_server_takes_the_drawing(app):
+    server, page, sent, errors = app
+    old = page.evaluate("() => window.__vaeCanvas.staticKey")
+    e2e.select_checkpoint(page, "run · tiny-colour")
+    cv.wait_new_static(page, old)
+    assert page.evaluate("() => window.__vaeCanvas.shape") == [3, 8, 8]
+    assert page.locator(".vc-ink").is_visible()
+    page.evaluate("() => { const c = window.__vaeCanvas; c.ink.value = '#ff0000'; c.clearPad(); }")
+    cv.draw_stroke(page, [(0.3, 0.3), (0.7, 0.3), (0.7, 0.7)])
+    pad = np.asarray(page.evaluate("() => Array.from(window.__vaeCanvas.pad)")).reshape(3, 8, 8)
+    assert pad[0].max() > 0.9 and pad[1:].max() == 0  # red ink: red channel only
+    page.wait_for_timeout(300)
+    e2e.wait_idle(page)
+    main = page.locator('[data-testid="stMain"]').inner_text()
+    assert re.search(r"Drawing: recon [\d.]+ nats · KL [\d.]+ nats", main), main[:2000]
+    assert not e2e.streamlit_errors(page)
+    assert not errors, errors
 
 
 def test_compare_hover_changes_every_column(app):

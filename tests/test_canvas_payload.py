@@ -19,7 +19,7 @@ def _payload(path, method="dims", dims=(0, 1)):
     from ui.common import mtime
     from ui.latent import View
 
-    return static_payload(str(path), mtime(path), View(method=method, dims=dims), ())
+    return static_payload(str(path), mtime(path), View(method=method, dims=dims))
 
 
 def test_static_payload_holds_points_thumbnails_and_model_but_no_path(tiny_ckpts):
@@ -35,9 +35,13 @@ def test_static_payload_holds_points_thumbnails_and_model_but_no_path(tiny_ckpts
     mu = encode_test(path)["mu"]
     rows = np.asarray(p["points"]["rows"])
     assert len(rows) == 359 and np.allclose(xy, mu[rows], atol=1e-6)  # 2-D: the map is μ itself
-    colour = p["points"]["colour"]
+    from ui.canvas import colour_payload, default_colour
+    from ui.latent import View
+
+    colour = colour_payload(str(path), View(), default_colour(str(path), ()))
     y = encode_test(path)["y"][rows]
-    assert [colour["names"][c] for c in colour["codes"]] == [str(v) for v in y]
+    assert [colour["names"][c] for c in colour["codes"]] == [str(v) for v in y]  # aligned with the points
+    assert colour["title"] == "label" and colour["key"] != p["static_key"]
     atlas = np.asarray(Image.open(io.BytesIO(base64.b64decode(p["atlas"]["png"]))))
     x = load_split(load_model(path)).test.x.numpy()
     k = 17
@@ -59,15 +63,57 @@ def test_pca_view_of_an_8d_model_sends_its_plane_and_tsne_sends_none(tiny_ckpts)
     assert _payload(path, "tsne")["plane"] is None
 
 
-def test_colour_input_is_generic_and_checked():
-    from ui.components.latent_canvas import colour_input, label_colours
+def test_colour_by_is_generic_and_checked():
+    from ui.colour import CATEGORICAL, NO_VALUE, ColourBy
 
-    c = colour_input(np.array([0, 2, 1]), ["round", "square", "heart"])
-    assert c["names"] == ["round", "square", "heart"] and len(c["palette"]) == 3
+    c = ColourBy("shape", np.array([0, 2, 1]), ("square", "ellipse", "heart"))
+    assert c.names == ("square", "ellipse", "heart") and c.palette == CATEGORICAL[:3] and not c.ordered
+    for bad in (np.array([0, 3]), np.array([-1, 0]), np.array([0.5, 1.0]), np.zeros((2, 2), int)):
+        with pytest.raises(ValueError):
+            ColourBy("x", bad, ("a", "b"))
     with pytest.raises(ValueError):
-        colour_input(np.array([0, 3]), ["a", "b"])
-    lab = label_colours(np.array([-1, 4, 4]), ("<b>zero</b>",) * 5)
-    assert lab["names"] == ["unlabeled", "<b>zero</b>"] and lab["codes"] == [0, 1, 1]  # names sent as data, raw
+        ColourBy("x", np.array([0]), ("a",), palette=("red",))  # only #rrggbb reaches the canvas's fillStyle
+    lab = ColourBy.labels(np.array([-1, 4, 4]), ("<b>zero</b>",) * 5)
+    assert lab.names == ("unlabeled", "<b>zero</b>") and lab.codes.tolist() == [0, 1, 1]  # names kept raw: data
+    assert lab.palette == (NO_VALUE, CATEGORICAL[4])  # label 4 keeps its colour whatever else is present
+    scale = ColourBy.from_values("scale", np.array([0.5, 1.0, 0.75, 0.5]))
+    assert scale.names == ("0.5", "0.75", "1") and scale.codes.tolist() == [0, 2, 1, 0] and scale.ordered
+    assert scale.palette[0] == "#440154" and scale.palette[-1] == "#fde725"  # viridis ends: low dark, high light
+    many = ColourBy.from_values("x", np.arange(40) % 32)
+    assert len(set(many.palette)) == 32
+    with pytest.raises(ValueError):
+        ColourBy.from_values("x", np.array([0.0, np.nan]))
+    with pytest.raises(ValueError):
+        ColourBy.from_values("x", np.arange(1000.0))  # bin first
+    assert scale.key != ColourBy.from_values("scale", np.array([0.5, 1.0, 0.75, 0.75])).key
+    with pytest.raises(ValueError):
+        scale.for_rows(np.array([4]))
+
+
+def test_canvas_and_plotly_map_colour_by_a_factor(tiny_ckpts):
+    """A factor colouring reaches both renderers: the canvas's colour part and the server-drawn map's traces."""
+    from ui.canvas import colour_payload
+    from ui.colour import ColourBy
+    from ui.common import encode_test, mtime
+    from ui.latent import View, base_figure, view_data
+
+    path = str(tiny_ckpts["vae8"])
+    n = len(encode_test(path)["y"])
+    shape = ColourBy("shape", np.arange(n) % 3, ("square", "ellipse", "heart"))
+    for view in (View(), View(method="tsne")):
+        rows = view_data(path, mtime(path), view.method, view.dims)["idx"]
+        part = colour_payload(path, view, shape)
+        assert part["title"] == "shape" and part["codes"] == (rows % 3).tolist()
+    import plotly.graph_objects as go
+
+    fig = go.Figure(base_figure(path, mtime(path), View(), (), shape))
+    traces = [t for t in fig.data if t.name != "grid"]
+    assert [t.name for t in traces] == ["square", "ellipse", "heart"]
+    def rows(a):  # plotly packs arrays as {'dtype', 'bdata'}
+        return np.frombuffer(base64.b64decode(a["bdata"]), a["dtype"]) if isinstance(a, dict) else np.asarray(a)
+
+    assert all(len(rows(t.customdata)) and np.all(rows(t.customdata) % 3 == k) for k, t in enumerate(traces))
+    assert fig.layout.legend.title.text == "shape"
 
 
 def _callback_script():
@@ -93,6 +139,9 @@ def _callback_script():
     ("on_select", {"select": "junk"}, {"map_point": None}),
     ("on_drawn", {"drawn": {"pixels": [2.0] + [0.5] * 63, "nonce": 3}}, {"map_drawn": "clipped"}),
     ("on_drawn", {"drawn": {"pixels": [0.5] * 10}}, {"map_drawn": None}),
+    ("on_drawn", {"drawn": {"pixels": ["x"] * 64}}, {"map_drawn": None}),
+    ("on_drawn", {"drawn": {"pixels": [[0.5]] * 64}}, {"map_drawn": None}),
+    ("on_drawn", {"drawn": {"pixels": [None] * 64}}, {"map_drawn": None}),
     ("on_failed", {"failed": {"message": "x" * 1000}}, {"map_canvas_failed": "x" * 300}),
 ])
 def test_callbacks_take_only_well_formed_events(tiny_ckpts, fn, events, expect):
@@ -224,3 +273,70 @@ def test_compare_says_why_one_z_cannot_drive_models_of_different_latent_dims(tin
     at.switch_page("pages/compare.py").run()
     assert not at.exception, at.exception
     assert any("needs the same latent dim" in i.value and "tiny-vae8: 8" in i.value for i in at.info)
+
+
+# --- colour datasets: the draw pad and uploads keep their channels ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def colour_ckpt(tmp_path_factory):
+    import canvas_helpers
+
+    return canvas_helpers.colour_checkpoint(tmp_path_factory.mktemp("colour"))
+
+
+def test_an_upload_keeps_its_colours_for_a_colour_dataset():
+    from ui.canvas import drawing_from_upload
+
+    red = np.zeros((16, 16, 3), np.uint8)
+    red[4:12, 4:12] = (255, 0, 0)
+    d = drawing_from_upload(_png(red), (3, 8, 8), nonce=7)
+    x = np.asarray(d["pixels"]).reshape(3, 8, 8)
+    assert d["source"] == "upload" and d["nonce"] == 7
+    assert x[0, 2:6, 2:6].min() == 1.0 and x[1:].max() == 0.0  # red stays red: not averaged to grey
+    grey = np.asarray(drawing_from_upload(_png(red), (1, 8, 8), nonce=8)["pixels"])
+    assert grey.shape == (64,)
+
+
+def test_a_colour_drawing_gets_its_exact_terms(colour_ckpt, runs_dir):
+    """The pad sends (C, H, W) pixels for colour data; the server takes them and shows the drawing's recon and KL."""
+    from streamlit.testing.v1 import AppTest
+
+    from ui.common import load_model
+    from vae.metrics import per_image_terms
+    import torch
+
+    x = np.zeros((3, 8, 8))
+    x[2, 2:6, 2:6] = 1.0  # a blue square
+    path = str(colour_ckpt)
+    at = AppTest.from_function(_callback_script, default_timeout=60)
+    at.session_state["test_ctx"] = {"path": path, "fn": "on_drawn",
+                                    "events": {"drawn": {"pixels": x.ravel().tolist(), "nonce": 1}}}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["out"]["map_drawn"]["pixels"] == x.ravel().tolist()
+    at2 = _page(colour_ckpt)
+    at2.session_state["map_drawn"] = {"pixels": x.ravel().tolist(), "source": "pad", "nonce": 1}
+    at2.run()
+    assert not at2.exception, [e.value for e in at2.exception]
+    text = " ".join(m.value for m in at2.markdown)
+    want = per_image_terms(load_model(path).model, torch.tensor(x, dtype=torch.float32)[None], seed=0)
+    assert f"Drawing: recon **{want['recon'][0]:.2f}** nats · KL **{want['kl'][0]:.2f}** nats" in text, text[-500:]
+
+
+def test_the_neighbour_strip_is_the_nearest_codes_in_all_dims(tiny_ckpts):
+    """Checked against scikit-learn's exact nearest neighbours on the 8-D codes (the strip is not a 2-D view's)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from ui.canvas import NEIGHBOURS, nearest_rows
+    from ui.common import encode_test
+
+    mu = encode_test(str(tiny_ckpts["vae8"]))["mu"]
+    nn_ = NearestNeighbors(n_neighbors=NEIGHBOURS + 1).fit(mu)
+    for row in (0, 17, len(mu) - 1):
+        dist, idx = nn_.kneighbors(mu[row : row + 1])
+        want = [i for i in idx[0] if i != row][:NEIGHBOURS]
+        got = nearest_rows(mu, row, NEIGHBOURS)
+        assert row not in got and np.allclose(np.linalg.norm(mu[got] - mu[row], axis=1),
+                                              np.linalg.norm(mu[want] - mu[row], axis=1))
+    assert len(nearest_rows(mu[:3], 0, NEIGHBOURS)) == 2  # fewer images than the strip holds

@@ -85,6 +85,8 @@ def test_mi_matches_sklearn_on_the_same_bins():
     z = np.c_[f[:, 0] + rng.normal(0, 0.7, len(f)), rng.normal(size=len(f)), f[:, 3] * 0.3 + rng.normal(size=len(f))]
     codes = discretize(z)
     assert codes.min() >= 1 and codes.max() <= MIG_BINS  # disentanglement_lib's np.digitize convention
+    for i in range(z.shape[1]):  # its _histogram_discretize: digitize on the left edges of a 20-bin histogram
+        assert np.array_equal(codes[:, i], np.digitize(z[:, i], np.histogram(z[:, i], MIG_BINS)[1][:-1]))
     for i in range(z.shape[1]):
         assert len(np.unique(codes[:, i])) <= MIG_BINS
         for j in range(f.shape[1]):
@@ -145,3 +147,23 @@ def test_cli_evaluate_reports_mig_only_for_datasets_with_factors(tmp_path, capsy
     assert 0 <= result["mig"] <= 1
     assert main(["evaluate", str(tiny_ckpts["vae"]), "--json", "--iwae-k", "0"]) == 0
     assert "mig" not in json.loads(capsys.readouterr().out)
+
+
+def test_bundled_shapes_demos_are_small_and_use_the_preset():
+    from pathlib import Path
+
+    from vae.checkpoint import read_metadata
+    from vae.shapes import PRESET_MODEL, PRESET_TRAIN
+
+    demos = sorted((Path(__file__).resolve().parents[1] / "checkpoints" / "demos").glob("shapes-*.safetensors"))
+    assert len(demos) == 2
+    betas = []
+    for p in demos:
+        assert p.stat().st_size <= 1024**2  # the bound for a bundled demo
+        meta = read_metadata(p)
+        assert meta["data"]["name"] == "shapes" and meta["model"]["arch"] == PRESET_MODEL["arch"]
+        assert meta["model"]["latent_dim"] == PRESET_MODEL["latent_dim"]
+        assert tuple(meta["model"]["channels"]) == PRESET_MODEL["channels"]
+        assert len(meta["history"]) == PRESET_TRAIN["epochs"] and meta["train"]["seed"] == 0
+        betas.append(meta["train"]["beta"])
+    assert betas[0] == 1.0 and betas[1] > 1.0

@@ -22,3 +22,24 @@ def test_notes_line_shows_the_checkpoints_own_numbers(tiny_ckpts):
     test = ckpt.history[-1]["test"]
     line = _live_line(live_numbers(ckpt))
     assert f"{test['recon']:.2f}" in line and f"{test['kl']:.2f}" in line
+
+
+def test_articles_and_the_ae_note_without_an_ellipse(tiny_ckpts):
+    from streamlit.testing.v1 import AppTest
+
+    from ui.notes import _live_line, article, live_numbers
+
+    assert [article(w) for w in ("AE", "PCA", "VAE", "MLP", "orange", "β-VAE")] == ["an", "a", "a", "an", "an", "a"]
+    assert "is an AE" in _live_line(live_numbers(load_checkpoint(tiny_ckpts["ae"])))
+    assert "is a PCA" in _live_line(live_numbers(load_checkpoint(tiny_ckpts["pca"])))
+
+    def app(path):
+        from ui.notes import teaching_notes
+        from vae.checkpoint import load_checkpoint
+
+        teaching_notes("latent_map", load_checkpoint(path))
+
+    ae = " ".join(m.value for m in AppTest.from_function(app, args=(str(tiny_ckpts["ae"]),)).run().markdown)
+    vae = " ".join(m.value for m in AppTest.from_function(app, args=(str(tiny_ckpts["vae"]),)).run().markdown)
+    assert "ellipse is that uncertainty" not in ae and "no ellipse" in ae
+    assert "ellipse is that uncertainty" in vae

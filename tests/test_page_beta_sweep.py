@@ -101,3 +101,23 @@ def test_checkpoint_opened_from_a_page_survives_the_sidebar(tiny_ckpts, runs_dir
     assert at.sidebar.selectbox(key="sidebar_ckpt").value == opened
     at.sidebar.selectbox(key="sidebar_ckpt").set_value(first).run()  # and the picker still works
     assert at.session_state["ckpt_id"] == first
+
+
+def test_beta_labels_of_a_small_crowded_sweep_do_not_overlap():
+    """Three runs within a few pixels (e.g. collapsed β = 2, 4, 8 all at R = 0): each label gets its own side;
+    the old alternating top/bottom-right scheme put the first and third on top of each other."""
+    import numpy as np
+
+    from ui.sweep_ui import label_sides
+
+    sides = label_sides(np.array([0.0, 0.01, 0.02]), np.array([30.0, 30.05, 30.1]), ["β=2", "β=4", "β=8"], (10, 5))
+    assert len(set(sides)) == 3
+    spread = label_sides(np.array([0.0, 5.0, 9.0]), np.array([30.0, 25.0, 22.0]), ["β=4", "β=1", "β=0.5"], (10, 10))
+    assert spread == ["top right"] * 3  # room everywhere: the usual place
+
+
+def test_rd_title_is_clear_of_the_toolbar():
+    from ui.sweep_ui import rd_figure
+
+    fig = rd_figure([])
+    assert fig.layout.title.x == 0 and fig.layout.title.xanchor == "left" and fig.layout.margin.t >= 60

@@ -193,3 +193,29 @@ def test_rename_and_delete_take_the_job_record_along(tiny_ckpts, runs_dir):
     assert _listed(runs_dir) == ["kept.safetensors", f"taken{JOB_SUFFIX}"]
     store.delete(moved)
     assert _listed(runs_dir) == [f"taken{JOB_SUFFIX}"]
+
+
+def test_moot_figures_show_a_dash_and_upload_messages_go_after_a_rename(tiny_ckpts, runs_dir):
+    import pyarrow as pa
+
+    at = _open()
+    shown = pa.ipc.open_stream(at.dataframe[0].proto.arrow_data.styler.display_values).read_pandas()
+    names = list(at.dataframe[0].value["name"])
+    ae = shown.iloc[names.index("digits-2-ae")]
+    assert [ae[c] for c in ("β", "test KL", "test ELBO")] == ["—"] * 3 and "None" not in shown.to_string()
+    at = _upload(at, "up.safetensors", tiny_ckpts["vae"].read_bytes())
+    assert at.success and "Uploaded" in at.success[0].value
+    at.text_input(key="ckpts_new_name").set_value("up2").run()
+    at.button(key="ckpts_rename").click().run()
+    assert [s.value for s in at.success] == ["Renamed to run · up2."]  # the upload's line, naming 'up', is gone
+
+
+def test_sidebar_shows_a_long_name_in_full(tiny_ckpts, runs_dir):
+    from streamlit.testing.v1 import AppTest
+
+    name = "mnist-vae-z2-beta-0.5-warmup-10-lr-3e-4-seed-7"
+    shutil.copy(tiny_ckpts["vae"], runs_dir / f"{name}.safetensors")
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+    at.session_state["ckpt_id"] = f"run/{name}"
+    at.run()
+    assert any(c.value == f"run · {name}" for c in at.sidebar.caption)

@@ -68,6 +68,14 @@ def test_heatmap_mig_and_labelled_traversals(shapes_ckpt, runs_dir):
     expected = dataset_factor_scores(ckpt.model, load(config_from_info(ckpt.data)).test)
     mig = next(m for m in at.metric if m.label == "MIG")
     assert mig.value == f"{expected.mig:.3f}"  # the page shows the metric computed independently here
+    from vae.explore import encode_dataset
+    from vae.metrics import ACTIVE_UNIT_THRESHOLD, factor_scores
+
+    test = load(config_from_info(ckpt.data)).test
+    mu, _ = encode_dataset(ckpt.model, test.x)
+    active = mu.var(0) > ACTIVE_UNIT_THRESHOLD
+    shown = next(m for m in at.metric if m.label == "MIG, active dims").value
+    assert shown == (f"{factor_scores(mu[:, active], test.factors.numpy()).mig:.3f}" if active.sum() >= 2 else "–")
     gaps = {m.label: m.value for m in at.metric if m.label.startswith("gap")}
     assert list(gaps) == [f"gap · {n}" for n in ("shape", "scale", "rotation", "x", "y")]
     heat = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
@@ -117,6 +125,36 @@ def test_latent_map_colours_by_any_factor(shapes_ckpt, runs_dir):
 
             rows = np.frombuffer(base64.b64decode(trace["customdata"]["bdata"]), dtype=trace["customdata"]["dtype"])
         assert (test.factors[list(map(int, rows)), 1] == level).all()
+
+
+def test_one_colouring_reaches_the_canvas_too(shapes_ckpt, runs_dir):
+    """ui.colour.colour_by is the one colour-by mechanism: a factor's levels as categories (ordered ones on viridis,
+    shape on distinct hues), and the canvas path (not only the Plotly map) is sent exactly that colouring."""
+    import numpy as np
+
+    from ui.canvas import K_SENT, colour_payload
+    from ui.colour import colour_by
+    from ui.common import current_data, load_model
+    from ui.latent import View
+    from vae import shapes
+
+    path = str(shapes_ckpt)
+    test = current_data(load_model(path)).test
+    scale, shape = colour_by(path, "scale"), colour_by(path, "shape")
+    assert scale.ordered and not shape.ordered and shape.names == tuple(shapes.SHAPES)
+    assert np.array_equal(scale.codes, test.factors[:, 1].numpy()) and scale.names == shapes.factor_levels()[1]
+    with pytest.raises(ValueError, match="no factor"):
+        colour_by(path, "colour")
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["ckpt_id"] = as_run(shapes_ckpt)
+    at.run()
+    at.selectbox(key="map_colour").set_value("scale").run()
+    assert not at.exception, at.exception
+    ss = at.session_state
+    shown = ss["map_for"]  # the file the page opened (a copy in the runs folder)
+    view = View(method=ss["map_method"], dims=(ss["map_dx"], ss["map_dy"]))
+    want = colour_payload(shown, view, colour_by(shown, "scale"))
+    assert want["key"] in at.session_state[K_SENT]  # the canvas was sent the scale colouring
 
 
 def test_train_form_offers_shapes_with_its_preset(runs_dir):

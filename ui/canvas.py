@@ -2,10 +2,10 @@
 sends back, and the server-side details that follow (recon and KL in nats, neighbours, the drawing's exact terms).
 
 Session keys (all `map_` so the URL layer can mirror them; see ui/latent.py for map_z, map_point, map_a, map_b):
-  map_drawn          {'pixels': [...H*W], 'source': 'pad' | 'upload', 'nonce': int} of the last drawing, or absent
+  map_drawn          {'pixels': [...C*H*W], 'source': 'pad' | 'upload', 'nonce': int} of the last drawing, or absent
   map_canvas_failed  the browser's reason when the component could not start (the page then uses Plotly)
   map_classic        the "Server-drawn map" toggle
-  map_canvas_sent    static_keys whose heavy payload this session's browser already holds (sent once, then by key)
+  map_canvas_sent    keys of the static and colour parts this session's browser already holds (sent once, then by key)
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 import streamlit as st
 import torch
 
+from ui.colour import ColourBy
 from ui.common import current_data, encode_test, load_model, md, mtime, upscale
 from ui.components import latent_canvas as C
 from ui.latent import K_A, K_B, K_POINT, K_Z, View, crisp, set_z, view_data
@@ -50,16 +51,21 @@ def export_reason(path: str) -> str | None:
     return _export(path, mtime(path))[1]
 
 
-@st.cache_resource(max_entries=8, show_spinner="Preparing the canvas…")
-def static_payload(path: str, mt: float, view: View, classes: tuple[str, ...]) -> dict:
-    """Everything that changes only with the checkpoint or the view: model, points, thumbnails, plane, bounds.
+def static_payload(path: str, mt: float, view: View) -> dict:
+    """Everything that changes only with the checkpoint or the view's plane: model, points, thumbnails, plane, bounds.
 
-    Cached as a resource (not copied per rerun): nobody mutates it. `static_key` lets the JS skip re-parsing.
+    Cached as a resource (not copied per rerun): nobody mutates it. `static_key` lets the JS skip re-parsing. Only
+    the projection keys it: another colouring or grid setting reuses it.
     """
+    return _static_payload(path, mt, View(method=view.method, dims=view.dims))
+
+
+@st.cache_resource(max_entries=8, show_spinner="Preparing the canvas…")
+def _static_payload(path: str, mt: float, view: View) -> dict:
     model_json, _, _ = _export(path, mt)
     ckpt = load_model(path)
-    data = view_data(path, mt, view.method, view.dims, view.colour)
-    xy, idx, y = data["xy"], data["idx"], data["y"]
+    data = view_data(path, mt, view.method, view.dims)
+    xy, idx = data["xy"], data["idx"]
     test = current_data(ckpt).test
     atlas = C.atlas_png(test.x[torch.as_tensor(idx[:MAX_THUMBS])].numpy()) if len(idx) <= MAX_THUMBS else None
     pad = 0.05 * (xy.max(0) - xy.min(0)) + 1e-3
@@ -70,13 +76,13 @@ def static_payload(path: str, mt: float, view: View, classes: tuple[str, ...]) -
         axes = [f"z{view.dims[0] + 1}", f"z{view.dims[1] + 1}" if d > 1 else "label (jittered)"]
     else:
         axes = ["PC1", "PC2"] if view.method == "pca" else ["t-SNE 1", "t-SNE 2"]
-    key = hashlib.sha1(json.dumps([path, mt, view.method, list(view.dims), view.colour]).encode()).hexdigest()[:16]
+    key = hashlib.sha1(json.dumps([path, mt, view.method, list(view.dims)]).encode()).hexdigest()[:16]
     return {
         "static_key": key,  # a hash: the component never sees a path
         "model": model_json,
         "latent_dim": d,
         "input_shape": list(ckpt.model.config.input_shape),
-        "points": {"xy": C.b64_f32(xy), "rows": idx.tolist(), "colour": C.label_colours(y, classes)},
+        "points": {"xy": C.b64_f32(xy), "rows": idx.tolist()},
         "atlas": atlas,
         "plane": None if basis is None else {"method": view.method, "origin": data["origin"].tolist(),
                                              "basis": basis.tolist()},
@@ -86,9 +92,23 @@ def static_payload(path: str, mt: float, view: View, classes: tuple[str, ...]) -
     }
 
 
+def colour_payload(path: str, view: View, colour: ColourBy) -> dict:
+    """The colouring of the points this view draws, with a key of its own: a new "colour by" sends only this."""
+    rows = view_data(path, mtime(path), view.method, view.dims)["idx"]
+    static_key = static_payload(path, mtime(path), view)["static_key"]
+    return {"key": hashlib.sha1((static_key + colour.key).encode()).hexdigest()[:16], "title": colour.title,
+            "codes": colour.for_rows(rows).tolist(), "names": list(colour.names), "palette": list(colour.palette),
+            "ordered": colour.ordered}
+
+
+def default_colour(path: str, classes: tuple[str, ...]) -> ColourBy:
+    """Colour by label, the map's default."""
+    return ColourBy.labels(encode_test(path)["y"], classes)
+
+
 def payload_bytes(payload: dict) -> dict[str, int]:
     """JSON bytes per part of what the browser receives, for bench/ and the caption."""
-    return {k: len(json.dumps(payload[k])) for k in ("model", "points", "atlas")}
+    return {k: len(json.dumps(payload[k])) for k in ("model", "points", "atlas", "colour") if k in payload}
 
 
 def dynamic_payload(path: str, view: View) -> dict:
@@ -140,10 +160,11 @@ def on_select(path: str) -> None:
 
 
 def on_drawn(path: str) -> None:
+    """The pad's pixels, (C, H, W) flattened, as the encoder takes them; anything else is ignored."""
     ev = _event("drawn")
-    shape = load_model(path).model.config.input_shape
+    c, h, w = load_model(path).model.config.input_shape
     px = ev.get("pixels") if ev else None
-    if not isinstance(px, list) or len(px) != shape[1] * shape[2]:
+    if not isinstance(px, list) or len(px) != c * h * w or not all(isinstance(v, (int, float)) for v in px):
         return
     a = np.clip(np.nan_to_num(np.asarray(px, dtype=np.float64)), 0, 1)
     st.session_state[K_DRAWN] = {"pixels": a.round(3).tolist(), "source": "pad", "nonce": int(ev.get("nonce") or 0)}
@@ -160,14 +181,20 @@ def upload_ui(path: str, shape: tuple[int, int, int]) -> None:
                          help="Scaled to the dataset's size; a dark-on-light image is inverted to match the data.")
     if f is None or st.session_state.get("map_upload_done") == f.file_id:
         return
+    nonce = int((st.session_state.get(K_DRAWN) or {}).get("nonce", 0)) + 1_000_000
     try:
-        x = image_to_input(f.getvalue(), shape)
+        drawing = drawing_from_upload(f.getvalue(), shape, nonce)
     except ImageError as e:
         st.error(md(f"{f.name}: {e}"))  # the uploaded file's name is user-derived
         return
     st.session_state["map_upload_done"] = f.file_id
-    nonce = int((st.session_state.get(K_DRAWN) or {}).get("nonce", 0)) + 1_000_000
-    st.session_state[K_DRAWN] = {"pixels": x.mean(0).ravel().round(3).tolist(), "source": "upload", "nonce": nonce}
+    st.session_state[K_DRAWN] = drawing
+
+
+def drawing_from_upload(data: bytes, shape: tuple[int, int, int], nonce: int) -> dict:
+    """An uploaded file as a drawing: (C, H, W) pixels of the dataset's size and channels (colour kept)."""
+    x = image_to_input(data, shape)  # (C, H, W), or ImageError
+    return {"pixels": x.ravel().round(3).tolist(), "source": "upload", "nonce": int(nonce)}
 
 
 def drawn_ui(path: str, ckpt) -> None:
@@ -175,9 +202,9 @@ def drawn_ui(path: str, ckpt) -> None:
     drawn = st.session_state.get(K_DRAWN)
     model = ckpt.model
     c, h, w = model.config.input_shape
-    if not drawn or len(drawn["pixels"]) != h * w:
+    if not drawn or len(drawn["pixels"]) != c * h * w:
         return
-    x = torch.tensor(drawn["pixels"], dtype=torch.float32).reshape(1, 1, h, w).repeat(1, c, 1, 1)
+    x = torch.tensor(drawn["pixels"], dtype=torch.float32).reshape(1, c, h, w)
     terms = per_image_terms(model, x, seed=0)
     cols = st.columns(3)
     crisp(x[0].numpy(), 104, cols[0], width=104, caption="your " + ("upload" if drawn["source"] == "upload" else "drawing"))
@@ -186,12 +213,17 @@ def drawn_ui(path: str, ckpt) -> None:
     cols[2].markdown(f"Drawing: recon **{terms['recon'][0]:.2f}** nats{kl}")
 
 
+def nearest_rows(mu: np.ndarray, row: int, k: int) -> np.ndarray:
+    """The k rows of mu (N, D) nearest to mu[row] in Euclidean distance over all D dims, nearest first, not itself."""
+    dist = np.linalg.norm(mu - mu[row], axis=1)  # (N,)
+    dist[row] = np.inf
+    return np.argsort(dist, kind="stable")[: min(k, len(mu) - 1)]
+
+
 def neighbours_ui(path: str, ckpt, row: int) -> None:
     """The clicked image's nearest test images in latent space (Euclidean on μ, all D dims), as a strip."""
     mu = encode_test(path)["mu"]
-    dist = np.linalg.norm(mu - mu[row], axis=1)
-    dist[row] = np.inf
-    near = np.argsort(dist, kind="stable")[:NEIGHBOURS]
+    near = nearest_rows(mu, row, NEIGHBOURS)
     x = current_data(ckpt).test.x[torch.as_tensor(near)].numpy()
     st.image([upscale(img, 48) for img in x], caption=[f"#{int(i)}" for i in near], width=48)
     st.caption(f"Nearest {NEIGHBOURS} test images to #{row} in the {mu.shape[1]}-D latent space (distance on μ).")
@@ -218,15 +250,22 @@ def on_need_static() -> None:
     st.session_state[K_SENT] = [k for k in sent if not ev or k != ev.get("key")]
 
 
-def canvas_map(path: str, view: View, classes: tuple[str, ...]) -> None:
-    """Mount the canvas. The heavy static part goes once per session and view (megabytes for MNIST); reruns after
-    a click or a slider send its key and the small per-rerun part only."""
-    static = static_payload(path, mtime(path), view, classes)
+def canvas_map(path: str, view: View, classes: tuple[str, ...], colour: ColourBy | None = None) -> None:
+    """Mount the canvas, coloured by `colour` (default: the label). The heavy static part goes once per session and
+    view (megabytes for MNIST), the colouring once per view and colouring; reruns after a click or a slider send
+    their keys and the small per-rerun part only."""
+    static = static_payload(path, mtime(path), view)
+    colours = colour_payload(path, view, colour or default_colour(path, classes))
     sent = list(st.session_state.get(K_SENT) or [])
     if static["static_key"] in sent:
-        payload = {"static_key": static["static_key"], "slim": True, **dynamic_payload(path, view)}
+        payload = {"static_key": static["static_key"], "slim": True}
     else:
-        payload = {**static, "slim": False, **dynamic_payload(path, view)}
-        st.session_state[K_SENT] = (sent + [static["static_key"]])[-4:]  # the JS keeps the last 4 as well
+        payload = {**static, "slim": False}
+    payload["colour_key"] = colours["key"]
+    if colours["key"] not in sent:
+        payload["colour"] = colours
+    payload.update(dynamic_payload(path, view))
+    new = [k for k in (static["static_key"], colours["key"]) if k not in sent]
+    st.session_state[K_SENT] = (sent + new)[-8:]  # the JS keeps the last 8 parts as well
     C.latent_canvas(payload, key=CANVAS_KEY, on_select=lambda: on_select(path), on_drawn=lambda: on_drawn(path),
                     on_failed=on_failed, on_need_static=on_need_static)

@@ -43,6 +43,8 @@ _leave_pages_v1_mode()
 
 DEFAULT_DEMO = "digits-3-vae.safetensors"
 STATE_KEY = "ckpt_id"  # the one value that crosses pages: the current checkpoint's ID (never a path)
+SVG_POINTS = 3000  # small scatter plots are drawn as SVG, larger ones with WebGL
+SIDEBAR_CHARS = 26  # names longer than this are cut in the sidebar's picker
 DEFAULT_ID = "demo/" + DEFAULT_DEMO.removesuffix(".safetensors")
 # one colour per class label on every page, so a "3" is the same colour on the map, in Compare and in Train
 LABEL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -252,6 +254,8 @@ def sidebar() -> None:
         choice = st.selectbox("Current checkpoint", ids, format_func=label, key="sidebar_ckpt",
                               label_visibility="collapsed",
                               on_change=lambda: set_current(st.session_state["sidebar_ckpt"]))
+        if len(label(choice)) > SIDEBAR_CHARS:  # the picker cuts long names: the full one, wrapped, below it
+            st.caption(label(choice))
         try:
             ckpt = load_model(resolve(choice))
         except (CheckpointError, UnknownCheckpoint) as e:
@@ -304,9 +308,12 @@ def latent_scatter(xy: np.ndarray, y: np.ndarray, *, title: str = "", height: in
     `lim` fixes the axes to ±lim so that maps of different models can be compared by eye.
     """
     fig = go.Figure()
+    # SVG below SVG_POINTS: each WebGL plot costs the browser a GL context (software GL without a GPU), and the
+    # β sweep and Compare pages draw several small maps at once
+    trace = go.Scatter if len(xy) < SVG_POINTS else go.Scattergl
     for lab in np.unique(y):
         m = y == lab
-        fig.add_trace(go.Scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name=str(lab),
+        fig.add_trace(trace(x=xy[m, 0], y=xy[m, 1], mode="markers", name=str(lab),
                                    marker={"size": 4, "color": label_color(lab)},
                                    hovertemplate=f"label {lab}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>"))
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=30 if title else 10, b=10),

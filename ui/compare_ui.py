@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import load_model, load_split_by_key, md, mtime
+from ui.common import SVG_POINTS, load_model, load_split_by_key, md, mtime
 from vae.analysis import normal_pdf, prior_holes
 
 HIST_CAP = 3.0  # histogram axes stop at this multiple of the prior's peak density, so the prior stays readable
@@ -165,7 +165,8 @@ def holes_figure(holes: dict, mu: np.ndarray, *, height: int = 420) -> go.Figure
                                colorbar=dict(title="p(z) in<br>holes"), hoverongaps=False,
                                hovertemplate="z1 %{x:.2f}, z2 %{y:.2f}<br>hole: p(z) %{z:.3f}<extra></extra>"))
     inside = (np.abs(mu) <= holes["edges"][-1]).all(1)
-    fig.add_trace(go.Scattergl(x=mu[inside, 0], y=mu[inside, 1], mode="markers", name="test codes μ",
+    trace = go.Scatter if inside.sum() < SVG_POINTS else go.Scattergl  # see ui.common.SVG_POINTS
+    fig.add_trace(trace(x=mu[inside, 0], y=mu[inside, 1], mode="markers", name="test codes μ",
                                marker=dict(size=3, color="rgba(30,30,30,0.45)")))
     zh = holes["z_holes"]
     fig.add_trace(go.Scatter(x=zh[:, 0], y=zh[:, 1], mode="markers+text", name="decoded",

@@ -6,11 +6,11 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import current_data, encode_test, load_model, load_split, mtime
+from ui.common import encode_test, load_model, load_split, mtime
 from vae import explore
 from vae.checkpoint import CheckpointError
 from vae.data import DataError
-from vae.metrics import MIG_BINS, factor_scores, kl_per_dim
+from vae.metrics import ACTIVE_UNIT_THRESHOLD, MIG_BINS, factor_scores, kl_per_dim
 
 TRAVERSAL_LIMIT = 2.5  # traversals sweep each dim over ±this many prior standard deviations
 
@@ -22,10 +22,14 @@ def _scores(path: str, mt: float) -> dict | None:
     if test.factors is None or ckpt.model_config.latent_dim < 2:
         return None
     enc = encode_test(path)
-    s = factor_scores(enc["mu"], test.factors.numpy(), test.factor_names)
+    mu, factors = enc["mu"], test.factors.numpy()
+    s = factor_scores(mu, factors, test.factor_names)
+    # binned means are scale-free: a dim the decoder ignores (Var μ tiny) still counts, and can be a runner-up
+    active = mu.var(axis=0) > ACTIVE_UNIT_THRESHOLD
+    mig_active = factor_scores(mu[:, active], factors).mig if active.sum() >= 2 else None
     return {"mi": s.mi, "entropy": s.entropy, "gaps": s.gaps, "mig": s.mig, "names": s.factor_names,
             "best_dim": s.best_dim, "best_factor": s.best_factor, "levels": test.factor_levels,
-            "kl": kl_per_dim(enc["mu"], enc["logvar"]), "n": int(len(test))}
+            "kl": kl_per_dim(mu, enc["logvar"]), "active": active, "mig_active": mig_active, "n": int(len(test))}
 
 
 def scores_for(path) -> dict | None:
@@ -74,11 +78,11 @@ def gap_table(s: dict) -> list[dict]:
 
 
 def dim_label(s: dict, i: int) -> str:
-    """'z3 · x (0.71 of H) · KL 2.10 nats': the factor this dim captures best."""
+    """'z3 · x (0.71 of H) · KL 2.10 nats': the factor this dim captures best; "inactive" when Var_x μ is tiny."""
     share = s["mi"][i] / np.maximum(s["entropy"], 1e-12)
     k = int(share.argmax())
     text = f"z{i + 1} · {s['names'][k]} ({share[k]:.2f} of H)"
-    return text + f" · KL {s['kl'][i]:.2f} nats"
+    return text + f" · KL {s['kl'][i]:.2f} nats" + ("" if s["active"][i] else " · inactive")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -103,21 +107,6 @@ def explain(s: dict) -> str:
             f"are cut into {MIG_BINS} equal-width bins. MIG (Chen et al., 2018) is, per factor, the gap between the "
             "two dims that know most about it, divided by the factor's entropy, averaged over factors: 1 when every "
             "factor lives in exactly one dim, 0 when none does or when two dims share it. It does not penalise one "
-            "dim holding two factors.")
-
-
-def colour_values(path: str, colour: str) -> np.ndarray:
-    """(N,) integer colour category per test image: its label, or its level of the factor named `colour`."""
-    if colour == "label":
-        return encode_test(path)["y"]
-    test = current_data(load_model(path)).test
-    return test.factors[:, test.factor_names.index(colour)].numpy()
-
-
-def colour_names(path: str, colour: str) -> tuple[str, ...]:
-    """The names of the colour categories: the class names, or the factor's level names."""
-    ckpt = load_model(path)
-    if colour == "label":
-        return tuple(ckpt.data.get("classes") or ())
-    test = current_data(ckpt).test
-    return tuple(test.factor_levels[test.factor_names.index(colour)])
+            "dim holding two factors. Binning is scale-free, so an inactive dim (Var_x μ ≤ "
+            f"{ACTIVE_UNIT_THRESHOLD}, which the decoder treats as noise) still counts when its tiny μ moves with a "
+            "factor; 'MIG, active dims' leaves those dims out.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -17,9 +18,17 @@ from vae.jobs import JobManager, JobStatus, NotOwner
 from vae.shapes import PRESET_MODEL, PRESET_TRAIN
 from vae.uploads import UploadError, save_dataset_upload
 
-LIVE_POLL_S = 0.25  # the shown run's panel redraws this often while it trains: a digits epoch takes ~0.05 s
+def _poll_s(default: float, env: str = "VAE_LIVE_POLL_S") -> float:
+    """An env override of a poll period (bench/live_bench.py compares 2 s, the old period, with today's)."""
+    try:
+        return max(0.05, float(os.environ.get(env, default)))
+    except ValueError:
+        return default
+
+
+LIVE_POLL_S = _poll_s(0.25)  # the shown run's panel redraws this often while it trains: a digits epoch takes ~0.05 s
+CHART_POLL_S = _poll_s(0.5, "VAE_CHART_POLL_S")  # the live curves and map: a Plotly redraw costs the browser ~0.1 s
 OTHERS_POLL_S = 1.0  # the runs table, while only other runs (another tab's, a sweep's) are live
-SVG_POINTS = 3000  # live latent maps with fewer points are drawn as SVG, cheaper to redraw than WebGL
 JOB_KEY = "train_job"  # non-widget key: the job the Train page shows survives leaving the page
 ERR_KEY = "train_errors"
 UPLOAD = "upload .npz…"
@@ -243,32 +252,32 @@ def kl_dims_figure(kl: list[float]) -> go.Figure:
 def _figures(job_id: str, n_rows: int, ckpt: str, ckpt_mtime: float, _rows: list[dict]) -> dict:
     """The run's figures as plain dicts, built once per (epoch count, checkpoint version): a live panel that
     redraws four times a second must not rebuild Plotly figures or re-encode the test set on every poll."""
-    out = {"curves": curves_figure(_rows).to_dict(), "kl": kl_dims_figure(_rows[-1].get("kl_per_dim") or []).to_dict()}
-    if ckpt_mtime:
+    out = {"curves": curves_figure(_rows).to_dict(), "kl": kl_dims_figure((_rows[-1].get("kl_per_dim") or []) if _rows else []).to_dict()}
+    if ckpt_mtime and _rows:
         enc = encode_test(ckpt)  # cached on mtime: recomputed when the epoch's checkpoint is rewritten
         if enc["mu"].shape[1] == 2:
-            fig = latent_scatter(enc["mu"], enc["y"], title=f"latent map after epoch {n_rows}", height=280).to_dict()
-            if len(enc["mu"]) < SVG_POINTS:  # SVG: no WebGL context to rebuild on every redraw of a small map
-                fig["data"] = [{**t, "type": "scatter"} for t in fig["data"]]
-            out["map"] = fig
+            # SVG for small maps (ui.common.SVG_POINTS): no WebGL context to rebuild on every live redraw
+            out["map"] = latent_scatter(enc["mu"], enc["y"], title=f"latent map after epoch {n_rows}", height=280).to_dict()
     return out
 
 
 def charts(mgr: JobManager, s: JobStatus, key: str) -> None:
+    """Curves, KL per dimension and the 2-D latent map. The layout is the same before the first epoch (empty
+    axes) as after it: a live fragment whose elements change in number leaves stale copies in the browser."""
     rows = mgr.history(s.id)
-    if not rows:
-        st.caption("Curves appear after the first epoch.")
-        return
     figs = _figures(s.id, len(rows), s.checkpoint, mtime(s.checkpoint), rows)
     st.plotly_chart(figs["curves"], key=f"{key}_curves")
     a, b = st.columns(2)
     a.plotly_chart(figs["kl"], key=f"{key}_kl")
     if "map" in figs:
         b.plotly_chart(figs["map"], key=f"{key}_map")
+    elif not rows:
+        b.caption("Curves, KL per dimension and the latent map fill in after the first epoch.")
 
 
 def open_in_map(path: str) -> None:
     set_current(store().checkpoint_id(path))
+    encode_test(path)  # fill the cache first: the map then draws at once instead of showing grey placeholders
     st.switch_page("pages/latent_map.py")
 
 
@@ -308,33 +317,55 @@ def _outcome(mgr: JobManager, s: JobStatus) -> None:
 
 
 def _mode(jobs: list[JobStatus], job_id: str | None) -> tuple[bool, bool]:
-    """(is the shown run live, is any run live): what decides how often the live area polls."""
+    """(is the shown run live, is any run live): what decides how often the live parts poll."""
     return (any(j.id == job_id and j.active for j in jobs), any(j.active for j in jobs))
 
 
-def _area(job_id: str | None, mode: tuple[bool, bool]) -> None:
+def _read(job_id: str | None, mode: tuple[bool, bool] | None):
+    """(manager, all jobs, the shown job, whether a run started or ended since the fragment was made)."""
     mgr = job_manager()
-    jobs = mgr.jobs()  # one read per poll: the bar, the curves and the table all show the same moment
-    if _mode(jobs, job_id) != mode:
-        st.rerun()  # a run started or ended: the whole page redraws once and picks the new poll rate
-    shown = next((j for j in jobs if j.id == job_id), None)
+    jobs = mgr.jobs()
+    changed = mode is not None and _mode(jobs, job_id) != mode
+    return mgr, jobs, next((j for j in jobs if j.id == job_id), None), changed
+
+
+def _status(job_id: str | None, mode=None) -> None:
+    mgr, _, shown, changed = _read(job_id, mode)
     if shown is not None:
-        st.subheader("Run")
         (_progress if shown.active else _outcome)(mgr, shown)
+    if changed:  # the outcome is on screen already; the whole page then redraws once with the new poll rates
+        st.rerun()
+
+
+def _charts(job_id: str | None, mode=None) -> None:
+    mgr, _, shown, _ = _read(job_id, mode)
+    if shown is not None:
         charts(mgr, shown, "train_live" if shown.active else "train_done")
-    st.subheader("Recent runs")
+
+
+def _table(job_id: str | None, mode=None) -> None:
+    _, jobs, _, changed = _read(job_id, mode)
     runs_table(jobs)
+    if changed and not mode[0]:  # no status fragment is polling (only others' runs were live): redraw from here
+        st.rerun()
 
 
 def live_area(job_id: str | None) -> None:
-    """The shown run and the runs table, redrawn every LIVE_POLL_S while the shown run is live, every
-    OTHERS_POLL_S while only someone else's is, and not at all when nothing trains."""
+    """The shown run's status, its charts and the runs table, each a fragment with a fixed layout.
+
+    While the shown run trains, the status line and the table poll every LIVE_POLL_S (cheap text) and the charts
+    every CHART_POLL_S (Plotly redraws cost the browser far more than the server); while only someone else's run
+    trains, the table polls every OTHERS_POLL_S; when nothing trains, nothing polls.
+    """
     mode = _mode(job_manager().jobs(), job_id)
-    poll = LIVE_POLL_S if mode[0] else (OTHERS_POLL_S if mode[1] else None)
-    if poll is None:
-        _area(job_id, mode)
-    else:
-        st.fragment(run_every=poll)(_area)(job_id, mode)
+    fast = LIVE_POLL_S if mode[0] else None
+    table = LIVE_POLL_S if mode[0] else (OTHERS_POLL_S if mode[1] else None)
+    if job_id is not None:
+        st.subheader("Run")
+        st.fragment(run_every=fast)(_status)(job_id, mode)
+        st.fragment(run_every=CHART_POLL_S if mode[0] else None)(_charts)(job_id, mode)
+    st.subheader("Recent runs")
+    st.fragment(run_every=table)(_table)(job_id, mode)
 
 
 def runs_table(jobs: list[JobStatus], limit: int = 20) -> None:

@@ -10,8 +10,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import current_data, encode_test, label_color, load_model, mtime, plain, png_bytes, upscale
-from ui.factors import colour_values
+from ui import url_state
+from ui.colour import ColourBy, colour_by
+from ui.common import current_data, encode_test, load_model, mtime, plain, png_bytes, upscale
 from vae import explore
 from vae.metrics import kl_per_dim, per_image_terms
 
@@ -72,11 +73,11 @@ def latent_stats(path: str, mt: float) -> dict:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)  # prepare() shows the one wait worth a spinner (t-SNE)
-def view_data(path: str, mt: float, method: str, dims: tuple[int, int], colour: str = "label") -> dict:
-    """Map coordinates xy (M, 2) of test rows idx (M,), colour categories y (labels, or a factor's levels), and
-    the plane (None for t-SNE)."""
+def view_data(path: str, mt: float, method: str, dims: tuple[int, int]) -> dict:
+    """Map coordinates xy (M, 2) of test rows idx (M,), labels y, and the plane (None for t-SNE).
+    What colours the points is not here: ui/colour.py (View.colour names it)."""
     enc = encode_test(path)
-    mu, y = enc["mu"], colour_values(path, colour)
+    mu, y = enc["mu"], enc["y"]
     idx = np.arange(mu.shape[0])
     if mu.shape[0] > MAX_POINTS:
         idx = np.sort(np.random.default_rng(0).choice(mu.shape[0], MAX_POINTS, replace=False))
@@ -105,18 +106,20 @@ def grid_images(path: str, mt: float, n: int, spacing: str, dims: tuple[int, int
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def base_figure(path: str, mt: float, view: View, classes: tuple[str, ...]) -> dict:
+def base_figure(path: str, mt: float, view: View, classes: tuple[str, ...], colour: ColourBy | None = None) -> dict:
     """The map without the per-click traces, as a plain dict: it pickles in a millisecond, a Figure in 100s."""
-    data = view_data(path, mt, view.method, view.dims, view.colour)
-    xy, idx, y = data["xy"], data["idx"], data["y"]
+    data = view_data(path, mt, view.method, view.dims)
+    xy, idx = data["xy"], data["idx"]
+    colour = colour or ColourBy.labels(encode_test(path)["y"], classes)
+    codes = colour.for_rows(idx)
     fig = go.Figure()
-    for c in np.unique(y):
-        m = y == c
-        name = plain(classes[c]) if 0 <= c < len(classes) else ("unlabeled" if c < 0 else str(c))  # user-derived
+    for c in np.unique(codes):
+        m = codes == c
+        name = plain(colour.names[c])  # class names are user-derived
         fig.add_trace(go.Scattergl(
             x=xy[m, 0], y=xy[m, 1], mode="markers", name=name, customdata=idx[m],
-            marker=dict(size=6, color=label_color(c), opacity=0.8),
-            hovertemplate=f"{view.colour} {name}<br>test image #%{{customdata}}<extra></extra>"))
+            marker=dict(size=6, color=colour.palette[c], opacity=0.8),
+            hovertemplate=f"{colour.title} {name}<br>test image #%{{customdata}}<extra></extra>"))
     pad = 0.05 * (xy.max(0) - xy.min(0)) + 1e-3
     x0, y0 = xy.min(0) - pad
     x1, y1 = xy.max(0) + pad
@@ -145,7 +148,7 @@ def base_figure(path: str, mt: float, view: View, classes: tuple[str, ...]) -> d
         ylabel = "label (jittered)"
     fig.update_layout(
         height=500, margin=dict(l=10, r=10, t=10, b=10), hovermode="closest", dragmode="pan",
-        uirevision=f"{path}-{view}", legend=dict(title=view.colour, itemsizing="constant", y=0.9),
+        uirevision=f"{path}-{view}", legend=dict(title=colour.title, itemsizing="constant", y=0.9),
         xaxis=dict(title=xlabel, range=[x0, x1], zeroline=False, showgrid="images" not in layout),
         yaxis=dict(title=ylabel, range=[y0, y1], zeroline=False, showgrid="images" not in layout, scaleanchor="x" if axis != "t-SNE " else None),
         **layout)
@@ -288,12 +291,12 @@ def add_ellipse(fig: go.Figure, centre, cov, layout: dict) -> float:
     return scale
 
 
-def map_figure(path: str, view: View, classes: tuple[str, ...]) -> go.Figure:
+def map_figure(path: str, view: View, classes: tuple[str, ...], colour: ColourBy | None = None) -> go.Figure:
     """The cached map plus this rerun's traces: the clicked point's posterior ellipse, the decoded z, pins A/B."""
     mt = mtime(path)
-    base = base_figure(path, mt, view, classes)
+    base = base_figure(path, mt, view, classes, colour)
     fig = go.Figure(base)
-    data, enc = view_data(path, mt, view.method, view.dims, view.colour), encode_test(path)
+    data, enc = view_data(path, mt, view.method, view.dims), encode_test(path)
     origin, basis = data["origin"], data["basis"]
     planar = basis is not None and basis.shape[0] == 2
     row = st.session_state.get(K_POINT)
@@ -319,8 +322,9 @@ def map_figure(path: str, view: View, classes: tuple[str, ...]) -> go.Figure:
                 textfont=dict(size=14, color=color), marker=dict(size=13, symbol=symbol, color=color,
                                                                  line=dict(width=1, color="white"))))
     xr, yr = base["layout"]["xaxis"]["range"], base["layout"]["yaxis"]["range"]
+    n_data = sum(1 for t in base["data"] if t.get("name") != "grid")  # one trace per colour, then the click grid
     st.session_state[K_CTX] = {"path": path, "method": view.method, "dims": list(view.dims),
-                               "span": [xr[1] - xr[0], yr[1] - yr[0]], "n_data": len(np.unique(data["y"])),
+                               "span": [xr[1] - xr[0], yr[1] - yr[0]], "n_data": n_data,
                                "origin": None if origin is None else origin.tolist(),
                                "basis": None if basis is None else basis.tolist()}
     return fig
@@ -371,12 +375,14 @@ def point_ui(path: str, ckpt, x_hat: np.ndarray) -> None:
 def map_panel(path: str, view: View, classes: tuple[str, ...]) -> None:
     """Map and decoder together: a slider or a click reruns only this, never the grids and strips below.
 
-    The map is the in-browser canvas (ui/canvas.py) unless it cannot be; then the Plotly map, saying why.
+    The map is the in-browser canvas (ui/canvas.py) unless it cannot be; then the Plotly map, saying why. Both are
+    coloured by the one ColourBy that view.colour names (ui/colour.py: the label or a known factor).
     """
     from ui import canvas as CV  # it builds on this module
 
     t0 = time.perf_counter()
     ckpt = load_model(path)
+    colour = colour_by(path, view.colour, classes)
     reason = CV.canvas_reason(path)
     left, right = st.columns([5, 2] if reason is None else [3, 2], gap="medium")
     with right:
@@ -398,14 +404,14 @@ def map_panel(path: str, view: View, classes: tuple[str, ...]) -> None:
             CV.drawn_ui(path, ckpt)
     with left:
         if reason is None:
-            CV.canvas_map(path, view, classes)
+            CV.canvas_map(path, view, classes, colour)
             st.caption("Hover empty space: the decoder runs in your browser · hover a dot: its test image · "
                        "click: details on the right · wheel: zoom · drag: pan · draw on the pad to encode your own"
                        + (". t-SNE has no inverse: hovering shows the nearest test image only." if view.method == "tsne" else ""))
         else:
             if reason != "chosen":
                 st.caption(f"Showing the server-drawn map because {reason}.")
-            st.plotly_chart(map_figure(path, view, classes), key=CHART_KEY, on_select=on_select,
+            st.plotly_chart(map_figure(path, view, classes, colour), key=CHART_KEY, on_select=on_select,
                             selection_mode="points", config={"scrollZoom": True, "displaylogo": False})
             if view.method == "tsne":
                 st.caption("t-SNE has no inverse: click data points (not empty space); the decoded z is not drawn.")
@@ -416,6 +422,7 @@ def map_panel(path: str, view: View, classes: tuple[str, ...]) -> None:
         st.toggle("Server-drawn map", key=CV.K_CLASSIC, help="The Plotly map, drawn on the server: every hover and "
                   "click is a round trip. For browsers where the canvas does not work.")
     st.session_state[K_MS] = 1000 * (time.perf_counter() - t0)
+    url_state.write()  # a click or a slider reruns only this fragment: the URL must follow it too
 
 
 def pins(path: str) -> tuple[dict, dict]:

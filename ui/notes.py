@@ -21,6 +21,16 @@ def live_numbers(ckpt) -> dict:
             "recon": test.get("recon"), "kl": test.get("kl"), "elbo": test.get("elbo"), "epochs": len(ckpt.history or [])}
 
 
+def article(word: str) -> str:
+    """'a' or 'an' by how the word is said: an AE, a PCA, a VAE (letters named one by one say their own sound)."""
+    w = word.strip()
+    if not w:
+        return "a"
+    if w.isupper():  # an acronym read letter by letter: A, E, F, H, I, L, M, N, O, R, S, X start with a vowel sound
+        return "an" if w[0] in "AEFHILMNORSX" else "a"
+    return "an" if w[0].lower() in "aeiou" else "a"
+
+
 def md_escape(text: str) -> str:
     """Text shown literally inside Streamlit markdown: the one escaping helper, ui.common.md."""
     from ui.common import md
@@ -36,7 +46,8 @@ def _live_line(n: dict) -> str:
     if not n:
         return ""
     if n["kind"] != "vae":
-        return (f"**This checkpoint** is a {n['kind'].upper()} with a {n['d']}-D code: test recon {_fmt(n['recon'])} "
+        kind = n["kind"].upper()
+        return (f"**This checkpoint** is {article(kind)} {kind} with a {n['d']}-D code: test recon {_fmt(n['recon'])} "
                 "per image. It has no KL term and no prior, so it has no ELBO.")
     beta = "–" if n["beta"] is None else format(n["beta"], "g")  # a checkpoint saved without a training config
     line = (f"**This checkpoint**: a VAE with D = {n['d']}, β = {beta}, after {n['epochs']} epochs. On the test "
@@ -67,10 +78,17 @@ def _holes_block() -> None:
 
 
 def _latent_map(n: dict) -> None:
-    st.markdown("Each dot is the posterior mean μ(x) of one test image, coloured by its label. A VAE's encoder "
-                "outputs a whole Gaussian q(z|x) = N(μ, diag σ²): the ellipse is that uncertainty. The decoder turns "
-                "any point z into an image, which is what the sliders and the grid show; the grid uses evenly "
-                "spaced quantiles of N(0, 1), as in Kingma & Welling's Fig. 4.")
+    if n and n["kind"] != "vae":  # point codes: no ellipse to explain, and the grid spans the codes, not N(0, 1)
+        kind = n["kind"].upper()
+        st.markdown(f"Each dot is the code of one test image, coloured by its label. {article(kind).capitalize()} "
+                    f"{kind} maps each image to a single point, not a distribution, so a clicked dot has no ellipse "
+                    "and no KL. The decoder turns any point z into an image, which is what the sliders and the grid "
+                    "show; the grid spans the range the codes cover, since nothing made them follow N(0, 1).")
+    else:
+        st.markdown("Each dot is the posterior mean μ(x) of one test image, coloured by its label. A VAE's encoder "
+                    "outputs a whole Gaussian q(z|x) = N(μ, diag σ²): the ellipse is that uncertainty. The decoder "
+                    "turns any point z into an image, which is what the sliders and the grid show; the grid uses "
+                    "evenly spaced quantiles of N(0, 1), as in Kingma & Welling's Fig. 4.")
     _holes_block()
 
 

@@ -115,6 +115,46 @@ def _nice_step(raw: float) -> float:
     return float(next(m * power for m in (1, 2, 5, 10) if m * power >= raw))
 
 
+PLOT_PX = (560, 360)  # the plot area of the rate–distortion figure in the browser, roughly (width, height)
+SIDES = ("top right", "bottom right", "top left", "bottom left", "middle right", "middle left", "top center",
+         "bottom center")
+
+
+def label_sides(x: np.ndarray, y: np.ndarray, texts: list[str], span: tuple[float, float],
+                char_px: float = 7.0, line_px: float = 16.0) -> list[str]:
+    """A text position per point such that no two labels overlap (greedy, most crowded first), as far as the
+    candidate positions allow; sizes are estimated in pixels and converted with the axes' spans."""
+    sx, sy = PLOT_PX[0] / max(span[0], 1e-12), PLOT_PX[1] / max(span[1], 1e-12)
+    px = np.column_stack([np.asarray(x, float) * sx, -np.asarray(y, float) * sy])  # screen-like: y grows down
+    marker = 9.0  # half a 14 px marker plus a gap
+
+    def box(i: int, side: str) -> tuple[float, float, float, float]:
+        w, h = char_px * len(texts[i]), line_px
+        cx, cy = px[i]
+        v, hz = side.split()
+        x0 = {"right": cx + marker, "left": cx - marker - w, "center": cx - w / 2}[hz]
+        y0 = {"top": cy - marker - h, "bottom": cy + marker, "middle": cy - h / 2}[v]
+        return x0, y0, x0 + w, y0 + h
+
+    def hits(a, b) -> bool:
+        return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+    n = len(texts)
+    crowd = [sum(np.hypot(*(px[i] - px[j])) < 60 for j in range(n)) for i in range(n)]
+    placed: dict[int, tuple] = {}
+    out = ["top right"] * n
+    dots = [(p[0] - 7, p[1] - 7, p[0] + 7, p[1] + 7) for p in px]
+    for i in sorted(range(n), key=lambda k: -crowd[k]):
+        for side in SIDES:
+            b = box(i, side)
+            if not any(hits(b, o) for o in placed.values()) and not any(hits(b, d) for j, d in enumerate(dots) if j != i):
+                out[i], placed[i] = side, b
+                break
+        else:
+            placed[i] = box(i, out[i])
+    return out
+
+
 def rd_figure(points: list[dict]) -> go.Figure:
     """Distortion against rate, one labelled point per β, with dashed lines of equal ELBO (D + R = const)."""
     pts = [p for p in points if p["rate"] is not None and p["distortion"] is not None]
@@ -136,17 +176,18 @@ def rd_figure(points: list[dict]) -> go.Figure:
             x_lab, y_lab = (hi, c - hi) if c - hi >= ylo else (c - ylo, ylo)
             fig.add_annotation(x=x_lab, y=y_lab, text=f"−ELBO {c:g}", showarrow=False, xanchor="right",
                                yanchor="bottom", font=dict(size=10, color="#9e9e9e"))
-        # neighbours in the plane (collapsed runs all sit at R = 0) get their labels on alternate sides
-        order = np.argsort(r)
-        side = {int(k): ("top right" if j % 2 == 0 else "bottom right") for j, k in enumerate(order)}
-        fig.add_scatter(x=r.tolist(), y=d.tolist(), mode="markers+text", text=[f"β={p['beta']:g}" for p in pts],
-                        textposition=[side[i] for i in range(len(pts))], customdata=[p["id"] for p in pts],
+        texts = [f"β={p['beta']:g}" for p in pts]
+        sides = label_sides(r, d, texts, (hi - lo, yhi - ylo))
+        fig.add_scatter(x=r.tolist(), y=d.tolist(), mode="markers+text", text=texts,
+                        textposition=sides, customdata=[p["id"] for p in pts],
                         name="runs", marker=dict(size=14, color=[COLORS[i % len(COLORS)] for i in range(len(pts))]),
                         hovertemplate="%{text}<br>rate %{x:.2f} nats<br>distortion %{y:.2f} nats<extra></extra>")
         fig.update_xaxes(range=[lo, hi])
         fig.update_yaxes(range=[ylo, yhi])
-    fig.update_layout(height=460, margin=dict(l=10, r=10, t=40, b=10), showlegend=False, clickmode="event+select",
-                      title="Rate–distortion plane (test set; click a point to open it)",
+    # the title sits left and above the plot area, clear of the toolbar that appears top right on hover
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=70, b=10), showlegend=False, clickmode="event+select",
+                      title=dict(text="Rate–distortion plane (test set; click a point to open it)", x=0,
+                                 xanchor="left", y=0.97, yanchor="top"),
                       xaxis_title="rate R = KL(q(z|x) ‖ p(z))  [nats per image]",
                       yaxis_title="distortion D = recon  [nats per image]")
     return fig

@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from vae import procs, settings
+from vae import procs, settings, worker
 from vae.checkpoint import SUFFIX, atomic_write_bytes
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.run import log_path_for, read_log
@@ -111,7 +111,7 @@ class JobManager:
     """Submit, list, stop and promote training jobs under one runs folder; safe to share between threads."""
 
     def __init__(self, root: str | os.PathLike, *, max_jobs: int | None = None, python: str = sys.executable,
-                 background: bool = True):
+                 background: bool = True, warm: bool | None = None):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.store = RunStore(self.root)  # naming, reservations and the lock shared with every other process
@@ -121,6 +121,11 @@ class JobManager:
         self._procs: dict[str, subprocess.Popen] = {}  # children we started, so we can reap them
         self._closed = threading.Event()
         self._thread = None
+        # a warm worker (vae/worker.py) saves each job torch's import; it starts importing now, in its own process
+        self._worker = None
+        if warm if warm is not None else worker.enabled():
+            self._worker = worker.WarmWorker(python, ROOT)
+            self._worker.start()
         if background:
             # promotion must not depend on anyone watching a page: a queued job starts when a slot frees
             self._thread = threading.Thread(target=self._loop, name="vae-jobs", daemon=True)
@@ -193,8 +198,12 @@ class JobManager:
         """Start the training process of a queued spec; (pid, create_time). The one place a run is started."""
         ckpt = Path(spec["checkpoint"])
         argv = [self.python, "-m", "vae", "train", "--spec", str(self._spec_path(spec["id"])), "--no-progress"]
-        proc, created = procs.start(argv, cwd=ROOT, stderr_path=ckpt.with_name(ckpt.stem + STDERR_SUFFIX),
-                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        stderr, env = ckpt.with_name(ckpt.stem + STDERR_SUFFIX), {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if self._worker is not None:  # the same argv, forked from the warm worker; None: start it cold instead
+            started = self._worker.launch(argv, cwd=ROOT, stderr_path=stderr, env=env)
+            if started is not None:
+                return started
+        proc, created = procs.start(argv, cwd=ROOT, stderr_path=stderr, env=env)
         self._procs[spec["id"]] = proc
         return proc.pid, created
 
@@ -220,8 +229,10 @@ class JobManager:
                 pass
 
     def close(self) -> None:
-        """Stop the promotion thread (running jobs carry on: they belong to the runs folder, not to us)."""
+        """Stop the promotion thread and the warm worker (running jobs carry on: they belong to the runs folder)."""
         self._closed.set()
+        if self._worker is not None:
+            self._worker.close()
 
     # ---- read --------------------------------------------------------------------------------------
     def status(self, job_id: str) -> JobStatus:

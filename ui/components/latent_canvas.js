@@ -6,6 +6,7 @@
 const PAD_CSS = 168;  // px of the hover, pad and reconstruction canvases
 const HIT_PX = 6;     // a dot within this many CSS px of the cursor is "hovered"
 const MAP_H = 460;
+const ELLIPSE_MIN_PX = 14;  // a μ ± σ ellipse smaller than this (MNIST: σ ≈ 0.05 on a ±4 map, ~3 px) gets an enlarged copy
 
 function el(tag, cls, parent) {
   const e = document.createElement(tag);
@@ -60,8 +61,9 @@ class LatentCanvas {
     this.found = el("span", "vc-found", bar);
     const reset = el("button", "vc-btn", bar);
     reset.textContent = "Reset view";
-    reset.addEventListener("click", () => { this.zoom = 1; this.cx = this.cy = null; this.drawPoints(); this.drawOverlay(); });
+    reset.addEventListener("click", () => this.resetView());
     this.status = el("span", "vc-status", bar);
+    this.legend = el("div", "vc-legend", this.root);  // one swatch per category; a click highlights it
 
     const main = el("div", "vc-main", this.root);
     this.mapBox = el("div", "vc-map", main);
@@ -85,9 +87,15 @@ class LatentCanvas {
     this.padCv = padCv;
     this.padCv.classList.add("vc-pad");
     this.padCap = padCap;
-    const clear = el("button", "vc-btn", padCard);
+    const tools = el("div", "vc-tools", padCard);
+    const clear = el("button", "vc-btn", tools);
     clear.textContent = "Clear";
     clear.addEventListener("click", () => this.clearPad());
+    this.ink = el("input", "vc-ink", tools);  // the brush colour, shown for colour datasets only
+    this.ink.type = "color";
+    this.ink.value = "#ffffff";
+    this.ink.title = "Brush colour";
+    this.ink.setAttribute("aria-label", "Brush colour");
     [, this.reconCv, this.reconCap] = card("Its reconstruction", row, "vc-small");
 
     this.zoom = 1;
@@ -96,6 +104,8 @@ class LatentCanvas {
     this.hover = null;      // {x, y} in plane coords of the decoded cursor, or {row}
     this.drawnQ = null;     // live posterior of the drawing on the plane
     this.stats = { hover: [], frames: 0 };
+    // zoom and pan per view, kept for the page's life: a rerun, another view and back, or a page switch keep them
+    this.views = (window.__vaeViews = window.__vaeViews || new Map());
     window.__vaeCanvas = this;  // for the tests and bench/: timings and state, nothing the app reads
 
     this.bindMap();
@@ -117,11 +127,62 @@ class LatentCanvas {
     } else {
       cache.delete(data.static_key);
       cache.set(data.static_key, data);
-      while (cache.size > 4) cache.delete(cache.keys().next().value);
+      while (cache.size > 8) cache.delete(cache.keys().next().value);
     }
+    if (data.colour) cache.set("colour:" + data.colour_key, data.colour);
+    const colour = cache.get("colour:" + data.colour_key);
+    if (!colour) { setTrigger("need_static", { key: data.colour_key }); return; }
     this.dyn = data;
     if (data.static_key !== this.staticKey) this.loadStatic(data);
+    if (data.colour_key !== this.colourKey) this.applyColour(colour, data.colour_key);
     this.applyDrawing(data.drawing);
+    this.showCurrent();
+    this.drawOverlay();
+  }
+
+  applyColour(colour, key) {
+    this.colourKey = key;
+    this.codes = colour.codes;
+    this.names = colour.names;
+    this.palette = colour.palette;
+    this.colourTitle = colour.title;
+    this.byCode = this.names.map(() => []);
+    for (let i = 0; i < this.n; i++) this.byCode[this.codes[i]].push(i);
+    this.legend.replaceChildren();
+    el("span", "vc-legend-title", this.legend).textContent = colour.title;
+    this.names.forEach((name, c) => {
+      const item = el("button", "vc-legend-item", this.legend);
+      item.type = "button";
+      const sw = el("span", "vc-swatch", item);
+      sw.style.background = this.palette[c];
+      el("span", "", item).textContent = name;
+      item.title = `${this.byCode[c].length} points`;
+      item.addEventListener("click", () => {
+        this.search.value = this.search.value === name ? "" : name;
+        this.applySearch();
+      });
+    });
+    this.applySearch();  // redraws the points
+  }
+
+  // the shared z (sliders, clicks) decoded here whenever the cursor is not over the map
+  showCurrent() {
+    if (this.hover || !this.decoder || !this.dyn || !this.dyn.z) return;
+    const z = this.dyn.z;
+    this.paintImage(this.hoverCv, this.decoder.run(z));
+    this.hoverCap.textContent = "current z = (" + z.slice(0, 3).map((v) => v.toFixed(2)).join(", ")
+      + (z.length > 3 ? ", …)" : ")") + (this.plane ? "; hover the map to decode others" : "; hover a dot for its image");
+  }
+
+  saveView() {
+    if (this.staticKey) this.views.set(this.staticKey, { zoom: this.zoom, cx: this.cx, cy: this.cy });
+  }
+
+  resetView() {
+    this.zoom = 1;
+    this.cx = this.cy = null;
+    this.views.delete(this.staticKey);
+    this.drawPoints();
     this.drawOverlay();
   }
 
@@ -138,18 +199,20 @@ class LatentCanvas {
     this.xy = new Float32Array(b64bytes(p.xy).buffer);
     this.n = this.xy.length / 2;
     this.rows = p.rows;
-    this.codes = p.colour.codes;
-    this.names = p.colour.names;
-    this.palette = p.colour.palette;
-    this.byCode = this.names.map(() => []);
-    for (let i = 0; i < this.n; i++) this.byCode[this.codes[i]].push(i);
+    this.colourKey = null;  // the colouring is indexed by these points: re-apply it
+    this.codes = new Array(this.n).fill(0);
+    this.names = [""];
+    this.palette = ["#1f77b4"];
+    this.byCode = [Array.from({ length: this.n }, (_, i) => i)];
     this.plane = data.plane;  // {method, origin, basis, k} or null (t-SNE)
     this.bounds = data.bounds;  // [x0, x1, y0, y1]
     this.equal = data.equal_axes;
     this.axisX.textContent = data.axes[0];
     this.axisY.textContent = data.axes[1];
-    this.zoom = 1;
-    this.cx = this.cy = null;
+    const kept = this.views.get(this.staticKey);
+    this.zoom = kept ? kept.zoom : 1;
+    this.cx = kept ? kept.cx : null;
+    this.cy = kept ? kept.cy : null;
     this.atlas = null;
     this.atlasMeta = data.atlas;
     if (data.atlas) {
@@ -163,13 +226,15 @@ class LatentCanvas {
       };
       img.src = "data:image/png;base64," + data.atlas.png;
     }
-    this.pad = new Float32Array(this.shape[1] * this.shape[2]);
-    this.padDirty = false;
+    this.pad = new Float32Array(this.shape[0] * this.shape[1] * this.shape[2]);  // (C, H, W), black
+    this.ink.style.display = this.shape[0] === 3 ? "" : "none";
+    this.cover = new Float32Array(this.shape[1] * this.shape[2]);  // the brush's strongest touch per pixel
     this.drawnQ = null;
     this.appliedDrawing = null;
     this.paintPad();
     this.clearCanvas(this.hoverCv);
     this.clearCanvas(this.reconCv);
+    this.hover = null;
     this.hoverCap.textContent = this.plane ? "Move over the map" : "Move over a dot";
     this.padCap.textContent = this.encoder ? "Mouse or touch; the encoder runs as you draw" : "";
     this.reconCap.textContent = "";
@@ -345,7 +410,25 @@ class LatentCanvas {
       else { ctx.moveTo(px, py - 7); ctx.lineTo(px + 7, py); ctx.lineTo(px, py + 7); ctx.lineTo(px - 7, py); ctx.closePath(); ctx.fill(); }
       if (text) { ctx.font = "bold 13px sans-serif"; ctx.fillText(text, px + 8, py - 8); }
     };
-    if (dyn.clicked && dyn.clicked.ellipse) poly(dyn.clicked.ellipse, "#000", "rgba(0,0,0,0.08)");
+    // the ellipse itself, plus a dotted copy enlarged to ELLIPSE_MIN_PX and labelled with its scale when it is too
+    // small to see (as the server-drawn map does); returns the scale (1: none needed)
+    const ellipse = (pts, stroke, fill) => {
+      poly(pts, stroke, fill);
+      const c = pts.reduce((a, [x, y]) => [a[0] + x / pts.length, a[1] + y / pts.length], [0, 0]);
+      const [cx, cy] = this.toScreen(c[0], c[1]);
+      const r = Math.max(...pts.map(([x, y]) => { const [px, py] = this.toScreen(x, y); return Math.hypot(px - cx, py - cy); }));
+      if (r >= ELLIPSE_MIN_PX) return 1;
+      const k = ELLIPSE_MIN_PX / Math.max(r, 1e-6);
+      ctx.setLineDash([3, 3]);
+      poly(pts.map(([x, y]) => [c[0] + k * (x - c[0]), c[1] + k * (y - c[1])]), stroke, null);
+      ctx.setLineDash([]);
+      ctx.font = "11px sans-serif";
+      ctx.fillStyle = stroke;
+      ctx.fillText(`μ ± σ ×${+k.toPrecision(2)}`, cx + ELLIPSE_MIN_PX + 3, cy + ELLIPSE_MIN_PX);
+      return k;
+    };
+    this.stats.ellipseScale = {};
+    if (dyn.clicked && dyn.clicked.ellipse) this.stats.ellipseScale.clicked = ellipse(dyn.clicked.ellipse, "#000", "rgba(0,0,0,0.08)");
     if (dyn.clicked && dyn.clicked.xy) mark(dyn.clicked.xy[0], dyn.clicked.xy[1], "ring", "#000");
     if (this.plane) {
       for (const pin of dyn.pins || []) { const [x, y] = this.planeXY(pin.z); mark(x, y, "diamond", "#222", pin.name); }
@@ -355,7 +438,9 @@ class LatentCanvas {
     if (this.drawnQ) {
       const q = this.drawnQ;
       const c = q.k === 2 ? q.centre : [q.centre[0], (this.bounds[2] + this.bounds[3]) / 2];
-      if (q.k === 2 && this.posterior === "gaussian") poly(ellipsePoints(q.centre, q.cov), "#7b2cbf", "rgba(123,44,191,0.12)");
+      if (q.k === 2 && this.posterior === "gaussian") {
+        this.stats.ellipseScale.drawn = ellipse(ellipsePoints(q.centre, q.cov), "#7b2cbf", "rgba(123,44,191,0.12)");
+      }
       mark(c[0], c[1], "diamond", "#7b2cbf", "drawn");
     }
     if (this.hover && this.hover.plane) mark(this.hover.plane[0], this.hover.plane[1], "cross", "#111");
@@ -404,6 +489,7 @@ class LatentCanvas {
       const [nx, ny] = this.toPlane(e.offsetX, e.offsetY);  // keep the point under the cursor still
       this.cx += x - nx;
       this.cy += y - ny;
+      this.saveView();
       this.drawPoints();
       this.drawOverlay();
     }, { passive: false });
@@ -417,6 +503,7 @@ class LatentCanvas {
         const [sx, sy] = this.scales();
         this.cx = down.cx - (e.offsetX - down.x) / sx;
         this.cy = down.cy + (e.offsetY - down.y) / sy;
+        this.saveView();
         this.drawPoints();
         this.drawOverlay();
         return;
@@ -428,8 +515,8 @@ class LatentCanvas {
       down = null;
       if (wasClick) this.onClick(e.offsetX, e.offsetY);
     });
-    cv.addEventListener("pointerleave", () => { this.hover = null; this.drawOverlay(); });
-    cv.addEventListener("dblclick", () => { this.zoom = 1; this.cx = this.cy = null; this.drawPoints(); this.drawOverlay(); });
+    cv.addEventListener("pointerleave", () => { this.hover = null; this.showCurrent(); this.drawOverlay(); });
+    cv.addEventListener("dblclick", () => this.resetView());
   }
 
   onHover(px, py, t0) {
@@ -438,7 +525,7 @@ class LatentCanvas {
     if (i >= 0) {
       this.hover = { row: i };
       this.paintThumb(this.hoverCv, i);
-      this.hoverCap.textContent = `label ${this.names[this.codes[i]]} · test #${this.rows[i]}`
+      this.hoverCap.textContent = `${this.colourTitle} ${this.names[this.codes[i]]} · test #${this.rows[i]}`
         + (this.plane ? "" : " (t-SNE has no inverse: the nearest test image)");
     } else if (this.plane && this.decoder) {
       const [x, y] = this.toPlane(px, py);
@@ -515,8 +602,10 @@ class LatentCanvas {
   }
 
   stroke(a, b) {
-    // a soft round brush about a stroke's width at the dataset's resolution (MNIST strokes are 2-3 px of 28)
-    const [, h, w] = this.shape;
+    // a soft round brush about a stroke's width at the dataset's resolution (MNIST strokes are 2-3 px of 28);
+    // grey data: light ink on black, as in MNIST; colour data: the picked colour, blended by the brush's cover
+    const [ch, h, w] = this.shape, n = h * w;
+    const ink = ch === 3 ? [1, 3, 5].map((k) => parseInt(this.ink.value.slice(k, k + 2), 16) / 255) : null;
     const s = Math.max(0.6, Math.min(h, w) / 28);
     const steps = Math.max(1, Math.ceil(Math.hypot(b[0] - a[0], b[1] - a[1]) / (s / 2)));
     for (let k = 0; k <= steps; k++) {
@@ -524,8 +613,13 @@ class LatentCanvas {
       for (let r = Math.max(0, Math.floor(y - 3 * s)); r < Math.min(h, Math.ceil(y + 3 * s)); r++) {
         for (let c = Math.max(0, Math.floor(x - 3 * s)); c < Math.min(w, Math.ceil(x + 3 * s)); c++) {
           const d2 = (c + 0.5 - x) ** 2 + (r + 0.5 - y) ** 2;
-          const v = Math.min(1, 1.3 * Math.exp(-d2 / (2 * s * s)));
-          if (v > this.pad[r * w + c]) this.pad[r * w + c] = v;
+          const v = Math.min(1, 1.3 * Math.exp(-d2 / (2 * s * s))), i = r * w + c;
+          if (v <= this.cover[i]) continue;
+          this.cover[i] = v;
+          for (let k = 0; k < ch; k++) {
+            const j = k * n + i;
+            this.pad[j] = ink ? this.pad[j] + (ink[k] - this.pad[j]) * v : Math.max(this.pad[j], v);
+          }
         }
       }
     }
@@ -536,6 +630,7 @@ class LatentCanvas {
   clearPad() {
     if (!this.pad) return;
     this.pad.fill(0);
+    this.cover.fill(0);
     this.drawnQ = null;
     this.paintPad();
     this.clearCanvas(this.reconCv);
@@ -544,9 +639,7 @@ class LatentCanvas {
   }
 
   padInput() {
-    const [c] = this.shape, n = this.pad.length, x = new Float32Array(c * n);
-    for (let k = 0; k < c; k++) x.set(this.pad, k * n);
-    return x;
+    return this.pad;  // (C, H, W) as the encoder takes it
   }
 
   paintPad() {
@@ -574,6 +667,7 @@ class LatentCanvas {
     this.appliedDrawing = drawing.nonce;
     if (drawing.source !== "upload" || drawing.pixels.length !== this.pad.length) return;
     this.pad.set(drawing.pixels);
+    this.cover.fill(0);  // drawing over an upload paints on top of it
     this.paintPad();
     this.encodePad();
   }
@@ -582,6 +676,8 @@ class LatentCanvas {
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
   let canvas = parentElement.__vaeLatentCanvas;
+  // the script runs: take down the notice our HTML shows when it does not (latent_canvas.html)
+  for (const note of parentElement.querySelectorAll(".vc-noscript")) note.remove();
   try {
     if (!canvas) {
       canvas = new LatentCanvas(parentElement);

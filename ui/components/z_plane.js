@@ -108,6 +108,7 @@ class ZPlane {
 
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
+  for (const note of parentElement.querySelectorAll(".vc-noscript")) note.remove();
   try {
     let plane = parentElement.__vaeZPlane;
     if (!plane) {

@@ -1,0 +1,178 @@
+"""Live, shareable, fast (issue 10): page switches, cold start, Train click → live states, reload → same view.
+
+Prints figures (p50 / p95 / n) for one code tree or, with --before, for an older tree in the same run, beside
+each other; asserts nothing about speed. Each tree gets its own fresh server and runs folder, in turn:
+
+    python bench/live_bench.py                                   # this tree only
+    git archive 74a2ce0 | (mkdir -p /tmp/before && tar -x -C /tmp/before)
+    python bench/live_bench.py --before /tmp/before --rounds 3   # before | after, same machine, same run
+
+Figures:
+  cold start      `streamlit run` → the demo's map drawn in Chromium (canvas or Plotly)
+  switch quiet    a sidebar click → the new page's title shown and the script idle, cycling through all pages
+  switch training the same while a 400-epoch run started from the Train page trains
+  train→starting  Start click → "starting…" on the page (trees without that state: n/a)
+  train→point     Start click → the first curve point drawn; also "done" after the run's last log line
+  reload→view     a reload of a Latent map with a clicked point → that point's panel shown again (n/a if not)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import e2e_helpers as e2e  # noqa: E402
+import live_helpers as live  # noqa: E402
+
+PAGES = ["Reconstruction & KL", "Train", "β sweep", "Compare", "Checkpoints", "Latent map"]
+TITLES = {"Latent map": "Latent map", "Reconstruction & KL": "Reconstruction & KL", "Train": "Train a model",
+          "β sweep": None, "Compare": None, "Checkpoints": "Checkpoints"}  # None: any new h1 will do
+
+
+def start(root: Path, runs: Path, port: int, env: dict | None = None) -> tuple[e2e.Server, float]:
+    """A server of the tree at `root`; (server, time.perf_counter() at the process start)."""
+    full = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", "VAE_RUNS_DIR": str(runs), **(env or {})}
+    full.pop("VAE_WARM_WORKER", None)  # each tree's own default
+    log = Path(tempfile.mkstemp(prefix="live-bench-", suffix=".log")[1])
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+           str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"]
+    t0 = time.perf_counter()
+    with open(log, "wb") as f:
+        proc = subprocess.Popen(cmd, cwd=root, env=full, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+    server = e2e.Server(proc, port, log)
+    deadline = time.monotonic() + 90
+    while not e2e.health_ok(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(server.log_tail())
+        time.sleep(0.05)
+    return server, t0
+
+
+def h1(page) -> str:
+    return page.evaluate("() => (document.querySelector('[data-testid=\"stMain\"] h1') || {}).innerText || ''")
+
+
+def switch(page, title: str, timeout: float = 60.0) -> float:
+    """Seconds from the sidebar click to the new page's title shown with the script idle."""
+    before = h1(page)
+    want = TITLES[title]
+    link = page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first
+    t0 = time.perf_counter()
+    link.click()
+    page.wait_for_function(
+        """([want, before]) => { const h = document.querySelector('[data-testid="stMain"] h1');
+             const app = document.querySelector('[data-testid="stApp"]');
+             const t = h ? h.innerText : '';
+             return app && app.getAttribute('data-test-script-state') === 'notRunning'
+                    && (want ? t.startsWith(want) : (t && t !== before)); }""",
+        arg=[want, before], timeout=timeout * 1000, polling=16)
+    return time.perf_counter() - t0
+
+
+def switches(page, rounds: int) -> list[float]:
+    out = []
+    for _ in range(rounds):
+        for title in PAGES:
+            out.append(switch(page, title))
+            page.wait_for_timeout(150)
+    return out
+
+
+def fig(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    a = np.asarray(values)
+    return f"{np.percentile(a, 50):.2f} / {np.percentile(a, 95):.2f} s (n={len(a)})"
+
+
+def measure(root: Path, label: str, rounds: int, port: int) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    runs = Path(tempfile.mkdtemp(prefix=f"live-bench-{label}-"))
+    server, t0 = start(root, runs, port)
+    res: dict = {}
+    try:
+        with sync_playwright() as pw:
+            browser = e2e.launch_browser(pw)
+            page = e2e.new_page(browser)
+            page.goto(server.url, wait_until="domcontentloaded")
+            page.wait_for_function(e2e.MAP_DRAWN_JS, timeout=120_000, polling=16)
+            res["cold start"] = [time.perf_counter() - t0]
+            e2e.wait_idle(page)
+            switches(page, 1)  # first visit of each page: its caches fill (reported apart)
+            res["switch quiet"] = switches(page, rounds)
+
+            # Train click → starting… / first point / done, on 20-epoch digits runs
+            starting, first, done_lag = [], [], []
+            switch(page, "Train")
+            for i in range(rounds):
+                t_click = live.start_run(page, epochs=20, batch_size=32, name=f"bench-{i}")
+                seen = live.milestones(live.watch_run(page, timeout=180), t_click)
+                if "starting" in seen:
+                    starting.append(seen["starting"])
+                if "first_point" in seen:
+                    first.append(seen["first_point"])
+                end = [json.loads(x) for x in (runs / f"bench-{i}.log.jsonl").read_text().splitlines()][-1]
+                if "done_at" in seen:
+                    done_lag.append(seen["done_at"] - end["time"])
+                page.wait_for_timeout(500)
+            res["train→starting"], res["train→point"], res["end→done"] = starting, first, done_lag
+
+            # page switches while a long run started from the Train page trains
+            live.start_run(page, epochs=400, batch_size=16, name="bench-long")
+            page.wait_for_function("() => /epoch [1-9]/.test(document.body.innerText)", timeout=120_000)
+            res["switch training"] = switches(page, rounds)
+            switch(page, "Train")
+            page.locator('[data-testid="stMain"] button').filter(has_text="Stop").first.click()
+
+            # reload → the same view (checkpoint + clicked point)
+            switch(page, "Latent map")
+            lags = []
+            for _ in range(rounds):
+                row = live.click_map_point(page)
+                page.wait_for_timeout(500)
+                page.reload(wait_until="domcontentloaded")
+                try:
+                    lags.append(live.wait_selection(page, row, timeout=20))
+                except Exception:  # noqa: BLE001 - a tree that does not restore the view
+                    break
+                e2e.wait_idle(page)
+            res["reload→view"] = lags
+            browser.close()
+    finally:
+        server.stop()
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--before", type=Path, help="an older tree to measure first, in the same run")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--port", type=int, default=8610)
+    a = ap.parse_args()
+    trees = ([("before", a.before)] if a.before else []) + [("after", ROOT)]
+    results = {}
+    for label, root in trees:
+        results[label] = measure(root, label, a.rounds, a.port)
+        print(label, json.dumps({k: [round(v, 3) for v in vs] for k, vs in results[label].items()}), flush=True)
+    print(f"\nload average at the end: {os.getloadavg()}; {os.cpu_count()} CPUs\n")
+    keys = list(results[trees[-1][0]])
+    print("| figure (p50 / p95) | " + " | ".join(label for label, _ in trees) + " |")
+    print("|---|" + "---|" * len(trees))
+    for k in keys:
+        print(f"| {k} | " + " | ".join(fig(results[label].get(k, [])) for label, _ in trees) + " |")
+
+
+if __name__ == "__main__":
+    main()

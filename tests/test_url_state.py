@@ -1,0 +1,111 @@
+"""The view in the URL: restored from a link, written back as it changes, and hostile values refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _app(params: dict[str, str], page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["map_classic"] = True  # the server-drawn map, which AppTest can inspect
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _q(at: AppTest, key: str) -> str | None:
+    v = at.query_params.get(key)
+    return v[-1] if isinstance(v, list) else v
+
+
+def test_a_link_restores_checkpoint_point_and_pins(runs_dir):
+    at = _app({"ckpt": "demo/digits-2-ae", "pt": "5", "a": "i3", "b": "0.5,-1.25"})
+    assert at.session_state["ckpt_id"] == "demo/digits-2-ae"
+    assert at.session_state["map_point"] == 5
+    assert at.session_state["map_a"]["label"] == "test #3"
+    assert at.session_state["map_b"] == {"z": [0.5, -1.25], "label": "chosen z"}
+    assert not [w for w in at.warning if "From the link" in w.value]
+    assert any(im.proto.imgs[0].caption.startswith("x: test #5") for im in at.get("image"))
+
+
+def test_the_url_follows_the_view(runs_dir):
+    at = _app({})
+    at.session_state["map_point"] = 7
+    at.run()
+    assert _q(at, "ckpt") == "demo/digits-3-vae" and _q(at, "pt") == "7"
+    at.session_state["ckpt_id"] = "demo/digits-2-ae"  # what the sidebar picker's callback does
+    at.run()
+    assert _q(at, "ckpt") == "demo/digits-2-ae"
+    assert "pt" not in at.query_params  # a new checkpoint starts with nothing clicked
+
+
+@pytest.mark.parametrize("params,bad", [
+    ({"ckpt": "../../etc/passwd"}, "checkpoint"),
+    ({"ckpt": "/etc/passwd"}, "checkpoint"),
+    ({"ckpt": "run/" + "x" * 500}, "checkpoint"),
+    ({"ckpt": "demo/nope"}, "checkpoint"),
+    ({"pt": "abc"}, "pt"),
+    ({"pt": "99999999"}, "pt"),
+    ({"pt": "-1"}, "pt"),
+    ({"z": "1,2,3"}, "z"),
+    ({"z": "nan,1"}, "z"),
+    ({"z": "1e308,1"}, "z"),
+    ({"a": "iabc"}, "a"),
+    ({"a": "i99999"}, "a"),
+    ({"b": "**bold**,1"}, "b"),
+])
+def test_hostile_values_are_refused_with_a_notice(runs_dir, params, bad):
+    at = _app(params)
+    assert _q(at, "ckpt") == "demo/digits-3-vae"  # the default, never a path
+    notes = " ".join(w.value for w in at.warning)
+    assert "From the link" in notes and bad in notes
+    assert "**bold**" not in notes  # quoted values are escaped, not rendered
+
+
+def _restore_app(page: str) -> None:
+    from ui import url_state
+
+    url_state.restore(page)
+    url_state.show_notices()
+
+
+def _restore(page: str, params: dict[str, str]) -> AppTest:
+    """restore() alone, as app.py calls it for `page` (AppTest.switch_page bypasses the router)."""
+    at = AppTest.from_function(_restore_app, args=(page,), default_timeout=60)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_compare_train_and_checkpoints_params(runs_dir):
+    at = _restore("compare", {"cmp": "demo/digits-1-pca,demo/digits-2-ae"})
+    assert at.session_state["compare_ids"] == ["demo/digits-1-pca", "demo/digits-2-ae"]
+    at = _restore("compare", {"cmp": "demo/digits-1-pca,/etc/passwd"})
+    assert "compare_ids" not in at.session_state and "not here" in at.warning[0].value
+    at = _restore("train", {"job": "../../x"})
+    assert "train_job" not in at.session_state and "run named in the link" in at.warning[0].value
+    at = _restore("checkpoints", {"pick": "demo/digits-2-ae"})
+    assert at.session_state["ckpts_pick"] == "demo/digits-2-ae"
+
+
+def test_parsers():
+    from ui.url_state import format_z, parse_int, parse_z
+
+    assert parse_z("1,-2.5", 2) == [1.0, -2.5]
+    assert parse_z(format_z([0.123456, 3]), 2) == [0.1235, 3.0]
+    for bad in ("", "1", "1,2,3", "a,b", "inf,0", "1e4,0", "1," * 3000):
+        assert parse_z(bad, 2) is None, bad
+    assert parse_int("3", 0, 10) == 3
+    for bad in ("10", "-1", "1.5", "0x3", "", "9" * 40):
+        assert parse_int(bad, 0, 10) is None, bad
