@@ -113,9 +113,8 @@ try:
     teaching_notes("checkpoints", load_model(resolve(cur)) if cur else None)
 except (CheckpointError, UnknownCheckpoint):  # a broken current file is listed below with its problem; the notes just lose live numbers
     teaching_notes("checkpoints")
-if MSG_KEY in st.session_state:
-    level, text = st.session_state.pop(MSG_KEY)
-    getattr(st, level)(text)
+if (msg := st.session_state.pop(MSG_KEY, None)) is not None:
+    getattr(st, msg[0])(msg[1])  # (level, text)
 
 table = pd.DataFrame([listing_row(p, m, e and f"invalid: {e}", where=RunStore.kind(i)) for i, p, m, e in rows])
 if table.empty:
@@ -125,8 +124,9 @@ else:
         table = table.drop(columns="problem")
     else:  # beside the name: an invalid file's other columns are empty, and its reason must not sit off-screen
         table.insert(1, "problem", table.pop("problem").fillna(""))
-    numbers = {c: "{:.2f}" for c in ("test recon", "test KL", "test ELBO", "size (KB)")}  # "—", not "None", where
-    st.dataframe(table.style.format(na_rep="—").format(numbers, na_rep="—"), hide_index=True,  # a figure is moot
+    for col in {"β", "test recon", "test KL", "test ELBO", "size (KB)"} & set(table):  # text: the browser's grid
+        table[col] = ["—" if pd.isna(v) else f"{v:{'g' if col == 'β' else '.2f'}}" for v in table[col]]  # shows None
+    st.dataframe(table.style.format(na_rep="—"), hide_index=True,
                  column_config={"problem": st.column_config.TextColumn(width="large")})
     st.caption("Final test metrics in nats per image (ELBO = −(recon + KL), higher is better). Runs are kept in "
                f"`{runs_dir()}`.")

@@ -68,7 +68,7 @@ def test_lists_demos_and_runs(tiny_ckpts, runs_dir):
     assert mine["where"] == "run" and mine["latent"] == 2 and mine["model"].startswith("AE")
     assert "truncated" in table[table["name"] == "broken"].iloc[0]["problem"]
     vae = table[table["name"] == "digits-3-vae"].iloc[0]
-    assert vae["where"] == "demo" and vae["β"] == 1 and vae["test ELBO"] < 0
+    assert vae["where"] == "demo" and vae["β"] == "1" and float(vae["test ELBO"]) < 0
     assert at.expander[0].label == "What am I looking at?"
 
 
