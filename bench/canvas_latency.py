@@ -74,10 +74,12 @@ def payload_parts(path: Path) -> dict:
     """JSON bytes of what the canvas is sent, from the same cached builder the page uses."""
     import logging
 
-    logging.getLogger("streamlit").setLevel(logging.ERROR)
     from ui.canvas import colour_payload, default_colour, payload_bytes, static_payload
     from ui.common import mtime
     from ui.latent import View
+
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("streamlit")]:  # "no runtime" noise
+        logging.getLogger(name).setLevel(logging.ERROR)
 
     p = static_payload(str(path), mtime(path), View())
     p = p | {"colour": colour_payload(str(path), View(), default_colour(str(path), ()))}

@@ -116,7 +116,7 @@ def main() -> int:
                 step(f"compare pick {demo}", lambda: (
                     page.locator(".st-key-compare_select [data-testid='stMultiSelect']").first.click(),
                     page.keyboard.type(demo), page.locator('[role="option"]').filter(has_text=demo).first.click(),
-                    page.keyboard.press("Escape"), e2e.wait_idle(page, 180)))
+                    page.keyboard.press("Escape"), e2e.wait_idle(page, 900)))  # IWAE of two conv models: minutes under load
             shot(page, "compare-shapes")
             step("digits factors", lambda: (e2e.select_checkpoint(page, "demo · digits-3-vae"), e2e.go_to(page, "Factors")))
             shot(page, "factors-no-factors", full=False)

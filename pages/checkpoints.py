@@ -64,8 +64,7 @@ def upload_ui() -> None:
     limit_mb = max(1, settings.UPLOAD_SIZE.value() // 1024**2)
     up = st.file_uploader("Upload a checkpoint (.safetensors)", key="ckpts_upload", max_upload_size=limit_mb,
                           help=f"At most {limit_mb} MB. It is checked in full before it is kept.")
-    st.caption(".pt / .pth / .ckpt files are Python pickles, which can run code when opened: they are refused, "
-               "never loaded.")
+    st.caption(".pt / .pth / .ckpt files are Python pickles, which can run code when opened: refused, never loaded.")
     if up is None:
         return
     done = st.session_state.setdefault(UPLOADS_KEY, {})
@@ -88,18 +87,10 @@ def delete_ui(ckpt_id: str, stem: str) -> None:
     d2.button("Delete", key="ckpts_delete", on_click=_delete, args=(ckpt_id,), disabled=not sure)
 
 
-def invalid_ui(ckpt_id: str, stem: str, error: str) -> None:
-    """A file that fails the checks: its reason, and Delete (it can never be opened, so nothing else)."""
-    st.error(f"invalid: {md(error)}")
-    if not is_demo(ckpt_id):
-        delete_ui(ckpt_id, stem)
-
-
 def manage_ui(ckpt_id: str, path: Path, meta: dict) -> None:
-    p = ckpt_id
     c1, c2, c3 = st.columns(3)
-    c1.button("Open", key="ckpts_open", on_click=_open, args=(p,), type="primary", disabled=current_id() == p,
-              help="Make this the current checkpoint on every page")
+    c1.button("Open", key="ckpts_open", on_click=_open, args=(ckpt_id,), type="primary",
+              disabled=current_id() == ckpt_id, help="Make this the current checkpoint on every page")
     c2.download_button("Download .safetensors", path.read_bytes(), file_name=path.name,
                        mime="application/octet-stream", key="ckpts_download")
     card = run_card(meta, name=path.stem)
@@ -111,8 +102,8 @@ def manage_ui(ckpt_id: str, path: Path, meta: dict) -> None:
         return
     r1, r2 = st.columns([3, 1], vertical_alignment="bottom")
     r1.text_input("New name", value=path.stem, key="ckpts_new_name", max_chars=64)
-    r2.button("Rename", key="ckpts_rename", on_click=_rename, args=(p,))
-    delete_ui(p, path.stem)
+    r2.button("Rename", key="ckpts_rename", on_click=_rename, args=(ckpt_id,))
+    delete_ui(ckpt_id, path.stem)
 
 
 st.title("Checkpoints")
@@ -130,9 +121,13 @@ table = pd.DataFrame([listing_row(p, m, e and f"invalid: {e}", where=RunStore.ki
 if table.empty:
     st.info("No checkpoints yet. Train one on the **Train** page, or upload one below.")
 else:
-    table = table.drop(columns="problem") if table["problem"].isna().all() else table
+    if table["problem"].isna().all():
+        table = table.drop(columns="problem")
+    else:  # beside the name: an invalid file's other columns are empty, and its reason must not sit off-screen
+        table.insert(1, "problem", table.pop("problem").fillna(""))
     numbers = {c: "{:.2f}" for c in ("test recon", "test KL", "test ELBO", "size (KB)")}  # "—", not "None", where
-    st.dataframe(table.style.format(na_rep="—").format(numbers, na_rep="—"), hide_index=True)  # a figure is moot
+    st.dataframe(table.style.format(na_rep="—").format(numbers, na_rep="—"), hide_index=True,  # a figure is moot
+                 column_config={"problem": st.column_config.TextColumn(width="large")})
     st.caption("Final test metrics in nats per image (ELBO = −(recon + KL), higher is better). Runs are kept in "
                f"`{runs_dir()}`.")
 
@@ -147,7 +142,9 @@ if listed:
     pick = st.selectbox("Checkpoint", list(listed), key=PICK_KEY,
                         format_func=lambda i: label(i) + ("" if listed[i].meta is not None else " (invalid)"))
     row = listed[pick]
-    if row.meta is None:
-        invalid_ui(pick, row.path.stem, row.error)
-    else:
+    if row.meta is not None:
         manage_ui(pick, row.path, row.meta)
+    else:  # a file that fails the checks can never be opened: its reason, and Delete
+        st.error(f"invalid: {md(row.error)}")
+        if not is_demo(pick):  # (a statement: Streamlit's magic would print the value of an expression)
+            delete_ui(pick, row.path.stem)

@@ -121,6 +121,10 @@ def test_a_click_on_a_dot_shows_the_server_side_details(app):
     main = page.locator('[data-testid="stMain"]').inner_text()
     assert re.search(rf"Test #{pos['row']}: recon [\d.]+ nats · KL [\d.]+ nats", main), main[:1500]
     assert f"Nearest 8 test images to #{pos['row']}" in main
+    # decoded z, x and x̂ side by side in the narrow column beside the canvas: none overlaps the next
+    boxes = [page.locator('[data-testid="stMain"] [data-testid="stImageCaption"]').filter(has_text=t).first
+             .locator("xpath=..").bounding_box() for t in ("decoded z", "x: test", "x̂: decoded")]
+    assert all(a["x"] + a["width"] <= b["x"] + 1 for a, b in zip(boxes, boxes[1:])), boxes
     assert page.evaluate("() => window.__vaeCanvas.dyn.clicked.ellipse.length") > 10  # μ ± σ drawn on the canvas
     z = page.evaluate("() => window.__vaeCanvas.dyn.z")
     sliders = [float(v) for v in e2e.map_sliders(page).evaluate_all("els => els.map(e => e.value)")][: len(z)]
@@ -165,10 +169,13 @@ def test_drawing_moves_the_ellipse_live_and_release_gets_exact_terms(app):
     centres = [c for c in centres if c]
     assert len(centres) >= 3 and len({tuple(round(v, 4) for v in c) for c in centres}) >= 3, centres
     assert page.evaluate("() => window.__vaeCanvas.reconCap.textContent").startswith("decoded from μ")
-    page.wait_for_timeout(300)
+    page.locator('[data-testid="stMain"]').get_by_text(re.compile(r"Drawing: recon")).first.wait_for(timeout=30_000)
     e2e.wait_idle(page)
     main = page.locator('[data-testid="stMain"]').inner_text()
     assert re.search(r"Drawing: recon [\d.]+ nats · KL [\d.]+ nats", main), main[:2000]
+    text = page.locator('[data-testid="stMain"] [data-testid="stMarkdown"]').filter(has_text="Drawing: recon").first
+    pics = page.locator('[data-testid="stMain"] [data-testid="stImageCaption"]').filter(has_text="your drawing").first
+    assert text.bounding_box()["y"] >= pics.bounding_box()["y"] + pics.bounding_box()["height"] - 1  # below, not over
 
 
 def test_reruns_send_the_heavy_payload_once_and_recover_a_lost_one(app):
@@ -224,10 +231,13 @@ def test_off_the_map_the_hover_panel_shows_the_sliders_z(app):
     page.mouse.move(5, 5)  # leave the map
     e2e.wait_idle(page)
     first = cv.canvas_hash(page)
+    z0 = page.evaluate("() => window.__vaeCanvas.dyn.z[0]")
     for _ in range(6):
         e2e.map_press_slider(page, 0, "ArrowRight")
         page.wait_for_timeout(150)
     e2e.wait_idle(page)
+    page.wait_for_function("""(z0) => { const c = window.__vaeCanvas; return c.dyn.z[0] !== z0
+        && c.hoverCap.textContent.startsWith('current z = (' + c.dyn.z[0].toFixed(2)); }""", arg=z0, timeout=30_000)
     cap = page.evaluate("() => window.__vaeCanvas.hoverCap.textContent")
     z = page.evaluate("() => window.__vaeCanvas.dyn.z")
     assert cap.startswith(f"current z = ({z[0]:.2f}, {z[1]:.2f})"), cap
@@ -250,9 +260,11 @@ def test_zoom_and_pan_survive_a_rerun_and_a_page_switch(app):
     page.wait_for_timeout(200)
     e2e.wait_idle(page)
     assert page.evaluate("() => { const c = window.__vaeCanvas; return [c.zoom, c.cx, c.cy]; }") == pytest.approx(view)
+    page.evaluate("() => { window.__vaeCanvas.__before = true; }")
     e2e.go_to(page, "Reconstruction & KL")
     e2e.go_to(page, "Latent map")
-    cv.wait_canvas(page)
+    page.wait_for_function("() => { const c = window.__vaeCanvas; return c && !c.__before && c.n > 0 && c.w > 0; }",
+                           timeout=60_000)  # the remounted canvas, not the one from before the switch
     assert page.evaluate("() => { const c = window.__vaeCanvas; return [c.zoom, c.cx, c.cy]; }") == pytest.approx(view)
     page.locator(".vc-btn").filter(has_text="Reset view").click()
     assert page.evaluate("() => window.__vaeCanvas.zoom") == 1
@@ -276,6 +288,8 @@ def test_an_8d_model_decodes_its_chosen_dims_its_pca_plane_and_says_t_sne_has_no
     page.mouse.click(pos["x"], pos["y"])
     page.wait_for_timeout(300)
     e2e.wait_idle(page)
+    page.wait_for_function("(r) => { const d = window.__vaeCanvas.dyn; return d.clicked && d.clicked.row === r; }",
+                           arg=pos["row"], timeout=30_000)
     basis = np.asarray(page.evaluate("() => window.__vaeCanvas.plane.basis"))
     dims = [int(np.argmax(r)) for r in basis]
     assert basis.shape == (2, 8) and np.allclose(np.abs(basis).sum(1), 1)
@@ -318,7 +332,7 @@ def test_a_colour_dataset_draws_in_colour_and_the_server_takes_the_drawing(app):
     cv.draw_stroke(page, [(0.3, 0.3), (0.7, 0.3), (0.7, 0.7)])
     pad = np.asarray(page.evaluate("() => Array.from(window.__vaeCanvas.pad)")).reshape(3, 8, 8)
     assert pad[0].max() > 0.9 and pad[1:].max() == 0  # red ink: red channel only
-    page.wait_for_timeout(300)
+    page.locator('[data-testid="stMain"]').get_by_text(re.compile(r"Drawing: recon")).first.wait_for(timeout=30_000)
     e2e.wait_idle(page)
     main = page.locator('[data-testid="stMain"]').inner_text()
     assert re.search(r"Drawing: recon [\d.]+ nats · KL [\d.]+ nats", main), main[:2000]
@@ -339,6 +353,8 @@ def test_compare_hover_changes_every_column(app):
     page.mouse.move(box["x"] + 0.8 * box["w"], box["y"] + 0.75 * box["h"], steps=5)
     second = [cv.canvas_hash(page, owner="__vaeZPlane", index=k) for k in range(4)]
     assert all(a != b for a, b in zip(first, second)), "a column did not follow the shared z"
+    px_per_step = page.evaluate("() => { const p = window.__vaeZPlane; return p.gridStep * 300 / (2 * p.lim); }")
+    assert px_per_step >= 28  # the PCA/AE codes' wide range: labelled lines stay readable
     assert sent["sent"] == before
     assert not e2e.streamlit_errors(page)
     assert not errors, errors

@@ -67,7 +67,8 @@ def test_the_markdown_helper_neutralises_every_construct(tmp_path):
             page = e2e.new_page(browser)
             page.on("request", lambda r: fetched.append(r.url) if EVIL in r.url else None)
             page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
-            page.wait_for_selector(".st-key-case0", timeout=60_000)
+            page.wait_for_function(f"() => document.querySelectorAll('[data-testid=\"stCaptionContainer\"]').length"
+                                   f" >= {len(HOSTILE_TEXT)}", timeout=90_000)  # every case drawn
             e2e.wait_idle(page)
             main = page.locator('[data-testid="stMain"]')
             found = main.evaluate("""(m) => ({
@@ -134,6 +135,11 @@ def test_names_render_as_text_everywhere(tmp_path):
             page = e2e.new_page(browser, errors)
             page.on("request", lambda r: fetched.append(r.url) if EVIL in r.url else None)
             e2e.open_app(page, server)  # the Latent map of the only checkpoint: the hostile run
+            # the router and the sidebar facts arrive after the first script run: wait for them, never read once
+            page.wait_for_function("() => { const s = document.querySelector('[data-testid=\"stSidebar\"]');"
+                                   " return !!s && s.innerText.includes('evil.example') && s.innerText.includes('ELBO')"
+                                   " && !!document.querySelector('[data-testid=\"stMain\"] h1'); }", timeout=90_000)
+            e2e.wait_idle(page)
             sidebar = page.locator('[data-testid="stSidebar"]').inner_text().replace("\u2060", "")  # word joiners
             assert f"![pic](https:{EVIL}) [site](https:{EVIL}) www.{EVIL} me@{EVIL}" in sidebar  # shown literally
             SHOTS.mkdir(parents=True, exist_ok=True)
@@ -149,6 +155,9 @@ def test_names_render_as_text_everywhere(tmp_path):
             assert _no_markup_from_names(page) == {"links": 0, "images": 0, "bold": 0, "svg_links": 0}
             for title in ("Reconstruction", "Checkpoints"):
                 e2e.go_to(page, title)
+                page.wait_for_function("(t) => [...document.querySelectorAll('[data-testid=\"stMain\"] h1')]"
+                                       ".some(h => h.innerText.startsWith(t))", arg=title, timeout=90_000)
+                e2e.wait_idle(page)
                 assert not e2e.streamlit_errors(page)
                 assert _no_markup_from_names(page)["links"] == 0 and _no_markup_from_names(page)["images"] == 0
             assert fetched == [], fetched

@@ -50,7 +50,9 @@ def test_encode_decode_and_reconstruct(vae_model):
 def test_interpolation_and_traversal(vae_model):
     a, b = np.array([1.0, 0, 0]), np.array([0, 2.0, 0])
     lin = explore.interpolate(a, b, 5)
-    np.testing.assert_allclose(lin[[0, -1]], [a, b]) and np.testing.assert_allclose(lin[2], (a + b) / 2)
+    np.testing.assert_allclose(lin[[0, -1]], [a, b])  # (an `and` between two asserts never ran the second)
+    np.testing.assert_allclose(lin[2], (a + b) / 2)
+    np.testing.assert_allclose(lin, np.linspace(a, b, 5))
     sl = explore.interpolate(a, b, 5, method="slerp")
     np.testing.assert_allclose(sl[[0, -1]], [a, b], atol=1e-12)
     norms = np.linalg.norm(sl, axis=1)

@@ -20,7 +20,7 @@ import torch
 from ui.colour import ColourBy
 from ui.common import current_data, encode_test, load_model, md, mtime, upscale
 from ui.components import latent_canvas as C
-from ui.latent import K_A, K_B, K_POINT, K_Z, View, crisp, set_z, view_data
+from ui.latent import K_A, K_B, K_POINT, K_Z, View, set_z, view_data
 from vae import explore
 from vae.export import ExportError, export_model, to_json, weight_bytes
 from vae.images import ImageError, image_to_input
@@ -206,11 +206,12 @@ def drawn_ui(path: str, ckpt) -> None:
         return
     x = torch.tensor(drawn["pixels"], dtype=torch.float32).reshape(1, c, h, w)
     terms = per_image_terms(model, x, seed=0)
-    cols = st.columns(3)
-    crisp(x[0].numpy(), 104, cols[0], width=104, caption="your " + ("upload" if drawn["source"] == "upload" else "drawing"))
-    crisp(explore.reconstruct(model, x)[0], 104, cols[1], width=104, caption="x̂: decoded from its μ")
+    # one st.image with two pictures: they wrap in the narrow column beside the canvas instead of overlapping
+    st.image([upscale(x[0].numpy(), 96), upscale(explore.reconstruct(model, x)[0], 96)], output_format="PNG",
+             caption=["your " + ("upload" if drawn["source"] == "upload" else "drawing"), "x̂: decoded from its μ"],
+             width=96)
     kl = f" · KL **{terms['kl'][0]:.2f}** nats" if model.generative else ""
-    cols[2].markdown(f"Drawing: recon **{terms['recon'][0]:.2f}** nats{kl}")
+    st.markdown(f"Drawing: recon **{terms['recon'][0]:.2f}** nats{kl}")
 
 
 def nearest_rows(mu: np.ndarray, row: int, k: int) -> np.ndarray:

@@ -119,7 +119,7 @@ def base_figure(path: str, mt: float, view: View, classes: tuple[str, ...], colo
         fig.add_trace(go.Scattergl(
             x=xy[m, 0], y=xy[m, 1], mode="markers", name=name, customdata=idx[m],
             marker=dict(size=6, color=colour.palette[c], opacity=0.8),
-            hovertemplate=f"{colour.title} {name}<br>test image #%{{customdata}}<extra></extra>"))
+            hovertemplate=f"{plain(colour.title)} {name}<br>test image #%{{customdata}}<extra></extra>"))
     pad = 0.05 * (xy.max(0) - xy.min(0)) + 1e-3
     x0, y0 = xy.min(0) - pad
     x1, y1 = xy.max(0) + pad
@@ -148,7 +148,7 @@ def base_figure(path: str, mt: float, view: View, classes: tuple[str, ...], colo
         ylabel = "label (jittered)"
     fig.update_layout(
         height=500, margin=dict(l=10, r=10, t=10, b=10), hovermode="closest", dragmode="pan",
-        uirevision=f"{path}-{view}", legend=dict(title=colour.title, itemsizing="constant", y=0.9),
+        uirevision=f"{path}-{view}", legend=dict(title=plain(colour.title), itemsizing="constant", y=0.9),
         xaxis=dict(title=xlabel, range=[x0, x1], zeroline=False, showgrid="images" not in layout),
         yaxis=dict(title=ylabel, range=[y0, y1], zeroline=False, showgrid="images" not in layout, scaleanchor="x" if axis != "t-SNE " else None),
         **layout)
@@ -179,6 +179,7 @@ def widget_defaults(path: str, model) -> None:
     ss, top = st.session_state, [int(i) for i in latent_stats(path, mtime(path))["order"][:2]]
     ss.setdefault(K_SPACING, "cdf" if model.generative else "linear")
     if model.config.latent_dim > 2:  # default axes: the two most informative dims of this checkpoint
+        ss.setdefault("map_method", "dims")  # else the browser keeps showing the last checkpoint's t-SNE choice
         ss.setdefault(K_DX, top[0])
         ss.setdefault(K_DY, top[1])
 
@@ -353,7 +354,7 @@ def point_ui(path: str, ckpt, x_hat: np.ndarray) -> None:
     row, model = st.session_state.get(K_POINT), ckpt.model
     z = st.session_state[K_Z]
     cols = st.columns(3)
-    crisp(x_hat, IMG, cols[0], width=IMG, caption="decoded z = (" + ", ".join(f"{v:.2f}" for v in z[:3])
+    crisp(x_hat, IMG, cols[0], width="stretch", caption="decoded z = (" + ", ".join(f"{v:.2f}" for v in z[:3])
                   + (", …)" if len(z) > 3 else ")"))
     if row is None:
         st.caption("Click a point to see its reconstruction; click empty space to decode that z.")
@@ -361,8 +362,8 @@ def point_ui(path: str, ckpt, x_hat: np.ndarray) -> None:
     split = current_data(ckpt)
     x = split.test.x[row : row + 1]  # (1, C, H, W)
     terms = per_image_terms(model, x, seed=0)
-    crisp(x[0].numpy(), IMG, cols[1], width=IMG, caption=f"x: test #{row}, label {int(split.test.y[row])}")
-    crisp(explore.reconstruct(model, x)[0], IMG, cols[2], width=IMG, caption="x̂: decoded from its μ")
+    crisp(x[0].numpy(), IMG, cols[1], width="stretch", caption=f"x: test #{row}, label {int(split.test.y[row])}")
+    crisp(explore.reconstruct(model, x)[0], IMG, cols[2], width="stretch", caption="x̂: decoded from its μ")
     if model.generative:
         st.markdown(f"Test #{row}: recon **{terms['recon'][0]:.2f}** nats · KL **{terms['kl'][0]:.2f}** nats")
     else:

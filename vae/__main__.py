@@ -75,7 +75,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="print a checkpoint's metadata as JSON")
     i.add_argument("checkpoint")
+    p.train_parser = t  # for _explicit: which train flags were given on the command line
     return p
+
+
+MODEL_FLAGS = ("kind", "arch", "latent_dim", "hidden", "channels", "likelihood", "sigma", "learn_sigma")
+
+
+def _explicit(argv: list[str]) -> set[str]:
+    """The `train` options given on the command line (not left at their defaults)."""
+    p = build_parser()
+    unset = object()
+    p.train_parser.set_defaults(**{a.dest: unset for a in p.train_parser._actions if a.dest != "help"})
+    ns = p.parse_args(argv)
+    return {k for k, v in vars(ns).items() if v is not unset}
 
 
 def _configs(a: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, DataConfig]:
@@ -101,7 +114,47 @@ def _out_path(a: argparse.Namespace, model: ModelConfig, train: TrainConfig) -> 
     return run_path(Path("checkpoints") / "runs", name)
 
 
-def cmd_train(a: argparse.Namespace) -> int:
+def _check_out(out: Path, resume: str | None) -> None:
+    """--out must be a checkpoint path we may write: not a folder, in a writable folder, and never a file that
+    is not a checkpoint of this app (that would be overwritten)."""
+    import os
+
+    from vae.checkpoint import CheckpointError, read_metadata
+
+    if out.is_dir():
+        raise ConfigError("out", f"{out} is a folder; give a file name ending in .safetensors")
+    folder = out.parent if str(out.parent) else Path(".")
+    existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError("out", f"cannot write into {folder} (not a writable folder)")
+    if out.exists() and not (resume and Path(resume).resolve() == out.resolve()):
+        try:
+            read_metadata(out)
+        except CheckpointError as e:
+            raise ConfigError("out", f"{out.name} exists and is not a checkpoint of this app; refusing to overwrite "
+                                     "it") from e
+
+
+def _check_resume(a: argparse.Namespace, argv: list[str], train: TrainConfig) -> None:
+    """--resume continues the checkpoint's own model: contradicting architecture flags and a target epoch count
+    the checkpoint has already reached are errors, not silently ignored."""
+    from vae.checkpoint import read_metadata
+
+    meta = read_metadata(a.resume)
+    stored = ModelConfig.from_dict(meta["model"])
+    given = _explicit(argv)
+    asked = ModelConfig.from_dict({**stored.to_dict(), **{k: getattr(a, k) for k in MODEL_FLAGS if k in given}})
+    for k in MODEL_FLAGS:
+        if k in given and getattr(asked, k) != getattr(stored, k):
+            raise ConfigError(k, f"--resume continues the checkpoint's model, which has {k}={getattr(stored, k)!r}; "
+                                 f"drop the flag (asked for {getattr(asked, k)!r})")
+    done = len(meta.get("history") or [])
+    if train.epochs <= done:
+        raise ConfigError("epochs", f"the checkpoint already has {done} epochs; --epochs is the total to reach, so "
+                                    f"ask for more than {done} to continue it")
+
+
+def cmd_train(a: argparse.Namespace, argv: list[str]) -> int:
     if a.spec:
         from vae.jobs import read_job_spec
 
@@ -109,6 +162,9 @@ def cmd_train(a: argparse.Namespace) -> int:
     else:
         model, train, data = _configs(a)  # before the heavy imports, so a bad argument fails in a blink
         out = _out_path(a, model, train)
+    _check_out(out, a.resume)
+    if a.resume:
+        _check_resume(a, argv, train)
     from vae.procs import stop_signals
     from vae.run import run_training
 
@@ -172,12 +228,19 @@ def cmd_info(a: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try:
-        return {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info}[args.command](args)
+        if args.command == "train":
+            return cmd_train(args, argv)
+        return {"evaluate": cmd_evaluate, "info": cmd_info}[args.command](args)
     except ConfigError as e:  # a bad argument: exit 2, like argparse's own errors
         print(f"error: invalid {e.field}: {e.message}", file=sys.stderr)
         return 2
+    except OSError as e:  # the machine, not the input: a full disk, a folder that became unwritable
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"error: cannot write or read {where}{e.strerror or e}", file=sys.stderr)
+        return 1
     except Exception as e:
         # imported only here (already loaded by whatever raised), so argument errors never wait for torch
         from vae.checkpoint import CheckpointError

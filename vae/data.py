@@ -19,6 +19,7 @@ from vae.schema import MAX_CLASSES  # the checkpoint schema's bound, enforced wh
 TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
 BUILTIN = ("digits", "shapes", *TORCHVISION)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+MAX_IMAGE_PIXELS = 4096 * 4096  # per image file, checked from its header before decoding
 SHAPES_VERSION = 1  # bump when vae/shapes.py draws different images, so old checkpoints are not compared as equals
 
 
@@ -257,7 +258,13 @@ def _labels(y: np.ndarray | None, n: int, source: str) -> tuple[torch.Tensor, li
 
 
 def _image_folder(path: Path) -> Dataset:
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
+
+    from vae import settings
+
+    budget = settings.DATASET_MEMORY.value()
 
     class_dirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not class_dirs:
@@ -270,16 +277,25 @@ def _image_folder(path: Path) -> Dataset:
             if f.suffix.lower() not in IMAGE_SUFFIXES:
                 raise DataError(f"{f} is not an image file (accepted: {', '.join(IMAGE_SUFFIXES)}).")
             try:
-                with Image.open(f) as im:
-                    im = im.convert("L")
-                    if size is None:
-                        scale = min(1.0, MAX_SIDE / max(im.size))
-                        size = (max(1, round(im.size[0] * scale)), max(1, round(im.size[1] * scale)))
-                    im = im.resize(size, Image.BILINEAR) if im.size != size else im
-                    images.append(np.asarray(im, dtype=np.uint8))
-            except (UnidentifiedImageError, OSError) as e:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", Image.DecompressionBombWarning)
+                    with Image.open(f) as im:  # reads the header only: the pixel count is checked before decoding
+                        if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:
+                            raise DataError(f"{f} is {im.size[0]}×{im.size[1]} pixels; images may have at most "
+                                            f"{MAX_IMAGE_PIXELS:,} (a larger one could be a decompression bomb).")
+                        im = im.convert("L")
+                        if size is None:
+                            scale = min(1.0, MAX_SIDE / max(im.size))
+                            size = (max(1, round(im.size[0] * scale)), max(1, round(im.size[1] * scale)))
+                        im = im.resize(size, Image.BILINEAR) if im.size != size else im
+                        images.append(np.asarray(im, dtype=np.uint8))
+            except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError,
+                    Image.DecompressionBombWarning) as e:
                 raise DataError(f"{f} could not be read as an image: {e}") from e
             labels.append(label)
+            if len(images) * size[0] * size[1] * 4 > budget:  # float32 once stacked
+                raise DataError(f"{path} holds more images than fit in {budget // 1024**2} MB of memory "
+                                f"(VAE_MAX_DATASET_MB).")
     if len(images) < 2:
         raise DataError(f"{path} holds {len(images)} images; at least 2 are needed.")
     x = torch.from_numpy(np.stack(images)).to(torch.float32).unsqueeze(1) / 255.0  # (N, 1, H, W)

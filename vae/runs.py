@@ -189,13 +189,12 @@ class RunStore:
             yield
             return
         with _THREAD_LOCKS.setdefault(key, threading.RLock()), open(self.runs_root / LOCK_NAME, "a+b") as f:
-            _lock_file(f)
+            _lock_file(f)  # released when the file closes, also if this process dies
             held.add(key)
             try:
                 yield
             finally:
                 held.discard(key)
-                _unlock_file(f)
 
     def unique(self, folder: Path, name: str, take: Callable[[Path], bool], field: str = "run_name") -> Path:
         """The one naming loop: 'name', 'name-2', ... until `take(checkpoint)` claims a free one; under the lock.
@@ -340,18 +339,6 @@ def _lock_file(f) -> None:
 
         f.seek(0)
         msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)
-
-
-def _unlock_file(f) -> None:
-    try:
-        import fcntl
-
-        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-    except ImportError:  # pragma: no cover - Windows
-        import msvcrt
-
-        f.seek(0)
-        msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
 
 
 def _first_line(path: Path) -> dict | None:

@@ -424,7 +424,9 @@ class LatentCanvas {
       ctx.setLineDash([]);
       ctx.font = "11px sans-serif";
       ctx.fillStyle = stroke;
-      ctx.fillText(`μ ± σ ×${+k.toPrecision(2)}`, cx + ELLIPSE_MIN_PX + 3, cy + ELLIPSE_MIN_PX);
+      const label = `μ ± σ ×${+k.toPrecision(2)}`, tw = ctx.measureText(label).width;
+      const lx = cx + ELLIPSE_MIN_PX + 3 + tw > this.w ? cx - ELLIPSE_MIN_PX - 3 - tw : cx + ELLIPSE_MIN_PX + 3;
+      ctx.fillText(label, lx, cy + ELLIPSE_MIN_PX);  // on the side with room: a point at the edge keeps its label
       return k;
     };
     this.stats.ellipseScale = {};

@@ -59,11 +59,14 @@ class ZPlane {
     ctx.strokeStyle = "#ddd";
     ctx.fillStyle = "#888";
     ctx.font = "10px sans-serif";
-    for (let v = -Math.floor(this.lim); v <= this.lim; v++) {
+    // grid lines at 1, 2, 5, 10, ... units: at least 28 px apart, so the labels never run into each other
+    const step = [1, 2, 5, 10, 20, 50, 100, 200, 500].find((u) => u * s >= 28) || 1000;
+    for (let v = -Math.floor(this.lim / step) * step; v <= this.lim; v += step) {
       ctx.beginPath(); ctx.moveTo(c + v * s, 0); ctx.lineTo(c + v * s, SIDE); ctx.stroke();
       ctx.beginPath(); ctx.moveTo(0, c - v * s); ctx.lineTo(SIDE, c - v * s); ctx.stroke();
       if (v) ctx.fillText(String(v), c + v * s + 2, c - 2);
     }
+    this.gridStep = step;
     ctx.strokeStyle = "#9ecae1";
     for (const r of [1, 2]) { ctx.beginPath(); ctx.arc(c, c, r * s, 0, 2 * Math.PI); ctx.stroke(); }
     ctx.fillText(this.data.axes[0], SIDE - 24, c + 12);
