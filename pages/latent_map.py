@@ -17,8 +17,7 @@ path, ckpt = current_checkpoint()
 path, model = str(path), ckpt.model
 d, kind = model.config.latent_dim, model.config.kind.upper()
 classes = tuple(ckpt.data.get("classes") or ())
-st.caption(f"{md(Path(path).stem)}: {kind}, {d}-D latent. Each dot is one test image at its posterior mean μ, "
-           "coloured by label. Click a dot, click empty space, or move the sliders to decode a z.")
+caption = st.empty()  # filled once the view (and what colours the dots) is known
 
 teaching_notes("latent_map", ckpt)
 stats = L.latent_stats(path, mtime(path))
@@ -33,6 +32,8 @@ t_grid, t_trav, t_interp, t_prior, t_export = st.tabs(
     ["Manifold grid", "Traversals", "Interpolation", "Prior samples", "Export"])
 with top:
     view = L.view_ui(path, model, t_grid)
+    caption.caption(f"{md(Path(path).stem)}: {kind}, {d}-D latent. Each dot is one test image at its posterior mean μ, "
+                    f"coloured by {md(view.colour)}. Click a dot, click empty space, or move the sliders to decode a z.")
     L.prepare(path, view)
     L.map_panel(path, view, classes)
 

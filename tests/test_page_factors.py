@@ -113,6 +113,7 @@ def test_latent_map_colours_by_any_factor(shapes_ckpt, runs_dir):
     assert names() == list(shapes.SHAPES)  # by label (= shape) first
     at.selectbox(key="map_colour").set_value("scale").run()
     assert not at.exception and names() == list(shapes.factor_levels()[1])
+    assert any("coloured by scale" in c.value for c in at.caption)  # the page says what the colours mean
     # each trace holds exactly the test images at that level of the factor
     test = load(config_from_info(load_checkpoint(shapes_ckpt).data)).test
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
