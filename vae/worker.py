@@ -25,7 +25,8 @@ import sys
 import threading
 import time
 
-NICENESS = 10  # jobs yield the CPU to the web server and the browser on a 2-core laptop
+from vae import procs
+
 READY_TIMEOUT_S = 60.0  # a worker that has not imported torch by then is given up (jobs start cold instead)
 REPLY_TIMEOUT_S = 10.0
 
@@ -59,10 +60,6 @@ def _child(req: dict) -> None:
     code = 1
     try:
         os.setsid()  # Ctrl-C in the server's terminal, or the worker ending, must not stop the run
-        try:
-            os.nice(NICENESS)
-        except OSError:
-            pass
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
         os.chdir(req["cwd"])
@@ -137,6 +134,7 @@ def serve(inp=None, out=None) -> None:
                 pid = os.fork()
                 if pid == 0:
                     _child(req)
+                procs.lower_priority(pid)  # before the pid is reported: whoever reads it sees the final priority
                 reply = {"pid": pid}
             except Exception as e:  # noqa: BLE001 - a bad request is answered, the worker goes on
                 reply = {"error": f"{type(e).__name__}: {e}"}
