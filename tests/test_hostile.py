@@ -68,6 +68,7 @@ def _cases(meta: dict) -> dict[str, str]:
         "float-overflow": text[:-1] + ', "x": 1e999}',
         "long-string": data(name="a" * 100_000),
         "long-class-name": data(classes=["x" * 10_000]),
+        "nul-in-dataset-name": data(name="a\x00b.npz"),  # every path call on it raised ValueError
         "many-classes": data(classes=[str(i) for i in range(schema.MAX_CLASSES + 1)]),
         "long-history": with_(history=[{"epoch": i, "recon": 1.0} for i in range(schema.MAX_HISTORY + 1)]),
         "huge-header": with_(message="m" * (schema.MAX_HEADER_BYTES + 10)),
@@ -178,7 +179,7 @@ def test_other_pages_survive_a_hostile_current_checkpoint(tiny_ckpts, runs_dir):
 
 
 @pytest.mark.parametrize("name", ["number-for-string", "deep-nesting", "int-5000-digits", "shape-not-model",
-                                  "test-fraction-above-1", "huge-header"])
+                                  "test-fraction-above-1", "huge-header", "nul-in-dataset-name"])
 def test_hostile_uploads_are_refused_with_the_reason(tiny_ckpts, runs_dir, name):
     tensors, meta = _good(tiny_ckpts["vae"])
     blob = st_save(tensors, metadata={"format": FORMAT, "meta": _cases(meta)[name]})

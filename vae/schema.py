@@ -132,6 +132,11 @@ def _text(d: dict, key: str, limit: int, where: str = "") -> None:
     v = d.get(key)
     if v is not None and not (isinstance(v, str) and len(v) <= limit):
         raise SchemaError(f"field {where}{key} must be a string of at most {limit} characters")
+    if isinstance(v, str) and _CONTROL.search(v):  # a NUL makes every path call raise
+        raise SchemaError(f"field {where}{key} holds a control character")
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab and line breaks may stay (messages)
 
 
 def _int(d: dict, key: str, lo: int, hi: int, where: str) -> None:

@@ -69,7 +69,11 @@ def _check_dataset_is_ours(store: RunStore, shown: str, dataset: str) -> None:
     """An uploaded file names its dataset; a path there must not make the server read (and show) its own files."""
     if str(dataset).strip().lower() in BUILTIN:
         return
-    if Path(dataset).resolve().parent != store.data_root.resolve():
+    try:
+        inside = Path(dataset).resolve().parent == store.data_root.resolve()
+    except (ValueError, OSError):  # not a path this system can even form
+        inside = False
+    if not inside:
         raise UploadError(f"{shown}: it was trained on a local file ({Path(str(dataset)).name}), which this app "
                           "cannot open for an upload; upload checkpoints of the built-in datasets "
                           f"({', '.join(BUILTIN)}) or of a dataset uploaded on the Train page.")
