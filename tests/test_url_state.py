@@ -109,3 +109,22 @@ def test_parsers():
     assert parse_int("3", 0, 10) == 3
     for bad in ("10", "-1", "1.5", "0x3", "", "9" * 40):
         assert parse_int(bad, 0, 10) is None, bad
+
+
+def test_a_link_to_a_checkpoint_whose_data_is_gone_shows_a_notice_not_a_traceback(runs_dir, tmp_path):
+    import numpy as np
+
+    from conftest import _train
+
+    npz = tmp_path / "gone.npz"
+    rng = np.random.default_rng(0)
+    np.savez(npz, x=(rng.random((120, 8, 8)) * 255).astype(np.uint8), y=rng.integers(0, 3, 120))
+    _train(runs_dir / "orphan.safetensors", "vae", data=str(npz))
+    npz.unlink()  # e.g. an uploaded dataset deleted since: the checkpoint lists, but its test set cannot load
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["map_classic"] = True
+    at.query_params["ckpt"] = "run/orphan"
+    at.query_params["pt"] = "0"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("could not be restored" in w.value for w in at.warning)

@@ -200,16 +200,19 @@ def resolve(ckpt_id: str) -> Path:
 
 
 def current_checkpoint() -> tuple[Path, Checkpoint]:
-    """The current checkpoint, loaded; shows a message and stops the page when there is none or it is broken."""
+    """The current checkpoint, loaded with its dataset; shows a message and stops the page when there is none, it is
+    broken, or its dataset no longer loads (an uploaded .npz deleted since, MNIST offline)."""
     path = current_path()
     if path is None:
         st.info("No checkpoint yet. Train one on the **Train** page, or upload one on **Checkpoints**.")
         st.stop()
     try:
-        return path, load_model(path)
+        ckpt = load_model(path)
     except CheckpointError as e:
         st.error(f"Cannot open this checkpoint: {md(e)}")
         st.stop()
+    current_data(ckpt)  # cached; every page that shows a checkpoint encodes its test set
+    return path, ckpt
 
 
 def current_data(ckpt: Checkpoint) -> DataSplit:

@@ -21,6 +21,9 @@ import streamlit as st
 
 from ui.common import STATE_KEY, current_id, current_path, encode_test, label, load_model, store
 from ui.notes import md_escape
+from vae.checkpoint import CheckpointError
+from vae.config import ConfigError
+from vae.data import DataError
 
 PAGE_KEY, LAST_KEY, NOTICE_KEY = "url_page", "url_last", "url_notices"
 MAP_PAGE = "latent_map"
@@ -97,7 +100,10 @@ def restore(page: str) -> None:
             notes.append(f"the link's checkpoint {url['ckpt'][:80]!r} is not here, so the page shows "
                          f"{label(current_id()) if current_id() else 'none'}")
     if page == MAP_PAGE:
-        _restore_map(url, notes)
+        try:
+            _restore_map(url, notes)
+        except (CheckpointError, DataError, ConfigError, ValueError, OSError):  # the page itself says why it cannot
+            notes.append("the view in the link could not be restored: its checkpoint cannot be opened")  # open it
     elif page == "compare" and "cmp" in url:
         ids = [parse_id(t) for t in url["cmp"].split(",")[:4]] if len(url["cmp"]) < 1000 else [None]
         if ids and all(ids):
