@@ -33,15 +33,16 @@ def _tensors(path) -> dict[str, np.ndarray]:
     return load_file(str(path))
 
 
-def test_worker_run_is_bit_identical_to_a_cold_run(tmp_path):
+def test_worker_run_is_bit_identical_to_a_cold_run(tmp_path, monkeypatch):
     model, train, data = ModelConfig(hidden=(32,)), TrainConfig(epochs=2, batch_size=64, seed=3), DataConfig()
     cold = JobManager(tmp_path / "cold", background=False, warm=False)
     warm = JobManager(tmp_path / "warm", background=False, warm=True)
     try:
         a = cold.submit(model, train, data, "same")
-        b = warm.submit(model, train, data, "same")
+        assert not cold._worker and warm._worker.ready(worker.READY_TIMEOUT_S)
+        monkeypatch.setattr(procs, "start", lambda *a, **k: pytest.fail("the warm manager started a cold process"))
+        b = warm.submit(model, train, data, "same")  # so this one really goes through the worker
         assert _wait(cold, a.id) == "done" and _wait(warm, b.id) == "done"
-        assert not cold._worker and warm._worker.ready()  # the second really went through the worker
         ta, tb = _tensors(a.checkpoint), _tensors(b.checkpoint)
         assert ta.keys() == tb.keys() and ta
         for k in ta:
@@ -54,6 +55,7 @@ def test_worker_run_is_bit_identical_to_a_cold_run(tmp_path):
 def test_worker_job_runs_niced_and_stops_cleanly(tmp_path):
     mgr = JobManager(tmp_path, background=False, warm=True)
     try:
+        assert mgr._worker.ready(worker.READY_TIMEOUT_S)  # a job submitted before that may start cold
         job = mgr.submit(ModelConfig(hidden=(32,)), TrainConfig(epochs=500, batch_size=16), DataConfig(), "long")
         spec = mgr._read_spec(job.id)
         child = psutil.Process(spec["pid"])
@@ -75,12 +77,14 @@ def test_a_crashing_job_leaves_the_worker_serving(tmp_path):
     w = worker.WarmWorker(cwd=worker.__file__.rsplit("/vae/", 1)[0])
     try:
         err = tmp_path / "crash.stderr.txt"
+        w.start()
+        assert w.ready(worker.READY_TIMEOUT_S)
         started = w.launch([sys.executable, "-m", "vae", "train", "--spec", str(tmp_path / "missing.json")],
                            cwd=tmp_path, stderr_path=err, env={"PATH": "/usr/bin:/bin"})
         assert started is not None
         pid, created = started
         deadline = time.monotonic() + GUARD_S
-        while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+        while procs.is_alive(pid, created):  # the worker may reap it at any moment: no second probe that could race
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert "missing.json" in err.read_text()  # the child's own error, in its own stderr file
@@ -92,8 +96,12 @@ def test_a_crashing_job_leaves_the_worker_serving(tmp_path):
             psutil.Process(again[0]).kill()
         except psutil.NoSuchProcess:
             pass
-        time.sleep(0.3)
-        assert w.ready() and w._proc.poll() is None
+        while procs.is_alive(*again):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        third = w.launch([sys.executable, "-m", "vae", "train", "--spec", str(tmp_path / "missing.json")],
+                         cwd=tmp_path, stderr_path=err, env={})  # the worker still serves after the kill
+        assert third is not None and third[0] != again[0] and w._proc.poll() is None
     finally:
         w.close()
 

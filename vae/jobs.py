@@ -209,6 +209,8 @@ class JobManager:
 
     def tick(self) -> None:
         """Start queued jobs, oldest first, while fewer than `max_jobs` run. Cheap; called often."""
+        if self._worker is not None:  # wait for a worker still importing torch here, outside the store's lock, which
+            self._worker.ready(worker.STARTUP_WAIT_S)  # every server process's uploads and renames also take
         with self.store.lock():
             specs = [s for s in map(self._read_spec, self._job_ids()) if s]
             running = sum(1 for s in specs if s.get("pid") and self._alive(s))

@@ -29,6 +29,7 @@ from vae import procs
 
 READY_TIMEOUT_S = 60.0  # a worker that has not imported torch by then is given up (jobs start cold instead)
 REPLY_TIMEOUT_S = 10.0
+STARTUP_WAIT_S = 5.0  # a job submitted while the worker still imports waits this long for it, then starts cold
 
 
 def enabled() -> bool:
@@ -187,11 +188,11 @@ class WarmWorker:
         return self._ready.wait(timeout) and not self._failed and self._proc is not None and self._proc.poll() is None
 
     def launch(self, argv: list[str], *, cwd: str | os.PathLike, stderr_path: str | os.PathLike,
-               env: dict[str, str]) -> tuple[int, float] | None:
+               env: dict[str, str], wait: float = 0.0) -> tuple[int, float] | None:
         """Fork a child of the worker that runs `argv`: its (pid, create_time), or None when the worker cannot (the
-        caller starts the job cold). Waits for a worker still importing (that wait is shorter than a cold start)."""
+        caller starts the job cold). Waits up to `wait` s for a worker still importing."""
         self.start()
-        if not self.ready(READY_TIMEOUT_S):
+        if not self.ready(wait):
             return None
         req = {"argv": list(argv), "cwd": str(cwd), "stderr": str(stderr_path), "env": dict(env)}
         with self._lock:
@@ -205,7 +206,9 @@ class WarmWorker:
                 reply = {}
         pid = reply.get("pid")
         if not isinstance(pid, int) or pid <= 0:
-            self.close()  # a worker that answers nonsense is replaced on the next launch
+            # killed, not closed: a slow worker could still read this request and fork the job after the caller has
+            # started it cold (two trainers on one checkpoint); it is replaced on the next launch
+            self.kill()
             return None
         import psutil
 
@@ -213,6 +216,14 @@ class WarmWorker:
             return pid, psutil.Process(pid).create_time()
         except psutil.NoSuchProcess:  # it ended already (e.g. a bad spec): nothing left to probe
             return pid, 0.0
+
+    def kill(self) -> None:
+        """End the worker at once (SIGKILL), so it forks nothing more; the jobs it forked keep running."""
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.kill()
+            proc.wait(5)
 
     def close(self) -> None:
         """End the worker (closing its stdin); the jobs it forked keep running."""
