@@ -4,10 +4,9 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui.common import current_checkpoint, current_data, encode_test, show_images
-from ui.common import split_key
+from ui.common import current_checkpoint, current_data, encode_test, md, show_images, split_key
 from ui.compare_ui import holes_figure, holes_for, kl_bars, marginal_histograms, pair_grid
-from ui.notes import md_escape, teaching_notes
+from ui.notes import teaching_notes
 from vae.analysis import collapse_verdict, parse_indices, pick_indices
 from vae.explore import decode, reconstruct
 from vae.metrics import ACTIVE_UNIT_THRESHOLD, active_units, kl_per_dim, per_image_terms
@@ -53,7 +52,7 @@ try:
     idx = pick_indices(enc["y"], choice["n"], mode=choice["mode"], seed=choice["seed"], label=choice["label"],
                        indices=indices)
 except ValueError as e:  # the message quotes what was typed: escaped, so no markdown in it is interpreted
-    st.error(f"Cannot pick those inputs: {md_escape(str(e))}")
+    st.error(f"Cannot pick those inputs: {md(str(e))}")
 if idx is not None and len(idx) == 0:
     st.info("Enter at least one test index.")
 elif idx is not None:

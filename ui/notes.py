@@ -31,13 +31,6 @@ def article(word: str) -> str:
     return "an" if w[0].lower() in "aeiou" else "a"
 
 
-def md_escape(text: str) -> str:
-    """Text shown literally inside Streamlit markdown: the one escaping helper, ui.common.md."""
-    from ui.common import md
-
-    return md(text)
-
-
 def _fmt(v, unit: str = " nats") -> str:
     return "–" if v is None else f"{v:.2f}{unit}"
 

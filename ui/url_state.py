@@ -19,8 +19,7 @@ import re
 import numpy as np
 import streamlit as st
 
-from ui.common import STATE_KEY, current_id, current_path, encode_test, label, load_model, store
-from ui.notes import md_escape
+from ui.common import STATE_KEY, current_id, current_path, encode_test, label, load_model, md, store
 from vae.checkpoint import CheckpointError
 from vae.config import ConfigError
 from vae.data import DataError
@@ -30,7 +29,6 @@ MAP_PAGE = "latent_map"
 COMPARE_KEY = "compare_ids"  # pages/compare.py SEL_KEY: the compared IDs, a non-widget key
 JOB_KEY = "train_job"  # ui/jobs_ui.py JOB_KEY
 PICK_KEY = "ckpts_pick"  # pages/checkpoints.py PICK_KEY
-ID_RE = re.compile(r"^(demo|run|sweep)/[A-Za-z0-9._\-/]{1,160}$")
 JOB_RE = re.compile(r"^[A-Za-z0-9._\-/]{1,160}$")
 MAX_VALUE_CHARS = 4000  # z of a 512-D model at 7 characters a number fits; anything longer is refused unread
 Z_LIMIT = 1e3  # |z_i| beyond this is no place a decoder was trained near
@@ -46,9 +44,7 @@ def page_id(page) -> str:
 
 
 def parse_id(text: str | None) -> str | None:
-    if not text or len(text) > 200 or not ID_RE.match(text) or ".." in text.split("/"):
-        return None
-    return text if store().exists(text) else None
+    return text if text and store().exists(text) else None  # the store checks the ID's form, then its folders
 
 
 def parse_int(text: str | None, lo: int, hi: int) -> int | None:
@@ -186,7 +182,7 @@ def _restore_map(url: dict[str, str], notes: list[str]) -> None:
 def show_notices() -> None:
     """What a link asked for that could not be shown, once, escaped (the text quotes the URL)."""
     for note in st.session_state.pop(NOTICE_KEY, []):
-        st.warning(f"From the link: {md_escape(note)}.", icon="🔗")
+        st.warning(f"From the link: {md(note)}.", icon="🔗")
 
 
 # ---- write ------------------------------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 from vae import procs
 
