@@ -4,13 +4,14 @@ import streamlit as st
 
 from ui.common import label, load_model, md, store
 from ui.jobs_ui import job_manager
+from ui.live import poller, request_page_rerun
 from ui.notes import teaching_notes
 from ui.sweep_ui import (DEMO_SWEEP, OPENED_KEY, SHAPES_DEMO_SWEEP, SWEEP_KEY, demo_points, latent_maps, mig_figure,
-                         mig_points, plane, progress_lines, recon_rows, sweep_form, sweep_points)
+                         mig_points, plane, points_signature, progress_lines, recon_rows, sweep_form, sweep_points)
 from vae.checkpoint import CheckpointError
 from vae.jobs import ACTIVE
 
-POLL_S = 2.0
+POLL_S = 1.0  # the progress table; the views below it redraw when a point finishes
 
 st.title("β sweep: rate against distortion")
 st.caption("One VAE per β, same data, seed and architecture. Larger β charges more for every nat of KL (rate), so "
@@ -38,39 +39,37 @@ except CheckpointError:
     teaching_notes("beta", None)
 
 
-def view(sweep: str, was_active: bool) -> None:
+LIVE_KEY = "beta_live"  # the page's one poller (ui/live.py)
+
+
+def status(sweep: str, signature: str) -> None:
+    """The poller: every β's progress, a line each. When a point finishes (or starts its first epoch) the plane,
+    reconstructions and maps below are out of date: it asks for one whole-page run instead of drawing them."""
     points = sweep_points(sweep)
-    active = any(p["state"] in ACTIVE for p in points)
-    opened = st.session_state.get(OPENED_KEY)
-    if (was_active and not active) or opened != st.session_state.get("beta_opened_shown"):
-        st.session_state["beta_opened_shown"] = opened
-        st.rerun()  # a whole-page run: stop polling, and let the sidebar show a newly opened checkpoint
-    if active:
-        progress_lines(points)
-    else:
-        for p in points:
-            if p["state"] in ("failed", "diverged", "stopped"):
-                st.warning(f"β={p['beta']:g}: {p['state']}. {md(p['message'])}")
-    migs = mig_points(points)  # only for datasets with known factors (shapes)
-    left, right = st.columns([1, 1])
-    with left:
-        plane(points)
-        if st.session_state.get(OPENED_KEY):
-            st.success(f"Current checkpoint: {label(st.session_state[OPENED_KEY])}")
-            st.page_link("pages/latent_map.py", label="Open it in the Latent map", icon="🗺️")
-    with right:
-        if migs:
-            st.plotly_chart(mig_figure(migs), key="beta_mig")
-            st.caption("MIG on the test set (Chen et al., 2018). See which dim carries which factor on **Factors**.")
-        else:
-            st.markdown("**Reconstructions of the same test images**")
-            recon_rows(points)
+    progress_lines(points)
+    if points_signature(points) != signature:
+        request_page_rerun(LIVE_KEY, f"beta:{sweep}:{points_signature(points)}")
+
+
+points = sweep_points(sweep)
+active = any(p["state"] in ACTIVE for p in points)
+poller(LIVE_KEY, status, sweep, points_signature(points), every=POLL_S if active else None)
+migs = mig_points(points)  # only for datasets with known factors (shapes)
+left, right = st.columns([1, 1])
+with left:
+    plane(points)
+    if st.session_state.get(OPENED_KEY):
+        st.success(f"Current checkpoint: {label(st.session_state[OPENED_KEY])}")
+        st.page_link("pages/latent_map.py", label="Open it in the Latent map", icon="🗺️")
+with right:
     if migs:
+        st.plotly_chart(mig_figure(migs), key="beta_mig")
+        st.caption("MIG on the test set (Chen et al., 2018). See which dim carries which factor on **Factors**.")
+    else:
         st.markdown("**Reconstructions of the same test images**")
         recon_rows(points)
-    st.markdown("**Latent map per β** (test set; dotted circle: 2σ of the prior N(0, I))")
-    latent_maps(points)
-
-
-active = any(p["state"] in ACTIVE for p in sweep_points(sweep))
-st.fragment(run_every=POLL_S if active else None)(view)(sweep, active)
+if migs:
+    st.markdown("**Reconstructions of the same test images**")
+    recon_rows(points)
+st.markdown("**Latent map per β** (test set; dotted circle: 2σ of the prior N(0, I))")
+latent_maps(points)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -146,8 +147,18 @@ def new_page(browser, errors: list[str] | None = None):
     page = ctx.new_page()
     if errors is not None:
         page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-        page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+        page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" and not
+                _streamlit_probe(m) else None)
     return page
+
+
+# Opened on a deep link (/train), Streamlit's frontend first asks /train/_stcore/host-config and /health, gets a
+# 404, and falls back to the root: its own probe, logged as a console error. Only exactly that is not ours.
+_PROBE = re.compile(r"^https?://[^/]+/[^/]+/_stcore/(host-config|health)$")
+
+
+def _streamlit_probe(msg) -> bool:
+    return "status of 404" in msg.text and bool(_PROBE.match((msg.location or {}).get("url", "")))
 
 
 # ---- Streamlit page state -------------------------------------------------------------------------------

@@ -69,18 +69,7 @@ def test_map_click_train_and_compare_ladder(browser_page):
 
     # 3. a 2-epoch training run on digits, started from the browser, finishes
     e2e.go_to(page, "Train")
-    try:
-        e2e.train_start(page, epochs=2, name="e2e-run")
-    except TimeoutError:
-        # Seen once in ~12 runs: right after Start, Streamlit's frontend threw "Bad delta path index …" while the
-        # live fragments began polling, and the page went blank (an open bug, in the closing note). Only that crash
-        # is forgiven here, and only by what a user would do: reload, which the URL state brings back to the run.
-        crash = [e for e in errors if "Bad delta path" in e]
-        if not crash:
-            raise
-        errors[:] = [e for e in errors if e not in crash]
-        page.reload()
-        e2e.wait_idle(page)
+    e2e.train_start(page, epochs=2, name="e2e-run")  # no reload forgiven: any frontend error fails below
     outcome = e2e.train_wait_done(page, timeout=90)
     assert "e2e-run" in outcome, outcome
     written = list(runs.glob("e2e-run*.safetensors"))
@@ -108,4 +97,6 @@ def test_a_deep_link_as_a_fresh_servers_first_request_goes_through_the_router(br
     sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
     # the router's sidebar (sections and the checkpoint picker), not Streamlit's file-name page list
     assert "Checkpoint" in sidebar and "Latent map" in sidebar and "recon kl" not in sidebar.lower(), sidebar
-    assert not e2e.streamlit_errors(page)  # (the browser logs 404s for relative assets on deep paths: not ours)
+    assert not e2e.streamlit_errors(page)
+    page.wait_for_timeout(500)
+    assert not errors, errors  # Streamlit's own deep-path probe is left out by e2e.new_page, and nothing else

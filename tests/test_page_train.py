@@ -76,7 +76,8 @@ def test_one_epoch_run_goes_to_done(runs_dir, stop_all):
     assert not at.exception
     assert "done" in at.success[0].value
     assert (runs_dir / "apptest-run.safetensors").exists()
-    assert at.button(key="train_open")  # the one way on to the Latent Map
+    links = [e.proto for e in at.get("page_link")]  # the one way on to the Latent Map, naming this run by ID
+    assert [(link.label, link.query_string) for link in links] == [("Open in Latent Map", "ckpt=run%2Fapptest-run")], links
     assert len(at.get("plotly_chart")) >= 2  # curves and KL per dimension (and the 2-D map)
 
 

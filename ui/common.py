@@ -98,14 +98,6 @@ def store() -> RunStore:
     return RunStore(runs_dir(), demo_dir())
 
 
-def session_id() -> str | None:
-    """This browser session's id: the owner of the runs it starts (only it may stop them)."""
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx(suppress_warning=True)
-    return ctx.session_id if ctx is not None else None
-
-
 def is_demo(ckpt_id: str) -> bool:
     return RunStore.kind(ckpt_id) == "demo"
 
@@ -127,7 +119,10 @@ def load_model(path: str | Path) -> Checkpoint:
     return _load_checkpoint(str(path), mtime(path))
 
 
-@st.cache_resource(max_entries=4, show_spinner="Loading dataset…")
+# No cache spinner on these two: a spinner is a transient element drawn from a timer thread, and the Train page's
+# poller (a run_every fragment) calls them; a spinner racing a fragment's own deltas blanks the page. Pages show
+# one spinner in their main script instead (current_checkpoint).
+@st.cache_resource(max_entries=4, show_spinner=False)
 def load_split_by_key(key: str) -> DataSplit:
     """The dataset split named by `split_key`; cached, so every page shares one copy of the tensors."""
     return load_data_split(DataConfig.from_dict(json.loads(key)))
@@ -143,7 +138,7 @@ def load_split(ckpt: Checkpoint) -> DataSplit:
     return load_split_by_key(split_key(ckpt.data))
 
 
-@st.cache_data(max_entries=16, show_spinner="Encoding the test set…")
+@st.cache_data(max_entries=16, show_spinner=False)
 def _encode_test(path: str, mtime_s: float) -> dict[str, np.ndarray | None]:
     from vae.explore import encode_dataset
 
@@ -211,7 +206,9 @@ def current_checkpoint() -> tuple[Path, Checkpoint]:
     except CheckpointError as e:
         st.error(f"Cannot open this checkpoint: {md(e)}")
         st.stop()
-    current_data(ckpt)  # cached; every page that shows a checkpoint encodes its test set
+    with st.spinner("Loading the dataset and encoding the test set…"):  # drawn only if it takes over 0.5 s
+        current_data(ckpt)  # cached; every page that shows a checkpoint encodes its test set
+        encode_test(path)
     return path, ckpt
 
 

@@ -11,7 +11,9 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from ui.common import LABEL_COLORS, encode_test, latent_scatter, md, mtime, runs_dir, session_id, set_current, store
+from ui.common import LABEL_COLORS, encode_test, latent_scatter, md, mtime, runs_dir, store
+from ui.live import poller, request_page_rerun
+from ui.owner import owner_id
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.data import TORCHVISION, DataError, default_data_dir
 from vae.jobs import JobManager, JobStatus, NotOwner
@@ -26,12 +28,13 @@ def _poll_s(default: float, env: str = "VAE_LIVE_POLL_S") -> float:
         return default
 
 
-LIVE_POLL_S = _poll_s(0.25)  # the shown run's panel redraws this often while it trains: a digits epoch takes ~0.05 s
-CHART_POLL_S = _poll_s(0.5, "VAE_CHART_POLL_S")  # the live curves and map: a Plotly redraw costs the browser ~0.1 s
+# the shown run's panel (status, curves, map, table) redraws this often while it trains; one poller, so one period:
+# a Plotly redraw costs the browser ~0.1 s, and a digits epoch takes ~0.05 s
+LIVE_POLL_S = _poll_s(0.5)
 OTHERS_POLL_S = 1.0  # the runs table, while only other runs (another tab's, a sweep's) are live
+LIVE_KEY = "train_live"  # the Train page's poller (ui/live.py)
 JOB_KEY = "train_job"  # non-widget key: the job the Train page shows survives leaving the page
 ERR_KEY = "train_errors"
-ENDED_KEY = "train_ended"  # the run whose end the live status has drawn; the page redraws on the next poll
 UPLOAD = "upload .npz…"
 DATASETS = ["digits", "shapes", *TORCHVISION, UPLOAD]
 STATE_ICON = {"queued": "⏳", "running": "🏃", "done": "✅", "stopped": "⏹️", "diverged": "💥", "failed": "❌"}
@@ -147,7 +150,7 @@ def _start() -> None:
         name = ss.train_run_name.strip() or f"{Path(data.name).stem}-{model.kind}-z{model.latent_dim}" + (
             f"-b{train.beta:g}" if model.kind == "vae" else "")
         try:
-            job = job_manager().submit(model, train, data, name, owner=session_id())
+            job = job_manager().submit(model, train, data, name, owner=owner_id())
             ss[JOB_KEY] = job.id
         except ConfigError as e:
             errors[e.field] = e.message
@@ -262,11 +265,12 @@ def _figures(job_id: str, n_rows: int, ckpt: str, ckpt_mtime: float, _rows: list
     return out
 
 
-def charts(mgr: JobManager, s: JobStatus, key: str) -> None:
-    """Curves, KL per dimension and the 2-D latent map. The layout is the same before the first epoch (empty
-    axes) as after it: a live fragment whose elements change in number leaves stale copies in the browser."""
-    rows = mgr.history(s.id)
-    figs = _figures(s.id, len(rows), s.checkpoint, mtime(s.checkpoint), rows)
+def charts(mgr: JobManager, s: JobStatus | None, key: str) -> None:
+    """Curves, KL per dimension and the 2-D latent map: always the same three slots (curves; KL | map), each one
+    element, before the first epoch (empty axes), while training and after, with or without a run to show."""
+    rows = mgr.history(s.id) if s is not None else []
+    figs = _figures(s.id, len(rows), s.checkpoint, mtime(s.checkpoint), rows) if s is not None else _figures(
+        "", 0, "", 0.0, [])
     st.plotly_chart(figs["curves"], key=f"{key}_curves")
     a, b = st.columns(2)
     a.plotly_chart(figs["kl"], key=f"{key}_kl")
@@ -274,116 +278,95 @@ def charts(mgr: JobManager, s: JobStatus, key: str) -> None:
         b.plotly_chart(figs["map"], key=f"{key}_map")
     elif not rows:
         b.caption("Curves, KL per dimension and the latent map fill in after the first epoch.")
+    else:
+        b.caption("The live latent map is drawn for 2-D latents; open the run in the Latent map for the others.")
 
 
-def open_in_map(path: str) -> None:
-    set_current(store().checkpoint_id(path))
-    encode_test(path)  # fill the cache first: the map then draws at once instead of showing grey placeholders
-    st.switch_page("pages/latent_map.py")
-
-
-def _progress(mgr: JobManager, s: JobStatus) -> None:
-    """Queued, starting (the process is loading torch and the data), or training with a bar."""
-    if s.state == "queued":
+def _status_line(mgr: JobManager, s: JobStatus | None) -> None:
+    """Exactly one element: queued, starting, a progress bar, the outcome, or "no run"."""
+    if s is None:
+        st.caption("No run shown: start one above, or pick one under Recent runs.")
+    elif s.state == "queued":
         st.info(f"⏳ **{md(s.name)}** is queued: position {s.queue_position}. It starts when a running job finishes "
                 f"(at most {mgr.max_jobs} at a time).")
-    elif s.epoch == 0 and s.fraction == 0.0:
+    elif s.active and s.epoch == 0 and s.fraction == 0.0:
         st.progress(0.0, text=f"⏳ **{md(s.name)}**: starting… (loading the model code and the data)")
-    else:
+    elif s.active:
         st.progress(s.fraction, text=f"🏃 **{md(s.name)}**: epoch {s.epoch} of {s.epochs} · {eta_text(s)}")
-    stop_button(mgr, s.id)
+    else:
+        text = f"**{md(s.name)}**: {s.state}" + (f". {md(s.message)}" if s.message else "")
+        {"done": st.success, "stopped": st.warning}.get(s.state, st.error)(text, icon=STATE_ICON[s.state])
 
 
 def _stop(mgr: JobManager, job_id: str) -> None:
     try:
-        mgr.stop(job_id, by=session_id())
+        mgr.stop(job_id, by=owner_id())
     except NotOwner as e:  # the button is hidden from other sessions; a stale page may still send the click
         st.session_state[ERR_KEY] = {"run_name": str(e)}
 
 
-def stop_button(mgr: JobManager, job_id: str) -> None:
-    """Stop (or cancel) for the session that started the run; everyone else watches read-only."""
-    if mgr.can_stop(job_id, session_id()):
-        st.button("Stop", key=f"train_stop_{job_id}", on_click=_stop, args=(mgr, job_id),
+def action(mgr: JobManager, s: JobStatus | None) -> None:
+    """Exactly one element: Stop (or cancel) for the session that started a live run, a link that opens a finished
+    run in the Latent map (a link, not a button: nothing here reruns or switches the page from the poller), or a
+    caption."""
+    if s is None:
+        st.caption("Runs train in the background with the same code as `python -m vae train`.")
+    elif s.active and mgr.can_stop(s.id, owner_id()):
+        st.button("Stop", key=f"train_stop_{s.id}", on_click=_stop, args=(mgr, s.id),
                   help="Stops between steps and keeps the last finished epoch's checkpoint")
-    else:
+    elif s.active:
         st.caption("Started by another visitor: you can watch it, but only they can stop it.")
-
-
-def _outcome(mgr: JobManager, s: JobStatus) -> None:
-    text = f"**{md(s.name)}**: {s.state}" + (f". {md(s.message)}" if s.message else "")
-    {"done": st.success, "stopped": st.warning}.get(s.state, st.error)(text, icon=STATE_ICON[s.state])
-    if Path(s.checkpoint).exists() and st.button("Open in Latent Map", type="primary", key="train_open"):
-        open_in_map(s.checkpoint)
+    elif Path(s.checkpoint).exists():
+        st.page_link("pages/latent_map.py", label="Open in Latent Map", icon="🗺️",
+                     query_params={"ckpt": store().checkpoint_id(s.checkpoint)})
+    else:
+        st.caption("This run left no checkpoint to open.")
 
 
 def _mode(jobs: list[JobStatus], job_id: str | None) -> tuple[bool, bool]:
-    """(is the shown run live, is any run live): what decides how often the live parts poll."""
+    """(is the shown run live, is any run live): what decides how often the poller runs."""
     return (any(j.id == job_id and j.active for j in jobs), any(j.active for j in jobs))
 
 
-def _read(job_id: str | None, mode: tuple[bool, bool] | None):
-    """(manager, all jobs, the shown job, whether a run started or ended since the fragment was made)."""
+def _live(job_id: str | None, mode: tuple[bool, bool]) -> None:
+    """The page's one poller: status, stop, charts and the runs table, the same slots on every run."""
     mgr = job_manager()
     jobs = mgr.jobs()
-    changed = mode is not None and _mode(jobs, job_id) != mode
-    return mgr, jobs, next((j for j in jobs if j.id == job_id), None), changed
-
-
-def _status(job_id: str | None, mode=None) -> None:
-    mgr, _, shown, changed = _read(job_id, mode)
-    if changed and st.session_state.get(ENDED_KEY) == job_id:
-        st.session_state.pop(ENDED_KEY)
-        st.rerun()  # one poll after the outcome was drawn: the whole page redraws once with the new poll rates
-    if shown is not None:
-        (_progress if shown.active else _outcome)(mgr, shown)
-    if changed:  # draw the outcome now, from this fragment; a whole-page redraw first would cost a second or more
-        st.session_state[ENDED_KEY] = job_id
-
-
-def _charts(job_id: str | None, mode=None) -> None:
-    mgr, _, shown, _ = _read(job_id, mode)
-    if shown is not None:
-        charts(mgr, shown, "train_live" if shown.active else "train_done")
-
-
-def _table(job_id: str | None, mode=None) -> None:
-    _, jobs, _, changed = _read(job_id, mode)
+    shown = next((j for j in jobs if j.id == job_id), None)
+    now = _mode(jobs, job_id)
+    _status_line(mgr, shown)
+    action(mgr, shown)
+    charts(mgr, shown, "train_live")
+    st.subheader("Recent runs")
     runs_table(jobs)
-    if changed and not mode[0]:  # no status fragment is polling (only others' runs were live): redraw from here
-        st.rerun()
+    if now != mode:  # a run started or ended: the rest of the page (notes, open button, poll rate) must follow
+        request_page_rerun(LIVE_KEY, f"train:{job_id}:{now}:{sum(j.active for j in jobs)}:{len(jobs)}")
 
 
 def live_area(job_id: str | None) -> None:
-    """The shown run's status, its charts and the runs table, each a fragment with a fixed layout.
+    """The shown run's status, its charts and the recent runs in one poller with a fixed layout.
 
-    While the shown run trains, the status line and the table poll every LIVE_POLL_S (cheap text) and the charts
-    every CHART_POLL_S (Plotly redraws cost the browser far more than the server); while only someone else's run
-    trains, the table polls every OTHERS_POLL_S; when nothing trains, nothing polls.
+    It polls every LIVE_POLL_S while the shown run is live, every OTHERS_POLL_S while only someone else's run is,
+    and not at all when nothing trains. When a run starts or ends the poller asks the main script for one
+    whole-page run (ui/live.py), which brings the notes up to date and stops the polling.
     """
     mode = _mode(job_manager().jobs(), job_id)
-    fast = LIVE_POLL_S if mode[0] else None
-    table = LIVE_POLL_S if mode[0] else (OTHERS_POLL_S if mode[1] else None)
-    if job_id is not None:
-        st.subheader("Run")
-        st.fragment(run_every=fast)(_status)(job_id, mode)
-        st.fragment(run_every=CHART_POLL_S if mode[0] else None)(_charts)(job_id, mode)
-    st.subheader("Recent runs")
-    st.fragment(run_every=table)(_table)(job_id, mode)
+    every = LIVE_POLL_S if mode[0] else (OTHERS_POLL_S if mode[1] else None)
+    st.subheader("Run")
+    poller(LIVE_KEY, _live, job_id, mode, every=every)
 
 
 def runs_table(jobs: list[JobStatus], limit: int = 20) -> None:
-    """Recent runs of everyone on this server, so a reloaded page can find its run again."""
+    """Recent runs of everyone on this server, so a reloaded page can find its run again: always a table and a
+    picker (both empty before the first run), since this is drawn by the page's poller."""
     jobs = jobs[:limit]
-    if not jobs:
-        st.caption("No runs yet.")
-        return
     st.dataframe([{"run": j.id, "state": f"{STATE_ICON[j.state]} {j.state}", "epochs": f"{j.epoch}/{j.epochs}",
                    "started": time.strftime("%H:%M:%S", time.localtime(j.created)), "message": j.message}
-                  for j in jobs], hide_index=True, width="stretch")
+                  for j in jobs] or [{"run": "no runs yet", "state": "", "epochs": "", "started": "", "message": ""}],
+                 hide_index=True, width="stretch")
     ids = [j.id for j in jobs]
     cur = st.session_state.get(JOB_KEY)
     if cur in ids:  # follow the run shown above (a new run, or the newest active one after a reload)
         st.session_state.train_pick = cur
-    st.selectbox("Show run", ids, key="train_pick",
+    st.selectbox("Show run", ids, key="train_pick", disabled=not ids, placeholder="no runs yet",
                  on_change=lambda: st.session_state.update({JOB_KEY: st.session_state.train_pick}))

@@ -8,9 +8,10 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import encode_test, latent_scatter, load_model, load_split, md, session_id, set_current, store, upscale
+from ui.common import encode_test, latent_scatter, load_model, load_split, md, set_current, store, upscale
 from ui.factors import mig_of
 from ui.jobs_ui import COLORS, STATE_ICON, apply_shapes_preset, job_manager, preset_layers
+from ui.owner import owner_id
 from vae import explore
 from vae.checkpoint import CheckpointError
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
@@ -48,7 +49,7 @@ def _launch() -> None:
         train = TrainConfig(epochs=ss.beta_epochs, seed=ss.beta_seed,
                             **({"batch_size": 64} if ss.beta_data == "shapes" else {}))
         name = job_manager().submit_sweep(ss.beta_name.strip() or "sweep", betas, model, train,
-                                          DataConfig(name=ss.beta_data), owner=session_id())
+                                          DataConfig(name=ss.beta_data), owner=owner_id())
         ss[SWEEP_KEY] = name
     except ConfigError as e:
         errors[e.field] = e.message
@@ -280,9 +281,22 @@ def latent_maps(points: list[dict]) -> None:
 
 
 def progress_lines(points: list[dict]) -> None:
+    """One element per β (the β page's poller draws them, so the count never changes for a sweep): a bar while it
+    queues or trains, then its outcome; one caption when the sweep has no runs."""
+    if not points:
+        st.caption("No runs in this sweep yet.")
     for p in points:
         text = f"{STATE_ICON[p['state']]} β={p['beta']:g}: {p['state']}, epoch {p['epoch']}/{p['epochs']}"
         if p["state"] in ("failed", "diverged"):
             st.error(f"{text}. {md(p['message'])}")
+        elif p["state"] == "stopped":
+            st.warning(f"{text}. {md(p['message'])}")
+        elif p["state"] == "done":
+            st.success(text)
         else:
             st.progress(p["fraction"], text=text)
+
+
+def points_signature(points: list[dict]) -> str:
+    """What the views outside the poller are drawn from: each point's state and whether it has an epoch yet."""
+    return ";".join(f"{p['beta']:g}:{p['state']}:{min(p['epoch'], 1)}" for p in points)

@@ -8,6 +8,7 @@ readers (pages, a restarted server, a second server on the same folder) agree on
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -39,6 +40,11 @@ def max_jobs_default() -> int:
         return max(1, int(os.environ.get("VAE_MAX_JOBS", "1")))
     except ValueError:
         return 1
+
+
+def owner_hash(secret: str) -> str:
+    """The owner id kept for a visitor's secret (ui/owner.py): its SHA-256, so job files never hold the secret."""
+    return hashlib.sha256(f"vae-owner:{secret}".encode()).hexdigest()
 
 
 class NotOwner(PermissionError):
