@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import SVG_POINTS, load_model, load_split_by_key, md, mtime
+from ui.common import SVG_POINTS, figure_cache, load_model, load_split_by_key, md, mtime
 from vae.analysis import normal_pdf, prior_holes
 
 HIST_CAP = 3.0  # histogram axes stop at this multiple of the prior's peak density, so the prior stays readable
@@ -59,6 +59,25 @@ def holes_for(path: str | Path, split: str) -> dict:
     return _holes(str(path), mtime(path), split)
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def _recon_pairs(path: str, mtime_s: float, split: str, idx: tuple[int, ...], seed: int) -> dict[str, np.ndarray]:
+    import torch
+
+    from vae.explore import reconstruct
+    from vae.metrics import per_image_terms
+
+    model = load_model(path).model
+    x = load_split_by_key(split).test.x[torch.as_tensor(idx)]  # (n, C, H, W)
+    terms = per_image_terms(model, x, seed=seed)
+    return {"x": x.numpy(), "x_hat": reconstruct(model, x), "recon": terms["recon"], "kl": terms["kl"]}
+
+
+def recon_pairs(path: str | Path, split: str, idx, seed: int) -> dict[str, np.ndarray]:
+    """Test images `idx`, their decoded posterior means, and per-image recon and KL (nats) for one z ~ q(z|x) drawn
+    with `seed`: {'x', 'x_hat', 'recon', 'kl'}; cached by path + mtime, so a page switch does not rerun the model."""
+    return _recon_pairs(str(path), mtime(path), split, tuple(int(i) for i in idx), int(seed))
+
+
 def shared_z_ui(paths: list[str], names: list[str], split: str) -> None:
     """One z plane, decoded by every compared model in the browser as the mouse moves (ui/components/z_plane.js)."""
     from ui.canvas import exported_json
@@ -93,6 +112,7 @@ def shared_z_ui(paths: list[str], names: list[str], split: str) -> None:
 
 # ---------- figures ----------
 
+@figure_cache
 def kl_bars(kl_dims: np.ndarray, variances: np.ndarray, threshold: float, *, generative: bool = True,
             height: int = 260) -> go.Figure:
     """KL per latent dimension; active units (Var_x E[z_i|x] > threshold) solid, inactive ones grey.
@@ -113,6 +133,7 @@ def kl_bars(kl_dims: np.ndarray, variances: np.ndarray, threshold: float, *, gen
     return fig
 
 
+@figure_cache
 def marginal_histograms(values: np.ndarray, *, per_row: int = 4, height_per_row: int = 220) -> go.Figure:
     """One histogram per dimension of `values` (N, D) as a density, over the N(0, 1) density of the prior."""
     from plotly.subplots import make_subplots
@@ -146,16 +167,17 @@ def marginal_histograms(values: np.ndarray, *, per_row: int = 4, height_per_row:
 
 def pair_grid(x: np.ndarray, x_hat: np.ndarray, captions: list[str], *, per_row: int = 8, size: int = 80) -> None:
     """Each input above its reconstruction, with a caption under the pair; wraps after per_row pairs."""
-    from ui.common import upscale
+    from ui.common import display_png
 
     for start in range(0, len(x), per_row):
         cols = st.columns(per_row)
         for j in range(start, min(start + per_row, len(x))):
             with cols[j - start]:
-                st.image(upscale(x[j], size), width=size)
-                st.image(upscale(x_hat[j], size), caption=captions[j], width=size)
+                st.image(display_png(x[j], size), width=size)
+                st.image(display_png(x_hat[j], size), caption=captions[j], width=size)
 
 
+@figure_cache
 def holes_figure(holes: dict, mu: np.ndarray, *, height: int = 420) -> go.Figure:
     """The hole cells (q has < HOLE_RATIO of the prior's mass there) shaded by their prior density, codes on top."""
     g = holes["g"]

@@ -252,16 +252,16 @@ def kl_dims_figure(kl: list[float]) -> go.Figure:
     return fig
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
+@st.cache_resource(max_entries=8, show_spinner=False)
 def _figures(job_id: str, n_rows: int, ckpt: str, ckpt_mtime: float, _rows: list[dict]) -> dict:
-    """The run's figures as plain dicts, built once per (epoch count, checkpoint version): a live panel that
-    redraws four times a second must not rebuild Plotly figures or re-encode the test set on every poll."""
-    out = {"curves": curves_figure(_rows).to_dict(), "kl": kl_dims_figure((_rows[-1].get("kl_per_dim") or []) if _rows else []).to_dict()}
+    """The run's figures, built once per (epoch count, checkpoint version) and shared, never changed: a live panel
+    that redraws twice a second must not rebuild (or re-validate) Plotly figures or re-encode the test set."""
+    out = {"curves": curves_figure(_rows), "kl": kl_dims_figure((_rows[-1].get("kl_per_dim") or []) if _rows else [])}
     if ckpt_mtime and _rows:
         enc = encode_test(ckpt)  # cached on mtime: recomputed when the epoch's checkpoint is rewritten
         if enc["mu"].shape[1] == 2:
             # SVG for small maps (ui.common.SVG_POINTS): no WebGL context to rebuild on every live redraw
-            out["map"] = latent_scatter(enc["mu"], enc["y"], title=f"latent map after epoch {n_rows}", height=280).to_dict()
+            out["map"] = latent_scatter(enc["mu"], enc["y"], title=f"latent map after epoch {n_rows}", height=280)
     return out
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import encode_test, latent_scatter, load_model, load_split, md, set_current, store, upscale
+from ui.common import (display_png, encode_test, figure_cache, latent_scatter, load_model, load_split, md, mtime,
+                       set_current, store)
 from ui.factors import mig_of
 from ui.jobs_ui import COLORS, STATE_ICON, apply_shapes_preset, job_manager, preset_layers
 from ui.owner import owner_id
@@ -156,6 +157,7 @@ def label_sides(x: np.ndarray, y: np.ndarray, texts: list[str], span: tuple[floa
     return out
 
 
+@figure_cache
 def rd_figure(points: list[dict]) -> go.Figure:
     """Distortion against rate, one labelled point per β, with dashed lines of equal ELBO (D + R = const)."""
     pts = [p for p in points if p["rate"] is not None and p["distortion"] is not None]
@@ -205,6 +207,7 @@ def mig_points(points: list[dict]) -> list[tuple[float, float]]:
     return out
 
 
+@figure_cache
 def mig_figure(pairs: list[tuple[float, float]]) -> go.Figure:
     """MIG against β (log axis): does a larger β give each factor a dim of its own (Higgins et al., 2017)?"""
     pairs = sorted(pairs)
@@ -240,6 +243,19 @@ def _ready(points: list[dict]) -> list[dict]:
     return [p for p in points if p["epoch"] >= 1 and Path(p["path"]).exists()]
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def _recon_tiles(runs: tuple[tuple[str, float, float], ...]) -> list[tuple[str, bytes]]:
+    """(label, PNG) rows for (path, mtime, β) runs: the inputs, then each β's reconstructions of them."""
+    x = load_split(load_model(runs[0][0])).test.x[:N_INPUTS]  # (N, C, H, W); a sweep's runs share the split
+    rows = [("input", x.numpy())]
+    for path, _mt, beta in runs:
+        try:
+            rows.append((f"β={beta:g}", explore.reconstruct(load_model(path).model, x)))
+        except CheckpointError:
+            continue
+    return [(label, display_png(explore.tile(imgs[None]), 48 * N_INPUTS)) for label, imgs in rows]
+
+
 def recon_rows(points: list[dict]) -> None:
     """The same test images reconstructed by every β: detail fades as β buys a lower rate."""
     ready = _ready(points)
@@ -247,21 +263,14 @@ def recon_rows(points: list[dict]) -> None:
         st.caption("Reconstructions appear after each run's first epoch.")
         return
     try:
-        ckpt = load_model(ready[0]["path"])
-        x = load_split(ckpt).test.x[:N_INPUTS]  # (N, C, H, W); every β of a sweep shares the dataset and split
+        rows = _recon_tiles(tuple((p["path"], mtime(p["path"]), float(p["beta"])) for p in ready))
     except (CheckpointError, Exception) as e:  # a dataset that no longer loads must not break the page
         st.warning(f"Cannot show reconstructions: {md(e)}")
         return
-    rows = [("input", x.numpy())]
-    for p in ready:
-        try:
-            rows.append((f"β={p['beta']:g}", explore.reconstruct(load_model(p["path"]).model, x)))
-        except CheckpointError:
-            continue
-    for label, imgs in rows:
+    for label, png in rows:
         a, b = st.columns([1, 6], vertical_alignment="center")
         a.markdown(f"**{label}**")
-        b.image(upscale(explore.tile(imgs[None]), 48 * N_INPUTS), width="stretch")
+        b.image(png, width="stretch")
 
 
 def latent_maps(points: list[dict]) -> None:
@@ -275,8 +284,8 @@ def latent_maps(points: list[dict]) -> None:
         if enc["mu"].shape[1] != 2:
             cols[i % len(cols)].caption(f"β={p['beta']:g}: latent map needs a 2-D latent space")
             continue
-        fig = latent_scatter(enc["mu"], enc["y"], height=260, title=f"β={p['beta']:g}", lim=MAP_LIM, legend=False)
-        fig.add_shape(type="circle", x0=-2, y0=-2, x1=2, y1=2, line=dict(color="#9e9e9e", dash="dot"))
+        fig = latent_scatter(enc["mu"], enc["y"], height=260, title=f"β={p['beta']:g}", lim=MAP_LIM, legend=False,
+                             prior_circle=True)
         cols[i % len(cols)].plotly_chart(fig, key=f"beta_map_{i}")
 
 
