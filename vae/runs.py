@@ -32,6 +32,7 @@ JOB_SUFFIX = ".job.json"
 STDERR_SUFFIX = ".stderr.txt"
 SIDE_SUFFIXES = (LOG_SUFFIX, JOB_SUFFIX, STDERR_SUFFIX)  # files a run keeps beside its checkpoint
 LOCK_NAME = ".store.lock"
+CACHE = ".cache"  # figures computed once per checkpoint content (vae/iwae_budget.py); hidden from every listing
 STAGING_PREFIX = ".upload-"  # uploads being checked (vae/uploads.py): not kept yet, so no quota counts them
 MAX_TRIES = 1000  # name, name-2, ... name-999
 _THREAD_LOCKS: dict[str, threading.RLock] = {}  # flock is per process: threads of one server also need a lock
@@ -175,6 +176,12 @@ class RunStore:
     @classmethod
     def stderr_path(cls, checkpoint: str | os.PathLike) -> Path:
         return cls.side_files(checkpoint)[2]
+
+    def cache_path(self, kind: str, key: str) -> Path:
+        """Where a computed figure of kind `kind`, named by the hex digest `key`, is kept."""
+        if not (re.fullmatch(r"[a-z]{1,16}", kind) and re.fullmatch(r"[0-9a-f]{64}", key)):
+            raise ValueError(f"not a cache name: {kind[:20]!r}/{key[:70]!r}")
+        return self.runs_root / CACHE / kind / f"{key}.json"
 
     def _taken(self, checkpoint: Path) -> bool:
         return checkpoint.exists() or any(p.exists() for p in self.side_files(checkpoint))
