@@ -89,6 +89,30 @@ def test_the_figure_is_vaes_iwae_with_the_chosen_k_and_is_kept(vae_file, tmp_pat
     assert iwae_budget.read_kept(store, copy, SPLIT, 3) is None
 
 
+def test_sessions_asking_at_once_compute_it_once(vae_file, tmp_path, monkeypatch):
+    import threading
+
+    store, model, x = RunStore(tmp_path / "runs"), load_checkpoint(vae_file).model, _test_x(vae_file)
+    calls, barrier, figs = [], threading.Barrier(4), []
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs["k"])
+        return iwae_nll(*args, **kwargs)
+
+    monkeypatch.setattr(iwae_budget, "iwae_nll", counted)
+
+    def visit():
+        barrier.wait()
+        figs.append(iwae_budget.compute(store, vae_file, model, x, SPLIT, cost_s=1e-3))
+
+    threads = [threading.Thread(target=visit) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(calls) == 1 and len(figs) == 4 and len(set(figs)) == 1
+
+
 @pytest.mark.parametrize("text", ["", "not json", "[1, 2]", '{"nll": "NaN", "k": 3, "n": 1, "seconds": 0}',
                                   '{"nll": 1.0, "k": 0, "n": 1, "seconds": 0}', '{"nll": 1.0}',
                                   '{"nll": 1.0, "k": 3, "n": 1, "seconds": 0, "x": "' + "a" * 5000 + '"}'])

@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ from vae.runs import RunStore
 CACHE_KIND = "iwae"
 PROBE_K, PROBE_N = 8, 128  # the cost probe: 8 samples for each of the first 128 images
 MAX_SIDE_BYTES = 4096  # a kept figure is ~150 bytes; anything larger is not ours
+_LOCKS: dict[str, threading.Lock] = {}  # one per side file: sessions of this server compute a figure once
+_LOCKS_GUARD = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -114,14 +117,21 @@ def compute(store: RunStore, checkpoint: str | os.PathLike, model, x: torch.Tens
     """
     if not model.generative:
         return None
-    budget, k_max = settings.IWAE_SECONDS.value(), max(1, settings.IWAE_MAX_K.value())
-    k = fit_k(model, x, budget, k_max, seed=seed) if cost_s is None else choose_k(cost_s, len(x), budget, k_max)
-    t0 = time.perf_counter()
-    nll = iwae_nll(model, x, k=k, seed=seed, on_batch=on_batch)
-    fig = IwaeFigure(float(nll), k, int(len(x)), round(time.perf_counter() - t0, 3))
-    if math.isfinite(fig.nll):
-        try:
-            atomic_write_bytes(_side_file(store, checkpoint, split, seed), json.dumps(asdict(fig)).encode())
-        except OSError:  # a full or read-only runs folder: the figure is shown, and computed again next time
-            pass
+    side = _side_file(store, checkpoint, split, seed)
+    with _LOCKS_GUARD:
+        lock = _LOCKS.setdefault(str(side), threading.Lock())
+    with lock:  # a class opening the same pair at once: one session computes, the others wait and read it
+        kept = read_kept(store, checkpoint, split, seed)
+        if kept is not None:
+            return kept
+        budget, k_max = settings.IWAE_SECONDS.value(), max(1, settings.IWAE_MAX_K.value())
+        k = fit_k(model, x, budget, k_max, seed=seed) if cost_s is None else choose_k(cost_s, len(x), budget, k_max)
+        t0 = time.perf_counter()
+        nll = iwae_nll(model, x, k=k, seed=seed, on_batch=on_batch)
+        fig = IwaeFigure(float(nll), k, int(len(x)), round(time.perf_counter() - t0, 3))
+        if math.isfinite(fig.nll):
+            try:
+                atomic_write_bytes(side, json.dumps(asdict(fig)).encode())
+            except OSError:  # a full or read-only runs folder: the figure is shown, and computed again next time
+                pass
     return fig
