@@ -1,4 +1,4 @@
-"""Cached evaluations and figures for the Reconstruction & KL and Compare pages (file handling lives in vae.runs)."""
+"""Cached encodings and figures for the Reconstruction & KL and Compare pages (the metrics table: ui/compare_table.py)."""
 
 from __future__ import annotations
 
@@ -12,29 +12,6 @@ from ui.common import SVG_POINTS, figure_cache, load_model, load_split_by_key, m
 from vae.analysis import normal_pdf, prior_holes
 
 HIST_CAP = 3.0  # histogram axes stop at this multiple of the prior's peak density, so the prior stays readable
-IWAE_K = 50  # importance samples for the Compare page: tight enough to rank models, quick on a CPU
-
-
-@st.cache_data(max_entries=32, show_spinner="Evaluating…")
-def _evaluate(path: str, mtime_s: float, split: str, k: int, seed: int) -> dict:
-    from vae.metrics import evaluate, factor_scores, kl_per_dim
-    from vae.explore import encode_dataset
-
-    model = load_model(path).model
-    test = load_split_by_key(split).test
-    x = test.x  # (N, C, H, W)
-    out = evaluate(model, x, iwae_k=k, seed=seed)
-    mu, logvar = encode_dataset(model, x)
-    out["kl_per_dim"] = kl_per_dim(mu, logvar).tolist()
-    # MIG (Chen et al., 2018) where the dataset has known factors (shapes) and the code at least 2 dims
-    out["mig"] = (factor_scores(mu, test.factors.numpy(), test.factor_names).mig
-                  if test.factors is not None and mu.shape[1] >= 2 else None)
-    return out
-
-
-def evaluate_on(path: str | Path, split: str, k: int = IWAE_K, seed: int = 0) -> dict:
-    """vae.metrics.evaluate on a given test split, cached by path + mtime (so a retrained file is re-evaluated)."""
-    return _evaluate(str(path), mtime(path), split, k, seed)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
