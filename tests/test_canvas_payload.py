@@ -116,6 +116,9 @@ def test_canvas_and_plotly_map_colour_by_a_factor(tiny_ckpts):
     assert fig.layout.legend.title.text == "shape"
 
 
+Z0 = [0.375, -1.25]  # the z before every event in _callback_script: not the centre, exact in float32
+
+
 def _callback_script():
     import streamlit as st
 
@@ -124,6 +127,8 @@ def _callback_script():
 
     ctx = st.session_state["test_ctx"]
     L.sync_state(ctx["path"], 2)
+    if "z0" in ctx:
+        L.set_z(ctx["z0"])  # not the centre: an event that resets z instead of leaving it is seen
     st.session_state[CV.CANVAS_KEY] = ctx["events"]
     getattr(CV, ctx["fn"])(*ctx.get("args", [ctx["path"]]))
     st.session_state["out"] = {k: st.session_state.get(k) for k in ("map_point", "map_z", "map_drawn", "map_canvas_failed")}
@@ -132,11 +137,13 @@ def _callback_script():
 @pytest.mark.parametrize("fn,events,expect", [
     ("on_select", {"select": {"row": 5, "nonce": 1}}, {"map_point": 5}),
     ("on_select", {"select": {"z": [0.5, -1.0], "nonce": 2}}, {"map_z": [0.5, -1.0]}),
-    ("on_select", {"select": {"row": 10**9}}, {"map_point": None}),
-    ("on_select", {"select": {"row": "../../etc/passwd"}}, {"map_point": None}),
-    ("on_select", {"select": {"z": [1.0]}}, {"map_z": [0.0, 0.0]}),
-    ("on_select", {"select": {"z": ["nan", 1]}}, {"map_z": [0.0, 0.0]}),
-    ("on_select", {"select": "junk"}, {"map_point": None}),
+    ("on_select", {"select": {"row": 10**9}}, {"map_point": None, "map_z": "unchanged"}),
+    ("on_select", {"select": {"row": "../../etc/passwd"}}, {"map_point": None, "map_z": "unchanged"}),
+    ("on_select", {"select": {"z": [1.0]}}, {"map_z": "unchanged"}),
+    ("on_select", {"select": {"z": ["nan", 1]}}, {"map_z": "unchanged"}),
+    ("on_select", {"select": {"z": [1e308 * 10, 1.0]}}, {"map_z": "unchanged"}),
+    ("on_select", {"select": {"z": "0.5,1"}}, {"map_z": "unchanged"}),
+    ("on_select", {"select": "junk"}, {"map_point": None, "map_z": "unchanged"}),
     ("on_drawn", {"drawn": {"pixels": [2.0] + [0.5] * 63, "nonce": 3}}, {"map_drawn": "clipped"}),
     ("on_drawn", {"drawn": {"pixels": [0.5] * 10}}, {"map_drawn": None}),
     ("on_drawn", {"drawn": {"pixels": ["x"] * 64}}, {"map_drawn": None}),
@@ -151,7 +158,8 @@ def test_callbacks_take_only_well_formed_events(tiny_ckpts, fn, events, expect):
 
     path = str(tiny_ckpts["vae"])
     at = AppTest.from_function(_callback_script, default_timeout=60)
-    at.session_state["test_ctx"] = {"path": path, "events": events, "fn": fn, "args": [] if fn == "on_failed" else [path]}
+    at.session_state["test_ctx"] = {"path": path, "events": events, "fn": fn, "z0": Z0,
+                                    "args": [] if fn == "on_failed" else [path]}
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     out = at.session_state["out"]
@@ -160,8 +168,8 @@ def test_callbacks_take_only_well_formed_events(tiny_ckpts, fn, events, expect):
             assert out[k] == v and out["map_z"] == pytest.approx(encode_test(path)["mu"][v].tolist())
         elif v == "clipped":
             assert out[k]["pixels"][0] == 1.0 and len(out[k]["pixels"]) == 64
-        elif k == "map_z" and v == [0.0, 0.0]:
-            assert out[k] == pytest.approx([0.0, 0.0])  # unchanged: the centre of a VAE
+        elif v == "unchanged":
+            assert out[k] == Z0  # exactly the z set before the event: ignored, not reset to the centre
         else:
             assert out[k] == v
 
