@@ -46,13 +46,13 @@ def pct(v, q) -> float:
     return float(np.percentile(np.asarray(v, dtype=float), q)) if len(v) else float("nan")
 
 
-def make_data(work: Path) -> tuple[Path, str]:
-    if MNIST.exists():
-        with np.load(MNIST) as f:
+def make_data(work: Path, mnist: Path = MNIST) -> tuple[Path, str]:
+    if mnist.exists():
+        with np.load(mnist) as f:
             x, y = f["x"], f["y"]
         x = np.concatenate([x, np.roll(x, 1, axis=2)])[:20_000]
         y = np.concatenate([y, y])[:20_000]
-        source = f"{MNIST.name} + a 1-pixel shifted copy"
+        source = f"{mnist.name} + a 1-pixel shifted copy"
     else:
         rng = np.random.default_rng(0)
         x, y = rng.integers(0, 256, (20_000, 28, 28), dtype=np.uint8), rng.integers(0, 10, 20_000)
