@@ -161,6 +161,14 @@ def test_a_click_on_empty_space_decodes_that_z_and_moves_the_sliders(app):
 def test_drawing_moves_the_ellipse_live_and_release_gets_exact_terms(app):
     server, page, sent, errors = app
     e2e.wait_idle(page)
+    # the encoder is not sent with the map: the pointer coming onto the pad asks for it, once
+    assert page.evaluate("() => { const c = window.__vaeCanvas; return c.encoder === null && !!c.lazyEncoder; }")
+    box = cv.pad_box(page)
+    page.mouse.move(box["x"] + box["w"] / 2, box["y"] + box["h"] / 2, steps=2)
+    page.wait_for_function("() => window.__vaeCanvas.encoder !== null", timeout=30_000)
+    e2e.wait_idle(page)
+    last = page.evaluate("() => window.__vaeCanvas.stats.lastPayload")
+    assert last["binary"] and last["bytes"] < 200_000, last  # the encoder's part alone (the demo: ~70 kB)
     before = sent["sent"]
     centres = cv.draw_stroke(page, [(0.3, 0.2), (0.7, 0.2), (0.7, 0.5), (0.3, 0.8), (0.7, 0.8)],
                              on_step=lambda i: cv.drawn_centre(page))

@@ -91,10 +91,10 @@ def _canvas_data(at) -> tuple[dict, int, bool]:
     return json.loads(p.json), len(p.json), False
 
 
-def _refs(v) -> set[str]:
+def _refs(v, kind="$part") -> set[str]:
     if isinstance(v, dict):
-        return {v["$part"]} if "$part" in v else set().union(*[_refs(x) for k, x in v.items() if k != "$parts"])
-    return set().union(*[_refs(x) for x in v]) if isinstance(v, list) else set()
+        return {v[kind]} if kind in v else set().union(*[_refs(x, kind) for k, x in v.items() if k != "$parts"])
+    return set().union(*[_refs(x, kind) for x in v]) if isinstance(v, list) else set()
 
 
 def _blob_bytes(v) -> int:
@@ -104,15 +104,18 @@ def _blob_bytes(v) -> int:
 
 
 def test_heavy_parts_go_once_per_session_then_keys_only(tiny_ckpts, runs_dir):
-    """First mount: every part, binary, nothing base64; a rerun, a page switch and back, another checkpoint and
-    back: keys only, except the other checkpoint's own parts (its test split's thumbnails are already there)."""
+    """First mount: every part but the encoder, binary, nothing base64; a rerun, a page switch and back, another
+    checkpoint and back: keys only, except the other checkpoint's own parts (its test split's thumbnails are already
+    there). The encoder goes once the pad asks for it, then stays."""
     from conftest import as_run
-    from ui.payload import K_SENT
+    from ui.payload import K_SENT, K_WANTED
 
     at = _page(tiny_ckpts["vae"])
     first, n_first, binary = _canvas_data(at)
     parts = first["$parts"]
-    assert binary and set(parts) == _refs(first) and len(parts) == 5  # decoder, encoder, view, atlas, colour
+    assert binary and set(parts) == _refs(first) and len(parts) == 4  # decoder, view, atlas, colour
+    (encoder,) = _refs(first, "$lazy")
+    assert first["model"]["encoder"] == {"$lazy": encoder} and encoder not in parts  # only when the pad is used
     blobs = _blob_bytes(parts)
     assert blobs > 10_000 and n_first <= blobs + 4_000  # the arrays as they are (no base64), a small JSON header
     assert set(at.session_state[K_SENT]) == set(parts)
@@ -128,17 +131,24 @@ def test_heavy_parts_go_once_per_session_then_keys_only(tiny_ckpts, runs_dir):
     other, _, binary = _canvas_data(at)
     atlas = first["atlas"]["$part"]
     assert binary and atlas in _refs(other) and atlas not in other["$parts"]  # the same test images: not again
-    assert len(other["$parts"]) == 3  # the AE's decoder, encoder and view (its colouring is the same labels)
+    assert len(other["$parts"]) == 2  # the AE's decoder and view (its colouring is the same labels)
     at.session_state["ckpt_id"] = as_run(tiny_ckpts["vae"])
     at.run()
     home, n, binary = _canvas_data(at)
     assert not binary and _refs(home) == set(parts) and n < 2_000  # held since the first mount: nothing heavy
+    at.session_state[K_WANTED] = [encoder]  # what the pad's ask leaves (on_need_static: the test below)
+    at.run()
+    drawn, _, binary = _canvas_data(at)
+    assert binary and list(drawn["$parts"]) == [encoder] and drawn["model"]["encoder"] == {"$part": encoder}
+    at.run()
+    later, _, binary = _canvas_data(at)
+    assert not binary and _refs(later) == set(parts) | {encoder}  # then by key, like the rest
 
 
 def test_a_part_the_browser_lost_goes_again(tiny_ckpts, runs_dir):
     from streamlit.testing.v1 import AppTest
 
-    from ui.payload import K_SENT
+    from ui.payload import K_SENT, K_WANTED
 
     at = _page(tiny_ckpts["vae"])
     first, _, _ = _canvas_data(at)
@@ -153,6 +163,7 @@ def test_a_part_the_browser_lost_goes_again(tiny_ckpts, runs_dir):
     at2.session_state["test_ctx"]["events"] = {"need_static": {"keys": [lost], "nonce": 1}}
     at2.run()
     assert set(at2.session_state[K_SENT]) == set(first["$parts"]) - {lost}
+    assert at2.session_state[K_WANTED] == [lost]  # an ask also fetches a part that is sent only when asked for
     at.session_state[K_SENT] = at2.session_state[K_SENT]
     at.run()
     again, _, binary = _canvas_data(at)

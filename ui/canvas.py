@@ -256,12 +256,13 @@ def on_need_static() -> None:
 
 
 def canvas_map(path: str, view: View, classes: tuple[str, ...], colour: ColourBy | None = None) -> None:
-    """Mount the canvas, coloured by `colour` (default: the label). Model, points, thumbnails and colouring go
-    once per session (ui/payload.py; megabytes for MNIST); reruns and remounts send their keys and the small
-    per-rerun part only."""
+    """Mount the canvas, coloured by `colour` (default: the label). Decoder, points, thumbnails and colouring go
+    once per session (ui/payload.py; megabytes for MNIST), the encoder once the draw pad is first used; reruns and
+    remounts send their keys and the small per-rerun part only."""
     static = static_payload(path, mtime(path), view)
     colours = colour_payload(path, view, colour or default_colour(path, classes))
-    model = static["model"] and {k: static["model"][k] for k in ("posterior", "decoder", "encoder")}
+    model = static["model"] and {"posterior": static["model"]["posterior"], "decoder": static["model"]["decoder"],
+                                 "encoder": P.Lazy(static["model"]["encoder"])}  # the pad asks for it when used
     data = {"static_key": static["static_key"], "latent_dim": static["latent_dim"],
             "input_shape": static["input_shape"], "model": model, "view": static["view"], "atlas": static["atlas"],
             "colour_key": colours.key, "colour": colours, **dynamic_payload(path, view)}

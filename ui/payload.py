@@ -9,7 +9,11 @@ MAX_PARTS, as this side assumes: a rerun, a remount after a page switch or anoth
 small per-rerun part only. A browser that lacks a part after all (a reload is a new session, so only a lost
 message) asks for it with a "need_static" trigger, and the next rerun sends it.
 
-Session key: parts_sent, the keys this session's browser holds, oldest first (not `map_`: it outlives a checkpoint).
+A `Lazy` part goes only once the browser has asked for it (the same trigger): until then the payload names it as
+{"$lazy": key}. The map's encoder is one: only the draw pad needs it, and most visits never draw.
+
+Session keys (not `map_`: they outlive a checkpoint): parts_sent, the keys this session's browser holds, oldest
+first; parts_wanted, the keys it asked for.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import streamlit as st
 
 from vae import wire
 
-K_SENT = "parts_sent"
+K_SENT, K_WANTED = "parts_sent", "parts_wanted"
 MAX_PARTS = 16  # the JS keeps as many (sent as "$keep"): a model's two programs, a view, an atlas, a colouring...
 KEY_CHARS = 17
 
@@ -44,28 +48,43 @@ class Part:
         return len(wire.pack(self.content))
 
 
+@dataclass(frozen=True, eq=False)
+class Lazy:
+    """A part sent once the browser asks for it; until then only its key."""
+
+    part: Part
+
+
 def make_part(content: Any) -> Part:
     """A part named by the SHA-1 of its packed bytes ("p" + 16 hex digits: never an array index in JS)."""
     return Part("p" + hashlib.sha1(wire.pack(content)).hexdigest()[: KEY_CHARS - 1], content)
 
 
-def _refs(v, found: dict[str, Part]):
+def _refs(v, found: dict[str, Part], wanted: set[str]):
+    if isinstance(v, Lazy):
+        if v.part.key not in wanted:
+            return {"$lazy": v.part.key}
+        v = v.part
     if isinstance(v, Part):
         found[v.key] = v
         return v.ref
     if isinstance(v, dict):
-        return {k: _refs(x, found) for k, x in v.items()}
+        return {k: _refs(x, found, wanted) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_refs(x, found) for x in v]
+        return [_refs(x, found, wanted) for x in v]
     return v
 
 
+def _keys(name: str) -> list[str]:
+    return [k for k in st.session_state.get(name) or [] if isinstance(k, str)]
+
+
 def payload(data: dict) -> dict | bytes:
-    """`data` with each Part in it replaced by its ref, and the parts this session has not sent yet: bytes when
-    any go, JSON otherwise."""
+    """`data` with each Part in it replaced by its ref (a Lazy one by its key until asked for), and the parts this
+    session has not sent yet: bytes when any go, JSON otherwise."""
     found: dict[str, Part] = {}
-    data = _refs(data, found)
-    sent = [k for k in st.session_state.get(K_SENT) or [] if isinstance(k, str)]
+    data = _refs(data, found, set(_keys(K_WANTED)))
+    sent = _keys(K_SENT)
     new = {k: p.content for k, p in found.items() if k not in sent}
     if not new:
         return {**data, "$keep": MAX_PARTS}
@@ -74,8 +93,10 @@ def payload(data: dict) -> dict | bytes:
 
 
 def forget(keys) -> None:
-    """The browser says it lacks these parts: they go again with the next payload. Anything else is ignored."""
+    """The browser asks for these parts (it lost them, or wants a Lazy one): they go with the next payload.
+    Anything else is ignored."""
     if not isinstance(keys, list):
         return
-    lost = {k for k in keys[:MAX_PARTS] if isinstance(k, str) and len(k) == KEY_CHARS}
-    st.session_state[K_SENT] = [k for k in st.session_state.get(K_SENT) or [] if k not in lost]
+    asked = [k for k in keys[:MAX_PARTS] if isinstance(k, str) and len(k) == KEY_CHARS]
+    st.session_state[K_SENT] = [k for k in _keys(K_SENT) if k not in asked]
+    st.session_state[K_WANTED] = ([k for k in _keys(K_WANTED) if k not in asked] + asked)[-MAX_PARTS:]

@@ -121,6 +121,7 @@ class LatentCanvas {
     if (missing.length) { setTrigger("need_static", { keys: missing }); return; }
     this.dyn = data;
     if (data.static_key !== this.staticKey) this.loadStatic(data);
+    else this.syncEncoder(data.model);
     if (data.colour_key !== this.colourKey) this.applyColour(data.colour, data.colour_key);
     this.applyDrawing(data.drawing);
     this.showCurrent();
@@ -180,7 +181,8 @@ class LatentCanvas {
     this.d = data.latent_dim;
     this.shape = data.input_shape;  // [C, H, W]
     this.decoder = m ? VaeOps.compile(m.decoder) : null;
-    this.encoder = m ? VaeOps.compile(m.encoder) : null;
+    this.encoderPart = undefined;
+    this.syncEncoder(m);
     this.posterior = m ? m.posterior : null;
     const p = data.view;  // a part: its arrays are Uint8Arrays of their own (offset 0, aligned)
     this.n = p.n;
@@ -211,7 +213,7 @@ class LatentCanvas {
     this.clearCanvas(this.reconCv);
     this.hover = null;
     this.hoverCap.textContent = this.plane ? "Move over the map" : "Move over a dot";
-    this.padCap.textContent = this.encoder ? "Mouse or touch; the encoder runs as you draw" : "";
+    this.padCap.textContent = this.encoder || this.lazyEncoder ? "Mouse or touch; the encoder runs as you draw" : "";
     this.reconCap.textContent = "";
     this.resize();
     this.applySearch();
@@ -571,6 +573,7 @@ class LatentCanvas {
     const cv = this.padCv;
     let last = null;
     const pos = (e) => [(e.offsetX / cv.clientWidth) * this.shape[2], (e.offsetY / cv.clientHeight) * this.shape[1]];
+    cv.addEventListener("pointerenter", () => this.wantEncoder());  // usually there before the first stroke
     cv.addEventListener("pointerdown", (e) => {
       if (!this.shape) return;
       cv.setPointerCapture(e.pointerId);
@@ -586,7 +589,7 @@ class LatentCanvas {
     const up = () => {
       if (!last) return;
       last = null;
-      if (this.encoder) this.send("drawn", { pixels: Array.from(this.pad, (v) => Math.round(v * 1000) / 1000) });
+      if (this.encoder || this.lazyEncoder) this.send("drawn", { pixels: Array.from(this.pad, (v) => Math.round(v * 1000) / 1000) });
     };
     cv.addEventListener("pointerup", up);
     cv.addEventListener("pointercancel", up);
@@ -638,8 +641,25 @@ class LatentCanvas {
     this.paintImage(this.padCv, this.padInput());
   }
 
+  // the encoder is sent when the pad is first used (ui/canvas.py: a Lazy part): until then m.encoder is {$lazy: key}
+  syncEncoder(m) {
+    const enc = m ? m.encoder : null;
+    this.lazyEncoder = enc && typeof enc.$lazy === "string" ? enc.$lazy : null;
+    if (!enc || this.lazyEncoder) { this.encoder = null; this.encoderPart = null; return; }
+    if (enc === this.encoderPart) return;  // the same kept part: compiled already
+    this.encoderPart = enc;
+    this.encoder = VaeOps.compile(enc);
+    if (this.pad && this.pad.some((v) => v !== 0)) this.encodePad();  // drawn while it was on its way
+  }
+
+  wantEncoder() {
+    if (!this.lazyEncoder || this.askedEncoder === this.lazyEncoder || !this.setTrigger) return;
+    this.askedEncoder = this.lazyEncoder;
+    this.setTrigger("need_static", { keys: [this.lazyEncoder] });
+  }
+
   encodePad() {
-    if (!this.encoder) return;
+    if (!this.encoder) { this.wantEncoder(); return; }
     const t0 = performance.now();
     const out = this.encoder.run(this.padInput());
     const q = VaeOps.planeGaussian(out, this.d, this.plane ? this.plane.origin : new Array(this.d).fill(0),

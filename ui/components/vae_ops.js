@@ -195,7 +195,8 @@ const VaeOps = (() => {
 
   // a payload of ui/payload.py (bytes: the container; else JSON) -> {data, missing}: the parts it brings are kept
   // for the page's life, the last "$keep" (ui.payload.MAX_PARTS), and every {"$part": key} in it is replaced by
-  // the part itself; `missing` lists keys this page does not hold (the caller asks Python for them)
+  // the part itself; `missing` lists keys this page does not hold (the caller asks Python for them); a
+  // {"$lazy": key} (sent only when asked for) stays as it is unless the page holds that part already
   function receive(payload) {
     const cache = (window.__vaeParts = window.__vaeParts || new Map());
     const data = payload instanceof Uint8Array ? unpack(payload) : payload;
@@ -205,6 +206,7 @@ const VaeOps = (() => {
     const walk = (v) => {
       if (Array.isArray(v)) return v.map(walk);
       if (!v || typeof v !== "object" || v instanceof Uint8Array) return v;
+      if (typeof v.$lazy === "string") return cache.get(v.$lazy) || v;  // not sent until asked for: no miss
       if (typeof v.$part === "string") {
         if (!cache.has(v.$part)) missing.push(v.$part);
         return cache.get(v.$part) || null;
