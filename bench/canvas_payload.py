@@ -17,7 +17,8 @@ through the CLI. Without the MNIST file: the same two architectures on the offli
           points, rows and colour codes as JSON;
   after   what the app sends now, read from the canvas component's message in a real session (AppTest): the first
           mount, a rerun, a remount after a page switch, the other checkpoint (same test images: its thumbnails
-          are already there) and back; per part; the message as a whole (with the component's JS, sent each time);
+          are already there) and back, the pad's first use (the encoder); per part; the message as a whole (with
+          the component's JS, sent each time);
   error   the quantised programs' worst difference from the float32 ones on vae.wire's check inputs.
 """
 
@@ -77,8 +78,11 @@ def canvas_message(at) -> tuple[int, int, bool]:
     return (len(p.bytes) if binary else len(p.json)), p.ByteSize(), binary
 
 
-def session_steps(ids: dict[str, str], first: str) -> list[tuple[str, tuple[int, int, bool]]]:
-    """One AppTest session: open `first`, rerun, switch page and back, open the other, back to `first`."""
+def session_steps(ids: dict[str, str], first: str, encoder: str) -> list[tuple[str, tuple[int, int, bool]]]:
+    """One AppTest session: open `first`, rerun, switch page and back, open the other, back to `first`, and the
+    draw pad's first use (its ask, as ui.payload.forget records it, for the encoder part `encoder`)."""
+    from ui.payload import K_WANTED
+
     from streamlit.testing.v1 import AppTest
 
     other = next(k for k in ids if k != first)
@@ -104,6 +108,9 @@ def session_steps(ids: dict[str, str], first: str) -> list[tuple[str, tuple[int,
     at.session_state["ckpt_id"] = ids[first]
     at.run()
     step(f"{first} again")
+    at.session_state[K_WANTED] = [encoder]  # AppTest cannot fire the pad's trigger: what it leaves behind
+    at.run()
+    step(f"{first}: the draw pad's first use")
     return steps
 
 
@@ -183,17 +190,19 @@ def main() -> None:
         print("\nfirst mount, heavy parts (kB = 1000 bytes)")
         for name, p in paths.items():
             before, after = first_mount_json(str(p), legacy=True), first_mount_json(str(p), legacy=False)
+            encoder = after.pop("encoder")  # a Lazy part: sent when the draw pad is first used
             total_b, total_a = sum(before.values()), sum(after.values())
             print(f"  {name:<5} before {total_b / 1e3:8.0f} kB  " + " ".join(f"{k} {v / 1e3:.0f}" for k, v in before.items()))
             print(f"  {name:<5} after  {total_a / 1e3:8.0f} kB  " + " ".join(f"{k} {v / 1e3:.0f}" for k, v in after.items())
-                  + f"   ({total_a / total_b:.1%} of before)")
+                  + f"   ({total_a / total_b:.1%} of before); the encoder, when the pad is used: {encoder / 1e3:.0f} kB")
             q = CV.exported_parts(str(p))[0]["quantised"]
             print("        quantised: " + "; ".join(f"{w} {q[w]['dtypes']} max error {q[w]['max_error']:.2g}"
                                                     for w in ("decoder", "encoder")))
         for first in paths:
             print(f"\nwhat the canvas is sent, one session opening {first} first (AppTest)")
             print(f"  {'step':<40} {'data kB':>9} {'message kB':>11}  kind")
-            for label, (data_bytes, message, binary) in session_steps(ids, first):
+            encoder = CV.exported_parts(str(paths[first]))[0]["encoder"].key
+            for label, (data_bytes, message, binary) in session_steps(ids, first, encoder):
                 print(f"  {label:<40} {data_bytes / 1e3:9.1f} {message / 1e3:11.1f}  {'binary' if binary else 'JSON'}")
         if args.browser:
             for label, root in ([("before", args.before)] if args.before else []) + [("after", ROOT)]:
