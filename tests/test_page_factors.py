@@ -148,7 +148,8 @@ def test_one_colouring_reaches_the_canvas_too(shapes_ckpt, runs_dir):
     shape on distinct hues), and the canvas path (not only the Plotly map) is sent exactly that colouring."""
     import numpy as np
 
-    from ui.canvas import K_SENT, colour_payload
+    from ui.canvas import colour_payload
+    from ui.payload import K_SENT
     from ui.colour import colour_by
     from ui.common import current_data, load_model
     from ui.latent import View
@@ -170,7 +171,7 @@ def test_one_colouring_reaches_the_canvas_too(shapes_ckpt, runs_dir):
     shown = ss["map_for"]  # the file the page opened (a copy in the runs folder)
     view = View(method=ss["map_method"], dims=(ss["map_dx"], ss["map_dy"]))
     want = colour_payload(shown, view, colour_by(shown, "scale"))
-    assert want["key"] in at.session_state[K_SENT]  # the canvas was sent the scale colouring
+    assert want.key in at.session_state[K_SENT]  # the canvas was sent the scale colouring
 
 
 def test_train_form_offers_shapes_with_its_preset(runs_dir):

@@ -57,7 +57,8 @@ def recon_pairs(path: str | Path, split: str, idx, seed: int) -> dict[str, np.nd
 
 def shared_z_ui(paths: list[str], names: list[str], split: str) -> None:
     """One z plane, decoded by every compared model in the browser as the mouse moves (ui/components/z_plane.js)."""
-    from ui.canvas import exported_json
+    from ui import payload as P
+    from ui.canvas import exported_parts
     from ui.components import latent_canvas as C
 
     dims = {load_model(p).model.config.latent_dim for p in paths}
@@ -66,23 +67,28 @@ def shared_z_ui(paths: list[str], names: list[str], split: str) -> None:
             f"{n}: {load_model(p).model.config.latent_dim}" for p, n in zip(paths, names)) + ".")
         return
     d = dims.pop()
-    refused = {n: exported_json(p)[1] for p, n in zip(paths, names) if exported_json(p)[1]}
+    refused = {n: exported_parts(p)[1] for p, n in zip(paths, names) if exported_parts(p)[1]}
     if d < 2 or C.available() or refused or st.session_state.get("compare_plane_failed"):
         why = ("a 1-D latent has no plane" if d < 2 else C.available() or st.session_state.get("compare_plane_failed")
                or "; ".join(f"{n}: {r}" for n, r in refused.items()))
         st.caption(f"One z through every decoder is unavailable: {md(why)}.")
         return
     lim = max(3.0, max(float(np.percentile(np.abs(encode_on(p, split)[0][:, :2]), 99.5)) for p in paths))
-    models = [{"name": n, "decoder": exported_json(p)[0]["decoder"],
-               "note": "" if load_model(p).model.generative else "not generative"} for p, n in zip(paths, names)]
-    data = {"static_key": "|".join(names) + f"|{lim:.3g}|" + "|".join(str(mtime(p)) for p in paths),
+    decoders = [exported_parts(p)[0]["decoder"] for p in paths]  # the map's own parts: sent once per session
+    models = [{"name": n, "decoder": dec, "note": "" if load_model(p).model.generative else "not generative"}
+              for p, n, dec in zip(paths, names, decoders)]
+    data = {"static_key": "|".join(dec.key for dec in decoders) + f"|{lim:.3g}|" + "|".join(names),
             "models": models, "lim": round(lim, 3), "dims": [0, 1], "base": [0.0] * d, "axes": ["z1", "z2"]}
 
     def failed() -> None:
         ev = (st.session_state.get("compare_plane") or {}).get("failed")
         st.session_state["compare_plane_failed"] = str(ev.get("message") if isinstance(ev, dict) else ev)[:300]
 
-    C.z_plane(data, key="compare_plane", on_failed=failed)
+    def need() -> None:
+        ev = (st.session_state.get("compare_plane") or {}).get("need_static")
+        P.forget(ev.get("keys") if isinstance(ev, dict) else None)
+
+    C.z_plane(P.payload(data), key="compare_plane", on_failed=failed, on_need_static=need)
     st.caption("Hover the plane: that z (z1, z2" + (", the other dims at 0" if d > 2 else "")
                + ") is decoded by every model here, in your browser. Circles: 1σ and 2σ of the prior N(0, I).")
 
