@@ -66,7 +66,7 @@ def test_heatmap_mig_and_labelled_traversals(shapes_ckpt, runs_dir):
     at = _open(shapes_ckpt)
     ckpt = load_checkpoint(shapes_ckpt)
     expected = dataset_factor_scores(ckpt.model, load(config_from_info(ckpt.data)).test)
-    mig = next(m for m in at.metric if m.label == "MIG")
+    mig = next(m for m in at.metric if m.label == "MIG · binned μ")
     assert mig.value == f"{expected.mig:.3f}"  # the page shows the metric computed independently here
     from vae.explore import encode_dataset
     from vae.metrics import ACTIVE_UNIT_THRESHOLD, factor_scores
@@ -90,6 +90,40 @@ def test_heatmap_mig_and_labelled_traversals(shapes_ckpt, runs_dir):
         assert f"{expected.factor_names[best[i]]} (" in lab
     at.radio(key="factors_base").set_value("zero").run()
     assert not at.exception and len([m for m in at.markdown if m.value.startswith("**z")]) == 4
+
+
+def test_both_estimators_side_by_side_with_the_note_and_active_dims(shapes_ckpt, runs_dir):
+    import numpy as np
+
+    from vae.checkpoint import load_checkpoint
+    from vae.data import config_from_info, load
+    from vae.explore import encode_dataset
+    from vae.metrics import ACTIVE_UNIT_THRESHOLD, factor_scores
+    from vae.mig import mig_without, sampled_factor_scores, whole_set
+
+    at = _open(shapes_ckpt)
+    ckpt = load_checkpoint(shapes_ckpt)
+    split = load(config_from_info(ckpt.data))
+    x, factors, names = whole_set(split)  # train + test: 512 + 640 images
+    mu, logvar = encode_dataset(ckpt.model, x)
+    expected = sampled_factor_scores(mu, logvar, factors, names)
+    metric = {m.label: m.value for m in at.metric}
+    assert metric["MIG · sampled z"] == f"{expected.mig:.3f}"
+    assert metric["sampled, no shape"] == f"{mig_without(expected):.3f}"
+    binned = factor_scores(encode_dataset(ckpt.model, split.test.x)[0], split.test.factors.numpy())
+    assert metric["binned, no shape"] == f"{np.mean(binned.gaps[1:]):.3f}"
+    note = next(c.value for c in at.caption if c.value.startswith("Why two MIGs"))
+    assert "posterior means" in note and "z ~ q(z|x)" in note and f"all {len(x)} images" in note
+    test_mu = encode_dataset(ckpt.model, split.test.x)[0]
+    active = [f"z{i + 1}" for i in np.flatnonzero(test_mu.var(0) > ACTIVE_UNIT_THRESHOLD)]
+    assert any(m.value.startswith("Active dims") and ", ".join(active or ["none"]) in m.value for m in at.markdown)
+    at.radio(key="factors_estimator").set_value("sampled").run()
+    assert not at.exception
+    gaps = [m.value for m in at.metric if m.label.startswith("gap")]
+    assert gaps == [f"{g:.2f}" for g in expected.gaps]  # the gaps (and heatmap) follow the chosen estimator
+    heat = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    np.testing.assert_allclose(heat["z"], expected.mi / expected.entropy, atol=1e-9)
+    assert any("Chen et al. (2018): one z ~ q(z|x)" in c.value for c in at.caption)
 
 
 def test_no_factor_dataset_says_so(tiny_ckpts, runs_dir):
