@@ -14,13 +14,13 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "pages/factors.py"
 
 
-def _tiny_shapes(out: Path, beta: float = 1.0) -> Path:
+def _tiny_shapes(out: Path, beta: float = 1.0, objective: str = "elbo") -> Path:
     """A tiny conv VAE on 512 `shapes` images: seconds to train, enough to have a code to measure."""
     from vae.config import DataConfig, ModelConfig, TrainConfig
     from vae.run import run_training
 
     run_training(ModelConfig(kind="vae", arch="conv", latent_dim=4, channels=(8, 8), hidden=(32,)),
-                 TrainConfig(epochs=1, batch_size=64, beta=beta, seed=0, threads=1),
+                 TrainConfig(epochs=1, batch_size=64, beta=beta, seed=0, threads=1, objective=objective),
                  DataConfig(name="shapes", limit=512, test_fraction=0.05), out, write_log=False)  # 640 test images
     return out
 
@@ -235,6 +235,28 @@ def test_beta_sweep_plots_mig_against_beta_for_shapes(shapes_demos, runs_dir, mo
     at.selectbox(key="beta_pick").set_value("Bundled demos (2-D VAEs on digits)").run()
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert not any("MIG" in t for t in titles)  # digits has no factors: no MIG plot
+
+
+def test_tcvae_demos_are_a_sweep_of_their_own(shapes_demos, runs_dir, monkeypatch, tmp_path):
+    import shutil
+
+    from ui.sweep_ui import SHAPES_DEMO_SWEEP, TCVAE_DEMO_SWEEP
+
+    d = tmp_path / "demos"
+    shutil.copytree(shapes_demos, d)
+    for name, beta in (("shapes-3-tcvae-b1", 1.0), ("shapes-4-tcvae-b6", 6.0)):
+        _tiny_shapes(d / f"{name}.safetensors", beta=beta, objective="beta-tcvae")
+    monkeypatch.setenv("VAE_DEMO_DIR", str(d))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    at.switch_page("pages/beta_sweep.py").run()
+    assert {SHAPES_DEMO_SWEEP, TCVAE_DEMO_SWEEP} <= set(at.selectbox(key="beta_pick").options)
+    for sweep, betas in ((SHAPES_DEMO_SWEEP, [1.0, 4.0]), (TCVAE_DEMO_SWEEP, [1.0, 6.0])):
+        at.selectbox(key="beta_pick").set_value(sweep).run()
+        assert not at.exception, at.exception
+        mig = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                   if "MIG" in json.loads(c.proto.spec)["layout"]["title"]["text"])
+        assert mig["data"][0]["x"] == betas  # each objective's demos only
 
 
 def test_compare_has_a_mig_row_for_shapes_only(shapes_demos, tiny_ckpts, runs_dir, monkeypatch):

@@ -26,6 +26,9 @@ N_INPUTS = 10  # test images reconstructed by every β
 MAP_LIM = 4.0  # latent maps share ±4 axes so the shrink toward N(0, I) is visible
 DEMO_SWEEP = "Bundled demos (2-D VAEs on digits)"  # a ready-made sweep, so the page teaches before any run
 SHAPES_DEMO_SWEEP = "Bundled demos (conv VAEs on shapes)"  # the disentanglement demos: MIG against β
+TCVAE_DEMO_SWEEP = "Bundled demos (β-TCVAEs on shapes)"  # the same with β on the total correlation only
+DEMO_SWEEPS = {DEMO_SWEEP: ("digits", "elbo"), SHAPES_DEMO_SWEEP: ("shapes", "elbo"),
+               TCVAE_DEMO_SWEEP: ("shapes", "beta-tcvae")}  # sweep name -> (dataset, objective) of its demos
 SWEEP_PRESET_KEYS = {"latent_dim": "beta_latent_dim", "epochs": "beta_epochs"}
 
 
@@ -77,8 +80,9 @@ def sweep_form() -> None:
     f.button("Run sweep", type="primary", on_click=_launch, key="beta_run", width="stretch")
 
 
-def demo_points(dataset: str = "digits") -> list[dict]:
-    """Bundled VAE demos as finished sweep points: the 2-D digits VAEs (β = 1, 2, 4) or the shapes VAEs."""
+def demo_points(dataset: str = "digits", objective: str = "elbo") -> list[dict]:
+    """Bundled VAE demos as finished sweep points: the 2-D digits VAEs (β = 1, 2, 4), or the shapes VAEs or
+    β-TCVAEs (`objective`)."""
     out = []
     for ckpt_id, path, meta, _ in store().rows():
         if not ckpt_id.startswith("demo/"):
@@ -86,7 +90,7 @@ def demo_points(dataset: str = "digits") -> list[dict]:
         model, train = (meta or {}).get("model") or {}, (meta or {}).get("train") or {}
         if model.get("kind") != "vae" or not meta.get("history") or (meta.get("data") or {}).get("name") != dataset:
             continue
-        if dataset == "digits" and model.get("latent_dim") != 2:
+        if (dataset == "digits" and model.get("latent_dim") != 2) or train.get("objective", "elbo") != objective:
             continue
         test = meta["history"][-1].get("test") or {}
         n = len(meta["history"])
@@ -97,8 +101,8 @@ def demo_points(dataset: str = "digits") -> list[dict]:
 
 def sweep_points(sweep: str) -> list[dict]:
     """One row per β: state, progress and the latest test rate (KL) and distortion (recon), in nats per image."""
-    if sweep in (DEMO_SWEEP, SHAPES_DEMO_SWEEP):
-        return demo_points("digits" if sweep == DEMO_SWEEP else "shapes")
+    if sweep in DEMO_SWEEPS:
+        return demo_points(*DEMO_SWEEPS[sweep])
     mgr, runs = job_manager(), store()
     out = []
     for j in mgr.jobs(sweep=sweep):
