@@ -10,7 +10,7 @@ import streamlit as st
 
 from ui.common import encode_test, latent_scatter, load_model, load_split, md, set_current, store, upscale
 from ui.factors import mig_of
-from ui.jobs_ui import COLORS, STATE_ICON, apply_shapes_preset, job_manager, preset_layers
+from ui.jobs_ui import COLORS, OBJECTIVE_LABELS, STATE_ICON, apply_shapes_preset, job_manager, preset_layers
 from ui.owner import owner_id
 from vae import explore
 from vae.checkpoint import CheckpointError
@@ -49,7 +49,7 @@ def _launch() -> None:
         betas = parse_betas(ss.beta_list)
         arch = "conv" if ss.beta_data == "shapes" else "mlp"  # shapes: the preset conv net (ui/jobs_ui.preset_layers)
         model = ModelConfig(kind="vae", arch=arch, latent_dim=ss.beta_latent_dim, **preset_layers(ss.beta_data, arch))
-        train = TrainConfig(epochs=ss.beta_epochs, seed=ss.beta_seed,
+        train = TrainConfig(epochs=ss.beta_epochs, seed=ss.beta_seed, objective=ss.get("beta_objective", "elbo"),
                             **({"batch_size": 64} if ss.beta_data == "shapes" else {}))
         name = job_manager().submit_sweep(ss.beta_name.strip() or "sweep", betas, model, train,
                                           DataConfig(name=ss.beta_data), owner=owner_id())
@@ -65,14 +65,16 @@ def sweep_form() -> None:
     for f in ("betas", "beta"):
         if f in errors:
             st.error(md(errors[f]), icon="⚠️")
-    a, b, c, d = st.columns(4)
+    a, b, c, d, o = st.columns(5)
     a.selectbox("Dataset", ["digits", "shapes", "mnist", "fashion-mnist", "kmnist"], key="beta_data",
                 persist_state="session", on_change=apply_shapes_preset, args=("beta_data", SWEEP_PRESET_KEYS),
                 help="shapes: conv VAEs with z = 10, and MIG against β beside the plane")
     b.number_input("Latent dimensions", value=2, step=1, key="beta_latent_dim", persist_state="session")
     c.number_input("Epochs", value=50, step=10, key="beta_epochs", persist_state="session")
     d.number_input("Seed", value=0, step=1, key="beta_seed", persist_state="session")
-    for f in ("name", "latent_dim", "epochs", "seed", "sweep_name", "run_name"):
+    o.selectbox("Objective", list(OBJECTIVE_LABELS), key="beta_objective", persist_state="session",
+                format_func=OBJECTIVE_LABELS.get, help="β-TCVAE puts β on the total correlation only (Chen et al., 2018)")
+    for f in ("name", "latent_dim", "epochs", "seed", "objective", "sweep_name", "run_name"):
         if f in errors:
             st.error(f"{f}: {md(errors[f])}", icon="⚠️")
     e, f = st.columns([3, 1], vertical_alignment="bottom")
