@@ -132,7 +132,7 @@ def estimators_note(s: dict, sampled: dict | None) -> str:
     return (f"Why two MIGs: binned uses the posterior means μ(x) of the {s['n']} test images in {MIG_BINS} bins, which "
             f"finds structure even in tiny movements of unused dims and is biased up by binning{other}. Both divide "
             "by each factor's entropy (log K for the uniform shapes factors); 'no shape' leaves out the shape "
-            "factor, as Chen et al. also report.")
+            "factor, as Chen et al.'s own dSprites figures do.")
 
 
 def explain_sampled(sampled: dict) -> str:

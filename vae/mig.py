@@ -8,8 +8,10 @@ disentanglement_lib's MIG (vae/metrics.py, `mig`) bins posterior means; this one
 
 with one z ~ q(z|x) for each of `n_samples` images (a seeded subset) and the mixtures over *all* N images,
 evaluated by log-sum-exp. The normaliser of factor k is log K_k, its entropy when its K_k levels are uniform (the
-shapes grid). A dim whose posterior is the prior for every x (an unused dim) has q(z_d|v_k) = q(z_d), so it gets
-MI 0 here, while binning its means can still find structure in their tiny movements.
+shapes grid). Chen et al.'s own dSprites figures leave the shape factor out, so `mig_sampled_no_shape` is the one
+to set beside theirs; `mig_sampled` keeps it, as our binned `mig` does. A dim whose posterior is the prior for
+every x (an unused dim) has q(z_d|v_k) = q(z_d), so it gets MI 0 here, while binning its means can still find
+structure in their tiny movements.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from vae.metrics import FactorScores, scores_from_mi
 LOG_2PI = math.log(2 * math.pi)
 N_SAMPLES = 4096  # samples of q(z|x); on a synthetic shapes code MIG's sd over sampling seeds is 0.002 at this size
 CHUNK_ELEMENTS = 1 << 20  # (samples, N, D) densities are built this many at a time (4 MB: cache-sized, fastest)
-NO_SHAPE = "shape"  # Chen et al. report MIG on dSprites without the shape factor as well: `mig_no_shape`
+NO_SHAPE = "shape"  # Chen et al.'s dSprites MIG conditions on scale, rotation and position only: `mig_no_shape`
 
 
 def draw_samples(mu: np.ndarray, logvar: np.ndarray, n_samples: int = N_SAMPLES, seed: int = 0
