@@ -5,6 +5,7 @@ import streamlit as st
 
 from ui.common import current_checkpoint, current_data, encode_test, md, show_images, split_key
 from ui.compare_ui import holes_figure, holes_for, kl_bars, marginal_histograms, pair_grid, recon_pairs
+from ui.kl_split import kl_split_section
 from ui.notes import teaching_notes
 from vae.analysis import collapse_verdict, parse_indices, pick_indices
 from vae.explore import decode
@@ -70,6 +71,8 @@ st.plotly_chart(kl_bars(kl_dims, variances, ACTIVE_UNIT_THRESHOLD, generative=mo
 st.caption(f"{n_active} of {cfg.latent_dim} dimensions active (Var_x E[z_i|x] > {ACTIVE_UNIT_THRESHOLD}; Burda et al., "
            f"2016). " + (f"Total KL {kl_dims.sum():.2f} nats per image over {len(mu)} test images." if model.generative
                          else "This model's codes are points: no KL, and no prior to match."))
+
+kl_split_section(path, ckpt)  # MI + TC + dimension-wise KL, for VAEs only
 
 st.subheader("Aggregate posterior vs prior")
 what = st.radio("Histogram of", ["mu", "z"], horizontal=True, key="recon_hist_of", persist_state="session",

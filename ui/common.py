@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from vae.analysis import model_kind
 from vae.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from vae.config import ConfigError, DataConfig
 from vae.data import DataError, DataSplit, config_from_info
@@ -242,7 +243,8 @@ def checkpoint_facts(ckpt: Checkpoint) -> dict[str, str]:
     test = last.get("test") or {}
     facts = {
         "dataset": f"{md(ckpt.data.get('name', '?'))} {tuple(ckpt.data.get('shape', ()))}",
-        "model": " · ".join([cfg.kind.upper()] + ([cfg.arch] if cfg.kind != "pca" else []) + [f"z={cfg.latent_dim}"]),
+        "model": " · ".join([model_kind(cfg.kind, tc.objective if tc else None)] + ([cfg.arch] if cfg.kind != "pca" else [])
+                            + [f"z={cfg.latent_dim}"]),
         "β": f"{tc.beta:g}" if tc and cfg.kind == "vae" else "–",
         "epochs": str(len(h)),
     }

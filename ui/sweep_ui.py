@@ -11,7 +11,7 @@ import streamlit as st
 from ui.common import (display_png, encode_test, figure_cache, latent_scatter, load_model, load_split, md, mtime,
                        set_current, store)
 from ui.factors import mig_of
-from ui.jobs_ui import COLORS, STATE_ICON, apply_shapes_preset, job_manager, preset_layers
+from ui.jobs_ui import COLORS, OBJECTIVE_LABELS, STATE_ICON, apply_shapes_preset, job_manager, preset_layers
 from ui.owner import owner_id
 from vae import explore
 from vae.checkpoint import CheckpointError
@@ -27,6 +27,9 @@ N_INPUTS = 10  # test images reconstructed by every β
 MAP_LIM = 4.0  # latent maps share ±4 axes so the shrink toward N(0, I) is visible
 DEMO_SWEEP = "Bundled demos (2-D VAEs on digits)"  # a ready-made sweep, so the page teaches before any run
 SHAPES_DEMO_SWEEP = "Bundled demos (conv VAEs on shapes)"  # the disentanglement demos: MIG against β
+TCVAE_DEMO_SWEEP = "Bundled demos (β-TCVAEs on shapes)"  # the same with β on the total correlation only
+DEMO_SWEEPS = {DEMO_SWEEP: ("digits", "elbo"), SHAPES_DEMO_SWEEP: ("shapes", "elbo"),
+               TCVAE_DEMO_SWEEP: ("shapes", "beta-tcvae")}  # sweep name -> (dataset, objective) of its demos
 SWEEP_PRESET_KEYS = {"latent_dim": "beta_latent_dim", "epochs": "beta_epochs"}
 
 
@@ -47,7 +50,7 @@ def _launch() -> None:
         betas = parse_betas(ss.beta_list)
         arch = "conv" if ss.beta_data == "shapes" else "mlp"  # shapes: the preset conv net (ui/jobs_ui.preset_layers)
         model = ModelConfig(kind="vae", arch=arch, latent_dim=ss.beta_latent_dim, **preset_layers(ss.beta_data, arch))
-        train = TrainConfig(epochs=ss.beta_epochs, seed=ss.beta_seed,
+        train = TrainConfig(epochs=ss.beta_epochs, seed=ss.beta_seed, objective=ss.get("beta_objective", "elbo"),
                             **({"batch_size": 64} if ss.beta_data == "shapes" else {}))
         name = job_manager().submit_sweep(ss.beta_name.strip() or "sweep", betas, model, train,
                                           DataConfig(name=ss.beta_data), owner=owner_id())
@@ -63,14 +66,16 @@ def sweep_form() -> None:
     for f in ("betas", "beta"):
         if f in errors:
             st.error(md(errors[f]), icon="⚠️")
-    a, b, c, d = st.columns(4)
+    a, b, c, d, o = st.columns(5)
     a.selectbox("Dataset", ["digits", "shapes", "mnist", "fashion-mnist", "kmnist"], key="beta_data",
                 persist_state="session", on_change=apply_shapes_preset, args=("beta_data", SWEEP_PRESET_KEYS),
                 help="shapes: conv VAEs with z = 10, and MIG against β beside the plane")
     b.number_input("Latent dimensions", value=2, step=1, key="beta_latent_dim", persist_state="session")
     c.number_input("Epochs", value=50, step=10, key="beta_epochs", persist_state="session")
     d.number_input("Seed", value=0, step=1, key="beta_seed", persist_state="session")
-    for f in ("name", "latent_dim", "epochs", "seed", "sweep_name", "run_name"):
+    o.selectbox("Objective", list(OBJECTIVE_LABELS), key="beta_objective", persist_state="session",
+                format_func=OBJECTIVE_LABELS.get, help="β-TCVAE puts β on the total correlation only (Chen et al., 2018)")
+    for f in ("name", "latent_dim", "epochs", "seed", "objective", "sweep_name", "run_name"):
         if f in errors:
             st.error(f"{f}: {md(errors[f])}", icon="⚠️")
     e, f = st.columns([3, 1], vertical_alignment="bottom")
@@ -78,8 +83,9 @@ def sweep_form() -> None:
     f.button("Run sweep", type="primary", on_click=_launch, key="beta_run", width="stretch")
 
 
-def demo_points(dataset: str = "digits") -> list[dict]:
-    """Bundled VAE demos as finished sweep points: the 2-D digits VAEs (β = 1, 2, 4) or the shapes VAEs."""
+def demo_points(dataset: str = "digits", objective: str = "elbo") -> list[dict]:
+    """Bundled VAE demos as finished sweep points: the 2-D digits VAEs (β = 1, 2, 4), or the shapes VAEs or
+    β-TCVAEs (`objective`)."""
     out = []
     for ckpt_id, path, meta, _ in store().rows():
         if not ckpt_id.startswith("demo/"):
@@ -87,7 +93,7 @@ def demo_points(dataset: str = "digits") -> list[dict]:
         model, train = (meta or {}).get("model") or {}, (meta or {}).get("train") or {}
         if model.get("kind") != "vae" or not meta.get("history") or (meta.get("data") or {}).get("name") != dataset:
             continue
-        if dataset == "digits" and model.get("latent_dim") != 2:
+        if (dataset == "digits" and model.get("latent_dim") != 2) or train.get("objective", "elbo") != objective:
             continue
         test = meta["history"][-1].get("test") or {}
         n = len(meta["history"])
@@ -98,8 +104,8 @@ def demo_points(dataset: str = "digits") -> list[dict]:
 
 def sweep_points(sweep: str) -> list[dict]:
     """One row per β: state, progress and the latest test rate (KL) and distortion (recon), in nats per image."""
-    if sweep in (DEMO_SWEEP, SHAPES_DEMO_SWEEP):
-        return demo_points("digits" if sweep == DEMO_SWEEP else "shapes")
+    if sweep in DEMO_SWEEPS:
+        return demo_points(*DEMO_SWEEPS[sweep])
     mgr, runs = job_manager(), store()
     out = []
     for j in mgr.jobs(sweep=sweep):

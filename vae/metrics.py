@@ -156,10 +156,15 @@ def factor_scores(mu: np.ndarray, factors: np.ndarray, factor_names: list[str] |
     d, k = codes.shape[1], factors.shape[1]
     mi = np.array([[discrete_mi(codes[:, i], factors[:, j]) for j in range(k)] for i in range(d)])
     entropy = np.array([discrete_mi(factors[:, j], factors[:, j]) for j in range(k)])
+    return scores_from_mi(mi, entropy, factor_names)
+
+
+def scores_from_mi(mi: np.ndarray, entropy: np.ndarray, factor_names: list[str] | None = None) -> FactorScores:
+    """FactorScores of an MI matrix (D, K) and factor entropies (K,), whichever estimator made them."""
     top = np.sort(mi, axis=0)[::-1]
     varying = entropy > 0
     gaps = np.where(varying, (top[0] - top[1]) / np.where(varying, entropy, 1.0), np.nan)
-    names = list(factor_names) if factor_names is not None else [f"factor {j}" for j in range(k)]
+    names = list(factor_names) if factor_names is not None else [f"factor {j}" for j in range(mi.shape[1])]
     return FactorScores(mi, entropy, gaps, names)
 
 
