@@ -1,4 +1,4 @@
-"""Command line: `python -m vae train|evaluate|info`. argparse becomes dataclasses here and nowhere else."""
+"""Command line: `python -m vae train|sweep|evaluate|info`. argparse becomes dataclasses here and nowhere else."""
 
 from __future__ import annotations
 
@@ -19,15 +19,19 @@ def _ints(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+
+
 def _optional_float(text: str) -> float | None:
     return None if text.lower() in ("none", "") else float(text)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vae", description="Train, evaluate and inspect VAE checkpoints.")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    t = sub.add_parser("train", help="train a model and write a .safetensors checkpoint")
+def _add_config_flags(t: argparse.ArgumentParser, grid: bool = False) -> None:
+    """The model, training and data flags, shared by `train` and `sweep`."""
     m, tr, d = ModelConfig(), TrainConfig(), DataConfig()
     t.add_argument("--data", default=d.name, help="digits | mnist | fashion-mnist | kmnist | path.npz | image folder")
     t.add_argument("--data-dir", default=None, help="where torchvision datasets are stored (default: user cache)")
@@ -47,17 +51,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, default=tr.epochs)
     t.add_argument("--batch-size", type=int, default=tr.batch_size)
     t.add_argument("--lr", type=float, default=tr.lr)
-    t.add_argument("--beta", type=float, default=tr.beta)
+    if not grid:  # a sweep sets β and seed per trial from --betas and --seeds
+        t.add_argument("--beta", type=float, default=tr.beta)
+        t.add_argument("--seed", type=int, default=tr.seed)
     t.add_argument("--objective", default=tr.objective,
                    help="elbo | beta-tcvae (β weights only the total-correlation part of the KL; Chen et al., 2018)")
     t.add_argument("--warmup-epochs", type=float, default=tr.warmup_epochs)
     t.add_argument("--capacity", type=_optional_float, default=tr.capacity, help="KL capacity C in nats")
     t.add_argument("--capacity-epochs", type=float, default=tr.capacity_epochs)
-    t.add_argument("--seed", type=int, default=tr.seed)
     t.add_argument("--device", default=tr.device, help="auto | cpu | cuda | mps")
     t.add_argument("--threads", type=int, default=tr.threads)
     t.add_argument("--log-every", type=int, default=tr.log_every)
     t.add_argument("--grad-clip", type=_optional_float, default=tr.grad_clip)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m vae", description="Train, evaluate and inspect VAE checkpoints.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model and write a .safetensors checkpoint")
+    _add_config_flags(t)
     t.add_argument("--out", default=None, help="checkpoint path (default: checkpoints/runs/<name>.safetensors)")
     t.add_argument("--name", default=None, help="run name, used when --out is not given")
     t.add_argument("--resume", default=None, help="continue from this checkpoint up to --epochs")
@@ -74,6 +87,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--iwae-k", type=int, default=100)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", action="store_true", help="print JSON only")
+
+    w = sub.add_parser("sweep", help="train a β × seed grid into one sweep folder (resumable; local or Ray Tune)")
+    _add_config_flags(w, grid=True)
+    w.set_defaults(beta=TrainConfig().beta, seed=TrainConfig().seed)
+    w.add_argument("--betas", type=_floats, required=True, help="β values, e.g. 1,2,4,8")
+    w.add_argument("--seeds", type=_ints, default=(0,), help="seeds, e.g. 0,1,2 (default 0)")
+    w.add_argument("--out", required=True, help="the sweep folder, e.g. checkpoints/runs/sweeps/NAME; "
+                   "run the same command again to finish the trials that are not done")
+    w.add_argument("--backend", default="local", help="local (child processes) | ray (Ray Tune)")
+    w.add_argument("--max-parallel", type=int, default=None,
+                   help="trials at once (local default 1; ray default: as many as the resources allow)")
+    w.add_argument("--cpus-per-trial", type=int, default=1, help="ray: CPUs reserved per trial (its torch threads)")
+    w.add_argument("--gpus-per-trial", type=float, default=0.0, help="ray: GPUs per trial; 0.5 packs two on one")
+    w.add_argument("--ray-address", default=None, help="ray: a cluster to join (default: RAY_ADDRESS, else local)")
 
     i = sub.add_parser("info", help="print a checkpoint's metadata as JSON")
     i.add_argument("checkpoint")
@@ -199,6 +226,37 @@ def cmd_train(a: argparse.Namespace, argv: list[str]) -> int:
     return {"done": 0, "stopped": 130, "diverged": 3}.get(summary["status"], 1)
 
 
+def cmd_sweep(a: argparse.Namespace) -> int:
+    from vae.sweep import make_plan, run_sweep
+
+    model, train, data = _configs(a)
+    if a.max_parallel is None:
+        a.max_parallel = 1 if a.backend == "local" else None
+    plan = make_plan(a.out, a.betas, a.seeds, model, train, data, backend=a.backend, max_parallel=a.max_parallel,
+                     cpus_per_trial=a.cpus_per_trial, gpus_per_trial=a.gpus_per_trial, ray_address=a.ray_address)
+    if plan.backend == "ray":
+        from vae.sweep_ray import require_ray
+
+        require_ray()  # before any trial: a missing extra is a bad flag, not a failed grid
+    from vae.procs import stop_signals
+
+    stop = threading.Event()
+    if plan.backend == "local":  # Ray Tune handles Ctrl-C itself
+        for sig in stop_signals():
+            signal.signal(sig, lambda *_: stop.set())
+
+    def show(rec: dict) -> None:
+        if rec["status"] in ("done", "failed", "stopped"):
+            elbo = (rec.get("final") or {}).get("elbo")
+            extra = f", ELBO {elbo:.2f}" if elbo is not None else ""
+            print(f"{rec['name']}: {rec['status']}{extra} {rec['message']}".rstrip(), file=sys.stderr)
+
+    info = run_sweep(plan, stop=stop, on_record=show)
+    states = [t["status"] for t in info["trials"]]
+    print(json.dumps({"sweep": str(plan.folder), **{s: states.count(s) for s in ("done", "failed", "stopped")}}))
+    return 0 if all(s == "done" for s in states) else (130 if stop.is_set() else 1)
+
+
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from vae import data as data_mod
     from vae.checkpoint import load_checkpoint
@@ -239,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return cmd_train(args, argv)
-        return {"evaluate": cmd_evaluate, "info": cmd_info}[args.command](args)
+        return {"evaluate": cmd_evaluate, "info": cmd_info, "sweep": cmd_sweep}[args.command](args)
     except ConfigError as e:  # a bad argument: exit 2, like argparse's own errors
         print(f"error: invalid {e.field}: {e.message}", file=sys.stderr)
         return 2

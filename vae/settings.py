@@ -40,6 +40,7 @@ UPLOADS = Limit("VAE_MAX_UPLOADS", 200, "uploads")  # checkpoints and datasets u
 RUNS_FOLDER = Limit("VAE_MAX_RUNS_MB", 4096, "MB", MB)  # everything under the runs folder
 # queue
 SWEEP_VALUES = Limit("VAE_MAX_SWEEP", 12, "β values")
+SWEEP_TRIALS = Limit("VAE_MAX_SWEEP_TRIALS", 60, "trials")  # β × seed grids of `python -m vae sweep`
 QUEUE_PER_SESSION = Limit("VAE_MAX_QUEUED_PER_SESSION", 8, "queued runs")
 # the Compare page's IWAE NLL (vae/iwae_budget.py): k fitted to this many seconds per checkpoint, at most IWAE_MAX_K
 IWAE_SECONDS = Limit("VAE_IWAE_SECONDS", 5, "s per checkpoint")

@@ -1,0 +1,312 @@
+"""β × seed sweeps: a grid of trials (vae/trial.py) on a backend, recorded in the sweep folder's `sweep.json`.
+
+The folder is laid out as the app's own sweeps (vae/jobs.py `submit_sweep`): `<folder>/<trial>.safetensors` with its
+`.log.jsonl` beside it and `sweep.json` on top, so a sweep folder copied into the runs folder's `sweeps/` opens on the
+β page with IDs `sweep/<folder>/<trial>`. Running the same sweep again trains only the trials whose checkpoint is
+not a finished one of the same settings (Locatello et al., 2019: a β needs several seeds before it says anything).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from vae import settings
+from vae.checkpoint import SUFFIX, CheckpointError, atomic_write_bytes, read_metadata
+from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
+from vae.jobs import job_spec
+from vae.runs import SEGMENT, STDERR_SUFFIX
+from vae.trial import FINAL_KEYS, trial_record
+
+ROOT = Path(__file__).resolve().parents[1]
+SWEEP_FILE = "sweep.json"
+LOCK_FILE = ".sweep.lock"
+BACKENDS = ("local", "ray")
+MAX_PARALLEL = 64  # processes of one machine; a cluster's width is Ray's to decide
+NOT_RUN = "the sweep stopped before this trial started"
+SHARED_TRAIN = ("epochs", "batch_size", "lr", "objective", "warmup_epochs", "capacity", "capacity_epochs",
+                "log_every", "grad_clip")  # what every trial of a sweep shares; β and seed vary, threads are the host's
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """Everything a sweep needs, validated: the grid, the shared configs, where it goes and how it runs."""
+
+    folder: Path
+    betas: tuple[float, ...]
+    seeds: tuple[int, ...]
+    model: ModelConfig
+    train: TrainConfig
+    data: DataConfig
+    backend: str = "local"
+    max_parallel: int | None = 1  # None: as many as Ray's resources allow (ray only)
+    cpus_per_trial: int = 1  # ray: CPUs reserved per trial (also its torch threads)
+    gpus_per_trial: float = 0.0  # ray: a fraction packs several trials onto one GPU
+    ray_address: str | None = None  # None: RAY_ADDRESS if set, else a local instance
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+
+def make_plan(folder, betas, seeds, model: ModelConfig, train: TrainConfig, data: DataConfig, **run) -> SweepPlan:
+    """A SweepPlan, or ConfigError naming the first bad field: nothing is trained before every trial is valid."""
+    folder = Path(folder)
+    betas, seeds = tuple(sorted({float(b) for b in betas})), tuple(sorted({int(s) for s in seeds}))
+    if not betas or not seeds:
+        raise ConfigError("betas" if not betas else "seeds", "list at least one value")
+    if len(betas) > settings.SWEEP_VALUES.value():
+        raise ConfigError("betas", f"{len(betas)} values; at most {settings.SWEEP_VALUES.shown()} "
+                                   f"({settings.SWEEP_VALUES.env})")
+    n, limit = len(betas) * len(seeds), settings.SWEEP_TRIALS.value()
+    if n > limit:
+        raise ConfigError("seeds", f"{len(betas)} β × {len(seeds)} seeds = {n} trials; a sweep may have at most "
+                                   f"{limit} ({settings.SWEEP_TRIALS.env})")
+    if model.kind != "vae":
+        raise ConfigError("model", f"a β sweep trains VAEs; {model.kind!r} has no β")
+    for b in betas:
+        for s in seeds:
+            train.replace(beta=b, seed=s)  # each trial's own config validates (β >= 0, seed >= 0, ...)
+    if not re.fullmatch(SEGMENT, folder.name):
+        raise ConfigError("out", f"the folder name {folder.name[:70]!r} must be 1-64 letters, digits, '.', '_' or "
+                                 "'-' (it becomes the sweep's name on the β page)")
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError("out", f"{folder} is a file, not a folder")
+    plan = SweepPlan(folder.resolve(), betas, seeds, model, train, data, **run)
+    if plan.backend not in BACKENDS:
+        raise ConfigError("backend", f"must be one of {', '.join(BACKENDS)}")
+    if (plan.max_parallel is not None or plan.backend == "local") and not 1 <= (plan.max_parallel or 0) <= MAX_PARALLEL:
+        raise ConfigError("max_parallel", f"must be between 1 and {MAX_PARALLEL}")
+    if plan.cpus_per_trial < 1:
+        raise ConfigError("cpus_per_trial", "must be at least 1")
+    if not 0.0 <= plan.gpus_per_trial <= 8.0:
+        raise ConfigError("gpus_per_trial", "must be between 0 and 8")
+    _check_folder(plan)
+    return plan
+
+
+def trial_name(beta: float, seed: int) -> str:
+    return f"beta-{beta:g}-seed-{seed}"
+
+
+def trials(plan: SweepPlan) -> list[dict]:
+    """One JSON-able trial per (β, seed), in grid order; each carries the job spec that `run_trial` trains."""
+    out = []
+    for b in plan.betas:
+        for s in plan.seeds:
+            name = trial_name(b, s)
+            ckpt = plan.folder / (name + SUFFIX)
+            spec = job_spec(plan.model, plan.train.replace(beta=b, seed=s), plan.data, ckpt)
+            out.append({"name": name, "beta": b, "seed": s, "checkpoint": f"sweep/{plan.name}/{name}",
+                        "file": ckpt.name, "spec": spec})
+    return out
+
+
+# ---- the folder and sweep.json ------------------------------------------------------------------------------------
+
+
+def read_sweep(folder: str | os.PathLike) -> dict | None:
+    """A folder's sweep.json (app or CLI sweep), or None when it has none or it does not parse."""
+    try:
+        info = json.loads((Path(folder) / SWEEP_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def _shared(model: dict, train: dict, data: dict) -> dict:
+    return {"model": model, "train": {k: train.get(k) for k in SHARED_TRAIN}, "data": data}
+
+
+def _check_folder(plan: SweepPlan) -> None:
+    """A folder that already holds a sweep must hold this one: same model, data and shared training settings."""
+    if not plan.folder.is_dir():
+        return
+    info = read_sweep(plan.folder)
+    if info is None:
+        if any(p for p in plan.folder.iterdir() if not p.name.startswith(".")):
+            raise ConfigError("out", f"{plan.folder} has files but no {SWEEP_FILE}; give a new or empty folder")
+        return
+    old = _shared(info.get("model") or {}, info.get("train") or {}, info.get("data") or {})
+    new = _shared(plan.model.to_dict(), plan.train.to_dict(), plan.data.to_dict())
+    diff = [k for part in ("model", "train", "data") for k in sorted(set(old[part]) | set(new[part]))
+            if old[part].get(k) != new[part].get(k)]
+    if diff:
+        raise ConfigError("out", f"{plan.folder.name} holds a sweep with other settings ({', '.join(diff[:6])}); "
+                                 "rerun it with the same flags, or give a new folder")
+
+
+def is_done(trial: dict, folder: Path) -> bool:
+    """Whether the trial's checkpoint is a finished run of exactly this trial (β, seed, epochs)."""
+    try:
+        meta = read_metadata(folder / trial["file"])
+    except (CheckpointError, OSError):
+        return False
+    train, want = meta.get("train") or {}, trial["spec"]["train"]
+    return meta.get("status") == "done" and all(train.get(k) == want[k] for k in ("beta", "seed", "epochs"))
+
+
+class SweepFile:
+    """sweep.json of one running sweep: the trials' records, rewritten atomically after each change."""
+
+    def __init__(self, plan: SweepPlan, grid: list[dict]):
+        self.path = plan.folder / SWEEP_FILE
+        old = read_sweep(plan.folder) or {}
+        kept = {t["name"]: t for t in old.get("trials") or [] if isinstance(t, dict) and "name" in t}
+        self._lock = threading.Lock()
+        self.info = {"name": plan.name, "created": old.get("created", time.time()), "kind": "cli",
+                     "backend": plan.backend, "betas": sorted({*old.get("betas", []), *plan.betas}),
+                     "seeds": sorted({*old.get("seeds", []), *plan.seeds}), "model": plan.model.to_dict(),
+                     "train": plan.train.to_dict(), "data": plan.data.to_dict(), "jobs": [],
+                     "trials": [kept.get(t["name"]) or trial_record(t, "stopped", NOT_RUN) for t in grid]
+                     + [t for n, t in kept.items() if n not in {g["name"] for g in grid}]}
+
+    def record(self, rec: dict) -> None:
+        with self._lock:
+            rows = self.info["trials"]
+            i = next((i for i, t in enumerate(rows) if t["name"] == rec["name"]), None)
+            if i is None:
+                rows.append(rec)
+            else:
+                rows[i] = rec
+            self.info["updated"] = time.time()
+            atomic_write_bytes(self.path, json.dumps(self.info, indent=1).encode())
+
+    def get(self, name: str) -> dict | None:
+        return next((t for t in self.info["trials"] if t["name"] == name), None)
+
+
+# ---- running ------------------------------------------------------------------------------------------------------
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+def run_sweep(plan: SweepPlan, *, stop: threading.Event | None = None,
+              on_record: Callable[[dict], None] | None = None) -> dict:
+    """Train every trial that is not done yet; returns sweep.json's content. Only one sweep per folder at a time."""
+    from vae import data as data_mod
+
+    stop = stop or threading.Event()
+    plan.folder.mkdir(parents=True, exist_ok=True)
+    with _folder_lock(plan.folder):
+        data_mod.load(plan.data)  # a missing dataset fails once, here, and a download happens once, not per trial
+        grid = trials(plan)
+        sweep = SweepFile(plan, grid)
+        todo = [t for t in grid if not is_done(t, plan.folder)]
+        for t in grid:  # a done trial whose record was lost (a crash before sweep.json was written) keeps its run
+            if t not in todo and (sweep.get(t["name"]) or {}).get("status") != "done":
+                sweep.record(_record_from_checkpoint(t, plan.folder))
+
+        def record(rec: dict) -> None:
+            sweep.record(rec)
+            if on_record is not None:
+                on_record(rec)
+
+        if todo:
+            for t in todo:
+                sweep.record(trial_record(t, "queued"))
+            if plan.backend == "ray":
+                from vae.sweep_ray import run_ray
+
+                run_ray(plan, todo, record, stop)
+            else:
+                _run_local(plan, todo, record, stop)
+        else:
+            sweep.record(sweep.info["trials"][0])  # rewritten, so sweep.json always exists after a run
+        return sweep.info
+
+
+def _run_local(plan: SweepPlan, todo: list[dict], record: Callable[[dict], None], stop: threading.Event) -> None:
+    """Up to max_parallel child processes at once, the host's cores split evenly between them."""
+    parallel = min(plan.max_parallel, len(todo))
+    threads = plan.train.threads or max(1, cores() // parallel)
+    children: set[subprocess.Popen] = set()
+    guard = threading.Lock()
+
+    def one(trial: dict) -> None:
+        if stop.is_set():
+            record(trial_record(trial, "stopped", NOT_RUN))
+            return
+        record(trial_record(trial, "running"))
+        trial = {**trial, "spec": {**trial["spec"], "train": {**trial["spec"]["train"], "threads": threads}}}
+        ckpt = Path(trial["spec"]["checkpoint"])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        with open(ckpt.with_name(ckpt.stem + STDERR_SUFFIX), "wb") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "vae.trial", json.dumps(trial)], cwd=ROOT, env=env,
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+        with guard:
+            children.add(proc)
+        out, _ = proc.communicate()
+        with guard:
+            children.discard(proc)
+        record(_parse_child(trial, proc.returncode, out, ckpt))
+
+    def forward_stop() -> None:  # SIGINT/SIGTERM of the sweep: each running trial stops between steps
+        stop.wait()
+        with guard:
+            for proc in children:
+                proc.terminate()
+
+    threading.Thread(target=forward_stop, daemon=True).start()
+    with ThreadPoolExecutor(parallel, thread_name_prefix="vae-trial") as ex:
+        list(ex.map(one, todo))
+
+
+def _parse_child(trial: dict, code: int, out: bytes, ckpt: Path) -> dict:
+    """The record a child printed, or a failed one with its exit and the last line it wrote to stderr."""
+    lines = out.decode(errors="replace").strip().splitlines()
+    try:
+        rec = json.loads(lines[-1])
+        if isinstance(rec, dict) and rec.get("name") == trial["name"]:
+            return rec
+    except (IndexError, ValueError):
+        pass
+    from vae.procs import read_text_tail
+
+    tail = read_text_tail(ckpt.with_name(ckpt.stem + STDERR_SUFFIX)).strip().splitlines()
+    why = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+    return trial_record(trial, "failed", f"the trial's process ended without a result ({why})"
+                        + (f": {tail[-1][:300]}" if tail else ""))
+
+
+def _record_from_checkpoint(trial: dict, folder: Path) -> dict:
+    """A done trial's record rebuilt from its checkpoint (its MIG is left to the β page, which measures it)."""
+    meta = read_metadata(folder / trial["file"])
+    last = (meta.get("history") or [{}])[-1]
+    return trial_record(trial, "done", "", final={k: last.get(k) for k in FINAL_KEYS}, test=last.get("test"),
+                        epochs=len(meta.get("history") or []))
+
+
+class _folder_lock:
+    """An exclusive, non-blocking lock on the sweep folder: a second sweep into it is refused, not interleaved."""
+
+    def __init__(self, folder: Path):
+        self.path = folder / LOCK_FILE
+
+    def __enter__(self):
+        import fcntl
+
+        self.f = open(self.path, "a+b")
+        try:
+            fcntl.flock(self.f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.f.close()
+            raise ConfigError("out", f"another sweep is running in {self.path.parent}; wait for it or stop it")
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
