@@ -201,9 +201,9 @@ def run_sweep(plan: SweepPlan, *, stop: threading.Event | None = None,
     from vae import data as data_mod
 
     stop = stop or threading.Event()
+    data_mod.load(plan.data)  # a missing dataset fails once, here, and a download happens once, not per trial
     plan.folder.mkdir(parents=True, exist_ok=True)
     with _folder_lock(plan.folder):
-        data_mod.load(plan.data)  # a missing dataset fails once, here, and a download happens once, not per trial
         grid = trials(plan)
         sweep = SweepFile(plan, grid)
         todo = [t for t in grid if not is_done(t, plan.folder)]

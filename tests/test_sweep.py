@@ -1,0 +1,189 @@
+"""`python -m vae sweep`: a 2 × 2 digits grid of 1-epoch trials through the local backend and Ray Tune, resumed,
+with a failing trial and a trial killed mid-way; checkpoints and sweep.json must agree."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from vae.__main__ import main
+from vae.checkpoint import read_metadata
+from vae.runs import RunStore
+
+ROOT = Path(__file__).resolve().parents[1]
+GRID = ["--data", "digits", "--betas", "1,4", "--seeds", "0,1", "--epochs", "1", "--hidden", "32", "--threads", "1"]
+NAMES = ["beta-1-seed-0", "beta-1-seed-1", "beta-4-seed-0", "beta-4-seed-1"]
+JUNK = b"not a checkpoint: a file the sweep must not overwrite"
+
+
+def _sweep(*args, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vae", "sweep", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _trials(folder: Path) -> dict[str, dict]:
+    return {t["name"]: t for t in json.loads((folder / "sweep.json").read_text())["trials"]}
+
+
+def _plant_junk(folder: Path, name: str) -> None:
+    (folder / f"{name}.safetensors").write_bytes(JUNK)
+
+
+@pytest.fixture(scope="module")
+def local_grid(tmp_path_factory):
+    """β=1 seed 0 trained alone first; then the 2 × 2 grid with a junk file where β=4 seed 0's checkpoint goes."""
+    folder = tmp_path_factory.mktemp("sweeps") / "grid"
+    first = _sweep(*GRID[:3], "1", *GRID[4:5], "0", *GRID[6:], "--out", str(folder))
+    assert first.returncode == 0, first.stderr
+    before = (folder / "beta-1-seed-0.safetensors").stat().st_mtime_ns
+    _plant_junk(folder, "beta-4-seed-0")
+    grid = _sweep(*GRID, "--out", str(folder), "--max-parallel", "2")
+    return folder, before, grid
+
+
+def test_checkpoints_and_sweep_json_agree(local_grid):
+    folder, _, _ = local_grid
+    trials = _trials(folder)
+    assert sorted(trials) == NAMES
+    for name in ("beta-1-seed-0", "beta-1-seed-1", "beta-4-seed-1"):
+        t = trials[name]
+        meta = read_metadata(folder / t["file"])
+        last = meta["history"][-1]
+        assert t["status"] == "done" and meta["status"] == "done"
+        assert (meta["train"]["beta"], meta["train"]["seed"]) == (t["beta"], t["seed"])
+        assert t["final"] == {k: last[k] for k in ("recon", "kl", "elbo")}
+        assert t["test"]["recon"] == last["test"]["recon"] and t["epochs"] == len(meta["history"]) == 1
+        assert t["wall_s"] > 0 and t["mig"] is None  # digits has no known factors
+        assert (folder / f"{name}.log.jsonl").exists()
+    assert trials["beta-1-seed-0"]["final"] != trials["beta-4-seed-1"]["final"]
+
+
+def test_failed_trial_is_marked_and_the_others_finish(local_grid):
+    folder, _, grid = local_grid
+    assert grid.returncode == 1  # not every trial is done
+    bad = _trials(folder)["beta-4-seed-0"]
+    assert bad["status"] == "failed" and "not a checkpoint of this app" in bad["message"]
+    assert (folder / "beta-4-seed-0.safetensors").read_bytes() == JUNK  # refused, never overwritten
+    assert sum(t["status"] == "done" for t in _trials(folder).values()) == 3
+    summary = json.loads(grid.stdout.strip().splitlines()[-1])
+    assert (summary["done"], summary["failed"]) == (3, 1)
+
+
+def test_rerun_skips_done_trials(local_grid):
+    folder, before, _ = local_grid
+    assert (folder / "beta-1-seed-0.safetensors").stat().st_mtime_ns == before  # done in the first run: skipped
+
+
+def test_folder_opens_as_a_sweep_of_the_run_store(local_grid, tmp_path):
+    """Copied into a runs folder's sweeps/, every trial's ID resolves to its checkpoint."""
+    folder, _, _ = local_grid
+    runs = tmp_path / "runs"
+    shutil.copytree(folder, runs / "sweeps" / folder.name)
+    store = RunStore(runs)
+    for t in _trials(folder).values():
+        if t["status"] == "done":
+            assert store.resolve(t["checkpoint"]).name == t["file"]
+            assert store.checkpoint_id(store.resolve(t["checkpoint"])) == t["checkpoint"]
+
+
+def _wait_for_line(log: Path, event: str, timeout: float = 120) -> dict:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        for line in log.read_text().splitlines() if log.exists() else []:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if row.get("event") == event:
+                return row
+        time.sleep(0.02)
+    raise AssertionError(f"no {event!r} line in {log.name}")
+
+
+def test_a_trial_killed_midway_is_rerun_and_done_ones_are_not(tmp_path):
+    folder = tmp_path / "killed"
+    # long enough trials that one can be killed between its first checkpoint and its end
+    args = [*GRID[:5], "0", "--epochs", "6", "--batch-size", "8", "--hidden", "256,256", "--threads", "1",
+            "--out", str(folder)]
+    proc = subprocess.Popen([sys.executable, "-m", "vae", "sweep", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    log = folder / "beta-1-seed-0.log.jsonl"
+    start = _wait_for_line(log, "start")
+    _wait_for_line(log, "checkpoint")  # epoch 1 is on disk, marked running
+    os.kill(start["pid"], signal.SIGKILL)
+    out, err = proc.communicate(timeout=300)
+    killed = _trials(folder)["beta-1-seed-0"]
+    assert killed["status"] == "failed" and "signal 9" in killed["message"], err
+    assert read_metadata(folder / "beta-1-seed-0.safetensors")["status"] == "running"
+    assert _trials(folder)["beta-4-seed-0"]["status"] == "done"
+    done_mtime = (folder / "beta-4-seed-0.safetensors").stat().st_mtime_ns
+
+    again = _sweep(*args)
+    assert again.returncode == 0, again.stderr
+    assert {t["status"] for t in _trials(folder).values()} == {"done"}
+    assert read_metadata(folder / "beta-1-seed-0.safetensors")["status"] == "done"
+    assert len(read_metadata(folder / "beta-1-seed-0.safetensors")["history"]) == 6
+    assert (folder / "beta-4-seed-0.safetensors").stat().st_mtime_ns == done_mtime  # not trained again
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--betas", "1,-4"], "beta"),
+    (["--betas", "1", "--lr", "0"], "lr"),
+    (["--betas", "1", "--model", "ae"], "model"),
+    (["--betas", "1", "--backend", "slurm"], "backend"),
+    (["--betas", "1", "--max-parallel", "0"], "max_parallel"),
+    (["--betas", "1", "--data", "no-such-data"], "data"),
+])
+def test_bad_flags_are_refused_before_any_trial(tmp_path, capsys, args, field):
+    folder = tmp_path / "bad"
+    assert main(["sweep", *args, "--epochs", "1", "--out", str(folder)]) == 2
+    assert f"invalid {field}" in capsys.readouterr().err
+    assert not list(folder.glob("*.safetensors")) and not (folder / "sweep.json").exists()
+
+
+def test_grid_quota(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("VAE_MAX_SWEEP_TRIALS", "3")
+    assert main(["sweep", "--betas", "1,4", "--seeds", "0,1", "--out", str(tmp_path / "q")]) == 2
+    assert "at most 3 (VAE_MAX_SWEEP_TRIALS)" in capsys.readouterr().err
+    assert not (tmp_path / "q").exists()
+
+
+def test_a_folder_of_another_sweep_is_refused(local_grid, capsys):
+    folder, _, _ = local_grid
+    before = (folder / "sweep.json").read_bytes()
+    assert main(["sweep", *GRID[:-4], "--hidden", "64", "--out", str(folder)]) == 2
+    assert "other settings (hidden)" in capsys.readouterr().err
+    assert (folder / "sweep.json").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_ray_backend_matches_local_bit_for_bit(local_grid, tmp_path):
+    """The same grid through a local Ray instance: the same records, bit-identical weights per (β, seed), and
+    the junk-blocked trial failed while the others finished."""
+    pytest.importorskip("ray.tune")
+    local, _, _ = local_grid
+    folder = tmp_path / "ray-grid"
+    folder.mkdir()
+    _plant_junk(folder, "beta-4-seed-0")
+    (folder / "sweep.json").write_text(json.dumps({**json.loads((local / "sweep.json").read_text()), "trials": []}))
+    res = _sweep(*GRID, "--out", str(folder), "--backend", "ray", "--cpus-per-trial", "1",
+                 "--max-parallel", "2")
+    assert res.returncode == 1, res.stderr[-2000:]
+    trials = _trials(folder)
+    assert trials["beta-4-seed-0"]["status"] == "failed" and "not a checkpoint" in trials["beta-4-seed-0"]["message"]
+    for name in ("beta-1-seed-0", "beta-1-seed-1", "beta-4-seed-1"):
+        assert trials[name]["status"] == "done"
+        assert trials[name]["final"] == _trials(local)[name]["final"]
+        ours, theirs = load_file(folder / f"{name}.safetensors"), load_file(local / f"{name}.safetensors")
+        assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    assert not (folder / ".tune").exists()  # Tune's own state is removed when the sweep ends
