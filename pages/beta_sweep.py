@@ -6,6 +6,7 @@ from ui.common import label, load_model, md, store
 from ui.jobs_ui import job_manager
 from ui.live import poller, request_page_rerun
 from ui.notes import teaching_notes
+from ui.seed_bands import several_seeds, trials_table
 from ui.sweep_ui import (DEMO_SWEEP, DEMO_SWEEPS, OPENED_KEY, SWEEP_KEY, demo_points, latent_maps, mig_figure,
                          mig_points, plane, points_signature, progress_lines, recon_rows, sweep_form, sweep_points)
 from vae.checkpoint import CheckpointError
@@ -69,6 +70,9 @@ with right:
     else:
         st.markdown("**Reconstructions of the same test images**")
         recon_rows(points)
+if several_seeds(points):
+    st.markdown("**Every trial** (click a row to open it)")
+    trials_table(points)
 if migs:
     st.markdown("**Reconstructions of the same test images**")
     recon_rows(points)

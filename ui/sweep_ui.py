@@ -13,13 +13,14 @@ from ui.common import (display_png, encode_test, figure_cache, latent_scatter, l
 from ui.factors import mig_of
 from ui.jobs_ui import COLORS, OBJECTIVE_LABELS, STATE_ICON, apply_shapes_preset, job_manager, preset_layers
 from ui.owner import owner_id
+from ui.seed_bands import OPENED_KEY, add_seed_dots, iqr_errors, mig_band_figure, plane_summary, several_seeds
 from vae import explore
 from vae.checkpoint import CheckpointError
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
-from vae.runs import UnknownCheckpoint
+from vae.runs import SWEEPS, UnknownCheckpoint
+from vae.sweep import trial_points
 
 SWEEP_KEY = "beta_sweep"  # non-widget keys: they survive leaving the page
-OPENED_KEY = "beta_opened"
 ERR_KEY = "beta_errors"
 PLANE_KEY = "beta_plane"
 DEFAULT_BETAS = "0.25, 0.5, 1, 2, 4, 8"
@@ -107,14 +108,34 @@ def sweep_points(sweep: str) -> list[dict]:
     if sweep in DEMO_SWEEPS:
         return demo_points(*DEMO_SWEEPS[sweep])
     mgr, runs = job_manager(), store()
+    jobs = mgr.jobs(sweep=sweep)
+    if not jobs:  # a sweep made by `python -m vae sweep` (maybe on a cluster, copied in): its sweep.json lists trials
+        return [{**p, "id": _id_or_none(runs, p["path"])} for p in trial_points(runs.runs_root / SWEEPS / sweep)]
     out = []
-    for j in mgr.jobs(sweep=sweep):
+    for j in jobs:
         rows = mgr.history(j.id)
         test = (rows[-1].get("test") or {}) if rows else {}
         out.append({"beta": j.beta, "state": j.state, "message": j.message, "epoch": j.epoch, "epochs": j.epochs,
                     "fraction": j.fraction, "path": j.checkpoint, "id": runs.checkpoint_id(j.checkpoint), "rate": test.get("kl"),
                     "distortion": test.get("recon")})
     return out
+
+
+def _id_or_none(runs, path: str) -> str | None:
+    try:
+        return runs.checkpoint_id(path)
+    except UnknownCheckpoint:
+        return None
+
+
+def one_per_beta(points: list[dict]) -> list[dict]:
+    """The lowest seed of each β: reconstructions and latent maps show one run per β, not every seed."""
+    best: dict[float, dict] = {}
+    for p in points:
+        seed = p.get("seed") if p.get("seed") is not None else -1
+        if p["beta"] not in best or seed < (best[p["beta"]].get("seed") if best[p["beta"]].get("seed") is not None else -1):
+            best[p["beta"]] = p
+    return [best[b] for b in sorted(best)]
 
 
 def _nice_step(raw: float) -> float:
@@ -166,15 +187,18 @@ def label_sides(x: np.ndarray, y: np.ndarray, texts: list[str], span: tuple[floa
 @figure_cache
 def rd_figure(points: list[dict]) -> go.Figure:
     """Distortion against rate, one labelled point per β, with dashed lines of equal ELBO (D + R = const)."""
-    pts = [p for p in points if p["rate"] is not None and p["distortion"] is not None]
+    trials = [p for p in points if p["rate"] is not None and p["distortion"] is not None]
+    seeds = several_seeds(trials)  # then each β is its median with an interquartile cross, seeds as faint dots
+    pts = plane_summary(trials) if trials else []
     fig = go.Figure()
     if pts:
         r = np.array([p["rate"] for p in pts])
         d = np.array([p["distortion"] for p in pts])
-        lo, hi = min(0.0, r.min()), r.max() * 1.15 + 1.0
+        every_r, every_d = np.array([p["rate"] for p in trials]), np.array([p["distortion"] for p in trials])
+        lo, hi = min(0.0, every_r.min()), every_r.max() * 1.15 + 1.0
         lo -= 0.04 * (hi - lo)  # room for a collapsed run's marker at R = 0
-        pad = 0.15 * (np.ptp(d) + 1)
-        ylo, yhi = d.min() - pad, d.max() + pad
+        pad = 0.15 * (np.ptp(every_d) + 1)
+        ylo, yhi = every_d.min() - pad, every_d.max() + pad
         # -ELBO = R + D is constant along lines of slope -1: draw them at round values, labelled where they
         # leave the plot on the right (or at the bottom), so the labels never pile up
         elbo = r + d
@@ -187,15 +211,22 @@ def rd_figure(points: list[dict]) -> go.Figure:
                                yanchor="bottom", font=dict(size=10, color="#9e9e9e"))
         texts = [f"β={p['beta']:g}" for p in pts]
         sides = label_sides(r, d, texts, (hi - lo, yhi - ylo))
+        if seeds:
+            add_seed_dots(fig, trials)
+        what = "median " if seeds else ""
         fig.add_scatter(x=r.tolist(), y=d.tolist(), mode="markers+text", text=texts,
                         textposition=sides, customdata=[p["id"] for p in pts],
+                        error_x=iqr_errors(pts, "rate") if seeds else None,
+                        error_y=iqr_errors(pts, "distortion") if seeds else None,
                         name="runs", marker=dict(size=14, color=[COLORS[i % len(COLORS)] for i in range(len(pts))]),
-                        hovertemplate="%{text}<br>rate %{x:.2f} nats<br>distortion %{y:.2f} nats<extra></extra>")
+                        hovertemplate=f"%{{text}}<br>{what}rate %{{x:.2f}} nats<br>{what}distortion %{{y:.2f}} nats"
+                                      "<extra></extra>")
         fig.update_xaxes(range=[lo, hi])
         fig.update_yaxes(range=[ylo, yhi])
     # the title sits left and above the plot area, clear of the toolbar that appears top right on hover
     fig.update_layout(height=460, margin=dict(l=10, r=10, t=70, b=10), showlegend=False, clickmode="event+select",
-                      title=dict(text="Rate–distortion plane (test set; click a point to open it)", x=0,
+                      title=dict(text="Rate–distortion plane (test set; click a point to open it)"
+                                 + ("<br><sup>median per β, cross: interquartile range over seeds</sup>" if seeds else ""), x=0,
                                  xanchor="left", y=0.97, yanchor="top"),
                       xaxis_title="rate R = KL(q(z|x) ‖ p(z))  [nats per image]",
                       yaxis_title="distortion D = recon  [nats per image]")
@@ -217,14 +248,16 @@ def mig_points(points: list[dict]) -> list[tuple[float, float]]:
 def mig_figure(pairs: list[tuple[float, float]]) -> go.Figure:
     """MIG against β (log axis): does a larger β give each factor a dim of its own (Higgins et al., 2017)?"""
     pairs = sorted(pairs)
-    fig = go.Figure(go.Scatter(x=[b for b, _ in pairs], y=[m for _, m in pairs], mode="lines+markers+text",
+    several = len({b for b, _ in pairs}) != len(pairs)
+    fig = mig_band_figure(pairs) if several else go.Figure(go.Scatter(x=[b for b, _ in pairs], y=[m for _, m in pairs], mode="lines+markers+text",
                                text=[f"{m:.3f}" for _, m in pairs], textposition="top center",
                                marker=dict(size=12, color=COLORS[1]),
                                hovertemplate="β=%{x:g}<br>MIG %{y:.3f}<extra></extra>"))
     top = max([m for _, m in pairs] + [0.1])
     fig.update_xaxes(type="log", title="β (log scale)")
     fig.update_yaxes(range=[0, min(1.0, top * 1.3)], title="MIG (0 = entangled, 1 = one dim per factor)")
-    fig.update_layout(height=460, margin=dict(l=10, r=10, t=40, b=10), title="Disentanglement (MIG) against β")
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=40, b=10), showlegend=False,
+                      title="Disentanglement (MIG) against β" + (": median, IQR band, seeds" if several else ""))
     return fig
 
 
@@ -246,7 +279,7 @@ def plane(points: list[dict]) -> None:
 
 
 def _ready(points: list[dict]) -> list[dict]:
-    return [p for p in points if p["epoch"] >= 1 and Path(p["path"]).exists()]
+    return one_per_beta([p for p in points if p["epoch"] >= 1 and Path(p["path"]).exists()])
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -301,7 +334,8 @@ def progress_lines(points: list[dict]) -> None:
     if not points:
         st.caption("No runs in this sweep yet.")
     for p in points:
-        text = f"{STATE_ICON[p['state']]} β={p['beta']:g}: {p['state']}, epoch {p['epoch']}/{p['epochs']}"
+        seed = f", seed {p['seed']}" if p.get("seed") is not None else ""
+        text = f"{STATE_ICON.get(p['state'], '')} β={p['beta']:g}{seed}: {p['state']}, epoch {p['epoch']}/{p['epochs']}"
         if p["state"] in ("failed", "diverged"):
             st.error(f"{text}. {md(p['message'])}")
         elif p["state"] == "stopped":
@@ -314,4 +348,4 @@ def progress_lines(points: list[dict]) -> None:
 
 def points_signature(points: list[dict]) -> str:
     """What the views outside the poller are drawn from: each point's state and whether it has an epoch yet."""
-    return ";".join(f"{p['beta']:g}:{p['state']}:{min(p['epoch'], 1)}" for p in points)
+    return ";".join(f"{p['beta']:g}:{p.get('seed')}:{p['state']}:{min(p['epoch'], 1)}" for p in points)

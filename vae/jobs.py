@@ -359,11 +359,15 @@ class JobManager:
         return sweep
 
     def sweeps(self) -> list[dict]:
-        """Every sweep's sweep.json, newest first."""
+        """Every sweep's sweep.json (the app's, or one `python -m vae sweep` wrote), newest first, each named by its
+        folder: a sweep folder copied in under another name is known by the name it has here."""
         out = []
         for p in (self.root / SWEEPS).glob("*/sweep.json"):
             try:
-                out.append(json.loads(p.read_text()))
+                info = json.loads(p.read_text())
             except (OSError, json.JSONDecodeError):
                 continue
-        return sorted(out, key=lambda s: s.get("created", 0), reverse=True)
+            if isinstance(info, dict):
+                out.append({**info, "name": p.parent.name})
+        return sorted(out, key=lambda s: s.get("created", 0) if isinstance(s.get("created"), (int, float)) else 0,
+                      reverse=True)

@@ -11,11 +11,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -24,7 +21,7 @@ from vae import settings
 from vae.checkpoint import SUFFIX, CheckpointError, atomic_write_bytes, read_metadata
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.jobs import job_spec
-from vae.runs import SEGMENT, STDERR_SUFFIX
+from vae.runs import SEGMENT
 from vae.trial import FINAL_KEYS, trial_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,6 +142,53 @@ def _check_folder(plan: SweepPlan) -> None:
                                  "rerun it with the same flags, or give a new folder")
 
 
+def is_running(folder: str | os.PathLike) -> bool:
+    """Whether a sweep process holds the folder now (its lock is released when that process ends, however)."""
+    import fcntl
+
+    try:
+        with open(Path(folder) / LOCK_FILE, "rb") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def trial_points(folder: str | os.PathLike) -> list[dict]:
+    """The trials of a CLI sweep folder as the β page draws them: state, progress, test rate and distortion.
+
+    A trial still "queued" or "running" in sweep.json while no process holds the folder was cut short (the
+    sweep was killed): it reads "stopped", and running the same sweep again trains it.
+    """
+    from vae.run import log_path_for, read_log
+
+    folder = Path(folder)
+    info = read_sweep(folder) or {}
+    live = is_running(folder)
+    out = []
+    for t in info.get("trials") or []:
+        if not (isinstance(t, dict) and isinstance(t.get("file"), str) and re.fullmatch(SEGMENT, t["file"])
+                and isinstance(t.get("beta"), (int, float)) and not isinstance(t.get("beta"), bool)):
+            continue  # a copied-in sweep.json is input like any other: a trial names a file of this folder only
+        path = folder / t["file"]
+        rows = read_log(log_path_for(path))
+        epochs = [r for r in rows if r.get("event") == "epoch"]
+        last = next((r for r in reversed(rows) if r.get("event") in ("step", "epoch")), None)
+        test = (epochs[-1].get("test") if epochs else None) or t.get("test") or {}
+        state, message = str(t.get("status")), str(t.get("message") or "")
+        if state in ("queued", "running") and not live:
+            state, message = "stopped", "the sweep process ended before this trial finished; run it again"
+        total = int((t.get("spec") or {}).get("epochs") or info.get("train", {}).get("epochs") or len(epochs) or 1)
+        fraction = 1.0 if state == "done" else (last["step"] / last["total_steps"] if last and last.get("total_steps")
+                                                else 0.0)
+        out.append({"beta": t.get("beta"), "seed": t.get("seed"), "state": state, "message": message,
+                    "epoch": len(epochs) or int(t.get("epochs") or 0), "epochs": total, "fraction": float(fraction),
+                    "path": str(path), "rate": test.get("kl"), "distortion": test.get("recon"), "mig": t.get("mig")})
+    return out
+
+
 def is_done(trial: dict, folder: Path) -> bool:
     """Whether the trial's checkpoint is a finished run of exactly this trial (β, seed, epochs)."""
     try:
@@ -224,63 +268,12 @@ def run_sweep(plan: SweepPlan, *, stop: threading.Event | None = None,
 
                 run_ray(plan, todo, record, stop)
             else:
-                _run_local(plan, todo, record, stop)
+                from vae.sweep_local import run_local
+
+                run_local(plan, todo, record, stop)
         else:
             sweep.record(sweep.info["trials"][0])  # rewritten, so sweep.json always exists after a run
         return sweep.info
-
-
-def _run_local(plan: SweepPlan, todo: list[dict], record: Callable[[dict], None], stop: threading.Event) -> None:
-    """Up to max_parallel child processes at once, the host's cores split evenly between them."""
-    parallel = min(plan.max_parallel, len(todo))
-    threads = plan.train.threads or max(1, cores() // parallel)
-    children: set[subprocess.Popen] = set()
-    guard = threading.Lock()
-
-    def one(trial: dict) -> None:
-        if stop.is_set():
-            record(trial_record(trial, "stopped", NOT_RUN))
-            return
-        record(trial_record(trial, "running"))
-        trial = {**trial, "spec": {**trial["spec"], "train": {**trial["spec"]["train"], "threads": threads}}}
-        ckpt = Path(trial["spec"]["checkpoint"])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-        with open(ckpt.with_name(ckpt.stem + STDERR_SUFFIX), "wb") as err:
-            proc = subprocess.Popen([sys.executable, "-m", "vae.trial", json.dumps(trial)], cwd=ROOT, env=env,
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
-        with guard:
-            children.add(proc)
-        out, _ = proc.communicate()
-        with guard:
-            children.discard(proc)
-        record(_parse_child(trial, proc.returncode, out, ckpt))
-
-    def forward_stop() -> None:  # SIGINT/SIGTERM of the sweep: each running trial stops between steps
-        stop.wait()
-        with guard:
-            for proc in children:
-                proc.terminate()
-
-    threading.Thread(target=forward_stop, daemon=True).start()
-    with ThreadPoolExecutor(parallel, thread_name_prefix="vae-trial") as ex:
-        list(ex.map(one, todo))
-
-
-def _parse_child(trial: dict, code: int, out: bytes, ckpt: Path) -> dict:
-    """The record a child printed, or a failed one with its exit and the last line it wrote to stderr."""
-    lines = out.decode(errors="replace").strip().splitlines()
-    try:
-        rec = json.loads(lines[-1])
-        if isinstance(rec, dict) and rec.get("name") == trial["name"]:
-            return rec
-    except (IndexError, ValueError):
-        pass
-    from vae.procs import read_text_tail
-
-    tail = read_text_tail(ckpt.with_name(ckpt.stem + STDERR_SUFFIX)).strip().splitlines()
-    why = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-    return trial_record(trial, "failed", f"the trial's process ended without a result ({why})"
-                        + (f": {tail[-1][:300]}" if tail else ""))
 
 
 def _record_from_checkpoint(trial: dict, folder: Path) -> dict:

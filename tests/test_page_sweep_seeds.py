@@ -1,0 +1,112 @@
+"""β page with seeds (AppTest): a β × seed sweep folder as `python -m vae sweep` writes it, in the runs folder, shows
+each β's median with its interquartile cross, every seed, and a table of every trial."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from vae.checkpoint import read_metadata
+from vae.config import DataConfig, ModelConfig, TrainConfig
+
+BETAS, SEEDS = (1.0, 4.0), (0, 1, 2)
+
+
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    """Independent of the page's numpy: the stdlib's linear-interpolation ('inclusive') quartiles."""
+    q25, med, q75 = statistics.quantiles(sorted(values), n=4, method="inclusive")
+    return q25, med, q75
+
+
+@pytest.fixture
+def seed_sweep(runs_dir):
+    """2 β × 3 seeds of 1-epoch digits VAEs in runs/sweeps/seeds, made by the sweep module's own pieces in-process
+    (the CLI runs the same `run_trial` in child processes)."""
+    from vae.sweep import SweepFile, make_plan, trials
+    from vae.trial import run_trial
+
+    plan = make_plan(runs_dir / "sweeps" / "seeds", BETAS, SEEDS, ModelConfig(latent_dim=2, hidden=(32,)),
+                     TrainConfig(epochs=1, batch_size=64, threads=1), DataConfig(name="digits"))
+    plan.folder.mkdir(parents=True)
+    grid = trials(plan)
+    sweep = SweepFile(plan, grid)
+    for t in grid:
+        rec = run_trial(t)
+        assert rec["status"] == "done", rec["message"]
+        sweep.record(rec)
+    return plan.folder
+
+
+def _traces(at: AppTest) -> dict:
+    for chart in at.get("plotly_chart"):
+        fig = json.loads(chart.proto.spec)
+        named = {t.get("name"): t for t in fig["data"]}
+        if "runs" in named:
+            return named
+    raise AssertionError("no rate–distortion plane on the page")
+
+
+def test_plane_shows_median_and_interquartile_cross_over_seeds(seed_sweep):
+    at = AppTest.from_file("../app.py", default_timeout=90)
+    at.run()
+    at.switch_page("pages/beta_sweep.py").run()
+    at.selectbox(key="beta_pick").set_value("seeds").run()
+    assert not at.exception, at.exception
+    traces = _traces(at)
+    runs, seeds = traces["runs"], traces["seeds"]
+    assert runs["text"] == ["β=1", "β=4"]
+    for i, beta in enumerate(BETAS):
+        tests = [read_metadata(seed_sweep / f"beta-{beta:g}-seed-{s}.safetensors")["history"][-1]["test"]
+                 for s in SEEDS]
+        for axis, key, err in (("x", "kl", "error_x"), ("y", "recon", "error_y")):
+            q25, med, q75 = _quartiles([t[key] for t in tests])
+            assert runs[axis][i] == pytest.approx(med, rel=1e-9)
+            assert runs[err]["array"][i] == pytest.approx(q75 - med, rel=1e-9, abs=1e-12)
+            assert runs[err]["arrayminus"][i] == pytest.approx(med - q25, rel=1e-9, abs=1e-12)
+        assert q75 > q25  # the seeds really differ: a cross with arms
+    assert sorted(seeds["customdata"]) == sorted(f"sweep/seeds/beta-{b:g}-seed-{s}" for b in BETAS for s in SEEDS)
+    (table,) = at.dataframe
+    assert len(table.value) == len(BETAS) * len(SEEDS)
+    assert list(table.value["seed"]) == [0, 1, 2, 0, 1, 2] and set(table.value["state"]) == {"done"}
+
+
+def test_mig_against_beta_draws_median_band_and_seeds():
+    from ui.sweep_ui import mig_figure
+
+    pairs = [(1.0, 0.10), (1.0, 0.30), (1.0, 0.20), (4.0, 0.05), (4.0, 0.45), (4.0, 0.15), (4.0, 0.25)]
+    named = {t.name: t for t in mig_figure(pairs).data}
+    assert list(named["median"].x) == [1.0, 4.0]
+    for i, beta in enumerate((1.0, 4.0)):
+        q25, med, q75 = _quartiles([m for b, m in pairs if b == beta])
+        assert named["median"].y[i] == pytest.approx(med)
+        assert named["IQR"].y[i] == pytest.approx(q25) and named["IQR top"].y[i] == pytest.approx(q75)
+    assert named["IQR"].fill == "tonexty"  # the band fills down to the 25th percentile from the 75th
+    assert sorted(zip(named["seeds"].x, named["seeds"].y)) == sorted(pairs)
+
+
+def test_single_seed_sweeps_keep_one_point_per_beta():
+    from ui.sweep_ui import rd_figure
+
+    pts = [{"beta": b, "rate": r, "distortion": d, "id": f"sweep/s/beta-{b:g}", "state": "done"}
+           for b, r, d in ((1.0, 5.0, 30.0), (4.0, 1.0, 40.0))]
+    named = {t.name: t for t in rd_figure(pts).data}
+    assert "seeds" not in named and named["runs"].error_x.array is None
+    assert list(named["runs"].x) == [5.0, 1.0]
+
+
+def test_trial_points_of_a_copied_folder_are_checked_and_killed_trials_read_stopped(tmp_path):
+    from vae.sweep import trial_points
+
+    folder = tmp_path / "copied"
+    folder.mkdir()
+    trials = [{"name": "a", "beta": 1.0, "seed": 0, "status": "running", "file": "beta-1-seed-0.safetensors"},
+              {"name": "b", "beta": "1; rm -rf", "seed": 0, "status": "done", "file": "x.safetensors"},
+              {"name": "c", "beta": 2.0, "seed": 0, "status": "done", "file": "../../etc/passwd"},
+              "not an object"]
+    (folder / "sweep.json").write_text(json.dumps({"name": "other-name", "trials": trials}))
+    (pt,) = trial_points(folder)
+    assert pt["state"] == "stopped" and "run it again" in pt["message"]
+    assert pt["path"] == str(folder / "beta-1-seed-0.safetensors")
