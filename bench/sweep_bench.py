@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-GRID = ["--data", "digits", "--betas", "0.5,1,2,4", "--seeds", "0,1", "--threads", "1"]
+GRID = ["--data", "digits", "--betas", "0.5,1,2,4", "--seeds", "0,1"]
 
 
 def tree_rss(proc: psutil.Process) -> int:
@@ -69,14 +69,16 @@ def main() -> None:
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="sweep-bench-"))
     epochs = ["--epochs", str(a.epochs)]
-    cases = [("local, --max-parallel 1", [*epochs, "--max-parallel", "1"], 1, 0.0),
-             ("local, --max-parallel 2", [*epochs, "--max-parallel", "2"], 2, 0.0)]
+    one = ["--threads", "1"]
+    cases = [("local, --max-parallel 1", [*epochs, *one, "--max-parallel", "1"], 1, 0.0),
+             ("local, --max-parallel 1, cores split", [*epochs, "--max-parallel", "1"], 1, 0.0),
+             ("local, --max-parallel 2", [*epochs, *one, "--max-parallel", "2"], 2, 0.0)]
     try:
         import ray  # noqa: F401
 
         start = ray_startup()
         print(f"Ray start-up alone (ray.init, local instance): {start:.1f} s", flush=True)
-        cases.append(("ray, 1 CPU per trial (2 at once)", [*epochs, "--backend", "ray", "--cpus-per-trial", "1"], 2,
+        cases.append(("ray, 1 CPU per trial (2 at once)", [*epochs, *one, "--backend", "ray", "--cpus-per-trial", "1"], 2,
                       start))
     except ImportError:
         print("Ray not installed: pip install 'ray[tune]' for its figures")
@@ -85,7 +87,7 @@ def main() -> None:
         r = run(args, tmp / f"case{i}")
         base = base or r["wall"]
         overhead = (r["wall"] - startup) * width / r["n"] - r["trial"]
-        print(f"{label:34s} {r['wall']:6.1f} s wall ({base / r['wall']:.2f}x of parallel 1), "
+        print(f"{label:38s} {r['wall']:6.1f} s wall ({base / r['wall']:.2f}x of parallel 1), "
               f"{r['n']} trials of mean {r['trial']:.1f} s, overhead {overhead:.1f} s per trial, "
               f"peak RSS of the process tree {r['peak'] / 2**20:,.0f} MiB", flush=True)
 

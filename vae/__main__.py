@@ -254,7 +254,9 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     info = run_sweep(plan, stop=stop, on_record=show)
     states = [t["status"] for t in info["trials"]]
     print(json.dumps({"sweep": str(plan.folder), **{s: states.count(s) for s in ("done", "failed", "stopped")}}))
-    return 0 if all(s == "done" for s in states) else (130 if stop.is_set() else 1)
+    if all(s == "done" for s in states):
+        return 0
+    return 130 if (stop.is_set() or "stopped" in states) and "failed" not in states else 1
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
