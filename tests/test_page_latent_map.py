@@ -14,7 +14,7 @@ from vae import explore
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _app(path, classic: bool = True) -> "AppTest":  # noqa: F821
+def _app(path, classic: bool = True) -> AppTest:  # noqa: F821
     """The page; classic: with the server-drawn Plotly map, which AppTest can inspect (it cannot run the canvas's JS;
     tests/test_canvas_browser.py drives that in Chromium)."""
     from streamlit.testing.v1 import AppTest

@@ -11,7 +11,6 @@ What the browser already holds is ui/payload.py's (parts_sent): the model, point
 from __future__ import annotations
 
 import hashlib
-import json
 
 import numpy as np
 import streamlit as st

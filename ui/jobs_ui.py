@@ -50,10 +50,8 @@ def train_size(data_json: str) -> int:
     from vae.data import load
 
     cfg = DataConfig.from_dict(json.loads(data_json))
-    if cfg.name.strip().lower() in TORCHVISION:  # never trigger a download just to check a form
-        n = OFFICIAL_TRAIN
-    else:
-        n = load(cfg).info["n_train"]
+    # never trigger a download just to check a form
+    n = OFFICIAL_TRAIN if cfg.name.strip().lower() in TORCHVISION else load(cfg).info["n_train"]
     return min(n, cfg.limit) if cfg.limit is not None else n
 
 

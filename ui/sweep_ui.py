@@ -38,7 +38,7 @@ def parse_betas(text: str) -> list[float]:
     try:
         betas = sorted({float(t) for t in text.replace(";", ",").split(",") if t.strip()})
     except ValueError:
-        raise ConfigError("betas", f"write numbers separated by commas, e.g. {DEFAULT_BETAS}")
+        raise ConfigError("betas", f"write numbers separated by commas, e.g. {DEFAULT_BETAS}") from None
     if not betas:
         raise ConfigError("betas", "list at least one β")
     return betas

@@ -113,9 +113,8 @@ def restore(page: str) -> None:
             ss[JOB_KEY] = job
         else:
             notes.append("the run named in the link is not on this server")
-    elif page == "checkpoints" and "pick" in url:
-        if (cid := parse_id(url["pick"])) is not None:
-            ss[PICK_KEY] = cid
+    elif page == "checkpoints" and "pick" in url and (cid := parse_id(url["pick"])) is not None:
+        ss[PICK_KEY] = cid
     ss[LAST_KEY] = url
     if notes:
         ss[NOTICE_KEY] = notes

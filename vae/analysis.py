@@ -140,7 +140,7 @@ def prior_holes(mu: np.ndarray, logvar: np.ndarray | None, *, n_cells: int = 48,
     P = np.outer(p1, p1)  # rows z2, columns z1
     a1, a2 = _cell_masses(edges, mu[:, 0], sigma[:, 0]), _cell_masses(edges, mu[:, 1], sigma[:, 1])  # (N, K) each
     Q = a2.T @ a1 / mu.shape[0]  # (K, K): mean over images of the product of the per-axis masses
-    hole = Q < ratio * P
+    hole = ratio * P > Q
     picks: list[np.ndarray] = []
     rows, cols = np.unravel_index(np.argsort(-np.where(hole, P, 0.0), axis=None), P.shape)
     for i, j in zip(rows, cols):

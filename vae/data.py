@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vae.config import MAX_CHANNELS, MAX_SIDE, DataConfig
+from vae.config import MAX_SIDE, DataConfig
 from vae.schema import MAX_CLASSES  # the checkpoint schema's bound, enforced where labels are read
 
 TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
@@ -54,7 +54,7 @@ class Dataset:
     def has_factors(self) -> bool:
         return self.factors is not None
 
-    def subset(self, idx: torch.Tensor | slice) -> "Dataset":
+    def subset(self, idx: torch.Tensor | slice) -> Dataset:
         """The same dataset restricted to `idx`, factors included."""
         factors = self.factors[idx] if self.factors is not None else None
         return Dataset(self.x[idx], self.y[idx], self.classes, factors, self.factor_names, self.factor_levels)

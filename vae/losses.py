@@ -7,7 +7,7 @@ References: Kingma & Welling 2014 (ELBO), Higgins et al. 2017 (beta-VAE), Burges
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -195,7 +195,7 @@ class PCA(_Base):
         self.register_buffer("explained_variance", torch.zeros(cfg.latent_dim))  # (D,)
 
     @torch.no_grad()
-    def fit(self, x: torch.Tensor) -> "PCA":
+    def fit(self, x: torch.Tensor) -> PCA:
         flat = x.reshape(x.shape[0], -1).to(torch.float64)  # (N, P)
         mean = flat.mean(0)
         _, s, vh = torch.linalg.svd(flat - mean, full_matrices=False)

@@ -177,10 +177,7 @@ def _read_images(zf: zipfile.ZipFile, m: Member, source: str) -> np.ndarray:
 
 def _convert(chunk: np.ndarray, out: np.ndarray, source: str) -> None:
     """Raw images (k, H, W[, C]) -> float32 (k, C, H, W) in [0, 1], written into `out`."""
-    if chunk.ndim == 4:
-        chunk = chunk[..., :3].transpose(0, 3, 1, 2)  # drop alpha; channels first
-    else:
-        chunk = chunk[:, None]
+    chunk = chunk[..., :3].transpose(0, 3, 1, 2) if chunk.ndim == 4 else chunk[:, None]  # drop alpha; channels first
     if chunk.dtype == np.uint8:
         np.divide(chunk, np.float32(255), out=out, casting="unsafe")
         return

@@ -17,9 +17,10 @@ import json
 import os
 import re
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple
+from typing import NamedTuple
 
 from vae import procs
 from vae.checkpoint import SUFFIX, CheckpointError, read_metadata, sanitize_run_name
