@@ -455,3 +455,22 @@ def test_the_neighbour_strip_is_the_nearest_codes_in_all_dims(tiny_ckpts):
         assert row not in got and np.allclose(np.linalg.norm(mu[got] - mu[row], axis=1),
                                               np.linalg.norm(mu[want] - mu[row], axis=1))
     assert len(nearest_rows(mu[:3], 0, NEIGHBOURS)) == 2  # fewer images than the strip holds
+
+
+def test_an_atlas_over_its_byte_budget_is_made_again_with_fewer_grey_levels():
+    from PIL import Image
+
+    from ui.components.latent_canvas import atlas_png, atlas_png_at
+
+    rng = np.random.default_rng(0)
+    x = rng.random((400, 1, 12, 12)).astype(np.float32)  # noise: compresses badly, so the budget bites
+    full = atlas_png_at(x, 16)
+    assert atlas_png(x, budget=len(full["png"]))["levels"] == 16  # within the budget: as it was
+    small = atlas_png(x, budget=len(full["png"]) - 1)
+    assert small["levels"] == 4 and len(small["png"]) < len(full["png"])
+    grey = np.asarray(Image.open(io.BytesIO(small["png"])).convert("L"), dtype=np.float64)
+    cols = small["cols"]
+    for k in (0, 123, 399):
+        r, c = divmod(k, cols)
+        assert np.array_equal(grey[r * 12 : (r + 1) * 12, c * 12 : (c + 1) * 12], np.rint(x[k, 0] * 3) * 85)
+    assert atlas_png(x, budget=1)["levels"] == 2  # nothing fits: the smallest there is

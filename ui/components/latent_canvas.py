@@ -55,9 +55,22 @@ def z_plane(data: dict | bytes, *, key: str, on_failed, on_need_static):
 
 THUMB_LEVELS = 16  # grey levels per channel of the thumbnails: at most 1/30 off, unseen in a 168 px hover preview
 #                    (a click shows the exact image); 10,000 MNIST thumbnails: 1.0 MB instead of 1.7 MB lossless
+ATLAS_BUDGET = 700_000  # bytes: an atlas over this is made again with 4 grey levels (then 2), which fits 10,000
+#                         MNIST thumbnails into 0.6 MB, so a 784-400-2 MLP's first mount stays under 1.5 MB
+FEWER_LEVELS = (4, 2)  # 8 levels would need the same 4-bit palette as 16 and save nothing
 
 
-def atlas_png(images: np.ndarray, levels: int = THUMB_LEVELS) -> dict | None:
+def atlas_png(images: np.ndarray, levels: int = THUMB_LEVELS, budget: int = ATLAS_BUDGET) -> dict | None:
+    """atlas_png_at `levels`, or at the first of FEWER_LEVELS whose PNG fits `budget` bytes (else the last one)."""
+    atlas = atlas_png_at(images, levels)
+    for fewer in FEWER_LEVELS:
+        if atlas is None or len(atlas["png"]) <= budget or fewer >= levels:
+            break
+        atlas = atlas_png_at(images, fewer)
+    return atlas
+
+
+def atlas_png_at(images: np.ndarray, levels: int = THUMB_LEVELS) -> dict | None:
     """Thumbnails (N, C, H, W) in [0, 1] as one PNG mosaic, row-major with `cols` per row, each channel rounded to
     `levels` evenly spaced values (256: lossless uint8); None if too big. {'png': bytes, 'cols', 'rows', 'levels'}.
     Grey with at most 16 levels is a 4-bit palette PNG: half the pixels' bytes before deflate even starts."""
