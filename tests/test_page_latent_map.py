@@ -273,7 +273,7 @@ def test_projected_gaussian_and_ellipse_closed_forms():
     np.testing.assert_allclose(pts[0], pts[-1])  # a closed curve
 
 
-def test_decode_grid_against_pca_closed_form_and_manifold_grid():
+def test_decode_grid_against_pca_closed_form():
     from vae.config import ModelConfig
     from vae.model import build_model
 
@@ -290,9 +290,6 @@ def test_decode_grid_against_pca_closed_form_and_manifold_grid():
             np.testing.assert_allclose(z[i, j], zz)
             expected = np.clip(zz @ comps + mean, 0, 1).reshape(1, 8, 8)
             np.testing.assert_allclose(images[i, j], expected, atol=1e-5)
-    v = explore.grid_values(5)
-    ref, _ = explore.manifold_grid(model, 5)
-    np.testing.assert_allclose(explore.decode_grid(model, v, v)[0], ref, atol=1e-6)
 
 
 def test_a_collapsed_model_is_called_out_on_the_map(runs_dir):

@@ -98,26 +98,6 @@ class ColourBy:
         palette = tuple(NO_VALUE if lab < 0 else CATEGORICAL[lab % len(CATEGORICAL)] for lab in present)
         return cls("label", np.array([index[v] for v in y.tolist()], dtype=np.int64), names, palette=palette)
 
-    @classmethod
-    def from_values(cls, title: str, values, names=None, ordered: bool | None = None) -> ColourBy:
-        """From one value per test row: integer codes with their `names`, or any values (their distinct values,
-        sorted, become the categories). `ordered` defaults to True for numbers with more than two distinct values."""
-        v = np.asarray(values)
-        if v.ndim != 1:
-            raise ValueError(f"colour '{title}': one value per test row, got shape {v.shape}")
-        if names is not None:
-            return cls(title, v, tuple(names), ordered=bool(ordered))
-        numeric = np.issubdtype(v.dtype, np.number)
-        if numeric and not np.isfinite(v).all():
-            raise ValueError(f"colour '{title}': values must be finite")
-        uniq, codes = np.unique(v, return_inverse=True)
-        if len(uniq) > MAX_CATEGORIES:
-            raise ValueError(f"colour '{title}': {len(uniq)} distinct values; bin them to at most {MAX_CATEGORIES}")
-        fmt = (lambda u: f"{u:.3g}") if numeric and np.issubdtype(v.dtype, np.floating) else str
-        if ordered is None:
-            ordered = bool(numeric and len(uniq) > 2)
-        return cls(title, codes.ravel(), tuple(fmt(u) for u in uniq), ordered=ordered)
-
     # --- what the renderers read ----------------------------------------------------------------------------
 
     @property

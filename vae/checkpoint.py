@@ -275,28 +275,6 @@ def run_path(root: str | os.PathLike, name: str) -> Path:
     return path
 
 
-def list_checkpoints(*folders: str | os.PathLike) -> list[tuple[Path, dict | None, str | None]]:
-    """(path, metadata or None, error or None) for every .safetensors file in the folders, newest first."""
-    rows = []
-    for folder in folders:
-        folder = Path(folder)
-        if not folder.is_dir():
-            continue
-        for p in folder.glob("*" + SUFFIX):
-            try:
-                rows.append((p, read_metadata(p), None))
-            except CheckpointError as e:
-                rows.append((p, None, str(e)))
-    return sorted(rows, key=lambda r: _mtime(r[0]), reverse=True)
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:  # deleted while listing
-        return 0.0
-
-
 def update_metadata(path: str | os.PathLike, **changes: Any) -> Path:
     """Rewrite a checkpoint's metadata, keeping its tensors byte for byte (e.g. to record why a run ended)."""
     path = Path(path)

@@ -50,10 +50,6 @@ class Dataset:
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.x.shape[1:])  # type: ignore[return-value]
 
-    @property
-    def has_factors(self) -> bool:
-        return self.factors is not None
-
     def subset(self, idx: torch.Tensor | slice) -> Dataset:
         """The same dataset restricted to `idx`, factors included."""
         factors = self.factors[idx] if self.factors is not None else None

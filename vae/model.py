@@ -162,15 +162,12 @@ class VAE(_Base):
         h = self.encoder(x)
         return DiagonalGaussian(self.to_mu(h), self.to_logvar(h))
 
-    def reparameterize(self, posterior: DiagonalGaussian, generator: torch.Generator | None = None) -> torch.Tensor:
-        return posterior.sample(generator)
-
     def decoder_output(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
         posterior = self.encode(x)
-        z = self.reparameterize(posterior, generator)
+        z = posterior.sample(generator)  # the reparameterisation trick: z = mu + sigma * eps
         return self.decoder_output(z), posterior, z
 
 

@@ -174,10 +174,6 @@ class RunStore:
     def job_path(cls, checkpoint: str | os.PathLike) -> Path:
         return cls.side_files(checkpoint)[1]
 
-    @classmethod
-    def stderr_path(cls, checkpoint: str | os.PathLike) -> Path:
-        return cls.side_files(checkpoint)[2]
-
     def cache_path(self, kind: str, key: str) -> Path:
         """Where a computed figure of kind `kind`, named by the hex digest `key`, is kept."""
         if not (re.fullmatch(r"[a-z]{1,16}", kind) and re.fullmatch(r"[0-9a-f]{64}", key)):
