@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# matplotlib's tab10: the label colours the app has always used (ui.common.LABEL_COLORS)
+# matplotlib's tab10: the label colours of every page (ui.common.LABEL_COLORS is this tuple)
 CATEGORICAL = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
                "#17becf")
 # matplotlib's viridis at 9 stops: ordered factors (scale, rotation, x, y) read as light = high

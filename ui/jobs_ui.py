@@ -15,7 +15,7 @@ from ui.common import LABEL_COLORS, encode_test, latent_scatter, md, mtime, runs
 from ui.live import poller, request_page_rerun
 from ui.owner import owner_id
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
-from vae.data import TORCHVISION, DataError, default_data_dir
+from vae.data import BUILTIN, TORCHVISION, DataError, default_data_dir
 from vae.jobs import JobManager, JobStatus, NotOwner
 from vae.shapes import PRESET_MODEL, PRESET_TRAIN
 from vae.tc import TERMS
@@ -37,7 +37,7 @@ LIVE_KEY = "train_live"  # the Train page's poller (ui/live.py)
 JOB_KEY = "train_job"  # non-widget key: the job the Train page shows survives leaving the page
 ERR_KEY = "train_errors"
 UPLOAD = "upload .npz…"
-DATASETS = ["digits", "shapes", *TORCHVISION, UPLOAD]
+DATASETS = [*BUILTIN, UPLOAD]
 STATE_ICON = {"queued": "⏳", "running": "🏃", "done": "✅", "stopped": "⏹️", "diverged": "💥", "failed": "❌"}
 COLORS = LABEL_COLORS  # series colours for curves and sweep points
 OBJECTIVE_LABELS = {"elbo": "ELBO: β × KL", "beta-tcvae": "β-TCVAE: β × total correlation"}

@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
+from vae.config import BUILTIN_DATASETS, ConfigError, DataConfig, ModelConfig, TrainConfig
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model and write a .safetensors checkpoint")
     m, tr, d = ModelConfig(), TrainConfig(), DataConfig()
-    t.add_argument("--data", default=d.name, help="digits | mnist | fashion-mnist | kmnist | path.npz | image folder")
+    t.add_argument("--data", default=d.name, help=" | ".join([*BUILTIN_DATASETS, "path.npz", "image folder"]))
     t.add_argument("--data-dir", default=None, help="where torchvision datasets are stored (default: user cache)")
     t.add_argument("--no-download", action="store_true", help="never download; fail if files are missing")
     t.add_argument("--test-fraction", type=float, default=d.test_fraction)

@@ -11,6 +11,9 @@ ARCHS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SPLITS = ("random", "tail")
+# the built-in datasets (vae/data.py loads them); here so that the CLI's help and the forms list them without torch
+TORCHVISION_DATASETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}  # -> torchvision class
+BUILTIN_DATASETS = ("digits", "shapes", *TORCHVISION_DATASETS)
 OBJECTIVES = ("elbo", "beta-tcvae")  # beta-tcvae: β weights only the total-correlation part of the KL (vae/tc.py)
 
 # Upper bounds keep a hostile checkpoint header from asking for a model that eats all memory.

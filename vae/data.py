@@ -13,11 +13,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vae.config import BUILTIN_DATASETS as BUILTIN
 from vae.config import MAX_SIDE, DataConfig
+from vae.config import TORCHVISION_DATASETS as TORCHVISION
 from vae.schema import MAX_CLASSES  # the checkpoint schema's bound, enforced where labels are read
 
-TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
-BUILTIN = ("digits", "shapes", *TORCHVISION)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 MAX_IMAGE_PIXELS = 4096 * 4096  # per image file, checked from its header before decoding
 SHAPES_VERSION = 1  # bump when vae/shapes.py draws different images, so old checkpoints are not compared as equals
