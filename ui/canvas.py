@@ -160,7 +160,7 @@ def on_select(path: str) -> None:
     elif "z" in ev:
         z = np.asarray(ev["z"], dtype=np.float64) if isinstance(ev["z"], list) else None
         if z is not None and z.shape == (mu.shape[1],) and np.isfinite(z).all():
-            set_z(np.clip(z, -1e6, 1e6))
+            set_z(np.clip(z, -explore.Z_LIMIT, explore.Z_LIMIT))  # the bound a link is read back with
 
 
 def on_drawn(path: str) -> None:

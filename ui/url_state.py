@@ -23,6 +23,7 @@ from ui.common import STATE_KEY, current_id, current_path, encode_test, label, l
 from vae.checkpoint import CheckpointError
 from vae.config import ConfigError
 from vae.data import DataError
+from vae.explore import Z_LIMIT
 
 PAGE_KEY, LAST_KEY, NOTICE_KEY = "url_page", "url_last", "url_notices"
 MAP_PAGE = "latent_map"
@@ -31,7 +32,6 @@ JOB_KEY = "train_job"  # ui/jobs_ui.py JOB_KEY
 PICK_KEY = "ckpts_pick"  # pages/checkpoints.py PICK_KEY
 JOB_RE = re.compile(r"^[A-Za-z0-9._\-/]{1,160}$")
 MAX_VALUE_CHARS = 4000  # z of a 512-D model at 7 characters a number fits; anything longer is refused unread
-Z_LIMIT = 1e3  # |z_i| beyond this is no place a decoder was trained near
 PROJECTIONS = ("dims", "pca", "tsne")
 
 

@@ -7,6 +7,10 @@ import math
 import numpy as np
 import torch
 
+# |z_i| beyond this is no place a decoder was trained near. The one bound on a z the user sets: a click on the map
+# is clipped to it and a link's z is read back within it, so whatever a click sets, a reload restores.
+Z_LIMIT = 1e3
+
 
 def _device(model: torch.nn.Module) -> torch.device:
     for t in list(model.parameters()) + list(model.buffers()):
