@@ -16,9 +16,10 @@ import streamlit as st
 from ui.colour import CATEGORICAL, NO_VALUE
 from vae.analysis import model_kind
 from vae.checkpoint import Checkpoint, CheckpointError, load_checkpoint
-from vae.config import ConfigError, DataConfig
-from vae.data import DataError, DataSplit, config_from_info
+from vae.config import DataConfig
+from vae.data import DataSplit, config_from_info
 from vae.data import load as load_data_split
+from vae.errors import VaeError
 from vae.runs import Row, RunStore, UnknownCheckpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -232,7 +233,7 @@ def current_checkpoint() -> tuple[Path, Checkpoint]:
 def current_data(ckpt: Checkpoint) -> DataSplit:
     try:
         return load_split(ckpt)
-    except (DataError, ConfigError, ValueError, TypeError) as e:  # a stored dataset id that no longer resolves
+    except (VaeError, ValueError, TypeError) as e:  # a stored dataset id that no longer resolves
         st.error(f"The dataset of this checkpoint cannot be loaded: {md(e)}")
         st.stop()
 
@@ -276,7 +277,7 @@ def sidebar() -> None:
             st.caption(label(choice))
         try:
             ckpt = load_model(resolve(choice))
-        except (CheckpointError, UnknownCheckpoint) as e:
+        except VaeError as e:
             st.error(md(e))
             return
         st.markdown("\n".join(f"- **{k}**: {v}" for k, v in checkpoint_facts(ckpt).items()))

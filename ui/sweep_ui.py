@@ -17,6 +17,7 @@ from vae import explore
 from vae.checkpoint import CheckpointError
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.data import BUILTIN
+from vae.errors import VaeError
 from vae.runs import UnknownCheckpoint
 from vae.shapes import PRESET_MODEL, PRESET_TRAIN
 
@@ -274,7 +275,7 @@ def recon_rows(points: list[dict]) -> None:
         return
     try:
         rows = _recon_tiles(tuple((p["path"], mtime(p["path"]), float(p["beta"])) for p in ready))
-    except (CheckpointError, Exception) as e:  # a dataset that no longer loads must not break the page
+    except (VaeError, OSError, ValueError, TypeError) as e:  # a dataset that no longer loads must not break the page
         st.warning(f"Cannot show reconstructions: {md(e)}")
         return
     for label, png in rows:

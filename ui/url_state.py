@@ -20,9 +20,7 @@ import numpy as np
 import streamlit as st
 
 from ui.common import STATE_KEY, current_id, current_path, encode_test, label, load_model, md, store
-from vae.checkpoint import CheckpointError
-from vae.config import ConfigError
-from vae.data import DataError
+from vae.errors import VaeError
 from vae.explore import Z_LIMIT
 
 PAGE_KEY, LAST_KEY, NOTICE_KEY = "url_page", "url_last", "url_notices"
@@ -98,7 +96,7 @@ def restore(page: str) -> None:
     if page == MAP_PAGE:
         try:
             _restore_map(url, notes)
-        except (CheckpointError, DataError, ConfigError, ValueError, OSError):  # the page itself says why it cannot
+        except (VaeError, ValueError, OSError):  # the page itself says why it cannot
             notes.append("the view in the link could not be restored: its checkpoint cannot be opened")  # open it
     elif page == "compare" and "cmp" in url:
         ids = [parse_id(t) for t in url["cmp"].split(",")[:4]] if len(url["cmp"]) < 1000 else [None]

@@ -23,6 +23,7 @@ from safetensors.torch import save as st_save
 
 from vae import schema
 from vae.config import ConfigError, ModelConfig, TrainConfig
+from vae.errors import VaeError
 from vae.model import build_model
 
 FORMAT = "vae-latent-explorer"
@@ -37,7 +38,7 @@ MAX_TENSORS = 1024
 MAX_DIMS = 4
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(VaeError, RuntimeError):
     """A checkpoint file cannot be used; the message names the file and says what is wrong."""
 
 

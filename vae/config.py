@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
+from vae.errors import VaeError
+
 MODEL_KINDS = ("vae", "ae", "pca")
 ARCHS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -24,7 +26,7 @@ MAX_SIDE = 64
 MAX_CHANNELS = 4
 
 
-class ConfigError(ValueError):
+class ConfigError(VaeError, ValueError):
     """An impossible setting; `field` names the offending field so a form can show it in place."""
 
     def __init__(self, field_name: str, message: str):

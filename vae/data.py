@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from vae.config import BUILTIN_DATASETS as BUILTIN
 from vae.config import MAX_SIDE, DataConfig
 from vae.config import TORCHVISION_DATASETS as TORCHVISION
+from vae.errors import VaeError
 from vae.schema import MAX_CLASSES  # the checkpoint schema's bound, enforced where labels are read
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
@@ -23,7 +24,7 @@ MAX_IMAGE_PIXELS = 4096 * 4096  # per image file, checked from its header before
 SHAPES_VERSION = 1  # bump when vae/shapes.py draws different images, so old checkpoints are not compared as equals
 
 
-class DataError(RuntimeError):
+class DataError(VaeError, RuntimeError):
     """A dataset could not be loaded; the message says what failed, where, and what works offline."""
 
 

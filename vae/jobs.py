@@ -21,6 +21,7 @@ from pathlib import Path
 from vae import procs, settings, worker
 from vae.checkpoint import SUFFIX, atomic_write_bytes
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
+from vae.errors import VaeError
 from vae.run import log_path_for, read_log
 from vae.runs import JOB_SUFFIX, STDERR_SUFFIX, SWEEPS, RunStore
 
@@ -47,7 +48,7 @@ def owner_hash(secret: str) -> str:
     return hashlib.sha256(f"vae-owner:{secret}".encode()).hexdigest()
 
 
-class NotOwner(PermissionError):
+class NotOwner(VaeError, PermissionError):
     """A stop or cancel from a session that did not start the run."""
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vae.errors import VaeError
+
 MEMBERS = ("x", "y")  # images, then optional integer labels
 MAX_MEMBERS = 16  # directory entries; a real file has one or two
 CHUNK_BYTES = 1024**2  # raw bytes decompressed at a time (zipfile joins pieces of a big read: keep it small)
@@ -24,7 +26,7 @@ X_DTYPES = ("uint8", "float16", "float32", "float64")
 EXPECTED = "an .npz with array 'x' (N×H×W or N×H×W×C, C in 1, 3, 4; uint8, or floats in [0, 1]) and optional integer labels 'y'"
 
 
-class NpzError(ValueError):
+class NpzError(VaeError, ValueError):
     """The file is not an .npz this app reads, or would not fit the memory budget; the message says which."""
 
 

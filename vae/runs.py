@@ -25,6 +25,7 @@ from typing import NamedTuple
 from vae import procs
 from vae.checkpoint import SUFFIX, CheckpointError, read_metadata, sanitize_run_name
 from vae.config import ConfigError
+from vae.errors import VaeError
 
 SWEEPS = "sweeps"
 DATA = "data"  # uploaded .npz datasets
@@ -43,7 +44,7 @@ ID_PATTERN = re.compile(rf"(?:demo|run)/{SEGMENT}|sweep/{SEGMENT}/{SEGMENT}")
 MAX_ID_CHARS = 3 * 64 + 10
 
 
-class RunStoreError(Exception):
+class RunStoreError(VaeError):
     """Something the runs folder refuses; the message is meant for the user."""
 
     def __str__(self) -> str:  # KeyError's str() would quote the message
