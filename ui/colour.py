@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# matplotlib's tab10: the label colours of every page (ui.common.LABEL_COLORS is this tuple)
-CATEGORICAL = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-               "#17becf")
+from ui.common import LABEL_COLORS, NO_LABEL_COLOR, current_data, encode_test, load_model
+
+CATEGORICAL = LABEL_COLORS  # tab10: the label colours of every page, so a "3" keeps its colour here too
 # matplotlib's viridis at 9 stops: ordered factors (scale, rotation, x, y) read as light = high
 VIRIDIS = ("#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725")
-NO_VALUE = "#9e9e9e"
+NO_VALUE = NO_LABEL_COLOR
 MAX_CATEGORIES = 256  # a legend of more swatches is unreadable; bin a continuous variable first
 MAX_NAME = 80  # characters per category name or title shown
 
@@ -123,8 +123,6 @@ def colour_by(path: str, name: str, classes: tuple[str, ...] = ()) -> ColourBy:
     """The colouring a page names: "label", or a known generative factor of the checkpoint's dataset (e.g. the
     shapes dataset's shape, scale, rotation, x, y), its levels as categories. A factor whose level names read as
     numbers ("1.5 px", "3/8 turn") is ordered (viridis); others (shape) get distinct hues."""
-    from ui.common import current_data, encode_test, load_model
-
     if name == "label":
         return ColourBy.labels(encode_test(path)["y"], classes)
     test = current_data(load_model(path)).test

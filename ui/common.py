@@ -13,7 +13,6 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.colour import CATEGORICAL, NO_VALUE
 from vae.analysis import model_kind
 from vae.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from vae.config import DataConfig
@@ -50,7 +49,9 @@ SVG_POINTS = 3000  # small scatter plots are drawn as SVG, larger ones with WebG
 SIDEBAR_CHARS = 26  # names longer than this are cut in the sidebar's picker
 DEFAULT_ID = "demo/" + DEFAULT_DEMO.removesuffix(".safetensors")
 # one colour per class label on every page, so a "3" is the same colour on the map, in Compare and in Train
-LABEL_COLORS = CATEGORICAL
+LABEL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+                "#17becf")  # matplotlib's tab10
+NO_LABEL_COLOR = "#9e9e9e"  # unlabeled points, and any category without a value
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|<>~$&])")
@@ -83,7 +84,7 @@ def plain(text: object) -> str:
 
 def label_color(label: int) -> str:
     """The colour of integer class `label`; unlabeled (-1) points are grey."""
-    return LABEL_COLORS[int(label) % len(LABEL_COLORS)] if int(label) >= 0 else NO_VALUE
+    return LABEL_COLORS[int(label) % len(LABEL_COLORS)] if int(label) >= 0 else NO_LABEL_COLOR
 
 
 def demo_dir() -> Path:

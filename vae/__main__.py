@@ -159,7 +159,7 @@ def _check_resume(a: argparse.Namespace, argv: list[str], train: TrainConfig) ->
 
 def cmd_train(a: argparse.Namespace, argv: list[str]) -> int:
     if a.spec:
-        from vae.jobs import read_job_spec
+        from vae.spec import read_job_spec  # imports torch (through vae.checkpoint): only when it is needed
 
         model, train, data, out = read_job_spec(a.spec)
     else:

@@ -49,9 +49,9 @@ def _warm_up() -> None:
     import vae.__main__
     import vae.checkpoint
     import vae.data
-    import vae.jobs
     import vae.model
     import vae.run
+    import vae.spec
     import vae.train  # noqa: F401
 
 
