@@ -8,17 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from streamlit.testing.v1 import AppTest
 
 from vae import explore
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _app(path, classic: bool = True) -> AppTest:  # noqa: F821
+def _app(path, classic: bool = True) -> AppTest:
     """The page; classic: with the server-drawn Plotly map, which AppTest can inspect (it cannot run the canvas's JS;
     tests/test_canvas_browser.py drives that in Chromium)."""
-    from streamlit.testing.v1 import AppTest
-
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     from conftest import as_run
 
