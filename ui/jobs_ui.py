@@ -15,7 +15,7 @@ from ui.common import LABEL_COLORS, encode_test, latent_scatter, md, mtime, runs
 from ui.live import poller, request_page_rerun
 from ui.owner import owner_id
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
-from vae.data import TORCHVISION, DataError, default_data_dir
+from vae.data import BUILTIN, TORCHVISION, DataError, default_data_dir
 from vae.jobs import JobManager, JobStatus, NotOwner
 from vae.shapes import PRESET_MODEL, PRESET_TRAIN
 from vae.tc import TERMS
@@ -38,7 +38,7 @@ JOB_KEY = "train_job"  # non-widget key: the job the Train page shows survives l
 PICK_PREFIX = "train_pick:"  # + the shown run's ID: the "Show run" box made for that run
 ERR_KEY = "train_errors"
 UPLOAD = "upload .npz…"
-DATASETS = ["digits", "shapes", *TORCHVISION, UPLOAD]
+DATASETS = [*BUILTIN, UPLOAD]
 STATE_ICON = {"queued": "⏳", "running": "🏃", "done": "✅", "stopped": "⏹️", "diverged": "💥", "failed": "❌"}
 COLORS = LABEL_COLORS  # series colours for curves and sweep points
 OBJECTIVE_LABELS = {"elbo": "ELBO: β × KL", "beta-tcvae": "β-TCVAE: β × total correlation"}
@@ -51,10 +51,8 @@ def train_size(data_json: str) -> int:
     from vae.data import load
 
     cfg = DataConfig.from_dict(json.loads(data_json))
-    if cfg.name.strip().lower() in TORCHVISION:  # never trigger a download just to check a form
-        n = OFFICIAL_TRAIN
-    else:
-        n = load(cfg).info["n_train"]
+    # never trigger a download just to check a form
+    n = OFFICIAL_TRAIN if cfg.name.strip().lower() in TORCHVISION else load(cfg).info["n_train"]
     return min(n, cfg.limit) if cfg.limit is not None else n
 
 
