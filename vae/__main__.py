@@ -23,7 +23,7 @@ def _floats(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(t) for t in text.split(",") if t.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
 def _optional_float(text: str) -> float | None:
@@ -144,27 +144,6 @@ def _out_path(a: argparse.Namespace, model: ModelConfig, train: TrainConfig) -> 
     return run_path(Path("checkpoints") / "runs", name)
 
 
-def _check_out(out: Path, resume: str | None) -> None:
-    """--out must be a checkpoint path we may write: not a folder, in a writable folder, and never a file that
-    is not a checkpoint of this app (that would be overwritten)."""
-    import os
-
-    from vae.checkpoint import CheckpointError, read_metadata
-
-    if out.is_dir():
-        raise ConfigError("out", f"{out} is a folder; give a file name ending in .safetensors")
-    folder = out.parent if str(out.parent) else Path(".")
-    existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
-    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError("out", f"cannot write into {folder} (not a writable folder)")
-    if out.exists() and not (resume and Path(resume).resolve() == out.resolve()):
-        try:
-            read_metadata(out)
-        except CheckpointError as e:
-            raise ConfigError("out", f"{out.name} exists and is not a checkpoint of this app; refusing to overwrite "
-                                     "it") from e
-
-
 def _check_resume(a: argparse.Namespace, argv: list[str], train: TrainConfig) -> None:
     """--resume continues the checkpoint's own model: contradicting architecture flags and a target epoch count
     the checkpoint has already reached are errors, not silently ignored."""
@@ -192,7 +171,9 @@ def cmd_train(a: argparse.Namespace, argv: list[str]) -> int:
     else:
         model, train, data = _configs(a)  # before the heavy imports, so a bad argument fails in a blink
         out = _out_path(a, model, train)
-    _check_out(out, a.resume)
+    from vae.spec import check_out
+
+    check_out(out, a.resume)
     if a.resume:
         _check_resume(a, argv, train)
     from vae.procs import stop_signals

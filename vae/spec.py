@@ -50,3 +50,22 @@ def read_job_spec(path: str | os.PathLike) -> tuple[ModelConfig, TrainConfig, Da
     except TypeError as e:
         raise ConfigError("spec", str(e)) from e
     return (*configs, Path(out))
+
+
+def check_out(out: Path, resume: str | None) -> None:
+    """A run's --out must be a checkpoint path we may write: not a folder, in a writable folder, and never a file that
+    is not a checkpoint of this app (that would be overwritten)."""
+    from vae.checkpoint import CheckpointError, read_metadata
+
+    if out.is_dir():
+        raise ConfigError("out", f"{out} is a folder; give a file name ending in .safetensors")
+    folder = out.parent if str(out.parent) else Path(".")
+    existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError("out", f"cannot write into {folder} (not a writable folder)")
+    if out.exists() and not (resume and Path(resume).resolve() == out.resolve()):
+        try:
+            read_metadata(out)
+        except CheckpointError as e:
+            raise ConfigError("out", f"{out.name} exists and is not a checkpoint of this app; refusing to overwrite "
+                                     "it") from e

@@ -14,22 +14,20 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from vae import settings
 from vae.checkpoint import SUFFIX, CheckpointError, atomic_write_bytes, read_metadata
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
-from vae.jobs import job_spec
 from vae.runs import SEGMENT
-from vae.trial import FINAL_KEYS, trial_record
+from vae.spec import job_spec
+from vae.trial import FINAL_KEYS, NOT_RUN, trial_record
 
-ROOT = Path(__file__).resolve().parents[1]
 SWEEP_FILE = "sweep.json"
 LOCK_FILE = ".sweep.lock"
 BACKENDS = ("local", "ray")
 MAX_PARALLEL = 64  # processes of one machine; a cluster's width is Ray's to decide
-NOT_RUN = "the sweep stopped before this trial started"
 SHARED_TRAIN = ("epochs", "batch_size", "lr", "objective", "warmup_epochs", "capacity", "capacity_epochs",
                 "log_every", "grad_clip")  # what every trial of a sweep shares; β and seed vary, threads are the host's
 
@@ -232,13 +230,6 @@ class SweepFile:
 # ---- running ------------------------------------------------------------------------------------------------------
 
 
-def cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return os.cpu_count() or 1
-
-
 def run_sweep(plan: SweepPlan, *, stop: threading.Event | None = None,
               on_record: Callable[[dict], None] | None = None) -> dict:
     """Train every trial that is not done yet; returns sweep.json's content. Only one sweep per folder at a time."""
@@ -298,7 +289,7 @@ class _folder_lock:
             fcntl.flock(self.f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self.f.close()
-            raise ConfigError("out", f"another sweep is running in {self.path.parent}; wait for it or stop it")
+            raise ConfigError("out", f"another sweep is running in {self.path.parent}; wait for it or stop it") from None
         return self
 
     def __exit__(self, *exc):

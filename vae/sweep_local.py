@@ -9,16 +9,15 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from vae.runs import STDERR_SUFFIX
-from vae.sweep import NOT_RUN, ROOT, SweepPlan, cores
-from vae.trial import trial_record
+from vae.trial import NOT_RUN, ROOT, cores, trial_record
 
 
-def run_local(plan: SweepPlan, todo: list[dict], record: Callable[[dict], None], stop: threading.Event) -> None:
-    """Up to max_parallel child processes at once, the host's cores split evenly between them."""
+def run_local(plan, todo: list[dict], record: Callable[[dict], None], stop: threading.Event) -> None:
+    """Up to plan.max_parallel child processes at once (plan: a vae.sweep.SweepPlan), the cores split evenly."""
     parallel = min(plan.max_parallel, len(todo))
     threads = plan.train.threads or max(1, cores() // parallel)
     children: set[subprocess.Popen] = set()
@@ -40,7 +39,11 @@ def run_local(plan: SweepPlan, todo: list[dict], record: Callable[[dict], None],
         out, _ = proc.communicate()
         with guard:
             children.discard(proc)
-        record(parse_child(trial, proc.returncode, out, ckpt))
+        try:
+            rec = parse_child(trial, proc.returncode, out, ckpt)
+        except Exception as e:  # a failed trial, whatever failed, never stops the others
+            rec = trial_record(trial, "failed", f"{type(e).__name__}: {e}")
+        record(rec)
 
     def forward_stop() -> None:  # SIGINT/SIGTERM of the sweep: each running trial stops between steps
         stop.wait()
@@ -62,9 +65,12 @@ def parse_child(trial: dict, code: int, out: bytes, ckpt: Path) -> dict:
             return rec
     except (IndexError, ValueError):
         pass
-    from vae.procs import read_text_tail
-
-    tail = read_text_tail(ckpt.with_name(ckpt.stem + STDERR_SUFFIX)).strip().splitlines()
+    try:
+        with open(ckpt.with_name(ckpt.stem + STDERR_SUFFIX), "rb") as f:  # the last 4 KB: a child's stderr can be large
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+            tail = f.read().decode(errors="replace").strip().splitlines()
+    except OSError:
+        tail = []
     why = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
     return trial_record(trial, "failed", f"the trial's process ended without a result ({why})"
                         + (f": {tail[-1][:300]}" if tail else ""))

@@ -13,10 +13,10 @@ import os
 import shutil
 import threading
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 from vae.config import ConfigError
-from vae.trial import run_trial, trial_record
+from vae.trial import ROOT, run_trial, trial_record
 
 RESULT_KEY = "record_json"  # the trial's record as one JSON string: Tune flattens nested result dicts
 TUNE_DIR = ".tune"  # Tune's own experiment state, inside the sweep folder while it runs
@@ -52,8 +52,6 @@ def _trainable(config: dict) -> None:
 def run_ray(plan, todo: list[dict], record: Callable[[dict], None], stop: threading.Event) -> None:
     """Train `todo` as Tune trials, recording each as it completes; trials Tune never finished are recorded too."""
     ray, tune = require_ray()
-    from vae.sweep import ROOT
-
     threads = plan.train.threads or plan.cpus_per_trial
     todo = [{**t, "spec": {**t["spec"], "train": {**t["spec"]["train"], "threads": threads}}} for t in todo]
     recorded: set[str] = set()

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from vae.config import DataConfig, ModelConfig, TrainConfig
 
+ROOT = Path(__file__).resolve().parents[1]  # children and Ray workers run here, so they import this package
+NOT_RUN = "the sweep stopped before this trial started"
 FINAL_KEYS = ("recon", "kl", "elbo")
 MIG_KEYS = ("mig", "mig_no_shape", "mig_sampled", "mig_sampled_no_shape")  # vae/mig.py mig_report
 
@@ -28,17 +30,25 @@ def trial_record(trial: dict, status: str, message: str = "", **fields) -> dict:
             **{k: None for k in MIG_KEYS}, "wall_s": None, "epochs": 0, **fields}
 
 
+def cores() -> int:
+    """CPU cores this process may use (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def run_trial(trial: dict, stop_event: threading.Event | None = None) -> dict:
     """Train trial["spec"] (a vae.jobs job spec) and return its record; never raises."""
     t0 = time.perf_counter()
     try:
-        from vae.__main__ import _check_out
         from vae.run import run_training
+        from vae.spec import check_out
 
         spec = trial["spec"]
         model, train = ModelConfig.from_dict(spec["model"]), TrainConfig.from_dict(spec["train"])
         data, out = DataConfig.from_dict(spec["data"]), Path(spec["checkpoint"])
-        _check_out(out, None)  # never overwrite a file that is not one of our checkpoints
+        check_out(out, None)  # never overwrite a file that is not one of our checkpoints
         summary = run_training(model, train, data, out, stop_event=stop_event)
         status, message = summary["status"], summary["message"] or ""
         if status == "diverged":  # the NaN guard stopped it: for a sweep that is a failed trial, with the reason
@@ -48,7 +58,7 @@ def run_trial(trial: dict, stop_event: threading.Event | None = None) -> dict:
                   "epochs": summary["epochs"]}
         if status == "done":
             fields.update(_mig(out, data, train.seed))
-    except BaseException as e:  # noqa: BLE001 - a trial's failure is its record, never the sweep's end
+    except BaseException as e:  # a trial's failure is its record, never the sweep's end
         if isinstance(e, KeyboardInterrupt):
             return trial_record(trial, "stopped", "interrupted", wall_s=round(time.perf_counter() - t0, 3))
         return trial_record(trial, "failed", str(e) or type(e).__name__, wall_s=round(time.perf_counter() - t0, 3))
