@@ -110,11 +110,30 @@ def _wait_for_line(log: Path, event: str, timeout: float = 120) -> dict:
     raise AssertionError(f"no {event!r} line in {log.name}")
 
 
+def _long_trials(folder: Path) -> list[str]:
+    """A 2-trial grid whose trials last long enough to be hit between their first checkpoint and their end."""
+    return [*GRID[:5], "0", "--epochs", "6", "--batch-size", "8", "--hidden", "256,256", "--threads", "1",
+            "--out", str(folder)]
+
+
+def test_ctrl_c_stops_the_running_trial_between_steps_and_starts_no_other(tmp_path):
+    folder = tmp_path / "interrupted"
+    proc = subprocess.Popen([sys.executable, "-m", "vae", "sweep", *_long_trials(folder)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_line(folder / "beta-1-seed-0.log.jsonl", "checkpoint")
+    proc.send_signal(signal.SIGINT)  # the sweep process only: it asks its running trial to stop
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    first, second = _trials(folder)["beta-1-seed-0"], _trials(folder)["beta-4-seed-0"]
+    assert first["status"] == "stopped" and 1 <= first["epochs"] < 6, first
+    assert read_metadata(folder / "beta-1-seed-0.safetensors")["status"] == "stopped"  # its last epoch is kept
+    assert second["status"] == "stopped" and "before this trial started" in second["message"]
+    assert not (folder / "beta-4-seed-0.safetensors").exists()
+
+
 def test_a_trial_killed_midway_is_rerun_and_done_ones_are_not(tmp_path):
     folder = tmp_path / "killed"
-    # long enough trials that one can be killed between its first checkpoint and its end
-    args = [*GRID[:5], "0", "--epochs", "6", "--batch-size", "8", "--hidden", "256,256", "--threads", "1",
-            "--out", str(folder)]
+    args = _long_trials(folder)
     proc = subprocess.Popen([sys.executable, "-m", "vae", "sweep", *args], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     log = folder / "beta-1-seed-0.log.jsonl"
