@@ -110,3 +110,30 @@ def test_trial_points_of_a_copied_folder_are_checked_and_killed_trials_read_stop
     (pt,) = trial_points(folder)
     assert pt["state"] == "stopped" and "run it again" in pt["message"]
     assert pt["path"] == str(folder / "beta-1-seed-0.safetensors")
+
+
+def test_the_form_queues_a_beta_by_seed_grid_with_the_cli_names(runs_dir, monkeypatch):
+    """The β page's form goes through the sweep module's grid: 2 β × 2 seeds, named as the CLI names trials."""
+    monkeypatch.setenv("VAE_MAX_JOBS", "1")
+    monkeypatch.setenv("VAE_SINGLE_USER", "1")  # so the test may stop the runs the page's session queued
+    at = AppTest.from_file("../app.py", default_timeout=90)
+    at.run()
+    at.switch_page("pages/beta_sweep.py").run()
+    at.text_input(key="beta_list").set_value("4, 1")
+    at.text_input(key="beta_seeds").set_value("0, 1")
+    at.number_input(key="beta_epochs").set_value(1)
+    at.text_input(key="beta_name").set_value("grid")
+    at.button(key="beta_run").click().run()
+    assert not at.exception and not at.error
+    from ui.jobs_ui import job_manager
+
+    jobs = job_manager().jobs(sweep="grid")
+    try:
+        assert sorted(j.name for j in jobs) == ["beta-1-seed-0", "beta-1-seed-1", "beta-4-seed-0", "beta-4-seed-1"]
+        assert sorted((j.beta, j.seed) for j in jobs) == [(1.0, 0), (1.0, 1), (4.0, 0), (4.0, 1)]
+    finally:
+        for j in jobs:
+            job_manager().stop(j.id)
+    at.text_input(key="beta_seeds").set_value("0, x").run()
+    at.button(key="beta_run").click().run()
+    assert any("whole numbers" in e.value for e in at.error)

@@ -48,17 +48,28 @@ def parse_betas(text: str) -> list[float]:
     return betas
 
 
+def parse_seeds(text: str) -> list[int]:
+    """'0, 1, 2' -> [0, 1, 2] without repeats; ConfigError('seeds') otherwise."""
+    try:
+        seeds = sorted({int(t) for t in str(text).replace(";", ",").split(",") if t.strip()})
+    except ValueError:
+        raise ConfigError("seeds", "write whole numbers separated by commas, e.g. 0, 1, 2") from None
+    if not seeds:
+        raise ConfigError("seeds", "list at least one seed")
+    return seeds
+
+
 def _launch() -> None:
     ss, errors = st.session_state, {}
     try:
-        betas = parse_betas(ss.beta_list)
+        betas, seeds = parse_betas(ss.beta_list), parse_seeds(ss.get("beta_seeds", "0"))
         preset = ss.beta_data == "shapes"  # shapes: the preset conv net of vae/shapes.py
         arch = PRESET_MODEL["arch"] if preset else "mlp"
         model = ModelConfig(kind="vae", arch=arch, latent_dim=ss.beta_latent_dim, **preset_layers(ss.beta_data, arch))
-        train = TrainConfig(epochs=ss.beta_epochs, seed=ss.beta_seed, objective=ss.get("beta_objective", "elbo"),
+        train = TrainConfig(epochs=ss.beta_epochs, seed=seeds[0], objective=ss.get("beta_objective", "elbo"),
                             **({"batch_size": PRESET_TRAIN["batch_size"]} if preset else {}))
         name = job_manager().submit_sweep(ss.beta_name.strip() or "sweep", betas, model, train,
-                                          DataConfig(name=ss.beta_data), owner=owner_id())
+                                          DataConfig(name=ss.beta_data), owner=owner_id(), seeds=seeds)
         ss[SWEEP_KEY] = name
     except ConfigError as e:
         errors[e.field] = e.message
@@ -78,10 +89,11 @@ def sweep_form() -> None:
                      "beside the plane")
     b.number_input("Latent dimensions", value=2, step=1, key="beta_latent_dim", persist_state="session")
     c.number_input("Epochs", value=50, step=10, key="beta_epochs", persist_state="session")
-    d.number_input("Seed", value=0, step=1, key="beta_seed", persist_state="session")
+    d.text_input("Seeds", value="0", key="beta_seeds", persist_state="session",
+                 help="comma-separated; several seeds per β show the median and interquartile range")
     o.selectbox("Objective", list(OBJECTIVE_LABELS), key="beta_objective", persist_state="session",
                 format_func=OBJECTIVE_LABELS.get, help="β-TCVAE puts β on the total correlation only (Chen et al., 2018)")
-    for f in ("name", "latent_dim", "epochs", "seed", "objective", "sweep_name", "run_name"):
+    for f in ("name", "latent_dim", "epochs", "seed", "seeds", "objective", "sweep_name", "run_name"):
         if f in errors:
             st.error(f"{f}: {md(errors[f])}", icon="⚠️")
     e, f = st.columns([3, 1], vertical_alignment="bottom")
@@ -116,13 +128,13 @@ def sweep_points(sweep: str) -> list[dict]:
     jobs = mgr.jobs(sweep=sweep)
     if not jobs:  # a sweep made by `python -m vae sweep` (maybe on a cluster, copied in): its sweep.json lists trials
         return [{**p, "id": _id_or_none(runs, p["path"])} for p in trial_points(runs.runs_root / SWEEPS / sweep)]
-    out = []
+    out, several = [], len({j.seed for j in jobs}) > 1
     for j in jobs:
         rows = mgr.history(j.id)
         test = (rows[-1].get("test") or {}) if rows else {}
         out.append({"beta": j.beta, "state": j.state, "message": j.message, "epoch": j.epoch, "epochs": j.epochs,
                     "fraction": j.fraction, "path": j.checkpoint, "id": runs.checkpoint_id(j.checkpoint), "rate": test.get("kl"),
-                    "distortion": test.get("recon")})
+                    "distortion": test.get("recon"), "seed": j.seed if several else None})
     return out
 
 

@@ -68,6 +68,7 @@ class JobStatus:
     created: float
     sweep: str | None
     beta: float | None
+    seed: int | None = None
 
     @property
     def active(self) -> bool:
@@ -249,7 +250,8 @@ class JobManager:
         if state == "done":
             fraction, eta = 1.0, 0.0
         return JobStatus(spec["id"], spec["name"], spec["checkpoint"], state, message, len(epochs), n_epochs,
-                         float(min(1.0, fraction)), eta, position, spec["created"], spec.get("sweep"), spec.get("beta"))
+                         float(min(1.0, fraction)), eta, position, spec["created"], spec.get("sweep"), spec.get("beta"),
+                         (spec.get("train") or {}).get("seed"))
 
     def _died_message(self, spec: dict) -> str:
         ckpt = Path(spec["checkpoint"])
@@ -302,22 +304,26 @@ class JobManager:
 
     # ---- sweeps ------------------------------------------------------------------------------------
     def submit_sweep(self, name: str, betas: list[float], model: ModelConfig, train: TrainConfig,
-                     data: DataConfig, *, owner: str | None = None) -> str:
-        """Queue one run per β with everything else shared; returns the sweep's (unique) folder name."""
-        if not betas:
-            raise ConfigError("betas", "list at least one β")
-        limit = settings.SWEEP_VALUES.value()
-        if len(betas) > limit:
-            raise ConfigError("betas", f"{len(betas)} values; a sweep may have at most {limit} "
-                                       f"({settings.SWEEP_VALUES.env})")
-        configs = [train.replace(beta=float(b)) for b in betas]  # validates every β before anything is queued
+                     data: DataConfig, *, owner: str | None = None, seeds: list[int] | None = None) -> str:
+        """Queue one run per (β, seed) with everything else shared; returns the sweep's (unique) folder name.
+
+        The grid, its quotas and its run names are those of `python -m vae sweep` (vae/sweep.py); one seed keeps
+        the short names `beta-<β>`.
+        """
+        from vae.sweep import grid_configs, trial_name
+
+        grid = grid_configs(betas, seeds if seeds else [train.seed], train)  # all validated before any is queued
+        several = len({s for _, s, _ in grid}) > 1
+        configs = [c for _, _, c in grid]
         with self.store.lock():  # the quota check and every reservation in one step, as in submit()
             self._check_quota(owner, len(configs), "betas")
             sweep = self.store.reserve_sweep(name)
-            info = {"name": sweep, "created": time.time(), "betas": [c.beta for c in configs],
-                    "model": model.to_dict(), "train": train.to_dict(), "data": data.to_dict(), "jobs": []}
+            info = {"name": sweep, "created": time.time(), "betas": list(dict.fromkeys(c.beta for c in configs)),
+                    "seeds": list(dict.fromkeys(c.seed for c in configs)), "model": model.to_dict(), "train": train.to_dict(),
+                    "data": data.to_dict(), "jobs": []}
             for c in configs:  # queued all at once, then one promotion pass: submitting is linear in the count
-                info["jobs"].append(self._enqueue(model, c, data, f"beta-{c.beta:g}", sweep, owner))
+                run = trial_name(c.beta, c.seed) if several else f"beta-{c.beta:g}"
+                info["jobs"].append(self._enqueue(model, c, data, run, sweep, owner))
             atomic_write_bytes(self.root / SWEEPS / sweep / "sweep.json", json.dumps(info, indent=1).encode())
         self.tick()
         return sweep

@@ -56,21 +56,10 @@ class SweepPlan:
 def make_plan(folder, betas, seeds, model: ModelConfig, train: TrainConfig, data: DataConfig, **run) -> SweepPlan:
     """A SweepPlan, or ConfigError naming the first bad field: nothing is trained before every trial is valid."""
     folder = Path(folder)
-    betas, seeds = tuple(sorted({float(b) for b in betas})), tuple(sorted({int(s) for s in seeds}))
-    if not betas or not seeds:
-        raise ConfigError("betas" if not betas else "seeds", "list at least one value")
-    if len(betas) > settings.SWEEP_VALUES.value():
-        raise ConfigError("betas", f"{len(betas)} values; at most {settings.SWEEP_VALUES.shown()} "
-                                   f"({settings.SWEEP_VALUES.env})")
-    n, limit = len(betas) * len(seeds), settings.SWEEP_TRIALS.value()
-    if n > limit:
-        raise ConfigError("seeds", f"{len(betas)} β × {len(seeds)} seeds = {n} trials; a sweep may have at most "
-                                   f"{limit} ({settings.SWEEP_TRIALS.env})")
+    grid = grid_configs(betas, seeds, train)
+    betas, seeds = tuple(sorted({b for b, _, _ in grid})), tuple(sorted({s for _, s, _ in grid}))
     if model.kind != "vae":
         raise ConfigError("model", f"a β sweep trains VAEs; {model.kind!r} has no β")
-    for b in betas:
-        for s in seeds:
-            train.replace(beta=b, seed=s)  # each trial's own config validates (β >= 0, seed >= 0, ...)
     if not re.fullmatch(SEGMENT, folder.name):
         raise ConfigError("out", f"the folder name {folder.name[:70]!r} must be 1-64 letters, digits, '.', '_' or "
                                  "'-' (it becomes the sweep's name on the β page)")
@@ -87,6 +76,21 @@ def make_plan(folder, betas, seeds, model: ModelConfig, train: TrainConfig, data
         raise ConfigError("gpus_per_trial", "must be between 0 and 8")
     _check_folder(plan)
     return plan
+
+
+def grid_configs(betas, seeds, train: TrainConfig) -> list[tuple[float, int, TrainConfig]]:
+    """(β, seed, config) per trial, β-major in the order given, every config validated and the grid within its quotas (ConfigError)."""
+    betas, seeds = list(dict.fromkeys(float(b) for b in betas)), list(dict.fromkeys(int(s) for s in seeds))
+    if not betas or not seeds:
+        raise ConfigError("betas" if not betas else "seeds", "list at least one value")
+    if len(betas) > settings.SWEEP_VALUES.value():
+        raise ConfigError("betas", f"{len(betas)} values; a sweep may have at most {settings.SWEEP_VALUES.shown()} "
+                                   f"({settings.SWEEP_VALUES.env})")
+    n, limit = len(betas) * len(seeds), settings.SWEEP_TRIALS.value()
+    if n > limit:
+        raise ConfigError("seeds", f"{len(betas)} β × {len(seeds)} seeds = {n} trials; a sweep may have at most "
+                                   f"{limit} ({settings.SWEEP_TRIALS.env})")
+    return [(b, s, train.replace(beta=b, seed=s)) for b in betas for s in seeds]  # each validates (β >= 0, ...)
 
 
 def trial_name(beta: float, seed: int) -> str:
