@@ -130,6 +130,7 @@ def save_checkpoint(
         "train": train.to_dict() if train else None,
         "data": data or {},
         "history": schema.fit_history(history or [], HISTORY_BUDGET),
+        **({"program": model.program} if getattr(model, "program", None) else {}),  # an imported model's layers
         **(extra or {}),
     }
     blob = st_save(tensors, metadata={"format": FORMAT, "meta": json.dumps(meta)})
@@ -230,7 +231,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     # shapes come from a model on the meta device (no memory), so a header that asks for a huge model
     # is refused by the shape check below before anything is allocated
     with torch.device("meta"):
-        model = build_model(cfg)
+        model = build_model(cfg, meta.get("program"))  # the program was checked with the metadata
     expected = model.state_dict()
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))

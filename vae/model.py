@@ -225,5 +225,15 @@ class PCA(_Base):
         return self.decoder_output(posterior.mu), posterior, posterior.mu
 
 
-def build_model(cfg: ModelConfig) -> _Base:
+def build_model(cfg: ModelConfig, program: dict | None = None) -> _Base:
+    """The model of a config; an imported one (arch 'imported') is rebuilt from its checkpoint's op program."""
+    if cfg.arch == "imported":
+        from vae.config import ConfigError
+        from vae.program import ImportedVAE
+
+        if program is None:
+            raise ConfigError("arch", "an imported model is rebuilt from its checkpoint's program: it cannot be trained "
+                               "from scratch (train an mlp or conv model, or import one with `python -m vae "
+                               "import-onnx`)")
+        return ImportedVAE(cfg, program)
     return {"vae": VAE, "ae": AutoEncoder, "pca": PCA}[cfg.kind](cfg)

@@ -41,6 +41,14 @@ RUNS_FOLDER = Limit("VAE_MAX_RUNS_MB", 4096, "MB", MB)  # everything under the r
 # queue
 SWEEP_VALUES = Limit("VAE_MAX_SWEEP", 12, "β values")
 QUEUE_PER_SESSION = Limit("VAE_MAX_QUEUED_PER_SESSION", 8, "queued runs")
+# imported ONNX models (vae/onnx_safe.py): checked on the file's bytes before any tensor is built
+ONNX_FILE = Limit("VAE_MAX_ONNX_MB", 64, "MB", MB)  # one encoder or decoder file
+ONNX_NODES = Limit("VAE_MAX_ONNX_NODES", 2000, "nodes")  # a small VAE has tens; 100,000 is an attack
+ONNX_WEIGHTS = Limit("VAE_MAX_ONNX_WEIGHTS", 16_000_000, "weights")  # numbers declared by all tensors of one file
+ONNX_OPSET_MIN = Limit("VAE_ONNX_MIN_OPSET", 11, "(opset)")  # the op semantics vae/onnx_graph.py reads
+ONNX_OPSET_MAX = Limit("VAE_ONNX_MAX_OPSET", 25, "(opset)")
+# an op program's activations, in numbers per image: a batch of 2,048 images of this size is 512 MB of float32
+PROGRAM_ACTIVATION = Limit("VAE_MAX_ACTIVATION", 65_536, "numbers per image")
 
 
 def single_user() -> bool:
