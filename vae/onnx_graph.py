@@ -16,6 +16,7 @@ import numpy as np
 from vae.onnx_safe import SHAPE_OPS, OnnxError, node_label
 
 MAX_FIXED_BATCH = 64  # a file may fix its batch size; the import check runs it on batches of that size
+FOLDABLE = ("Identity", "Add", "Sub", "Mul", "Div", "Slice")  # evaluated too when all their inputs are constants
 MAX_FOLDED = 64  # numbers in a result of shape arithmetic: shapes are short, weights are never computed here
 AFFINE = ("linear", "conv2d", "conv_transpose2d")
 CAST = {1: np.float32, 6: np.int32, 7: np.int64, 10: np.float16, 11: np.float64}
@@ -28,7 +29,7 @@ class Act:
     ops: tuple
     shape: tuple[int, ...]
     by: str  # the node that made it, for messages
-    part: tuple | None = None  # (index, the Split's input) for one half of a Split
+    part: tuple | None = None  # (start, stop, the Act it was cut from) for a Split's or a Slice's part
 
 
 class Graph:
@@ -113,7 +114,7 @@ class Graph:
             raise self.fail(node, "must read the computed tensor as its first input, and constants after it")
         act = self.acts[computed[0]]
         if act.part is not None:
-            raise self.fail(node, "reads one half of a Split: a Split may only make the encoder's two outputs")
+            raise self.fail(node, "reads a part of a Split or Slice: those may only make the encoder's two outputs")
         if len([o for o in node.output if o]) != 1 and node.op_type not in ("BatchNormalization", "Split"):
             raise self.fail(node, "has more than one output")
         out = self._layer(node, act, ins)
@@ -146,6 +147,8 @@ class Graph:
             return self._reshape(act, self._target(node, act, self.const(node.input[1], node)), label)
         if op == "Split":
             return self._split(node, act, ins)
+        if op == "Slice":
+            return self._slice(node, act, ins)
         raise self.fail(node, "is not a layer of an encoder or decoder that can be imported")
 
     @staticmethod
@@ -285,15 +288,27 @@ class Graph:
         if len(outs) != 2 or self.attr(node, "axis", 0) not in (1, -1) or not n or n % 2 or not halves:
             raise self.fail(node, "must split a flat (B, 2D) tensor into two equal halves (mu, logvar) on axis 1")
         for i, o in enumerate(outs):
-            self.acts[o] = Act(act.ops, (n // 2,), node_label(node), part=(i, act))
+            self.acts[o] = Act(act.ops, (n // 2,), node_label(node), part=(i * n // 2, (i + 1) * n // 2, act))
         return None
+
+    def _slice(self, node, act: Act, ins: list[str]) -> Act:
+        """A contiguous part of a flat tensor (as torch writes h[:, :d] or h.chunk(2, 1)): for the encoder's outputs."""
+        args = [np.asarray(self.const(i, node)).ravel().tolist() for i in node.input[1:5] if i] + [[1], [1]]
+        (start,), (stop,), axes, steps = (args[0], args[1], args[2], args[3]) if len(args[0]) == 1 else ([0], [0], [], [])
+        n = act.shape[0] if len(act.shape) == 1 else 0
+        if not n or len(node.input) < 4 or axes not in ([1], [-1]) or steps != [1]:
+            raise self.fail(node, "must cut a flat (B, features) tensor along axis 1 in steps of 1")
+        start, stop = (min(max(v + n if v < 0 else v, 0), n) for v in (start, stop))
+        if stop <= start:
+            raise self.fail(node, "cuts out nothing")
+        return Act(act.ops, (stop - start,), node_label(node), part=(start, stop, act))
 
     # --- constants ------------------------------------------------------------------------------------------
 
     def _fold(self, node, ins: list[str]) -> None:
         """Evaluate a node whose inputs are all constants (shape arithmetic), or the Shape of a computed tensor."""
         op = node.op_type
-        if op not in SHAPE_OPS and op != "Identity":
+        if op not in SHAPE_OPS + FOLDABLE:
             raise self.fail(node, "computes on constants only; export with do_constant_folding=True")
         if op == "Constant":
             value = next((self.attr(node, a.name) for a in node.attribute), None)
@@ -317,6 +332,21 @@ class Graph:
     def _shape_op(self, node, args: list[np.ndarray]) -> np.ndarray:
         op = node.op_type
         try:
+            if op in ("Add", "Sub", "Mul", "Div"):
+                a, b = args
+                if a.size > MAX_FOLDED or b.size > MAX_FOLDED:
+                    raise ValueError("arithmetic on weights")
+                if op == "Div" and np.issubdtype(a.dtype, np.integer):
+                    return np.trunc(a / b).astype(a.dtype)  # ONNX integer division truncates
+                return {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[op](a, b).astype(a.dtype)
+            if op == "Slice":
+                starts, ends = args[1].ravel(), args[2].ravel()
+                axes = args[3].ravel() if len(args) > 3 else range(len(starts))
+                steps = args[4].ravel() if len(args) > 4 else [1] * len(starts)
+                index = [slice(None)] * args[0].ndim
+                for a, b, e, st in zip(axes, starts, ends, steps):
+                    index[int(a)] = slice(int(b), int(e), int(st))
+                return args[0][tuple(index)]
             if op == "Gather":
                 return np.take(args[0], args[1].astype(np.int64), axis=self.attr(node, "axis", 0))
             if op == "Concat":

@@ -49,8 +49,11 @@ class ImportOptions:
             sanitize_run_name(self.name)
 
 
-def read_onnx(src: str | os.PathLike | bytes, part: str) -> tuple[bytes, str]:
-    """(bytes, file name) of an encoder or decoder given as bytes or a path; the size is checked before reading."""
+def read_onnx(src: str | os.PathLike | bytes | tuple[str, bytes], part: str) -> tuple[bytes, str]:
+    """(bytes, file name) of an encoder or decoder given as a path, bytes, or (file name, bytes); a file's size is
+    checked before it is read."""
+    if isinstance(src, tuple):
+        return bytes(src[1]), str(src[0])
     if isinstance(src, (bytes, bytearray, memoryview)):
         return bytes(src), f"{part}.onnx"
     path, limit = Path(src), settings.ONNX_FILE.value()
@@ -67,7 +70,7 @@ def read_onnx(src: str | os.PathLike | bytes, part: str) -> tuple[bytes, str]:
 def import_onnx(encoder, decoder, *, data: str = "digits", likelihood: str = "bernoulli",
                 decoder_output: str | None = None, split_output: bool = False, sigma: float = 0.1,
                 name: str | None = None, out: str | os.PathLike | None = None, data_dir: str | None = None) -> Path:
-    """Import an encoder and a decoder (ONNX file paths or bytes) for dataset `data`; the checkpoint's path.
+    """Import an encoder and a decoder (ONNX file paths, bytes or (name, bytes)) for dataset `data`; the checkpoint.
 
     Written to `out`, or to checkpoints/runs/<name>.safetensors. OnnxError (a ValueError) names the file, node and
     op of anything refused; nothing is written then.
@@ -160,11 +163,12 @@ def encoder_ops(model, what: str, image: tuple[int, ...], split_output: bool) ->
     if any(len(o.shape) != 1 for o in outs):
         o = next(o for o in outs if len(o.shape) != 1)
         raise OnnxError(f"{what}: {o.by} gives shape (B, {', '.join(map(str, o.shape))}); encoder outputs are (B, D)")
-    if len(outs) == 2 and outs[0].part and outs[1].part and outs[0].part[1] is outs[1].part[1]:
-        if [outs[0].part[0], outs[1].part[0]] != [0, 1]:
-            raise OnnxError(f"{what}: its outputs are the Split's halves in reverse order; mu must come first")
-        base = outs[0].part[1]
-        return list(ops + base.ops), "gaussian", base.shape[0] // 2
+    if len(outs) == 2 and outs[0].part and outs[1].part and outs[0].part[2] is outs[1].part[2]:
+        base, (a, b, _), (c, e, _) = outs[0].part[2], outs[0].part, outs[1].part
+        if not (a == 0 and b == c and e == base.shape[0] and 2 * b == e):
+            raise OnnxError(f"{what}: its outputs cut [{a}:{b}] and [{c}:{e}] from {outs[0].by.split(' (')[0]}'s "
+                            f"{base.shape[0]} features; mu must be the first half and logvar the second")
+        return list(ops + base.ops), "gaussian", b
     if any(o.part for o in outs) or not 1 <= len(outs) <= 2:
         raise OnnxError(f"{what}: has {len(outs)} outputs; an encoder gives mu and logvar, mu ‖ logvar "
                         "(with --split-output), or a single code (an auto-encoder)")

@@ -15,7 +15,7 @@ from vae import settings
 MIN_ONNX = (1, 21)
 # ops the translator reads (vae/onnx_graph.py): the layers, then the shape arithmetic exporters emit around Reshape
 LAYER_OPS = ("Gemm", "MatMul", "Conv", "ConvTranspose", "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid", "Tanh",
-             "Elu", "Add", "Sub", "Mul", "Div", "Flatten", "Reshape", "Identity", "Split")
+             "Elu", "Add", "Sub", "Mul", "Div", "Flatten", "Reshape", "Identity", "Split", "Slice")
 SHAPE_OPS = ("Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast")
 OPS = LAYER_OPS + SHAPE_OPS
 DEFAULT_DOMAINS = ("", "ai.onnx")
