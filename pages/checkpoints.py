@@ -9,6 +9,7 @@ import streamlit as st
 from ui.common import (STATE_KEY, checkpoint_rows, current_id, is_demo, label, load_model, md, resolve, runs_dir,
                        set_current, store)
 from ui.notes import teaching_notes
+from ui.onnx_ui import import_ui
 from vae.analysis import listing_row, run_card
 from vae import settings
 from vae.checkpoint import CheckpointError
@@ -133,6 +134,8 @@ else:
 
 st.subheader("Upload")
 upload_ui()
+st.subheader("Import your own VAE from ONNX")
+import_ui(on_done=lambda ckpt_id: st.session_state.__setitem__(PICK_KEY, ckpt_id))
 
 listed = {r.id: r for r in checkpoint_rows()}  # invalid files too: they must stay deletable
 if listed:

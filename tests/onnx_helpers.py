@@ -114,21 +114,53 @@ class Case:
     latent_dim: int = 2
 
 
-def case(name: str, dynamic: bool = True) -> Case:
+def train_briefly(enc: nn.Module, dec: nn.Module, recon: str, steps: int = 800, seed: int = 0) -> None:
+    """What a researcher's notebook does: a plain PyTorch ELBO loop on the digits (recon: logits | probs | mean)."""
+    from vae.config import DataConfig
+    from vae.data import load
+
+    x = load(DataConfig()).train.x
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=3e-3)
+    enc.train(), dec.train()
+    for step in range(steps):
+        xb = x[torch.randint(0, len(x), (64,), generator=g)]
+        out = enc(xb)
+        mu, logvar = out if isinstance(out, tuple) else out.chunk(2, dim=1)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=g)
+        y, t = dec(z).reshape(64, -1), xb.reshape(64, -1)
+        if recon == "mean":
+            nll = ((y - t) ** 2).sum(1) / (2 * 0.1**2)
+        elif recon == "probs":
+            nll = nn.functional.binary_cross_entropy(y.clamp(1e-6, 1 - 1e-6), t, reduction="none").sum(1)
+        else:
+            nll = nn.functional.binary_cross_entropy_with_logits(y, t, reduction="none").sum(1)
+        kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1)
+        opt.zero_grad()
+        (nll + min(1.0, 2 * step / steps) * kl).mean().backward()  # KL warm-up: no collapse in a short run
+        opt.step()
+    enc.eval(), dec.eval()
+
+
+def case(name: str, dynamic: bool = True, trained: bool = False) -> Case:
+    """A researcher's model as two ONNX files: random weights (far from ours), or briefly trained on the digits."""
     torch.manual_seed(0)
     x, mu = torch.rand(2, 1, 8, 8), ["mu", "logvar"]
     if name == "mlp":
-        return Case(export(OddMLPEncoder(), x, mu, dynamic), export(OddMLPDecoder(), torch.randn(2, 3), ["logits"],
-                                                                      dynamic), {}, 3)
-    if name in ("conv", "conv-chunk"):
+        enc, dec, outs, opts, d, recon = OddMLPEncoder(), OddMLPDecoder(), (mu, ["logits"]), {}, 3, "logits"
+    elif name in ("conv", "conv-chunk"):
         chunk = name == "conv-chunk"
-        enc = export(_randomise_bn(ConvBNEncoder(chunk=chunk)), x, mu if chunk else ["h"], dynamic)
-        dec = export(_randomise_bn(ConvProbsDecoder()), torch.randn(2, 2), ["probs"], dynamic)
-        return Case(enc, dec, {} if chunk else {"split_output": True}, 2)
-    if name == "gaussian":
-        return Case(export(OddMLPEncoder(), x, mu, dynamic), export(GaussianDecoder(), torch.randn(2, 3), ["mean"],
-                                                                      dynamic), {"likelihood": "gaussian"}, 3)
-    raise KeyError(name)
+        enc, dec, outs = ConvBNEncoder(chunk=chunk), ConvProbsDecoder(), (mu if chunk else ["h"], ["probs"])
+        opts, d, recon = ({} if chunk else {"split_output": True}), 2, "probs"
+    elif name == "gaussian":
+        enc, dec, outs, opts, d, recon = OddMLPEncoder(), GaussianDecoder(), (mu, ["mean"]), {"likelihood": "gaussian"}, 3, "mean"
+    else:
+        raise KeyError(name)
+    if trained:
+        train_briefly(enc, dec, recon)
+    else:
+        _randomise_bn(enc), _randomise_bn(dec)
+    return Case(export(enc, x, outs[0], dynamic), export(dec, torch.randn(2, d), outs[1], dynamic), opts, d)
 
 
 CASES = ("mlp", "conv", "conv-chunk", "gaussian")
