@@ -224,7 +224,7 @@ def listing_row(path, meta: dict | None, error: str | None, *, where: str = "run
         "model": kind.upper() if kind == "pca" else f"{kind.upper()} · {model.get('arch', '?')}",  # PCA has no network
         "latent": model.get("latent_dim"),
         "β": train.get("beta") if kind == "vae" else None,
-        "epochs": len(history),
+        "epochs": None if model.get("arch") == "imported" else len(history),  # trained elsewhere
         "test recon": test.get("recon"),
         "test KL": test.get("kl") if kind == "vae" else None,
         "test ELBO": test.get("elbo") if kind == "vae" else None,
