@@ -348,3 +348,16 @@ def test_a_tampered_program_in_a_checkpoint_is_refused_by_the_loader(cases, tmp_
         update_metadata(copy, program=bad)  # reads the old metadata, writes the new one unchecked
         with pytest.raises(CheckpointError, match=needle):
             load_checkpoint(copy)
+
+
+def test_the_readme_example_runs_as_written(tmp_path, monkeypatch):
+    """The README's notebook example, with a researcher's encoder and decoder defined before it."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## Bring your own VAE")[1].split("```python\n")[1].split("```")[0]
+    assert len(block.strip().splitlines()) <= 10
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    scope = {"encoder": oh.OddMLPEncoder(d=2), "decoder": oh.OddMLPDecoder(d=2)}
+    exec(compile(block, "README.md", "exec"), scope)
+    ckpt = load_checkpoint(tmp_path / "checkpoints" / "runs" / "mine.safetensors")
+    assert ckpt.model_config.arch == "imported" and ckpt.model_config.latent_dim == 2

@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--decoder", required=True, help="DEC.onnx: codes (B, D) -> images, flat or (B, C, H, W)")
     o.add_argument("--data", default=d.name, help="the dataset the model belongs to (as for train)")
     o.add_argument("--data-dir", default=None)
+    o.add_argument("--test-fraction", type=float, default=d.test_fraction)
+    o.add_argument("--split-seed", type=int, default=d.split_seed)
+    o.add_argument("--split", default=d.split, help="random (seeded) | tail")
     o.add_argument("--likelihood", default=m.likelihood, help="bernoulli | gaussian")
     o.add_argument("--decoder-output", default=None, help="logits | probs | mean: what the decoder outputs "
                    "(default: probs after a final sigmoid, else logits for bernoulli, mean for gaussian)")
@@ -246,7 +249,9 @@ def cmd_import_onnx(a: argparse.Namespace) -> int:
 
     from vae.onnx_import import ImportOptions
 
-    opts = ImportOptions(data=a.data, likelihood=a.likelihood, decoder_output=a.decoder_output,
+    data = DataConfig(name=a.data, data_dir=a.data_dir, test_fraction=a.test_fraction, split_seed=a.split_seed,
+                      split=a.split)
+    opts = ImportOptions(data=data, likelihood=a.likelihood, decoder_output=a.decoder_output,
                          split_output=a.split_output, sigma=a.sigma, name=a.name)  # before the heavy imports
     if a.out:
         _check_out(Path(a.out), None)
@@ -254,7 +259,7 @@ def cmd_import_onnx(a: argparse.Namespace) -> int:
     from vae.onnx_import import import_onnx
 
     t0 = time.perf_counter()
-    out = import_onnx(a.encoder, a.decoder, **vars(opts), out=a.out, data_dir=a.data_dir)
+    out = import_onnx(a.encoder, a.decoder, **vars(opts), out=a.out)
     meta = read_metadata(out)
     prog = meta["program"]
     print(json.dumps({"checkpoint": str(out), "kind": meta["model"]["kind"], "latent_dim": meta["model"]["latent_dim"],

@@ -29,7 +29,7 @@ DEFAULT_NAME = "imported"
 @dataclass(frozen=True)
 class ImportOptions:
     """How to read the two files: the dataset they belong to and what their outputs mean."""
-    data: str = "digits"
+    data: str | DataConfig = "digits"  # a dataset name or path (its default split), or a DataConfig
     likelihood: str = "bernoulli"  # bernoulli | gaussian
     decoder_output: str | None = None  # logits | probs | mean; None: probs after a final Sigmoid, else by likelihood
     split_output: bool = False  # the encoder's one (B, 2D) output is mu ‖ logvar
@@ -42,7 +42,8 @@ class ImportOptions:
         ModelConfig(likelihood=self.likelihood, sigma=self.sigma)  # their checks and messages
         if self.decoder_output is not None and self.decoder_output not in DECODER_OUTPUTS:
             raise ConfigError("decoder_output", f"must be one of {', '.join(DECODER_OUTPUTS)}")
-        DataConfig(name=self.data)
+        if not isinstance(self.data, DataConfig):
+            DataConfig(name=self.data)
         if self.name is not None:
             from vae.checkpoint import sanitize_run_name
 
@@ -67,7 +68,7 @@ def read_onnx(src: str | os.PathLike | bytes | tuple[str, bytes], part: str) -> 
         raise OnnxError(f"{path.name}: cannot read the {part} ({e.strerror or e})") from e
 
 
-def import_onnx(encoder, decoder, *, data: str = "digits", likelihood: str = "bernoulli",
+def import_onnx(encoder, decoder, *, data: str | DataConfig = "digits", likelihood: str = "bernoulli",
                 decoder_output: str | None = None, split_output: bool = False, sigma: float = 0.1,
                 name: str | None = None, out: str | os.PathLike | None = None, data_dir: str | None = None) -> Path:
     """Import an encoder and a decoder (ONNX file paths, bytes or (name, bytes)) for dataset `data`; the checkpoint.
@@ -93,7 +94,8 @@ def import_onnx(encoder, decoder, *, data: str = "digits", likelihood: str = "be
         except CheckpointError as e:
             raise ConfigError("out", f"{out.name} exists and is not a checkpoint of this app; refusing to overwrite "
                                      "it") from e
-    split = data_mod.load(DataConfig(name=opts.data, data_dir=data_dir))
+    data_cfg = opts.data if isinstance(opts.data, DataConfig) else DataConfig(name=opts.data, data_dir=data_dir)
+    split = data_mod.load(data_cfg)
     image = tuple(split.info["shape"])
     enc_ops, posterior, d = encoder_ops(enc_model, f"encoder {enc_name}", image, opts.split_output)
     dec_ops = decoder_ops(dec_model, f"decoder {dec_name}", image, d)
