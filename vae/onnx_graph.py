@@ -16,7 +16,7 @@ import numpy as np
 from vae.onnx_safe import SHAPE_OPS, OnnxError, node_label
 
 MAX_FIXED_BATCH = 64  # a file may fix its batch size; the import check runs it on batches of that size
-FOLDABLE = ("Identity", "Add", "Sub", "Mul", "Div", "Slice")  # evaluated too when all their inputs are constants
+FOLDABLE = ("Identity", "Add", "Sub", "Mul", "Div", "Slice", "Reshape")  # evaluated too when all their inputs are constants
 MAX_FOLDED = 64  # numbers in a result of shape arithmetic: shapes are short, weights are never computed here
 AFFINE = ("linear", "conv2d", "conv_transpose2d")
 CAST = {1: np.float32, 6: np.int32, 7: np.int64, 10: np.float16, 11: np.float64}
@@ -339,6 +339,12 @@ class Graph:
                 if op == "Div" and np.issubdtype(a.dtype, np.integer):
                     return np.trunc(a / b).astype(a.dtype)  # ONNX integer division truncates
                 return {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[op](a, b).astype(a.dtype)
+            if op == "Mod":
+                return (np.fmod if self.attr(node, "fmod", 0) else np.mod)(*args)
+            if op == "Reshape":  # 0 copies the size at that position (unless allowzero), -1 is inferred
+                t = [a.shape[i] if v == 0 and not self.attr(node, "allowzero", 0) else int(v)
+                     for i, v in enumerate(args[1].ravel())]
+                return args[0].reshape(t)
             if op == "Slice":
                 starts, ends = args[1].ravel(), args[2].ravel()
                 axes = args[3].ravel() if len(args) > 3 else range(len(starts))

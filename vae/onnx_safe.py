@@ -16,7 +16,7 @@ MIN_ONNX = (1, 21)
 # ops the translator reads (vae/onnx_graph.py): the layers, then the shape arithmetic exporters emit around Reshape
 LAYER_OPS = ("Gemm", "MatMul", "Conv", "ConvTranspose", "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid", "Tanh",
              "Elu", "Add", "Sub", "Mul", "Div", "Flatten", "Reshape", "Identity", "Split", "Slice")
-SHAPE_OPS = ("Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast")
+SHAPE_OPS = ("Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Mod")
 OPS = LAYER_OPS + SHAPE_OPS
 DEFAULT_DOMAINS = ("", "ai.onnx")
 # element types a weight or a shape constant may have, with their sizes in bytes
