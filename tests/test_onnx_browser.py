@@ -4,9 +4,6 @@ Latent map's canvas decoding an imported model on hover, in the page, with no se
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -16,38 +13,10 @@ from vae.checkpoint import load_checkpoint
 from vae.export import export_model, to_json
 from vae.onnx_import import import_onnx
 
-ROOT = Path(__file__).resolve().parents[1]
-REQUIRE = os.environ.get("VAE_REQUIRE_BROWSER") == "1"
-OPS_JS = (ROOT / "ui" / "components" / "vae_ops.js").read_text()
+from test_canvas_parity import js_page, js_run  # noqa: F401 (js_page is a fixture: the ops script in a blank page)
+
 TOL = 1e-4
 N = 64
-
-
-@pytest.fixture(scope="module")
-def browser():
-    why = e2e.browser_missing_reason()
-    if why:
-        (pytest.fail if REQUIRE else pytest.skip)(f"no headless browser: {why}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = e2e.launch_browser(pw)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
-def js_page(browser):
-    page = browser.new_page()
-    page.set_content("<html><body></body></html>")
-    page.add_script_tag(content=OPS_JS)
-    return page
-
-
-def js_run(page, program: dict, xs: np.ndarray) -> np.ndarray:
-    out = page.evaluate("([p, xs]) => { const f = VaeOps.compile(p); return xs.map(x => Array.from(f.run(x))); }",
-                        [program, xs.reshape(len(xs), -1).tolist()])
-    return np.asarray(out, dtype=np.float64)
 
 
 @pytest.mark.parametrize("name", oh.CASES)
@@ -84,7 +53,7 @@ def test_js_constants_broadcast_one_number_or_one_per_activation(js_page):
     assert np.abs(got - ref).max() <= 1e-5
 
 
-def test_hover_decodes_an_imported_model_in_the_page(browser, tmp_path):
+def test_hover_decodes_an_imported_model_in_the_page(js_page, tmp_path):
     import canvas_helpers as cv
 
     c = oh.case("conv", trained=True)
@@ -94,7 +63,7 @@ def test_hover_decodes_an_imported_model_in_the_page(browser, tmp_path):
     server = e2e.start_server(runs_dir=runs, log_path=tmp_path / "streamlit.log")
     errors: list[str] = []
     try:
-        page = e2e.new_page(browser, errors)
+        page = e2e.new_page(js_page.context.browser, errors)  # one browser for the module
         sent = cv.count_sent_frames(page)
         e2e.open_app(page, server, path="?ckpt=run/imported-conv")
         cv.wait_canvas(page)
