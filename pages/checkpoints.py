@@ -125,8 +125,8 @@ else:
         table = table.drop(columns="problem")
     else:  # beside the name: an invalid file's other columns are empty, and its reason must not sit off-screen
         table.insert(1, "problem", table.pop("problem").fillna(""))
-    for col in {"β", "test recon", "test KL", "test ELBO", "size (KB)"} & set(table):  # text: the browser's grid
-        table[col] = ["—" if pd.isna(v) else f"{v:{'g' if col == 'β' else '.2f'}}" for v in table[col]]  # shows None
+    for col in {"β", "epochs", "test recon", "test KL", "test ELBO", "size (KB)"} & set(table):  # text: the browser's
+        table[col] = ["—" if pd.isna(v) else f"{v:{'g' if col in ('β', 'epochs') else '.2f'}}" for v in table[col]]  # grid shows None
     st.dataframe(table.style.format(na_rep="—"), hide_index=True,
                  column_config={"problem": st.column_config.TextColumn(width="large")})
     st.caption("Final test metrics in nats per image (ELBO = −(recon + KL), higher is better). Runs are kept in "

@@ -61,6 +61,7 @@ def test_the_import_form_keeps_the_model_as_a_run_and_picks_it(conv_case, runs_d
     table = at.dataframe[0].value
     row = table[table["name"] == "my-conv-vae"].iloc[0]
     assert row["model"] == "VAE · imported" and row["test recon"] not in (None, "—")
+    assert row["epochs"] == "—" and table[table["name"] == "digits-3-vae"].iloc[0]["epochs"] == "200"  # not 200.000000
 
 
 def test_refusals_show_on_the_page_and_keep_nothing(conv_case, runs_dir):

@@ -33,6 +33,8 @@ def _datasets() -> list[str]:
 
 
 def _import(on_done: Callable[[str], None]) -> None:
+    """The Import button's callback: it runs before the page, so the table and the Manage picker below already
+    show the new run (a widget key set in the page body followed by st.rerun() is undone by the browser's state)."""
     ss = st.session_state
     enc, dec = ss.get(K_ENC), ss.get(K_DEC)
     if enc is None or dec is None:
@@ -52,7 +54,6 @@ def _import(on_done: Callable[[str], None]) -> None:
         ss[K_MSG] = ("success", f"Imported **{md(enc.name)}** + **{md(dec.name)}** as **{md(RunStore.stem(ckpt_id))}** "
                                 "in your runs: open it below, and every page shows it.")
         on_done(ckpt_id)
-        st.rerun()  # the table above lists the new run
 
 
 def import_ui(on_done: Callable[[str], None]) -> None:
@@ -72,9 +73,7 @@ def import_ui(on_done: Callable[[str], None]) -> None:
     e1, e2, e3 = st.columns([2, 2, 1], vertical_alignment="bottom")
     e1.checkbox("One encoder output: split it as mu ‖ logvar", key=K_SPLIT)
     e2.text_input("Name (optional)", key=K_NAME, max_chars=64)
-    e3.button("Import", key=K_GO, type="primary", width="stretch")
-    if st.session_state.get(K_GO):
-        _import(on_done)
+    e3.button("Import", key=K_GO, type="primary", width="stretch", on_click=_import, args=(on_done,))
     with st.expander("How to export from PyTorch"):
         st.code(EXAMPLE, language="python")
     if (msg := st.session_state.pop(K_MSG, None)) is not None:  # shown once: (level, text)

@@ -191,7 +191,8 @@ def run_card(meta: dict, *, name: str = "") -> dict[str, Any]:
         "train": train,
         "seed": train.get("seed"),
         "data": data,
-        "epochs_trained": len(history),
+        "epochs_trained": None if "program" in meta else len(history),  # an imported model was trained elsewhere
+        **({"imported_from": meta["program"].get("source", {})} if "program" in meta else {}),
         "final": {
             "train": {k: last.get(k) for k in ("recon", "kl", "elbo", "loss") if k in last},
             "test": last.get("test"),
