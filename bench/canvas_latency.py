@@ -9,8 +9,8 @@ It writes a 20,000-image .npz into a temp folder (the MNIST test set plus a copy
 MNIST-shaped images if the file is missing), and trains through the CLI, split half and half so that the map holds
 10,000 test points: an MLP VAE 784-400-2 (1 epoch) and a conv VAE (channels 32,64, hidden 256; 1 epoch on 4,000
 images). Then, in headless Chromium against `streamlit run app.py`, per checkpoint:
-  - payload: JSON bytes of the model, points, thumbnail atlas and colouring the canvas is sent (and the websocket bytes received
-    while the checkpoint opens);
+  - payload: bytes of the parts the canvas is sent once (decoder, encoder, points, thumbnails, colouring; see
+    bench/canvas_payload.py for before/after) and the websocket bytes received while the checkpoint opens;
   - first paint: the component's own clock from receiving data to all points drawn, and the wall time from picking
     the checkpoint in the sidebar to the canvas being drawn;
   - hover: `moves` mouse moves over empty map space; per move, from the event's timestamp to the next animation
@@ -46,13 +46,13 @@ def pct(v, q) -> float:
     return float(np.percentile(np.asarray(v, dtype=float), q)) if len(v) else float("nan")
 
 
-def make_data(work: Path) -> tuple[Path, str]:
-    if MNIST.exists():
-        with np.load(MNIST) as f:
+def make_data(work: Path, mnist: Path = MNIST) -> tuple[Path, str]:
+    if mnist.exists():
+        with np.load(mnist) as f:
             x, y = f["x"], f["y"]
         x = np.concatenate([x, np.roll(x, 1, axis=2)])[:20_000]
         y = np.concatenate([y, y])[:20_000]
-        source = f"{MNIST.name} + a 1-pixel shifted copy"
+        source = f"{mnist.name} + a 1-pixel shifted copy"
     else:
         rng = np.random.default_rng(0)
         x, y = rng.integers(0, 256, (20_000, 28, 28), dtype=np.uint8), rng.integers(0, 10, 20_000)
@@ -71,19 +71,19 @@ def train(npz: Path, out: Path, *extra: str) -> float:
 
 
 def payload_parts(path: Path) -> dict:
-    """JSON bytes of what the canvas is sent, from the same cached builder the page uses."""
+    """Bytes on the wire of each part the canvas is sent once, from the same cached builders the page uses."""
     import logging
 
-    from ui.canvas import colour_payload, default_colour, payload_bytes, static_payload
+    from ui.canvas import colour_payload, default_colour, part_bytes, static_payload
     from ui.common import mtime
     from ui.latent import View
 
     for name in [n for n in logging.root.manager.loggerDict if n.startswith("streamlit")]:  # "no runtime" noise
         logging.getLogger(name).setLevel(logging.ERROR)
 
-    p = static_payload(str(path), mtime(path), View())
-    p = p | {"colour": colour_payload(str(path), View(), default_colour(str(path), ()))}
-    return payload_bytes(p) | {"total": len(json.dumps(p))}
+    parts = part_bytes(static_payload(str(path), mtime(path), View()),
+                       colour_payload(str(path), View(), default_colour(str(path), ())))
+    return parts | {"total": sum(parts.values())}
 
 
 def hover_run(page, sent: dict, moves: int) -> dict:
@@ -218,9 +218,9 @@ def main() -> None:
     row(f"ws frames sent during {args.moves} hover moves", lambda n: str(results[n]["hover"]["frames_sent"]))
     row("data -> 10,000 points painted (ms)", lambda n: f"{results[n]['first_paint_ms']:.0f}")
     row("pick checkpoint -> canvas drawn (s)", lambda n: f"{results[n]['wall_s']:.2f}")
-    row("payload JSON model/points/atlas/colour (kB)",
-        lambda n: "/".join(f"{parts[n][k] / 1024:.0f}" for k in ("model", "points", "atlas", "colour")))
-    row("payload JSON total (kB)", lambda n: f"{parts[n]['total'] / 1024:.0f}")
+    row("parts decoder/encoder/view/atlas/colour (kB)",
+        lambda n: "/".join(f"{parts[n].get(k, 0) / 1024:.0f}" for k in ("decoder", "encoder", "view", "atlas", "colour")))
+    row("parts total (kB)", lambda n: f"{parts[n]['total'] / 1024:.0f}")
     row("ws bytes received opening it (kB)", lambda n: f"{results[n]['ws_bytes_received'] / 1024:.0f}")
     for key, label in (("canvas_click_ms", "canvas click -> details p50 / p95 (ms)"),
                        ("slider_ms", "today: slider -> image p50 / p95 (ms)"),

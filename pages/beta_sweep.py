@@ -6,7 +6,7 @@ from ui.common import label, load_model, md, store
 from ui.jobs_ui import job_manager
 from ui.live import poller, request_page_rerun
 from ui.notes import teaching_notes
-from ui.sweep_ui import (DEMO_SWEEP, OPENED_KEY, SHAPES_DEMO_SWEEP, SWEEP_KEY, demo_points, latent_maps, mig_figure,
+from ui.sweep_ui import (DEMO_SWEEP, DEMO_SWEEPS, OPENED_KEY, SWEEP_KEY, demo_points, latent_maps, mig_figure,
                          mig_points, plane, points_signature, progress_lines, recon_rows, sweep_form, sweep_points)
 from vae.checkpoint import CheckpointError
 from vae.jobs import ACTIVE
@@ -22,7 +22,8 @@ sweeps = mgr.sweeps()
 with st.expander("New sweep", expanded=not sweeps):
     sweep_form()
 sweeps = mgr.sweeps()  # the form's callback may just have added one
-names = [s["name"] for s in sweeps] + [DEMO_SWEEP] + ([SHAPES_DEMO_SWEEP] if demo_points("shapes") else [])
+names = [s["name"] for s in sweeps] + [DEMO_SWEEP] + [n for n in DEMO_SWEEPS if n != DEMO_SWEEP
+                                                      and demo_points(*DEMO_SWEEPS[n])]
 if st.session_state.get(SWEEP_KEY) not in names:
     st.session_state[SWEEP_KEY] = names[0]
 st.session_state["beta_pick"] = st.session_state[SWEEP_KEY]  # a sweep just launched becomes the one shown

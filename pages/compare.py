@@ -2,12 +2,12 @@
 
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 import torch
 
 from ui.common import checkpoint_rows, current_data, label, latent_scatter, load_model, md, resolve, split_key, store, upscale
-from ui.compare_ui import IWAE_K, encode_on, evaluate_on, kl_bars, shared_z_ui
+from ui.compare_table import evaluate_all, fill_iwae, kept_iwae, metrics_table, table_caption
+from ui.compare_ui import encode_on, kl_bars, shared_z_ui
 from ui.notes import teaching_notes
 from vae.analysis import dataset_mismatch, pick_indices
 from vae.checkpoint import CheckpointError
@@ -18,9 +18,6 @@ from vae.runs import RunStore, UnknownCheckpoint
 SEL_KEY = "compare_ids"  # checkpoint IDs; a non-widget key, so the selection survives leaving the page
 WIDGET_KEY = "compare_select"
 LADDER = ["digits-1-pca", "digits-2-ae", "digits-3-vae", "digits-4-beta2-vae"]
-METRICS = [("recon", "recon (nats)"), ("kl", "KL (nats)"), ("elbo", "ELBO (nats)"), ("iwae_nll", f"IWAE NLL, k={IWAE_K}"),
-           ("active_units", "active units")]
-MIG_ROW = ("mig", "MIG (0–1)")
 
 
 def _use_ladder(ids: list[str]) -> None:
@@ -92,15 +89,11 @@ idx = pick_indices(test.y.numpy(), n, seed=seed)
 x = test.x[torch.as_tensor(idx)]  # (n, C, H, W): the same inputs for every column
 
 files = {p: str(resolve(p)) for p in paths}
-evals = {p: evaluate_on(files[p], split, k=IWAE_K, seed=seed) for p in paths}
-rows = METRICS + ([MIG_ROW] if any(e.get("mig") is not None for e in evals.values()) else [])  # shapes only
-table = pd.DataFrame({RunStore.stem(p): [("–" if e.get(k) is None else f"{e[k]:.3f}" if k == "mig" else
-                                          f"{e[k]:.2f}" if k != "active_units" else str(e[k]))
-                                         for k, _ in rows] for p, e in evals.items()}, index=[name for _, name in rows])
-st.dataframe(table)
-st.caption(f"On {evals[paths[0]]['n']} test images, nats per image, seed {seed}. ELBO = −(recon + KL), higher is better; "
-           f"IWAE NLL uses k = {IWAE_K} importance samples, lower is better. '–': the model has no prior (PCA, AE)."
-           + (" MIG: 1 when each known factor lives in one dim of its own (see Factors)." if MIG_ROW in rows else ""))
+table_slot, progress_slot = st.empty(), st.empty()  # the table, then a progress bar under it
+evals = evaluate_all(files, split, seed, progress_slot)
+iwae = kept_iwae(files, split, seed)  # figures computed before; the rest are filled in at the end of the page
+table_slot.dataframe(metrics_table(evals, iwae))
+st.caption(table_caption(evals, seed))
 
 st.markdown("**One z, every decoder**")
 shared_z_ui([files[p] for p in paths], [RunStore.stem(p) for p in paths], split)
@@ -125,3 +118,5 @@ for col, p in zip(cols, paths):
         st.plotly_chart(kl_bars(np.asarray(e["kl_per_dim"]), mu.var(0), ACTIVE_UNIT_THRESHOLD,
                                 generative=model.generative, height=200),
                         key=f"compare_kl_{p}")
+
+fill_iwae(table_slot, progress_slot, files, evals, iwae, split, seed)  # last: the slow figure, once per checkpoint

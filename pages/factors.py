@@ -4,7 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from ui.common import current_checkpoint, current_data, encode_test, md, upscale
-from ui.factors import explain, gap_table, mi_heatmap, scores_for, traversals
+from ui.factors import (active_dims_line, estimators_note, explain, explain_sampled, gap_table, mi_heatmap,
+                        sampled_scores_for, scores_for, traversals)
+from vae.metrics import MIG_BINS
 
 st.title("Factors: is the code disentangled?")
 st.caption("A β-VAE is meant to give each generative factor (shape, size, rotation, position) a latent dimension "
@@ -21,19 +23,32 @@ if s is None:
     st.info("MIG needs a code with at least 2 dimensions.")
     st.stop()
 
-cols = st.columns(2 + len(s["names"]))
-cols[0].metric("MIG", f"{s['mig']:.3f}", help="Mutual Information Gap, 0 (entangled) to 1 (each factor in one dim)")
-cols[1].metric("MIG, active dims", "–" if s["mig_active"] is None else f"{s['mig_active']:.3f}",
-               help="The same, over the dims whose μ varies (Var_x μ above the active-unit threshold) only")
-for col, name, gap in zip(cols[2:], s["names"], s["gaps"]):
+sampled = sampled_scores_for(path)
+fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+cols = st.columns(5)
+cols[0].metric("MIG · binned μ", fmt(s["mig"]), help="disentanglement_lib's estimator: posterior means of the test "
+               f"images in {MIG_BINS} bins. 0 (entangled) to 1 (each factor in one dim)")
+cols[1].metric("MIG · sampled z", fmt(sampled and sampled["mig"]), help="Chen et al.'s estimator: samples of q(z|x) "
+               "over the whole dataset, mixture densities by log-sum-exp (a VAE only)")
+cols[2].metric("binned, no shape", fmt(s["mig_no_shape"]))
+cols[3].metric("sampled, no shape", fmt(sampled and sampled["mig_no_shape"]))
+cols[4].metric("MIG, active dims", fmt(s["mig_active"]),
+               help="Binned, over the dims whose μ varies (Var_x μ above the active-unit threshold) only")
+st.caption(estimators_note(s, sampled))
+st.markdown(active_dims_line(s))
+est = st.radio("MI matrix and gaps from", ["binned", "sampled"], horizontal=True, key="factors_estimator",
+               persist_state="session", disabled=sampled is None,
+               format_func={"binned": "binned means (disentanglement_lib)", "sampled": "samples of q(z|x) (Chen et al.)"}.get)
+shown = sampled if est == "sampled" and sampled is not None else s
+for col, name, gap in zip(st.columns(len(s["names"])), shown["names"], shown["gaps"]):
     col.metric(f"gap · {name}", f"{gap:.2f}")
-st.caption(explain(s))
+st.caption(explain(s) if shown is s else explain_sampled(sampled))
 
 left, right = st.columns([3, 2])
-left.plotly_chart(mi_heatmap(s), key="factors_heatmap")
+left.plotly_chart(mi_heatmap(shown), key="factors_heatmap")
 with right:
     st.markdown("**Per factor: the two dims that know most about it**")
-    st.dataframe(pd.DataFrame(gap_table(s)).set_index("factor"))
+    st.dataframe(pd.DataFrame(gap_table(shown)).set_index("factor"))
     st.caption("share = I(z; factor) / H(factor). gap = best share − runner-up share; MIG is the mean gap.")
 
 st.subheader("Traversals, labelled with the factor each dim captures")

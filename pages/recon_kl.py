@@ -2,14 +2,14 @@
 
 import numpy as np
 import streamlit as st
-import torch
 
 from ui.common import current_checkpoint, current_data, encode_test, md, show_images, split_key
-from ui.compare_ui import holes_figure, holes_for, kl_bars, marginal_histograms, pair_grid
+from ui.compare_ui import holes_figure, holes_for, kl_bars, marginal_histograms, pair_grid, recon_pairs
+from ui.kl_split import kl_split_section
 from ui.notes import teaching_notes
 from vae.analysis import collapse_verdict, parse_indices, pick_indices
-from vae.explore import decode, reconstruct
-from vae.metrics import ACTIVE_UNIT_THRESHOLD, active_units, kl_per_dim, per_image_terms
+from vae.explore import decode
+from vae.metrics import ACTIVE_UNIT_THRESHOLD, active_units, kl_per_dim
 
 MAX_HIST_DIMS = 16
 
@@ -56,12 +56,10 @@ except ValueError as e:  # the message quotes what was typed: escaped, so no mar
 if idx is not None and len(idx) == 0:
     st.info("Enter at least one test index.")
 elif idx is not None:
-    x = split.test.x[torch.as_tensor(idx)]  # (n, C, H, W)
-    terms = per_image_terms(model, x, seed=choice["seed"])
-    x_hat = reconstruct(model, x)  # decoded posterior means
+    terms = recon_pairs(path, split_key(ckpt.data), idx, choice["seed"])  # x, x_hat: (n, C, H, W)
     captions = [f"#{i} · recon {r:.1f}" + (f" · KL {k:.2f}" if model.generative else "")
                 for i, r, k in zip(idx, terms["recon"], terms["kl"])]
-    pair_grid(x.numpy(), x_hat, captions)
+    pair_grid(terms["x"], terms["x_hat"], captions)
     st.caption(f"Top: input; below: decoded posterior mean. recon = −log p(x|z) for one z ~ q(z|x) (seed "
                f"{choice['seed']}), KL = KL(q(z|x) ‖ N(0, I)), both in nats. Mean over these {len(idx)}: recon "
                f"{terms['recon'].mean():.2f}, KL {terms['kl'].mean():.2f}."
@@ -73,6 +71,8 @@ st.plotly_chart(kl_bars(kl_dims, variances, ACTIVE_UNIT_THRESHOLD, generative=mo
 st.caption(f"{n_active} of {cfg.latent_dim} dimensions active (Var_x E[z_i|x] > {ACTIVE_UNIT_THRESHOLD}; Burda et al., "
            f"2016). " + (f"Total KL {kl_dims.sum():.2f} nats per image over {len(mu)} test images." if model.generative
                          else "This model's codes are points: no KL, and no prior to match."))
+
+kl_split_section(path, ckpt)  # MI + TC + dimension-wise KL, for VAEs only
 
 st.subheader("Aggregate posterior vs prior")
 what = st.radio("Histogram of", ["mu", "z"], horizontal=True, key="recon_hist_of", persist_state="session",

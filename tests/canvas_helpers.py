@@ -55,9 +55,14 @@ def canvas_hash(page, which: str = "hoverCv", owner: str = "__vaeCanvas", index:
 
 
 def count_sent_frames(page) -> dict:
-    """A live counter of websocket frames the page sends (attach before the page loads)."""
-    counter = {"sent": 0}
-    page.on("websocket", lambda ws: ws.on("framesent", lambda _payload: counter.__setitem__("sent", counter["sent"] + 1)))
+    """Live counters of websocket frames the page sends and bytes it receives (attach before the page loads)."""
+    counter = {"sent": 0, "received_bytes": 0}
+
+    def watch(ws):
+        ws.on("framesent", lambda _payload: counter.__setitem__("sent", counter["sent"] + 1))
+        ws.on("framereceived", lambda payload: counter.__setitem__("received_bytes", counter["received_bytes"] + len(payload)))
+
+    page.on("websocket", watch)
     return counter
 
 

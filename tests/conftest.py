@@ -73,6 +73,12 @@ def as_run(path: Path, name: str | None = None) -> str:
         return store.checkpoint_id(dest)
 
 
+def read_as_shown(markdown: str) -> str:
+    """Escaped Markdown (ui.common.md) as a visitor reads it: without the backslashes, and without the invisible word
+    joiners that keep "x:" and "a@b" from becoming links."""
+    return markdown.replace("\\", "").replace("&#8288;", "")
+
+
 @pytest.fixture(autouse=True)
 def _clear_streamlit_caches():
     """Streamlit caches are global to the process; clear them so tests do not see each other's models."""

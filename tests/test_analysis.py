@@ -163,5 +163,8 @@ def test_run_card_and_listing_row(tiny_ckpts):
     ae = listing_row(tiny_ckpts["ae"], read_metadata(tiny_ckpts["ae"]), None)
     ae_test = read_metadata(tiny_ckpts["ae"])["history"][-1]["test"]
     assert ae["β"] is None and ae["test KL"] is None and ae["test recon"] == ae_test["recon"]
+    assert row["model"] == "VAE · mlp" and ae["model"] == "AE · mlp"
+    tc = {**meta, "train": {**meta["train"], "objective": "beta-tcvae"}}
+    assert listing_row(tiny_ckpts["vae"], tc, None)["model"] == "β-TCVAE · mlp"
     broken = listing_row("/nope/x.safetensors", None, "bad file")
     assert broken["problem"] == "bad file" and broken["model"] is None

@@ -161,6 +161,14 @@ def test_a_click_on_empty_space_decodes_that_z_and_moves_the_sliders(app):
 def test_drawing_moves_the_ellipse_live_and_release_gets_exact_terms(app):
     server, page, sent, errors = app
     e2e.wait_idle(page)
+    # the encoder is not sent with the map: the pointer coming onto the pad asks for it, once
+    assert page.evaluate("() => { const c = window.__vaeCanvas; return c.encoder === null && !!c.lazyEncoder; }")
+    box = cv.pad_box(page)
+    page.mouse.move(box["x"] + box["w"] / 2, box["y"] + box["h"] / 2, steps=2)
+    page.wait_for_function("() => window.__vaeCanvas.encoder !== null", timeout=30_000)
+    e2e.wait_idle(page)
+    last = page.evaluate("() => window.__vaeCanvas.stats.lastPayload")
+    assert last["binary"] and last["bytes"] < 200_000, last  # the encoder's part alone (the demo: ~70 kB)
     before = sent["sent"]
     centres = cv.draw_stroke(page, [(0.3, 0.2), (0.7, 0.2), (0.7, 0.5), (0.3, 0.8), (0.7, 0.8)],
                              on_step=lambda i: cv.drawn_centre(page))
@@ -182,17 +190,18 @@ def test_reruns_send_the_heavy_payload_once_and_recover_a_lost_one(app):
     server, page, sent, errors = app
     e2e.wait_idle(page)
     key = page.evaluate("() => window.__vaeCanvas.staticKey")
-    assert page.evaluate("(k) => window.__vaeStaticCache.has(k)", key)
     e2e.map_press_slider(page, 0, "ArrowRight")
     page.wait_for_timeout(300)
     e2e.wait_idle(page)
-    assert page.evaluate("() => window.__vaeCanvas.dyn.slim") is True  # the rerun sent the key, not the model
-    # the browser loses its copy (as after a cleared cache): it asks, and the next rerun brings it in full
-    page.evaluate("() => { window.__vaeStaticCache.clear(); window.__vaeCanvas.staticKey = null; }")
+    last = page.evaluate("() => window.__vaeCanvas.stats.lastPayload")
+    assert not last["binary"] and last["bytes"] < 10_000, last  # keys, not the model (the demo's parts: ~20 kB)
+    # the browser loses its copies (as after a lost message): it asks, and the next rerun brings them
+    page.evaluate("() => { window.__vaeParts.clear(); window.__vaeCanvas.staticKey = null; }")
     e2e.map_press_slider(page, 0, "ArrowLeft")
-    page.wait_for_function("(k) => window.__vaeCanvas.staticKey === k && window.__vaeStaticCache.has(k)", arg=key,
+    page.wait_for_function("(k) => window.__vaeCanvas.staticKey === k && window.__vaeParts.size >= 4", arg=key,
                            timeout=30_000)
     e2e.wait_idle(page)
+    assert page.evaluate("() => window.__vaeCanvas.stats.lastPayload.binary")
     assert page.evaluate("() => window.__vaeCanvas.n") > 300
     assert not errors, errors
 
@@ -262,10 +271,20 @@ def test_zoom_and_pan_survive_a_rerun_and_a_page_switch(app):
     assert page.evaluate("() => { const c = window.__vaeCanvas; return [c.zoom, c.cx, c.cy]; }") == pytest.approx(view)
     page.evaluate("() => { window.__vaeCanvas.__before = true; }")
     e2e.go_to(page, "Reconstruction & KL")
+    e2e.wait_idle(page)
     e2e.go_to(page, "Latent map")
     page.wait_for_function("() => { const c = window.__vaeCanvas; return c && !c.__before && c.n > 0 && c.w > 0; }",
                            timeout=60_000)  # the remounted canvas, not the one from before the switch
+    e2e.wait_idle(page)
     assert page.evaluate("() => { const c = window.__vaeCanvas; return [c.zoom, c.cx, c.cy]; }") == pytest.approx(view)
+    got = page.evaluate("() => window.__vaeCanvas.stats.payloads")  # every payload this new canvas was given
+    assert got and all(not p["binary"] and p["bytes"] < 10_000 for p in got), got  # keys only: the page kept them
+    assert page.evaluate("() => window.__vaeCanvas.decoder !== null && window.__vaeCanvas.atlas !== null")
+    spot = cv.empty_spots(page, 8)[2]
+    before = cv.canvas_hash(page)
+    page.mouse.move(spot["x"], spot["y"], steps=3)
+    page.wait_for_timeout(50)
+    assert cv.canvas_hash(page) != before  # and it draws: hover decodes with the kept decoder
     page.locator(".vc-btn").filter(has_text="Reset view").click()
     assert page.evaluate("() => window.__vaeCanvas.zoom") == 1
 

@@ -22,33 +22,45 @@ def _payload(path, method="dims", dims=(0, 1)):
     return static_payload(str(path), mtime(path), View(method=method, dims=dims))
 
 
+def _content(part):
+    return part.content if part is not None else None
+
+
 def test_static_payload_holds_points_thumbnails_and_model_but_no_path(tiny_ckpts):
     from PIL import Image
 
+    from ui.canvas import colour_payload, default_colour
     from ui.common import encode_test, load_model, load_split
+    from ui.latent import View
+    from vae import wire
 
     path = tiny_ckpts["vae"]
     p = _payload(path)
-    text = json.dumps(p)
-    assert str(path) not in text and str(Path(path).parent) not in text  # a hash stands in for the file
-    xy = np.frombuffer(base64.b64decode(p["points"]["xy"]), "<f4").reshape(-1, 2)
+    parts = [p["view"], p["atlas"], p["model"]["decoder"], p["model"]["encoder"]]
+    raw = b"".join(wire.pack(q.content) for q in parts) + json.dumps(p["static_key"]).encode()
+    assert str(path).encode() not in raw and str(Path(path).parent).encode() not in raw  # hashes stand in for it
+    view = p["view"].content
+    xy = np.frombuffer(view["xy"], "<f4").reshape(-1, 2)
     mu = encode_test(path)["mu"]
-    rows = np.asarray(p["points"]["rows"])
+    assert view["rows"] is None  # every test row, in order: 0..N-1 goes as nothing
+    rows = np.arange(view["n"])
     assert len(rows) == 359 and np.allclose(xy, mu[rows], atol=1e-6)  # 2-D: the map is μ itself
-    from ui.canvas import colour_payload, default_colour
-    from ui.latent import View
-
     colour = colour_payload(str(path), View(), default_colour(str(path), ()))
+    codes = np.frombuffer(colour.content["codes"], "u1")
     y = encode_test(path)["y"][rows]
-    assert [colour["names"][c] for c in colour["codes"]] == [str(v) for v in y]  # aligned with the points
-    assert colour["title"] == "label" and colour["key"] != p["static_key"]
-    atlas = np.asarray(Image.open(io.BytesIO(base64.b64decode(p["atlas"]["png"]))))
+    assert [colour.content["names"][c] for c in codes] == [str(v) for v in y]  # aligned with the points
+    assert colour.content["title"] == "label" and colour.key not in {q.key for q in parts}
+    png = p["atlas"].content["png"]
+    assert png[24] == 4 and Image.open(io.BytesIO(png)).mode == "P"  # IHDR bit depth: a 4-bit palette PNG
+    atlas = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float64)
     x = load_split(load_model(path)).test.x.numpy()
-    k = 17
-    r, c = divmod(k, p["atlas"]["cols"])
-    thumb = atlas[r * 8 : (r + 1) * 8, c * 8 : (c + 1) * 8]
-    assert np.abs(thumb / 255.0 - x[rows[k], 0]).max() <= 0.5 / 255 + 1e-6
-    assert p["model"]["posterior"] == "gaussian" and p["plane"]["method"] == "dims"
+    cols = p["atlas"].content["cols"]
+    for k in (0, 17, 358):
+        r, c = divmod(k, cols)
+        thumb = atlas[r * 8 : (r + 1) * 8, c * 8 : (c + 1) * 8]
+        assert np.array_equal(thumb, np.rint(x[rows[k], 0] * 15) * 17)  # 16 levels: the nearest of 0, 17, .., 255
+    assert p["model"]["posterior"] == "gaussian" and view["plane"]["method"] == "dims"
+    assert {d: q["dtypes"] for d, q in p["model"]["quantised"].items()}["decoder"].keys() <= {"f16", "i8"}
 
 
 def test_pca_view_of_an_8d_model_sends_its_plane_and_tsne_sends_none(tiny_ckpts):
@@ -57,10 +69,105 @@ def test_pca_view_of_an_8d_model_sends_its_plane_and_tsne_sends_none(tiny_ckpts)
     from ui.common import encode_test
 
     path = tiny_ckpts["vae8"]
-    p = _payload(path, "pca")
+    plane = _payload(path, "pca")["view"].content["plane"]
     origin, basis = latent_plane(encode_test(path)["mu"], "pca")
-    assert np.allclose(p["plane"]["origin"], origin) and np.allclose(p["plane"]["basis"], basis)
-    assert _payload(path, "tsne")["plane"] is None
+    assert np.allclose(plane["origin"], origin) and np.allclose(plane["basis"], basis)
+    tsne = _payload(path, "tsne")
+    assert tsne["view"].content["plane"] is None
+    # the thumbnails depend on the rows drawn only (t-SNE keeps all 359 here): one atlas for every projection
+    assert len({_payload(path, m, dims)["atlas"].key for m, dims in (("pca", (0, 1)), ("dims", (2, 5)), ("tsne", (0, 1)))}) == 1
+    assert _payload(path, "dims", (2, 5))["view"].key != _payload(path, "pca")["view"].key
+
+
+def _canvas_data(at) -> tuple[dict, int, bool]:
+    """What the canvas component was sent on the last run: (the payload, its bytes, whether binary)."""
+    from vae import wire
+
+    protos = [e.proto for e in at.get("bidi_component") if e.proto.component_name == "vae_latent_canvas"]
+    assert len(protos) == 1
+    p = protos[0]
+    if p.WhichOneof("data") == "bytes":
+        return wire.unpack(p.bytes), len(p.bytes), True
+    return json.loads(p.json), len(p.json), False
+
+
+def _refs(v, kind="$part") -> set[str]:
+    if isinstance(v, dict):
+        return {v[kind]} if kind in v else set().union(*[_refs(x, kind) for k, x in v.items() if k != "$parts"])
+    return set().union(*[_refs(x, kind) for x in v]) if isinstance(v, list) else set()
+
+
+def _blob_bytes(v) -> int:
+    if isinstance(v, bytes):
+        return len(v)
+    return sum(map(_blob_bytes, v.values() if isinstance(v, dict) else v)) if isinstance(v, (dict, list)) else 0
+
+
+def test_heavy_parts_go_once_per_session_then_keys_only(tiny_ckpts, runs_dir):
+    """First mount: every part but the encoder, binary, nothing base64; a rerun, a page switch and back, another
+    checkpoint and back: keys only, except the other checkpoint's own parts (its test split's thumbnails are already
+    there). The encoder goes once the pad asks for it, then stays."""
+    from conftest import as_run
+    from ui.payload import K_SENT, K_WANTED
+
+    at = _page(tiny_ckpts["vae"])
+    first, n_first, binary = _canvas_data(at)
+    parts = first["$parts"]
+    assert binary and set(parts) == _refs(first) and len(parts) == 4  # decoder, view, atlas, colour
+    (encoder,) = _refs(first, "$lazy")
+    assert first["model"]["encoder"] == {"$lazy": encoder} and encoder not in parts  # only when the pad is used
+    blobs = _blob_bytes(parts)
+    assert blobs > 10_000 and n_first <= blobs + 4_000  # the arrays as they are (no base64), a small JSON header
+    assert set(at.session_state[K_SENT]) == set(parts)
+    at.run()
+    again, n, binary = _canvas_data(at)
+    assert not binary and "$parts" not in again and _refs(again) == set(parts) and n < 2_000
+    at.switch_page("pages/recon_kl.py").run()
+    at.switch_page("pages/latent_map.py").run()
+    back, n, binary = _canvas_data(at)
+    assert not at.exception and not binary and _refs(back) == set(parts) and n < 2_000  # the remount: keys only
+    at.session_state["ckpt_id"] = as_run(tiny_ckpts["ae"])
+    at.run()
+    other, _, binary = _canvas_data(at)
+    atlas = first["atlas"]["$part"]
+    assert binary and atlas in _refs(other) and atlas not in other["$parts"]  # the same test images: not again
+    assert len(other["$parts"]) == 2  # the AE's decoder and view (its colouring is the same labels)
+    at.session_state["ckpt_id"] = as_run(tiny_ckpts["vae"])
+    at.run()
+    home, n, binary = _canvas_data(at)
+    assert not binary and _refs(home) == set(parts) and n < 2_000  # held since the first mount: nothing heavy
+    at.session_state[K_WANTED] = [encoder]  # what the pad's ask leaves (on_need_static: the test below)
+    at.run()
+    drawn, _, binary = _canvas_data(at)
+    assert binary and list(drawn["$parts"]) == [encoder] and drawn["model"]["encoder"] == {"$part": encoder}
+    at.run()
+    later, _, binary = _canvas_data(at)
+    assert not binary and _refs(later) == set(parts) | {encoder}  # then by key, like the rest
+
+
+def test_a_part_the_browser_lost_goes_again(tiny_ckpts, runs_dir):
+    from streamlit.testing.v1 import AppTest
+
+    from ui.payload import K_SENT, K_WANTED
+
+    at = _page(tiny_ckpts["vae"])
+    first, _, _ = _canvas_data(at)
+    lost = first["view"]["$part"]
+    at2 = AppTest.from_function(_callback_script, default_timeout=60)
+    at2.session_state[K_SENT] = list(first["$parts"])
+    for junk in ({"keys": "all"}, {"keys": [1, None, "x" * 10_000]}, "junk"):
+        at2.session_state["test_ctx"] = {"path": str(tiny_ckpts["vae"]), "fn": "on_need_static", "args": [],
+                                         "events": {"need_static": junk}}
+        at2.run()
+        assert set(at2.session_state[K_SENT]) == set(first["$parts"])  # ignored
+    at2.session_state["test_ctx"]["events"] = {"need_static": {"keys": [lost], "nonce": 1}}
+    at2.run()
+    assert set(at2.session_state[K_SENT]) == set(first["$parts"]) - {lost}
+    assert at2.session_state[K_WANTED] == [lost]  # an ask also fetches a part that is sent only when asked for
+    at.session_state[K_SENT] = at2.session_state[K_SENT]
+    at.run()
+    again, _, binary = _canvas_data(at)
+    assert binary and list(again["$parts"]) == [lost]
 
 
 def test_colour_by_is_generic_and_checked():
@@ -102,8 +209,8 @@ def test_canvas_and_plotly_map_colour_by_a_factor(tiny_ckpts):
     shape = ColourBy("shape", np.arange(n) % 3, ("square", "ellipse", "heart"))
     for view in (View(), View(method="tsne")):
         rows = view_data(path, mtime(path), view.method, view.dims)["idx"]
-        part = colour_payload(path, view, shape)
-        assert part["title"] == "shape" and part["codes"] == (rows % 3).tolist()
+        part = colour_payload(path, view, shape).content
+        assert part["title"] == "shape" and np.frombuffer(part["codes"], "u1").tolist() == (rows % 3).tolist()
     import plotly.graph_objects as go
 
     fig = go.Figure(base_figure(path, mtime(path), View(), (), shape))
@@ -116,6 +223,9 @@ def test_canvas_and_plotly_map_colour_by_a_factor(tiny_ckpts):
     assert fig.layout.legend.title.text == "shape"
 
 
+Z0 = [0.375, -1.25]  # the z before every event in _callback_script: not the centre, exact in float32
+
+
 def _callback_script():
     import streamlit as st
 
@@ -124,6 +234,8 @@ def _callback_script():
 
     ctx = st.session_state["test_ctx"]
     L.sync_state(ctx["path"], 2)
+    if "z0" in ctx:
+        L.set_z(ctx["z0"])  # not the centre: an event that resets z instead of leaving it is seen
     st.session_state[CV.CANVAS_KEY] = ctx["events"]
     getattr(CV, ctx["fn"])(*ctx.get("args", [ctx["path"]]))
     st.session_state["out"] = {k: st.session_state.get(k) for k in ("map_point", "map_z", "map_drawn", "map_canvas_failed")}
@@ -132,11 +244,13 @@ def _callback_script():
 @pytest.mark.parametrize("fn,events,expect", [
     ("on_select", {"select": {"row": 5, "nonce": 1}}, {"map_point": 5}),
     ("on_select", {"select": {"z": [0.5, -1.0], "nonce": 2}}, {"map_z": [0.5, -1.0]}),
-    ("on_select", {"select": {"row": 10**9}}, {"map_point": None}),
-    ("on_select", {"select": {"row": "../../etc/passwd"}}, {"map_point": None}),
-    ("on_select", {"select": {"z": [1.0]}}, {"map_z": [0.0, 0.0]}),
-    ("on_select", {"select": {"z": ["nan", 1]}}, {"map_z": [0.0, 0.0]}),
-    ("on_select", {"select": "junk"}, {"map_point": None}),
+    ("on_select", {"select": {"row": 10**9}}, {"map_point": None, "map_z": "unchanged"}),
+    ("on_select", {"select": {"row": "../../etc/passwd"}}, {"map_point": None, "map_z": "unchanged"}),
+    ("on_select", {"select": {"z": [1.0]}}, {"map_z": "unchanged"}),
+    ("on_select", {"select": {"z": ["nan", 1]}}, {"map_z": "unchanged"}),
+    ("on_select", {"select": {"z": [1e308 * 10, 1.0]}}, {"map_z": "unchanged"}),
+    ("on_select", {"select": {"z": "0.5,1"}}, {"map_z": "unchanged"}),
+    ("on_select", {"select": "junk"}, {"map_point": None, "map_z": "unchanged"}),
     ("on_drawn", {"drawn": {"pixels": [2.0] + [0.5] * 63, "nonce": 3}}, {"map_drawn": "clipped"}),
     ("on_drawn", {"drawn": {"pixels": [0.5] * 10}}, {"map_drawn": None}),
     ("on_drawn", {"drawn": {"pixels": ["x"] * 64}}, {"map_drawn": None}),
@@ -151,7 +265,8 @@ def test_callbacks_take_only_well_formed_events(tiny_ckpts, fn, events, expect):
 
     path = str(tiny_ckpts["vae"])
     at = AppTest.from_function(_callback_script, default_timeout=60)
-    at.session_state["test_ctx"] = {"path": path, "events": events, "fn": fn, "args": [] if fn == "on_failed" else [path]}
+    at.session_state["test_ctx"] = {"path": path, "events": events, "fn": fn, "z0": Z0,
+                                    "args": [] if fn == "on_failed" else [path]}
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     out = at.session_state["out"]
@@ -160,8 +275,8 @@ def test_callbacks_take_only_well_formed_events(tiny_ckpts, fn, events, expect):
             assert out[k] == v and out["map_z"] == pytest.approx(encode_test(path)["mu"][v].tolist())
         elif v == "clipped":
             assert out[k]["pixels"][0] == 1.0 and len(out[k]["pixels"]) == 64
-        elif k == "map_z" and v == [0.0, 0.0]:
-            assert out[k] == pytest.approx([0.0, 0.0])  # unchanged: the centre of a VAE
+        elif v == "unchanged":
+            assert out[k] == Z0  # exactly the z set before the event: ignored, not reset to the centre
         else:
             assert out[k] == v
 
@@ -340,3 +455,22 @@ def test_the_neighbour_strip_is_the_nearest_codes_in_all_dims(tiny_ckpts):
         assert row not in got and np.allclose(np.linalg.norm(mu[got] - mu[row], axis=1),
                                               np.linalg.norm(mu[want] - mu[row], axis=1))
     assert len(nearest_rows(mu[:3], 0, NEIGHBOURS)) == 2  # fewer images than the strip holds
+
+
+def test_an_atlas_over_its_byte_budget_is_made_again_with_fewer_grey_levels():
+    from PIL import Image
+
+    from ui.components.latent_canvas import atlas_png, atlas_png_at
+
+    rng = np.random.default_rng(0)
+    x = rng.random((400, 1, 12, 12)).astype(np.float32)  # noise: compresses badly, so the budget bites
+    full = atlas_png_at(x, 16)
+    assert atlas_png(x, budget=len(full["png"]))["levels"] == 16  # within the budget: as it was
+    small = atlas_png(x, budget=len(full["png"]) - 1)
+    assert small["levels"] == 4 and len(small["png"]) < len(full["png"])
+    grey = np.asarray(Image.open(io.BytesIO(small["png"])).convert("L"), dtype=np.float64)
+    cols = small["cols"]
+    for k in (0, 123, 399):
+        r, c = divmod(k, cols)
+        assert np.array_equal(grey[r * 12 : (r + 1) * 12, c * 12 : (c + 1) * 12], np.rint(x[k, 0] * 3) * 85)
+    assert atlas_png(x, budget=1)["levels"] == 2  # nothing fits: the smallest there is

@@ -40,7 +40,8 @@ def test_evaluate_json(trained):
     r = _cli("evaluate", str(out), "--json", "--iwae-k", "10")
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
-    assert set(res) == {"recon", "kl", "elbo", "active_units", "iwae_nll", "n"}
+    assert set(res) == {"recon", "kl", "elbo", "active_units", "iwae_nll", "n", "mi", "tc", "dwkl"}
+    assert res["mi"] + res["tc"] + res["dwkl"] == pytest.approx(res["kl"], abs=0.2 + 0.1 * res["kl"])  # one z each
     assert res["n"] == 359 and res["kl"] >= 0 and abs(res["elbo"] + res["recon"] + res["kl"]) < 1e-6
     assert res["iwae_nll"] <= -res["elbo"] + 0.5  # the IWAE bound is at least as tight as the ELBO, up to noise
 

@@ -144,9 +144,11 @@ def test_cli_evaluate_reports_mig_only_for_datasets_with_factors(tmp_path, capsy
     capsys.readouterr()
     assert main(["evaluate", str(out), "--json", "--iwae-k", "0"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert 0 <= result["mig"] <= 1
+    for key in ("mig", "mig_no_shape", "mig_sampled", "mig_sampled_no_shape"):  # both estimators, with and without shape
+        assert 0 <= result[key] <= 1, key
+    assert result["mig_no_shape"] != result["mig"] and result["mig_sampled"] != result["mig"]
     assert main(["evaluate", str(tiny_ckpts["vae"]), "--json", "--iwae-k", "0"]) == 0
-    assert "mig" not in json.loads(capsys.readouterr().out)
+    assert not any(k.startswith("mig") for k in json.loads(capsys.readouterr().out))
 
 
 def test_bundled_shapes_demos_are_small_and_use_the_preset():
@@ -156,8 +158,8 @@ def test_bundled_shapes_demos_are_small_and_use_the_preset():
     from vae.shapes import PRESET_MODEL, PRESET_TRAIN
 
     demos = sorted((Path(__file__).resolve().parents[1] / "checkpoints" / "demos").glob("shapes-*.safetensors"))
-    assert len(demos) == 2
-    betas = []
+    assert len(demos) == 4
+    betas = {"elbo": [], "beta-tcvae": []}
     for p in demos:
         assert p.stat().st_size <= 1024**2  # the bound for a bundled demo
         meta = read_metadata(p)
@@ -165,5 +167,9 @@ def test_bundled_shapes_demos_are_small_and_use_the_preset():
         assert meta["model"]["latent_dim"] == PRESET_MODEL["latent_dim"]
         assert tuple(meta["model"]["channels"]) == PRESET_MODEL["channels"]
         assert len(meta["history"]) == PRESET_TRAIN["epochs"] and meta["train"]["seed"] == 0
-        betas.append(meta["train"]["beta"])
-    assert betas[0] == 1.0 and betas[1] > 1.0
+        objective = meta["train"].get("objective", "elbo")
+        assert ("tcvae" in p.name) == (objective == "beta-tcvae") and ({"mi", "tc", "dwkl"} <= set(meta["history"][-1])
+                                                                      ) == (objective == "beta-tcvae")
+        betas[objective].append(meta["train"]["beta"])
+    for pair in betas.values():  # in file order: β = 1, then a larger β, for each objective
+        assert len(pair) == 2 and pair[0] == 1.0 and pair[1] > 1.0

@@ -16,6 +16,8 @@ import torch
 from safetensors.torch import save as st_save
 from streamlit.testing.v1 import AppTest
 
+from conftest import read_as_shown
+
 from vae import schema
 from vae.checkpoint import FORMAT, CheckpointError, load_checkpoint, read_metadata, save_checkpoint
 from vae.config import ModelConfig, TrainConfig
@@ -86,14 +88,51 @@ def _cases(meta: dict) -> dict[str, str]:
     }
 
 
-def test_every_hostile_metadata_class_is_refused_with_a_reason(tiny_ckpts, tmp_path):
+# the reason each class must be refused with: a wrong reason (or a catch-all) is a message that misleads
+REASONS = {
+    "number-for-string": "field data.name must be a string",
+    "list-for-string": "field data.fingerprint must be a string",
+    "dict-for-classes": "field data.classes must list at most",
+    "string-for-number": "history[2].recon must hold numbers only",
+    "int-too-big-for-float": "an integer has 400 digits",
+    "int-5000-digits": "an integer has 5000 digits",
+    "int-out-of-range": "an integer has 22 digits",
+    "deep-nesting": "nested 100001 levels deep",
+    "moderate-nesting": f"nested {schema.MAX_DEPTH + 3} levels deep",
+    "nan-literal": "NaN is not allowed",
+    "infinity-literal": "-Infinity is not allowed",
+    "float-overflow": "1e999 is too large",
+    "long-string": "data.name is a string of 100000 characters",
+    "long-class-name": "data.classes[0] is a string of 10000 characters",
+    "nul-in-dataset-name": "field data.name holds a control character",
+    "many-classes": f"field data.classes must list at most {schema.MAX_CLASSES} strings",
+    "long-history": f"history lists {schema.MAX_HISTORY + 1} items",
+    "huge-header": "header is larger than",
+    "test-fraction-above-1": "field data.test_fraction must be a number in (0, 1)",
+    "test-fraction-zero": "field data.test_fraction must be a number in (0, 1)",
+    "bool-for-number": "field data.n_test must be an integer",
+    "shape-not-model": "data.shape [1, 28, 28] does not match the model's input shape [1, 8, 8]",
+    "shape-too-big": "field data.shape must be [C, H, W]",
+    "split-unknown": "field data.split must be one of random, tail",
+    "empty-dataset-name": "field data.name must not be empty",
+    "status-unknown": "field status must be one of",
+    "kl-per-dim-too-long": "history[2].kl_per_dim must list at most",
+    "too-many-keys": f"metadata.extra has {schema.MAX_KEYS + 1} fields",
+    "not-an-object": "metadata is not a JSON object",
+}
+
+
+def test_every_hostile_metadata_class_is_refused_with_its_reason(tiny_ckpts, tmp_path):
     tensors, meta = _good(tiny_ckpts["vae"])
-    for name, text in _cases(meta).items():
+    cases = _cases(meta)
+    assert set(cases) == set(REASONS)
+    for name, text in cases.items():
         path = _write(tmp_path / f"{name}.safetensors", tensors, text)
         with pytest.raises(CheckpointError) as e:
             load_checkpoint(path)
         msg = str(e.value)
         assert msg.startswith(path.name + ": ") and len(msg) < 400, (name, msg[:500])
+        assert REASONS[name] in msg, (name, msg)
 
 
 def test_float8_and_other_exotic_dtypes_are_refused(tmp_path):
@@ -171,11 +210,13 @@ def test_other_pages_survive_a_hostile_current_checkpoint(tiny_ckpts, runs_dir):
     """Opening an invalid file by ID (e.g. an old session) shows a message on every page, never a traceback."""
     tensors, meta = _good(tiny_ckpts["vae"])
     _write(runs_dir / "bad.safetensors", tensors, _cases(meta)["number-for-string"])
-    for page in ("pages/latent_map.py", "pages/recon_kl.py", "pages/checkpoints.py"):
+    for page in ("pages/latent_map.py", "pages/recon_kl.py", "pages/checkpoints.py", "pages/factors.py"):
         at = AppTest.from_file(APP, default_timeout=60)
         at.session_state["ckpt_id"] = "run/bad"
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)
+        shown = [read_as_shown(e.value) for e in at.error]  # the message names the file and its reason
+        assert any("bad.safetensors: " in m and REASONS["number-for-string"] in m for m in shown), (page, shown)
 
 
 @pytest.mark.parametrize("name", ["number-for-string", "deep-nesting", "int-5000-digits", "shape-not-model",

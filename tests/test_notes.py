@@ -43,3 +43,14 @@ def test_articles_and_the_ae_note_without_an_ellipse(tiny_ckpts):
     vae = " ".join(m.value for m in AppTest.from_function(app, args=(str(tiny_ckpts["vae"]),)).run().markdown)
     assert "ellipse is that uncertainty" not in ae and "no ellipse" in ae
     assert "ellipse is that uncertainty" in vae
+
+
+def test_notes_line_names_a_beta_tcvae(tmp_path):
+    from ui.notes import _live_line, live_numbers
+    from vae.config import TrainConfig
+
+    model = build_model(ModelConfig(hidden=(8,)))
+    tc = save_checkpoint(tmp_path / "tc.safetensors", model, train=TrainConfig(objective="beta-tcvae", beta=6.0))
+    plain = save_checkpoint(tmp_path / "vae.safetensors", model, train=TrainConfig(beta=6.0))
+    assert "a β-TCVAE with D = 2, β = 6 on the total correlation" in _live_line(live_numbers(load_checkpoint(tc)))
+    assert "a VAE with D = 2, β = 6," in _live_line(live_numbers(load_checkpoint(plain)))

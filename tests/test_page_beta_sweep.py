@@ -121,3 +121,26 @@ def test_rd_title_is_clear_of_the_toolbar():
 
     fig = rd_figure([])
     assert fig.layout.title.x == 0 and fig.layout.title.xanchor == "left" and fig.layout.margin.t >= 60
+
+
+def test_a_beta_tcvae_sweep_from_the_form(runs_dir, monkeypatch):
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.run()
+    at.switch_page("pages/beta_sweep.py").run()
+    at.text_input(key="beta_list").set_value("1, 6")
+    at.number_input(key="beta_epochs").set_value(1)
+    at.selectbox(key="beta_objective").set_value("beta-tcvae")
+    at.text_input(key="beta_name").set_value("tc")
+    at.button(key="beta_run").click().run()
+    assert not at.exception and not at.error
+    from ui.jobs_ui import job_manager
+
+    sweep = next(s for s in job_manager().sweeps() if s["name"] == "tc")
+    assert sweep["train"]["objective"] == "beta-tcvae" and sweep["betas"] == [1.0, 6.0]
+    specs = [json.loads(p.read_text()) for p in runs_dir.rglob("*.job.json")]
+    assert sorted(s["train"]["beta"] for s in specs) == [1.0, 6.0]
+    assert all(s["train"]["objective"] == "beta-tcvae" for s in specs)
+    monkeypatch.setenv("VAE_SINGLE_USER", "1")  # the test, not the page's session, cleans up
+    for j in job_manager().jobs(sweep="tc"):
+        if j.active:
+            job_manager().stop(j.id)

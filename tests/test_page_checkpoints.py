@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from conftest import read_as_shown
 
 from vae.checkpoint import load_checkpoint
 from vae.run import log_path_for
@@ -45,16 +48,18 @@ def _upload(at: AppTest, name: str, data: bytes) -> AppTest:
     return at
 
 
-def _bad_files(tiny: Path, marker: Path) -> dict[str, bytes]:
+def _bad_files(tiny: Path, marker: Path) -> dict[str, tuple[bytes, str]]:
+    """file name -> (bytes, the reason the refusal must give)."""
     good = tiny.read_bytes()
     evil = pickle.dumps(Evil(marker))
+    other = __import__("safetensors.torch").torch.save({"w": __import__("torch").zeros(3)})
     return {
-        "evil.safetensors": evil,
-        "evil.pt": evil,
-        "truncated.safetensors": good[: len(good) // 2],
-        "notes.safetensors": b"just some text, not a checkpoint\n" * 10,
-        "empty.safetensors": b"",
-        "other.safetensors": __import__("safetensors.torch").torch.save({"w": __import__("torch").zeros(3)}),
+        "evil.safetensors": (evil, "not a safetensors file"),
+        "evil.pt": (evil, "only .safetensors checkpoints can be uploaded"),
+        "truncated.safetensors": (good[: len(good) // 2], f"truncated or padded ({len(good) // 2} bytes"),
+        "notes.safetensors": (b"just some text, not a checkpoint\n" * 10, "not a safetensors file"),
+        "empty.safetensors": (b"", "file is empty"),
+        "other.safetensors": (other, "not a VAE Latent Explorer checkpoint"),
     }
 
 
@@ -88,10 +93,10 @@ def test_upload_valid_checkpoint(tiny_ckpts, runs_dir):
 def test_bad_uploads_show_errors_and_run_nothing(tiny_ckpts, runs_dir, tmp_path):
     marker = tmp_path / "pwned"
     at = _open()
-    for name, data in _bad_files(tiny_ckpts["vae"], marker).items():
+    for name, (data, why) in _bad_files(tiny_ckpts["vae"], marker).items():
         _upload(at, name, data)
-        assert at.error and "Upload refused" in at.error[0].value, name
-        assert name.split(".")[0] in at.error[0].value or "empty" in at.error[0].value
+        shown = read_as_shown(at.error[0].value) if at.error else ""
+        assert shown.startswith(f"Upload refused: {name}: ") and why in shown, (name, shown)
     assert not marker.exists()
     assert list(runs_dir.iterdir()) == []  # nothing kept, no temp folder (or lock) left behind
 
@@ -103,8 +108,8 @@ def _listed(folder: Path) -> list[str]:
 def test_save_upload_handler_directly(tiny_ckpts, tmp_path, monkeypatch):
     marker = tmp_path / "pwned"
     store = RunStore(tmp_path / "runs", DEMO.parent)
-    for name, data in _bad_files(tiny_ckpts["vae"], marker).items():
-        with pytest.raises(UploadError):
+    for name, (data, why) in _bad_files(tiny_ckpts["vae"], marker).items():
+        with pytest.raises(UploadError, match=re.escape(f"{name}: ") + ".*" + re.escape(why)):
             save_checkpoint_upload(store, name, data)
     monkeypatch.setenv("VAE_MAX_UPLOAD_MB", "1")
     with pytest.raises(UploadError, match="limit"):

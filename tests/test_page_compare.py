@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -52,17 +53,45 @@ def test_two_checkpoints_side_by_side(tiny_ckpts, runs_dir):
     from vae.checkpoint import load_checkpoint
     from vae.config import DataConfig
     from vae.data import load
-    from vae.metrics import evaluate
+    from vae.metrics import evaluate, iwae_nll
 
-    ref = evaluate(load_checkpoint(tiny_ckpts["vae"]).model, load(DataConfig()).test.x, iwae_k=0)
+    model, test_x = load_checkpoint(tiny_ckpts["vae"]).model, load(DataConfig()).test.x
+    ref = evaluate(model, test_x, iwae_k=0)
     assert float(table.loc["KL (nats)", "tiny-vae"]) == pytest.approx(ref["kl"], abs=0.01)
-    assert table.loc["KL (nats)", "tiny-ae"] == "–" and table.loc["IWAE NLL, k=50", "tiny-ae"] == "–"
-    # IWAE (k = 50) is a tighter bound than the ELBO, so its NLL is at most -ELBO, up to Monte Carlo noise
-    assert float(table.loc["IWAE NLL, k=50", "tiny-vae"]) <= -float(table.loc["ELBO (nats)", "tiny-vae"]) + 0.5
+    assert table.loc["KL (nats)", "tiny-ae"] == "–" and table.loc["IWAE NLL (nats)", "tiny-ae"] == "–"
+    # the IWAE cell says its k, and is vae's IWAE NLL with that k on the same test set and seed
+    cell = re.fullmatch(r"(-?\d+\.\d\d) \(k=(\d+)\)", table.loc["IWAE NLL (nats)", "tiny-vae"])
+    assert cell, table.loc["IWAE NLL (nats)", "tiny-vae"]
+    k = int(cell.group(2))
+    assert 1 <= k <= 50
+    assert float(cell.group(1)) == pytest.approx(iwae_nll(model, test_x, k=k, seed=0), abs=0.005 + 1e-9)
+    # a tighter bound than the ELBO, so its NLL is at most -ELBO, up to Monte Carlo noise
+    assert float(cell.group(1)) <= -float(table.loc["ELBO (nats)", "tiny-vae"]) + 0.5
     captions = [i.caption for el in at.get("image") for i in el.proto.imgs]
     assert captions.count("inputs; the row below: their reconstructions") == 2
     assert sum("not generative" in c for c in captions) == 1  # the AE, not the VAE
     assert len(at.get("plotly_chart")) == 4  # a latent map and KL bars per column
+
+
+def test_the_iwae_figure_is_computed_once_and_kept(tiny_ckpts, runs_dir, monkeypatch):
+    """The first visit computes and keeps it (a side file in the run store); a later visit, in a fresh process's
+    caches, shows the kept figure before anything else and never computes it again."""
+    import streamlit as st
+
+    from vae import iwae_budget
+
+    first = _open([tiny_ckpts["vae"], tiny_ckpts["pca"]]).dataframe[0].value.loc["IWAE NLL (nats)", "tiny-vae"]
+    kept = list((runs_dir / ".cache" / "iwae").glob("*.json"))
+    assert len(kept) == 1 and not list(kept[0].parent.glob(".*"))  # one figure, no temp file left
+    st.cache_data.clear(), st.cache_resource.clear()
+
+    def never(*a, **k):
+        raise AssertionError("the kept IWAE figure was computed again")
+
+    monkeypatch.setattr(iwae_budget, "iwae_nll", never)
+    at = _open([tiny_ckpts["vae"], tiny_ckpts["pca"]])
+    assert at.dataframe[0].value.loc["IWAE NLL (nats)", "tiny-vae"] == first
+    assert any("at most 50" in c.value and "computed once and kept" in c.value for c in at.caption)
 
 
 def test_seed_changes_the_shared_inputs(tiny_ckpts, runs_dir):

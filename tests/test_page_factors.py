@@ -14,13 +14,13 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "pages/factors.py"
 
 
-def _tiny_shapes(out: Path, beta: float = 1.0) -> Path:
+def _tiny_shapes(out: Path, beta: float = 1.0, objective: str = "elbo") -> Path:
     """A tiny conv VAE on 512 `shapes` images: seconds to train, enough to have a code to measure."""
     from vae.config import DataConfig, ModelConfig, TrainConfig
     from vae.run import run_training
 
     run_training(ModelConfig(kind="vae", arch="conv", latent_dim=4, channels=(8, 8), hidden=(32,)),
-                 TrainConfig(epochs=1, batch_size=64, beta=beta, seed=0, threads=1),
+                 TrainConfig(epochs=1, batch_size=64, beta=beta, seed=0, threads=1, objective=objective),
                  DataConfig(name="shapes", limit=512, test_fraction=0.05), out, write_log=False)  # 640 test images
     return out
 
@@ -41,13 +41,37 @@ def shapes_demos(tmp_path_factory, shapes_ckpt) -> Path:
     return d
 
 
-def _expected_mig(path: Path) -> float:
+def _reference(path: Path, active_only: bool = False) -> dict:
+    """MIG as disentanglement_lib defines it, written out here independently of vae.metrics: posterior means from the
+    encoder, 20 equal-width bins per dim over its range, scikit-learn's plug-in MI, gap of the top two dims over H(v_k),
+    mean over the factors that vary. Also each factor's gap and each dim's best factor (by share of H(v_k))."""
+    import numpy as np
+    import torch
+    from sklearn.metrics import mutual_info_score
+
     from vae.checkpoint import load_checkpoint
     from vae.data import config_from_info, load
-    from vae.metrics import dataset_factor_scores
+    from vae.metrics import ACTIVE_UNIT_THRESHOLD
 
     ckpt = load_checkpoint(path)
-    return dataset_factor_scores(ckpt.model, load(config_from_info(ckpt.data)).test).mig
+    test = load(config_from_info(ckpt.data)).test
+    with torch.no_grad():
+        mu = ckpt.model.eval().encode(test.x).mu.numpy().astype(np.float64)  # (N, D)
+    if active_only:
+        mu = mu[:, mu.var(0) > ACTIVE_UNIT_THRESHOLD]
+    if mu.shape[1] < 2:  # no gap between a top two
+        return {"n_dims": mu.shape[1]}
+    factors = test.factors.numpy()  # (N, K)
+    codes = [np.digitize(m, np.linspace(m.min(), m.max(), 21)[1:-1]) for m in mu.T]  # bins 0..19, max in the last
+    mi = np.array([[mutual_info_score(f, c) for f in factors.T] for c in codes])  # (D, K)
+    h = np.array([mutual_info_score(f, f) for f in factors.T])  # (K,) H(v_k)
+    top = -np.sort(-mi, axis=0)
+    gaps = (top[0] - top[1]) / np.where(h > 0, h, np.nan)
+    return {"mig": float(np.nanmean(gaps)), "gaps": gaps, "best_factor": (mi / h).argmax(1), "n_dims": mu.shape[1]}
+
+
+def _expected_mig(path: Path) -> float:
+    return _reference(path)["mig"]
 
 
 def _open(ckpt: Path) -> AppTest:
@@ -59,37 +83,62 @@ def _open(ckpt: Path) -> AppTest:
 
 
 def test_heatmap_mig_and_labelled_traversals(shapes_ckpt, runs_dir):
-    from vae.checkpoint import load_checkpoint
-    from vae.data import config_from_info, load
-    from vae.metrics import dataset_factor_scores
-
     at = _open(shapes_ckpt)
-    ckpt = load_checkpoint(shapes_ckpt)
-    expected = dataset_factor_scores(ckpt.model, load(config_from_info(ckpt.data)).test)
-    mig = next(m for m in at.metric if m.label == "MIG")
-    assert mig.value == f"{expected.mig:.3f}"  # the page shows the metric computed independently here
-    from vae.explore import encode_dataset
-    from vae.metrics import ACTIVE_UNIT_THRESHOLD, factor_scores
-
-    test = load(config_from_info(ckpt.data)).test
-    mu, _ = encode_dataset(ckpt.model, test.x)
-    active = mu.var(0) > ACTIVE_UNIT_THRESHOLD
-    shown = next(m for m in at.metric if m.label == "MIG, active dims").value
-    assert shown == (f"{factor_scores(mu[:, active], test.factors.numpy()).mig:.3f}" if active.sum() >= 2 else "–")
-    gaps = {m.label: m.value for m in at.metric if m.label.startswith("gap")}
-    assert list(gaps) == [f"gap · {n}" for n in ("shape", "scale", "rotation", "x", "y")]
+    ref, ref_active = _reference(shapes_ckpt), _reference(shapes_ckpt, active_only=True)
+    shown = {m.label: m.value for m in at.metric}
+    assert abs(float(shown["MIG · binned μ"]) - ref["mig"]) <= 5e-4 + 1e-9, (shown["MIG · binned μ"], ref["mig"])  # shown to 3 places
+    if ref_active["n_dims"] >= 2:
+        assert abs(float(shown["MIG, active dims"]) - ref_active["mig"]) <= 5e-4 + 1e-9
+    else:
+        assert shown["MIG, active dims"] == "–"
+    names = ["shape", "scale", "rotation", "x", "y"]
+    assert [k for k in shown if k.startswith("gap")] == [f"gap · {n}" for n in names]
+    for n, gap in zip(names, ref["gaps"]):
+        assert abs(float(shown[f"gap · {n}"]) - gap) <= 5e-3 + 1e-9, (n, shown[f"gap · {n}"], gap)  # 2 places
     heat = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
     assert heat["type"] == "heatmap" and heat["x"] == ["shape", "scale", "rotation", "x", "y"]
     assert len(heat["z"]) == 4 and all(0 <= v <= 1 + 1e-9 for row in heat["z"] for v in row)
     labels = [m.value for m in at.markdown if m.value.startswith("**z")]
-    assert len(labels) == 4 and all(any(f" · {n} (" in lab for n in expected.factor_names) for lab in labels)
-    # each label names the factor its dim shares most entropy with
-    best = expected.best_factor
-    for lab in labels:
+    assert len(labels) == 4 and all(any(f" · {n} (" in lab for n in names) for lab in labels)
+    for lab in labels:  # each label names the factor its dim shares most entropy with
         i = int(lab[3:].split(" ")[0]) - 1
-        assert f"{expected.factor_names[best[i]]} (" in lab
+        assert f"{names[ref['best_factor'][i]]} (" in lab
     at.radio(key="factors_base").set_value("zero").run()
     assert not at.exception and len([m for m in at.markdown if m.value.startswith("**z")]) == 4
+
+
+def test_both_estimators_side_by_side_with_the_note_and_active_dims(shapes_ckpt, runs_dir):
+    import numpy as np
+
+    from vae.checkpoint import load_checkpoint
+    from vae.data import config_from_info, load
+    from vae.explore import encode_dataset
+    from vae.metrics import ACTIVE_UNIT_THRESHOLD, factor_scores
+    from vae.mig import mig_without, sampled_factor_scores, whole_set
+
+    at = _open(shapes_ckpt)
+    ckpt = load_checkpoint(shapes_ckpt)
+    split = load(config_from_info(ckpt.data))
+    x, factors, names = whole_set(split)  # train + test: 512 + 640 images
+    mu, logvar = encode_dataset(ckpt.model, x)
+    expected = sampled_factor_scores(mu, logvar, factors, names)
+    metric = {m.label: m.value for m in at.metric}
+    assert metric["MIG · sampled z"] == f"{expected.mig:.3f}"
+    assert metric["sampled, no shape"] == f"{mig_without(expected):.3f}"
+    binned = factor_scores(encode_dataset(ckpt.model, split.test.x)[0], split.test.factors.numpy())
+    assert metric["binned, no shape"] == f"{np.mean(binned.gaps[1:]):.3f}"
+    note = next(c.value for c in at.caption if c.value.startswith("Why two MIGs"))
+    assert "posterior means" in note and "z ~ q(z|x)" in note and f"all {len(x)} images" in note
+    test_mu = encode_dataset(ckpt.model, split.test.x)[0]
+    active = [f"z{i + 1}" for i in np.flatnonzero(test_mu.var(0) > ACTIVE_UNIT_THRESHOLD)]
+    assert any(m.value.startswith("Active dims") and ", ".join(active or ["none"]) in m.value for m in at.markdown)
+    at.radio(key="factors_estimator").set_value("sampled").run()
+    assert not at.exception
+    gaps = [m.value for m in at.metric if m.label.startswith("gap")]
+    assert gaps == [f"{g:.2f}" for g in expected.gaps]  # the gaps (and heatmap) follow the chosen estimator
+    heat = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    np.testing.assert_allclose(heat["z"], expected.mi / expected.entropy, atol=1e-9)
+    assert any("Chen et al. (2018): one z ~ q(z|x)" in c.value for c in at.caption)
 
 
 def test_no_factor_dataset_says_so(tiny_ckpts, runs_dir):
@@ -133,7 +182,8 @@ def test_one_colouring_reaches_the_canvas_too(shapes_ckpt, runs_dir):
     shape on distinct hues), and the canvas path (not only the Plotly map) is sent exactly that colouring."""
     import numpy as np
 
-    from ui.canvas import K_SENT, colour_payload
+    from ui.canvas import colour_payload
+    from ui.payload import K_SENT
     from ui.colour import colour_by
     from ui.common import current_data, load_model
     from ui.latent import View
@@ -155,7 +205,7 @@ def test_one_colouring_reaches_the_canvas_too(shapes_ckpt, runs_dir):
     shown = ss["map_for"]  # the file the page opened (a copy in the runs folder)
     view = View(method=ss["map_method"], dims=(ss["map_dx"], ss["map_dy"]))
     want = colour_payload(shown, view, colour_by(shown, "scale"))
-    assert want["key"] in at.session_state[K_SENT]  # the canvas was sent the scale colouring
+    assert want.key in at.session_state[K_SENT]  # the canvas was sent the scale colouring
 
 
 def test_train_form_offers_shapes_with_its_preset(runs_dir):
@@ -201,6 +251,28 @@ def test_beta_sweep_plots_mig_against_beta_for_shapes(shapes_demos, runs_dir, mo
     at.selectbox(key="beta_pick").set_value("Bundled demos (2-D VAEs on digits)").run()
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert not any("MIG" in t for t in titles)  # digits has no factors: no MIG plot
+
+
+def test_tcvae_demos_are_a_sweep_of_their_own(shapes_demos, runs_dir, monkeypatch, tmp_path):
+    import shutil
+
+    from ui.sweep_ui import SHAPES_DEMO_SWEEP, TCVAE_DEMO_SWEEP
+
+    d = tmp_path / "demos"
+    shutil.copytree(shapes_demos, d)
+    for name, beta in (("shapes-3-tcvae-b1", 1.0), ("shapes-4-tcvae-b6", 6.0)):
+        _tiny_shapes(d / f"{name}.safetensors", beta=beta, objective="beta-tcvae")
+    monkeypatch.setenv("VAE_DEMO_DIR", str(d))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    at.switch_page("pages/beta_sweep.py").run()
+    assert {SHAPES_DEMO_SWEEP, TCVAE_DEMO_SWEEP} <= set(at.selectbox(key="beta_pick").options)
+    for sweep, betas in ((SHAPES_DEMO_SWEEP, [1.0, 4.0]), (TCVAE_DEMO_SWEEP, [1.0, 6.0])):
+        at.selectbox(key="beta_pick").set_value(sweep).run()
+        assert not at.exception, at.exception
+        mig = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                   if "MIG" in json.loads(c.proto.spec)["layout"]["title"]["text"])
+        assert mig["data"][0]["x"] == betas  # each objective's demos only
 
 
 def test_compare_has_a_mig_row_for_shapes_only(shapes_demos, tiny_ckpts, runs_dir, monkeypatch):

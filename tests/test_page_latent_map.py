@@ -186,6 +186,30 @@ def test_overlay_places_decoded_images_at_their_z(tiny_ckpts, runs_dir):
     images = _spec(at)["layout"]["images"]
     assert len(images) == 15 * 15
     assert all(im["source"].startswith("data:image/png;base64,") for im in images)
+    xs, ys = (np.unique([im[k] for im in images]) for k in ("x", "y"))
+    assert len(xs) == len(ys) == 15  # a full 15 × 15 grid: every (x, y) pair once
+    assert {(im["x"], im["y"]) for im in images} == {(x, y) for x in xs for y in ys}
+    for v in (xs, ys):  # evenly spaced, over the data's range and the prior's ±3σ (a VAE's slider range)
+        np.testing.assert_allclose(np.diff(v), (v[-1] - v[0]) / 14, rtol=1e-6)
+        assert v[0] <= -3 and v[-1] >= 3
+    assert all(im["xref"] == "x" and im["yref"] == "y" and im["xanchor"] == "center" and im["yanchor"] == "middle"
+               and im["sizex"] <= xs[1] - xs[0] for im in images)  # centred on their z, no overlap
+    # each picture is the decoder's image at its own (x, y), decoded here straight from the model
+    import base64
+    import io
+
+    from PIL import Image
+
+    from vae.checkpoint import load_checkpoint
+
+    model = load_checkpoint(tiny_ckpts["vae"]).model.eval()
+    z = torch.tensor([[im["x"], im["y"]] for im in images], dtype=torch.float32)
+    with torch.no_grad():
+        want = model.decode(z)[:, 0].numpy()  # (225, 8, 8) in [0, 1]
+    for im, w in zip(images, want):
+        png = np.asarray(Image.open(io.BytesIO(base64.b64decode(im["source"].split(",", 1)[1]))), dtype=np.float64)
+        got = png[:: png.shape[0] // 8, :: png.shape[1] // 8] / 255  # one pixel of each upscaled 8 × 8 block
+        np.testing.assert_allclose(got, w, atol=1 / 255 + 1e-6)
 
 
 def test_latents_csv_has_one_row_per_test_image(tiny_ckpts):

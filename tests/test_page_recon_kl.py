@@ -155,3 +155,29 @@ def test_histogram_axis_keeps_the_prior_readable():
     assert spike[1] <= 1.1 * HIST_CAP * peak + 1e-9 and spike[1] > peak  # the prior is a third of the axis or more
     assert normal[1] < 1.1 * 0.6  # a well-fitted dim keeps a tight axis
     assert any("bars cut" in a.text for a in fig.layout.annotations)
+
+
+def test_kl_split_for_an_elbo_vae_a_tcvae_and_none_for_an_ae(tiny_ckpts, tmp_path):
+    import json
+
+    from vae.config import DataConfig, ModelConfig, TrainConfig
+    from vae.data import config_from_info, load
+    from vae.run import run_training
+    from vae.tc import dataset_kl_decomposition
+
+    tc_path = tmp_path / "tiny-tcvae.safetensors"
+    run_training(ModelConfig(latent_dim=3, hidden=(32,)), TrainConfig(epochs=2, batch_size=64, threads=1,
+                 objective="beta-tcvae", beta=6.0), DataConfig(), tc_path, write_log=False)
+    labels = ("index-code MI", "total correlation", "dimension-wise KL", "sum (KL, one z per image)")
+    for path, tcvae in ((tiny_ckpts["vae8"], False), (tc_path, True)):
+        at = _open(path)
+        ckpt = load_checkpoint(path)
+        s = dataset_kl_decomposition(ckpt.model, load(config_from_info(ckpt.data)).test.x, seed=0)
+        metric = {m.label: m.value for m in at.metric}
+        assert [metric[k] for k in labels] == [f"{s[k]:.2f}" for k in ("mi", "tc", "dwkl", "kl_mc")]
+        note = next(c.value for c in at.caption if "index-code MI + total correlation" in c.value)
+        assert ("β-TCVAE with β = 6" in note) == tcvae
+        titles = [json.loads(c.proto.spec)["layout"].get("title", {}).get("text") for c in at.get("plotly_chart")]
+        assert ("During training (per epoch)" in titles) == tcvae
+    at = _open(tiny_ckpts["ae"])
+    assert not any(m.label == "total correlation" for m in at.metric)

@@ -144,3 +144,29 @@ def test_form_settings_survive_a_visit_to_another_page(runs_dir):
     at.switch_page("pages/train.py").run()
     assert at.number_input(key="train_epochs").value == 7
     assert at.text_input(key="train_run_name").value == "lesson-3"
+
+
+def test_beta_tcvae_run_from_the_form_logs_and_plots_the_kl_split(runs_dir, stop_all):
+    from vae.checkpoint import read_metadata
+
+    at = _page(runs_dir)
+    at.selectbox(key="train_objective").set_value("beta-tcvae")
+    at.number_input(key="train_beta").set_value(4.0)
+    at.number_input(key="train_epochs").set_value(2)
+    at.button(key="train_start").click().run()
+    assert not at.exception and not at.error
+    job = at.session_state["train_job"]
+    assert job == "digits-tcvae-z2-b4"
+    deadline = time.monotonic() + GUARD_S
+    while not at.success and time.monotonic() < deadline:
+        time.sleep(0.5)
+        at.run()
+    assert "done" in at.success[0].value
+    meta = read_metadata(runs_dir / f"{job}.safetensors")
+    assert meta["train"]["objective"] == "beta-tcvae" and meta["train"]["beta"] == 4.0
+    assert all({"mi", "tc", "dwkl"} <= set(h) for h in meta["history"])
+    curves = at.get("plotly_chart")[0].proto.spec
+    assert "total correlation" in curves and "KL = MI + TC + dim-wise KL" in curves
+    # an auto-encoder has no KL to split: the objective is off and the run is a plain one
+    at.selectbox(key="train_kind").set_value("ae").run()
+    assert at.selectbox(key="train_objective").disabled

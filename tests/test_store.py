@@ -171,3 +171,79 @@ def test_another_visitor_sees_a_running_job_read_only(runs_dir, monkeypatch):
         for p in started:
             p.kill()
             p.wait()
+
+
+# ---- quotas under the store lock: a double submit (or upload) cannot go one over --------------------------------
+def _race(n: int, fn) -> tuple[list, list[Exception]]:
+    """fn(i) in n threads released at once by a barrier; (results, exceptions)."""
+    import threading
+
+    barrier, results, errors, guard = threading.Barrier(n), [], [], threading.Lock()
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            r = fn(i)
+            with guard:
+                results.append(r)
+        except Exception as e:  # noqa: BLE001 - collected and checked below
+            with guard:
+                errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return results, errors
+
+
+def _owned(mgr: JobManager, owner: str) -> int:
+    return sum(1 for p in mgr.root.rglob("*" + JOB_SUFFIX) if json.loads(p.read_text() or "{}").get("owner") == owner)
+
+
+def test_racing_submits_take_exactly_the_queue_quota(tmp_path, monkeypatch):
+    from vae.config import ConfigError
+
+    monkeypatch.setenv("VAE_MAX_QUEUED_PER_SESSION", "3")
+    mgr = JobManager(tmp_path / "runs", background=False)
+    mgr.max_jobs = 0  # everything stays queued
+    results, errors = _race(8, lambda i: mgr.submit(MODEL, TRAIN, DATA, f"r{i}", owner="alice"))
+    assert len(results) == 3 and len(errors) == 5, (len(results), errors)
+    assert all(isinstance(e, ConfigError) and "may have at most 3" in str(e) for e in errors), errors
+    assert _owned(mgr, "alice") == 3
+    # sweeps of 2 runs each, from another session: one fits in its 3 places, a second would make 4
+    results, errors = _race(6, lambda i: mgr.submit_sweep(f"s{i}", [1.0, 2.0], MODEL, TRAIN, DATA, owner="bob"))
+    assert len(results) == 1 and len(errors) == 5, (len(results), errors)
+    assert all(isinstance(e, ConfigError) and "may have at most 3" in str(e) for e in errors), errors
+    assert _owned(mgr, "bob") == 2
+
+
+def test_racing_uploads_take_exactly_the_upload_quota(tmp_path, tiny_ckpts, monkeypatch):
+    monkeypatch.setenv("VAE_MAX_UPLOADS", "2")
+    store, blob = RunStore(tmp_path / "runs"), tiny_ckpts["pca"].read_bytes()
+    results, errors = _race(8, lambda i: save_checkpoint_upload(store, f"u{i}.safetensors", blob))
+    assert len(results) == 2 and len(errors) == 6, (results, errors)
+    assert all(isinstance(e, UploadError) and "already keeps 2 uploads" in str(e) for e in errors), errors
+    assert len(list(store.runs_root.glob("*.safetensors"))) == 2
+    assert [p.name for p in store.runs_root.iterdir() if p.name.startswith(".upload-")] == []  # no staging left
+
+
+def test_racing_uploads_cannot_overfill_the_runs_folder(tmp_path, monkeypatch):
+    import io
+
+    import numpy as np
+
+    monkeypatch.setenv("VAE_MAX_RUNS_MB", "1")
+    store = RunStore(tmp_path / "runs")
+
+    def npz(i: int) -> bytes:  # ~400 KB each and all different: two fit in 1 MB, three do not
+        buf = io.BytesIO()
+        np.savez(buf, x=np.full((6200, 8, 8), i, np.uint8))
+        return buf.getvalue()
+
+    blobs = [npz(i) for i in range(6)]
+    results, errors = _race(6, lambda i: save_dataset_upload(store, f"d{i}.npz", blobs[i]))
+    assert len(results) == 2 and len(errors) == 4, (results, errors)
+    assert all(isinstance(e, UploadError) and "runs folder would exceed its 1 MB limit" in str(e) for e in errors)
+    assert store.folder_bytes() <= 1024**2

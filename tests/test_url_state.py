@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from conftest import read_as_shown
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,11 +51,18 @@ def test_the_url_follows_the_view(runs_dir):
     assert "pt" not in at.query_params  # a new checkpoint starts with nothing clicked
 
 
+def _ignored(notes: str) -> list[str]:
+    """The parameters a restore notice names as ignored ('ignored the link's pt, z: not valid ...')."""
+    m = re.search(r"ignored the link's (.+?): not valid", notes)
+    return m.group(1).split(", ") if m else []
+
+
 @pytest.mark.parametrize("params,bad", [
     ({"ckpt": "../../etc/passwd"}, "checkpoint"),
     ({"ckpt": "/etc/passwd"}, "checkpoint"),
     ({"ckpt": "run/" + "x" * 500}, "checkpoint"),
     ({"ckpt": "demo/nope"}, "checkpoint"),
+    ({"ckpt": "**bold** [x](http://e.vil)"}, "checkpoint"),
     ({"pt": "abc"}, "pt"),
     ({"pt": "99999999"}, "pt"),
     ({"pt": "-1"}, "pt"),
@@ -67,8 +77,14 @@ def test_hostile_values_are_refused_with_a_notice(runs_dir, params, bad):
     at = _app(params)
     assert _q(at, "ckpt") == "demo/digits-3-vae"  # the default, never a path
     notes = " ".join(w.value for w in at.warning)
-    assert "From the link" in notes and bad in notes
-    assert "**bold**" not in notes  # quoted values are escaped, not rendered
+    text = read_as_shown(notes)
+    assert text.startswith("From the link: "), notes
+    if bad == "checkpoint":
+        assert "checkpoint" in text and "is not here" in text and not _ignored(text), notes
+        assert repr(params["ckpt"][:80]) in text, notes  # the value is quoted as sent, cut to 80 characters
+    else:
+        assert _ignored(text) == [bad], notes  # exactly the bad parameter is named, nothing else
+    assert "**" not in notes and "](" not in notes  # quoted values are escaped, not rendered as Markdown
 
 
 def _restore_app(page: str) -> None:

@@ -5,7 +5,7 @@ Session keys (all `map_` so the URL layer can mirror them; see ui/latent.py for 
   map_drawn          {'pixels': [...C*H*W], 'source': 'pad' | 'upload', 'nonce': int} of the last drawing, or absent
   map_canvas_failed  the browser's reason when the component could not start (the page then uses Plotly)
   map_classic        the "Server-drawn map" toggle
-  map_canvas_sent    keys of the static and colour parts this session's browser already holds (sent once, then by key)
+What the browser already holds is ui/payload.py's (parts_sent): the model, points, thumbnails and colouring go once.
 """
 
 from __future__ import annotations
@@ -17,52 +17,57 @@ import numpy as np
 import streamlit as st
 import torch
 
+from ui import payload as P
 from ui.colour import ColourBy
 from ui.common import current_data, encode_test, load_model, md, mtime, upscale
 from ui.components import latent_canvas as C
 from ui.latent import K_A, K_B, K_POINT, K_Z, View, set_z, view_data
-from vae import explore
-from vae.export import ExportError, export_model, to_json, weight_bytes
+from vae import explore, wire
+from vae.export import ExportError, export_model, weight_bytes
 from vae.images import ImageError, image_to_input
 from vae.metrics import per_image_terms
 
 CANVAS_KEY = "map_canvas"
-K_DRAWN, K_FAILED, K_CLASSIC, K_SENT = "map_drawn", "map_canvas_failed", "map_classic", "map_canvas_sent"
+K_DRAWN, K_FAILED, K_CLASSIC = "map_drawn", "map_canvas_failed", "map_classic"
 NEIGHBOURS = 8
 MAX_THUMBS = 20_000  # every point on the map has its thumbnail up to here (MNIST: 10,000 in a ~2 MB PNG)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _export(path: str, mt: float) -> tuple[dict | None, str | None, int]:
-    """The model as JSON ops, or None and the exporter's reason; float32 weight bytes."""
+    """The model for the browser, its programs quantised (vae.wire) as parts, or None and the exporter's reason;
+    float32 weight bytes (what they were before quantising)."""
     try:
         exported = export_model(load_model(path).model)
     except ExportError as e:
         return None, str(e), 0
-    return to_json(exported), None, weight_bytes(exported)
+    q = wire.quantise(exported)
+    model = {k: q[k] for k in ("posterior", "latent_dim", "input_shape", "quantised")}
+    return model | {"decoder": P.make_part(q["decoder"]), "encoder": P.make_part(q["encoder"])}, None, weight_bytes(exported)
 
 
-def exported_json(path: str) -> tuple[dict | None, str | None, int]:
-    """(the model's program as JSON or None, why not, float32 weight bytes); cached by path and mtime."""
+def exported_parts(path: str) -> tuple[dict | None, str | None, int]:
+    """(the model's programs as parts or None, why not, float32 weight bytes); cached by path and mtime."""
     return _export(str(path), mtime(path))
 
 
 def export_reason(path: str) -> str | None:
-    return _export(path, mtime(path))[1]
+    return exported_parts(path)[1]
 
 
 def static_payload(path: str, mt: float, view: View) -> dict:
-    """Everything that changes only with the checkpoint or the view's plane: model, points, thumbnails, plane, bounds.
+    """What changes only with the checkpoint or the view's plane, as parts: model, view (points, plane, bounds,
+    axes) and thumbnails; and a static_key naming them together (the JS keys zoom and pan by it).
 
-    Cached as a resource (not copied per rerun): nobody mutates it. `static_key` lets the JS skip re-parsing. Only
-    the projection keys it: another colouring or grid setting reuses it.
+    Cached as a resource (not copied per rerun): nobody mutates it. Only the projection keys it: another colouring
+    or grid setting reuses it.
     """
     return _static_payload(path, mt, View(method=view.method, dims=view.dims))
 
 
 @st.cache_resource(max_entries=8, show_spinner="Preparing the canvas…")
 def _static_payload(path: str, mt: float, view: View) -> dict:
-    model_json, _, _ = _export(path, mt)
+    model = _export(path, mt)[0]
     ckpt = load_model(path)
     data = view_data(path, mt, view.method, view.dims)
     xy, idx = data["xy"], data["idx"]
@@ -76,29 +81,26 @@ def _static_payload(path: str, mt: float, view: View) -> dict:
         axes = [f"z{view.dims[0] + 1}", f"z{view.dims[1] + 1}" if d > 1 else "label (jittered)"]
     else:
         axes = ["PC1", "PC2"] if view.method == "pca" else ["t-SNE 1", "t-SNE 2"]
-    key = hashlib.sha1(json.dumps([path, mt, view.method, list(view.dims)]).encode()).hexdigest()[:16]
-    return {
-        "static_key": key,  # a hash: the component never sees a path
-        "model": model_json,
-        "latent_dim": d,
-        "input_shape": list(ckpt.model.config.input_shape),
-        "points": {"xy": C.b64_f32(xy), "rows": idx.tolist()},
-        "atlas": atlas,
+    points = P.make_part({
+        "n": len(idx), "xy": np.ascontiguousarray(xy, "<f4").tobytes(),  # (N, 2) row-major
+        "rows": None if np.array_equal(idx, np.arange(len(idx))) else idx.astype("<i4").tobytes(),  # None: 0..N-1
         "plane": None if basis is None else {"method": view.method, "origin": data["origin"].tolist(),
                                              "basis": basis.tolist()},
         "bounds": [float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])],
-        "equal_axes": basis is not None and basis.shape[0] == 2,
-        "axes": axes,
-    }
+        "equal_axes": basis is not None and basis.shape[0] == 2, "axes": axes})
+    parts = {"model": model, "view": points, "atlas": P.make_part(atlas) if atlas else None}
+    keys = [p.key for p in (points, parts["atlas"], model and model["decoder"], model and model["encoder"]) if p]
+    return parts | {"static_key": hashlib.sha1("|".join(keys).encode()).hexdigest()[:16],  # the parts' hashes:
+                    "latent_dim": d, "input_shape": list(ckpt.model.config.input_shape)}  # never a path
 
 
-def colour_payload(path: str, view: View, colour: ColourBy) -> dict:
-    """The colouring of the points this view draws, with a key of its own: a new "colour by" sends only this."""
+def colour_payload(path: str, view: View, colour: ColourBy) -> P.Part:
+    """The colouring of the points this view draws, a part of its own: a new "colour by" sends only this."""
     rows = view_data(path, mtime(path), view.method, view.dims)["idx"]
-    static_key = static_payload(path, mtime(path), view)["static_key"]
-    return {"key": hashlib.sha1((static_key + colour.key).encode()).hexdigest()[:16], "title": colour.title,
-            "codes": colour.for_rows(rows).tolist(), "names": list(colour.names), "palette": list(colour.palette),
-            "ordered": colour.ordered}
+    wide = len(colour.names) > 256
+    return P.make_part({"title": colour.title, "codes": colour.for_rows(rows).astype("<u2" if wide else "u1").tobytes(),
+                        "code_bytes": 2 if wide else 1, "names": list(colour.names), "palette": list(colour.palette),
+                        "ordered": colour.ordered})
 
 
 def default_colour(path: str, classes: tuple[str, ...]) -> ColourBy:
@@ -106,9 +108,12 @@ def default_colour(path: str, classes: tuple[str, ...]) -> ColourBy:
     return ColourBy.labels(encode_test(path)["y"], classes)
 
 
-def payload_bytes(payload: dict) -> dict[str, int]:
-    """JSON bytes per part of what the browser receives, for bench/ and the caption."""
-    return {k: len(json.dumps(payload[k])) for k in ("model", "points", "atlas", "colour") if k in payload}
+def part_bytes(static: dict, colour: P.Part) -> dict[str, int]:
+    """Bytes on the wire per part of what the browser receives once, for bench/ and tests."""
+    model = static["model"] or {}
+    named = {"decoder": model.get("decoder"), "encoder": model.get("encoder"), "view": static["view"],
+             "atlas": static["atlas"], "colour": colour}
+    return {k: p.nbytes for k, p in named.items() if p is not None}
 
 
 def dynamic_payload(path: str, view: View) -> dict:
@@ -245,28 +250,21 @@ def canvas_reason(path: str) -> str | None:
 
 
 def on_need_static() -> None:
-    """The browser lacks a payload we thought it held (a cleared cache): send it in full on this rerun."""
+    """The browser lacks parts we thought it held (a lost message): send them in full on this rerun."""
     ev = _event("need_static")
-    sent = st.session_state.get(K_SENT) or []
-    st.session_state[K_SENT] = [k for k in sent if not ev or k != ev.get("key")]
+    P.forget(ev.get("keys") if ev else None)
 
 
 def canvas_map(path: str, view: View, classes: tuple[str, ...], colour: ColourBy | None = None) -> None:
-    """Mount the canvas, coloured by `colour` (default: the label). The heavy static part goes once per session and
-    view (megabytes for MNIST), the colouring once per view and colouring; reruns after a click or a slider send
-    their keys and the small per-rerun part only."""
+    """Mount the canvas, coloured by `colour` (default: the label). Decoder, points, thumbnails and colouring go
+    once per session (ui/payload.py; megabytes for MNIST), the encoder once the draw pad is first used; reruns and
+    remounts send their keys and the small per-rerun part only."""
     static = static_payload(path, mtime(path), view)
     colours = colour_payload(path, view, colour or default_colour(path, classes))
-    sent = list(st.session_state.get(K_SENT) or [])
-    if static["static_key"] in sent:
-        payload = {"static_key": static["static_key"], "slim": True}
-    else:
-        payload = {**static, "slim": False}
-    payload["colour_key"] = colours["key"]
-    if colours["key"] not in sent:
-        payload["colour"] = colours
-    payload.update(dynamic_payload(path, view))
-    new = [k for k in (static["static_key"], colours["key"]) if k not in sent]
-    st.session_state[K_SENT] = (sent + new)[-8:]  # the JS keeps the last 8 parts as well
-    C.latent_canvas(payload, key=CANVAS_KEY, on_select=lambda: on_select(path), on_drawn=lambda: on_drawn(path),
-                    on_failed=on_failed, on_need_static=on_need_static)
+    model = static["model"] and {"posterior": static["model"]["posterior"], "decoder": static["model"]["decoder"],
+                                 "encoder": P.Lazy(static["model"]["encoder"])}  # the pad asks for it when used
+    data = {"static_key": static["static_key"], "latent_dim": static["latent_dim"],
+            "input_shape": static["input_shape"], "model": model, "view": static["view"], "atlas": static["atlas"],
+            "colour_key": colours.key, "colour": colours, **dynamic_payload(path, view)}
+    C.latent_canvas(P.payload(data), key=CANVAS_KEY, on_select=lambda: on_select(path),
+                    on_drawn=lambda: on_drawn(path), on_failed=on_failed, on_need_static=on_need_static)

@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from vae.analysis import model_kind
 from vae.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from vae.config import ConfigError, DataConfig
 from vae.data import DataError, DataSplit, config_from_info
@@ -100,6 +101,22 @@ def store() -> RunStore:
 
 def is_demo(ckpt_id: str) -> bool:
     return RunStore.kind(ckpt_id) == "demo"
+
+
+def figure_cache(fn):
+    """Keep a built Plotly figure for the same arguments (hashed by value, arrays included).
+
+    Building a figure validates every property in Python and was the largest repeat cost of a page switch
+    (bench/page_profile.py). The cached figure is shared by every session: callers must not change it; build a
+    new one (go.Figure(fig)) to add to it.
+    """
+    return st.cache_resource(max_entries=64, show_spinner=False)(fn)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def display_png(img: np.ndarray, size: int) -> bytes:
+    """PNG bytes of an image upscaled for display, cached by content: a rerun re-sends, but does not re-encode."""
+    return png_bytes(img, size)
 
 
 def mtime(path: str | Path) -> float:
@@ -226,7 +243,8 @@ def checkpoint_facts(ckpt: Checkpoint) -> dict[str, str]:
     test = last.get("test") or {}
     facts = {
         "dataset": f"{md(ckpt.data.get('name', '?'))} {tuple(ckpt.data.get('shape', ()))}",
-        "model": " · ".join([cfg.kind.upper()] + ([cfg.arch] if cfg.kind != "pca" else []) + [f"z={cfg.latent_dim}"]),
+        "model": " · ".join([model_kind(cfg.kind, tc.objective if tc else None)] + ([cfg.arch] if cfg.kind != "pca" else [])
+                            + [f"z={cfg.latent_dim}"]),
         "β": f"{tc.beta:g}" if tc and cfg.kind == "vae" else "–",
         "epochs": "–" if cfg.arch == "imported" else str(len(h)),  # trained elsewhere; its one entry is the import's
     }
@@ -298,14 +316,17 @@ def show_images(images, captions=None, *, size: int = 96, columns: int | None = 
         cols = st.columns(columns)
         for j, img in enumerate(images[start : start + columns]):
             cap = captions[start + j] if captions else None
-            cols[j].image(upscale(img, size), caption=cap, width=size if size else "content")
+            cols[j].image(display_png(np.asarray(img, dtype=np.float32), size) if size else to_uint8(img), caption=cap,
+                          width=size if size else "content")
 
 
+@figure_cache
 def latent_scatter(xy: np.ndarray, y: np.ndarray, *, title: str = "", height: int = 300, legend: bool = True,
-                   lim: float | None = None) -> go.Figure:
+                   lim: float | None = None, prior_circle: bool = False) -> go.Figure:
     """Latent means coloured by label, one trace per label (the legend doubles as a filter); equal axis scales.
 
-    `lim` fixes the axes to ±lim so that maps of different models can be compared by eye.
+    `lim` fixes the axes to ±lim so that maps of different models can be compared by eye; `prior_circle` draws
+    the prior's 2σ circle. Cached (figure_cache): do not change the figure it returns.
     """
     fig = go.Figure()
     # SVG below SVG_POINTS: each WebGL plot costs the browser a GL context (software GL without a GPU), and the
@@ -322,4 +343,6 @@ def latent_scatter(xy: np.ndarray, y: np.ndarray, *, title: str = "", height: in
     if lim is not None:  # keep the range and shrink the plot area instead: equal scales must not widen the axes
         fig.update_xaxes(range=[-lim, lim], constrain="domain")
         fig.update_yaxes(range=[-lim, lim], constrain="domain")
+    if prior_circle:
+        fig.add_shape(type="circle", x0=-2, y0=-2, x1=2, y1=2, line=dict(color="#9e9e9e", dash="dot"))
     return fig

@@ -1,4 +1,4 @@
-"""Cached evaluations and figures for the Reconstruction & KL and Compare pages (file handling lives in vae.runs)."""
+"""Cached encodings and figures for the Reconstruction & KL and Compare pages (the metrics table: ui/compare_table.py)."""
 
 from __future__ import annotations
 
@@ -8,33 +8,10 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import SVG_POINTS, load_model, load_split_by_key, md, mtime
+from ui.common import SVG_POINTS, figure_cache, load_model, load_split_by_key, md, mtime
 from vae.analysis import normal_pdf, prior_holes
 
 HIST_CAP = 3.0  # histogram axes stop at this multiple of the prior's peak density, so the prior stays readable
-IWAE_K = 50  # importance samples for the Compare page: tight enough to rank models, quick on a CPU
-
-
-@st.cache_data(max_entries=32, show_spinner="Evaluating…")
-def _evaluate(path: str, mtime_s: float, split: str, k: int, seed: int) -> dict:
-    from vae.metrics import evaluate, factor_scores, kl_per_dim
-    from vae.explore import encode_dataset
-
-    model = load_model(path).model
-    test = load_split_by_key(split).test
-    x = test.x  # (N, C, H, W)
-    out = evaluate(model, x, iwae_k=k, seed=seed)
-    mu, logvar = encode_dataset(model, x)
-    out["kl_per_dim"] = kl_per_dim(mu, logvar).tolist()
-    # MIG (Chen et al., 2018) where the dataset has known factors (shapes) and the code at least 2 dims
-    out["mig"] = (factor_scores(mu, test.factors.numpy(), test.factor_names).mig
-                  if test.factors is not None and mu.shape[1] >= 2 else None)
-    return out
-
-
-def evaluate_on(path: str | Path, split: str, k: int = IWAE_K, seed: int = 0) -> dict:
-    """vae.metrics.evaluate on a given test split, cached by path + mtime (so a retrained file is re-evaluated)."""
-    return _evaluate(str(path), mtime(path), split, k, seed)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -59,9 +36,29 @@ def holes_for(path: str | Path, split: str) -> dict:
     return _holes(str(path), mtime(path), split)
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def _recon_pairs(path: str, mtime_s: float, split: str, idx: tuple[int, ...], seed: int) -> dict[str, np.ndarray]:
+    import torch
+
+    from vae.explore import reconstruct
+    from vae.metrics import per_image_terms
+
+    model = load_model(path).model
+    x = load_split_by_key(split).test.x[torch.as_tensor(idx)]  # (n, C, H, W)
+    terms = per_image_terms(model, x, seed=seed)
+    return {"x": x.numpy(), "x_hat": reconstruct(model, x), "recon": terms["recon"], "kl": terms["kl"]}
+
+
+def recon_pairs(path: str | Path, split: str, idx, seed: int) -> dict[str, np.ndarray]:
+    """Test images `idx`, their decoded posterior means, and per-image recon and KL (nats) for one z ~ q(z|x) drawn
+    with `seed`: {'x', 'x_hat', 'recon', 'kl'}; cached by path + mtime, so a page switch does not rerun the model."""
+    return _recon_pairs(str(path), mtime(path), split, tuple(int(i) for i in idx), int(seed))
+
+
 def shared_z_ui(paths: list[str], names: list[str], split: str) -> None:
     """One z plane, decoded by every compared model in the browser as the mouse moves (ui/components/z_plane.js)."""
-    from ui.canvas import exported_json
+    from ui import payload as P
+    from ui.canvas import exported_parts
     from ui.components import latent_canvas as C
 
     dims = {load_model(p).model.config.latent_dim for p in paths}
@@ -70,29 +67,35 @@ def shared_z_ui(paths: list[str], names: list[str], split: str) -> None:
             f"{n}: {load_model(p).model.config.latent_dim}" for p, n in zip(paths, names)) + ".")
         return
     d = dims.pop()
-    refused = {n: exported_json(p)[1] for p, n in zip(paths, names) if exported_json(p)[1]}
+    refused = {n: exported_parts(p)[1] for p, n in zip(paths, names) if exported_parts(p)[1]}
     if d < 2 or C.available() or refused or st.session_state.get("compare_plane_failed"):
         why = ("a 1-D latent has no plane" if d < 2 else C.available() or st.session_state.get("compare_plane_failed")
                or "; ".join(f"{n}: {r}" for n, r in refused.items()))
         st.caption(f"One z through every decoder is unavailable: {md(why)}.")
         return
     lim = max(3.0, max(float(np.percentile(np.abs(encode_on(p, split)[0][:, :2]), 99.5)) for p in paths))
-    models = [{"name": n, "decoder": exported_json(p)[0]["decoder"],
-               "note": "" if load_model(p).model.generative else "not generative"} for p, n in zip(paths, names)]
-    data = {"static_key": "|".join(names) + f"|{lim:.3g}|" + "|".join(str(mtime(p)) for p in paths),
+    decoders = [exported_parts(p)[0]["decoder"] for p in paths]  # the map's own parts: sent once per session
+    models = [{"name": n, "decoder": dec, "note": "" if load_model(p).model.generative else "not generative"}
+              for p, n, dec in zip(paths, names, decoders)]
+    data = {"static_key": "|".join(dec.key for dec in decoders) + f"|{lim:.3g}|" + "|".join(names),
             "models": models, "lim": round(lim, 3), "dims": [0, 1], "base": [0.0] * d, "axes": ["z1", "z2"]}
 
     def failed() -> None:
         ev = (st.session_state.get("compare_plane") or {}).get("failed")
         st.session_state["compare_plane_failed"] = str(ev.get("message") if isinstance(ev, dict) else ev)[:300]
 
-    C.z_plane(data, key="compare_plane", on_failed=failed)
+    def need() -> None:
+        ev = (st.session_state.get("compare_plane") or {}).get("need_static")
+        P.forget(ev.get("keys") if isinstance(ev, dict) else None)
+
+    C.z_plane(P.payload(data), key="compare_plane", on_failed=failed, on_need_static=need)
     st.caption("Hover the plane: that z (z1, z2" + (", the other dims at 0" if d > 2 else "")
                + ") is decoded by every model here, in your browser. Circles: 1σ and 2σ of the prior N(0, I).")
 
 
 # ---------- figures ----------
 
+@figure_cache
 def kl_bars(kl_dims: np.ndarray, variances: np.ndarray, threshold: float, *, generative: bool = True,
             height: int = 260) -> go.Figure:
     """KL per latent dimension; active units (Var_x E[z_i|x] > threshold) solid, inactive ones grey.
@@ -113,6 +116,7 @@ def kl_bars(kl_dims: np.ndarray, variances: np.ndarray, threshold: float, *, gen
     return fig
 
 
+@figure_cache
 def marginal_histograms(values: np.ndarray, *, per_row: int = 4, height_per_row: int = 220) -> go.Figure:
     """One histogram per dimension of `values` (N, D) as a density, over the N(0, 1) density of the prior."""
     from plotly.subplots import make_subplots
@@ -146,16 +150,17 @@ def marginal_histograms(values: np.ndarray, *, per_row: int = 4, height_per_row:
 
 def pair_grid(x: np.ndarray, x_hat: np.ndarray, captions: list[str], *, per_row: int = 8, size: int = 80) -> None:
     """Each input above its reconstruction, with a caption under the pair; wraps after per_row pairs."""
-    from ui.common import upscale
+    from ui.common import display_png
 
     for start in range(0, len(x), per_row):
         cols = st.columns(per_row)
         for j in range(start, min(start + per_row, len(x))):
             with cols[j - start]:
-                st.image(upscale(x[j], size), width=size)
-                st.image(upscale(x_hat[j], size), caption=captions[j], width=size)
+                st.image(display_png(x[j], size), width=size)
+                st.image(display_png(x_hat[j], size), caption=captions[j], width=size)
 
 
+@figure_cache
 def holes_figure(holes: dict, mu: np.ndarray, *, height: int = 420) -> go.Figure:
     """The hole cells (q has < HOLE_RATIO of the prior's mass there) shaded by their prior density, codes on top."""
     g = holes["g"]

@@ -18,6 +18,7 @@ from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.data import TORCHVISION, DataError, default_data_dir
 from vae.jobs import JobManager, JobStatus, NotOwner
 from vae.shapes import PRESET_MODEL, PRESET_TRAIN
+from vae.tc import TERMS
 from vae.uploads import UploadError, save_dataset_upload
 
 def _poll_s(default: float, env: str = "VAE_LIVE_POLL_S") -> float:
@@ -39,6 +40,7 @@ UPLOAD = "upload .npz…"
 DATASETS = ["digits", "shapes", *TORCHVISION, UPLOAD]
 STATE_ICON = {"queued": "⏳", "running": "🏃", "done": "✅", "stopped": "⏹️", "diverged": "💥", "failed": "❌"}
 COLORS = LABEL_COLORS  # series colours for curves and sweep points
+OBJECTIVE_LABELS = {"elbo": "ELBO: β × KL", "beta-tcvae": "β-TCVAE: β × total correlation"}
 OFFICIAL_TRAIN = 60_000  # the official training split of each torchvision dataset (MNIST, Fashion-MNIST, KMNIST)
 
 
@@ -100,6 +102,7 @@ def _configs(ss) -> tuple[dict, tuple | None]:
                      errors)
     train = _collect(TrainConfig, dict(epochs=ss.train_epochs, batch_size=ss.train_batch_size, lr=ss.train_lr,
                                        beta=ss.train_beta if kind == "vae" else 1.0,
+                                       objective=ss.get("train_objective", "elbo") if kind == "vae" else "elbo",
                                        warmup_epochs=ss.train_warmup_epochs, seed=ss.train_seed), errors)
     try:
         data = DataConfig(name=_data_name(ss))
@@ -147,7 +150,8 @@ def _start() -> None:
     errors, configs = _configs(ss)
     if configs:
         model, train, data = configs
-        name = ss.train_run_name.strip() or f"{Path(data.name).stem}-{model.kind}-z{model.latent_dim}" + (
+        kind = "tcvae" if train.objective == "beta-tcvae" else model.kind
+        name = ss.train_run_name.strip() or f"{Path(data.name).stem}-{kind}-z{model.latent_dim}" + (
             f"-b{train.beta:g}" if model.kind == "vae" else "")
         try:
             job = job_manager().submit(model, train, data, name, owner=owner_id())
@@ -184,7 +188,13 @@ def train_form() -> None:
         vae = st.session_state.get("train_kind", "vae") == "vae"
         st.number_input("Latent dimensions", value=2, step=1, key="train_latent_dim", persist_state="session")
         field_error("latent_dim")
-        st.number_input("β (weight of the KL term)", value=1.0, step=0.25, key="train_beta", persist_state="session", disabled=not vae)
+        st.selectbox("Objective", list(OBJECTIVE_LABELS), key="train_objective", persist_state="session",
+                     format_func=OBJECTIVE_LABELS.get, disabled=not vae,
+                     help="β-TCVAE (Chen et al., 2018) splits the KL into index-code MI, total correlation and "
+                          "dimension-wise KL, and puts β on the total correlation only")
+        field_error("objective")
+        st.number_input("β (weight of the KL, or of its total correlation)", value=1.0, step=0.25, key="train_beta",
+                        persist_state="session", disabled=not vae)
         field_error("beta")
         st.number_input("KL warm-up (epochs)", value=0.0, step=1.0, key="train_warmup_epochs", persist_state="session", disabled=not vae)
         field_error("warmup_epochs")
@@ -230,8 +240,10 @@ def eta_text(s: JobStatus) -> str:
 
 
 def curves_figure(rows: list[dict], likelihood_units: str = "nats per image") -> go.Figure:
-    """recon, KL and ELBO per epoch, train solid and test dashed."""
-    fig = make_subplots(rows=1, cols=3, subplot_titles=("recon", "KL", "ELBO"), horizontal_spacing=0.08)
+    """recon, KL and ELBO per epoch, train solid and test dashed; for a β-TCVAE run a fourth panel splits the KL."""
+    split = any("tc" in r for r in rows)
+    titles = ("recon", "KL", "ELBO") + (("KL = MI + TC + dim-wise KL",) if split else ())
+    fig = make_subplots(rows=1, cols=len(titles), subplot_titles=titles, horizontal_spacing=0.08)
     ep = [r["epoch"] for r in rows]
     for col, key in enumerate(("recon", "kl", "elbo"), start=1):
         fig.add_scatter(x=ep, y=[r.get(key) for r in rows], name="train", mode="lines+markers", row=1, col=col,
@@ -239,6 +251,11 @@ def curves_figure(rows: list[dict], likelihood_units: str = "nats per image") ->
         fig.add_scatter(x=ep, y=[(r.get("test") or {}).get(key) for r in rows], name="test", mode="lines+markers",
                         row=1, col=col, line=dict(color=COLORS[1], dash="dash"), showlegend=col == 1,
                         legendgroup="test")
+    if split:  # minibatch estimates on the training batches (vae/tc.py), the terms β-TCVAE weighs apart
+        for i, (key, label) in enumerate(TERMS.items()):
+            fig.add_scatter(x=ep, y=[r.get(key) for r in rows], name=label, mode="lines+markers", row=1, col=4,
+                            line=dict(color=COLORS[2 + i]))
+    for col in range(1, len(titles) + 1):
         fig.update_xaxes(title_text="epoch", tickformat="d", rangemode="tozero", row=1, col=col)  # whole epochs only
     fig.update_yaxes(title_text=likelihood_units, row=1, col=1)
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.3))
@@ -252,16 +269,16 @@ def kl_dims_figure(kl: list[float]) -> go.Figure:
     return fig
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
+@st.cache_resource(max_entries=8, show_spinner=False)
 def _figures(job_id: str, n_rows: int, ckpt: str, ckpt_mtime: float, _rows: list[dict]) -> dict:
-    """The run's figures as plain dicts, built once per (epoch count, checkpoint version): a live panel that
-    redraws four times a second must not rebuild Plotly figures or re-encode the test set on every poll."""
-    out = {"curves": curves_figure(_rows).to_dict(), "kl": kl_dims_figure((_rows[-1].get("kl_per_dim") or []) if _rows else []).to_dict()}
+    """The run's figures, built once per (epoch count, checkpoint version) and shared, never changed: a live panel
+    that redraws twice a second must not rebuild (or re-validate) Plotly figures or re-encode the test set."""
+    out = {"curves": curves_figure(_rows), "kl": kl_dims_figure((_rows[-1].get("kl_per_dim") or []) if _rows else [])}
     if ckpt_mtime and _rows:
         enc = encode_test(ckpt)  # cached on mtime: recomputed when the epoch's checkpoint is rewritten
         if enc["mu"].shape[1] == 2:
             # SVG for small maps (ui.common.SVG_POINTS): no WebGL context to rebuild on every live redraw
-            out["map"] = latent_scatter(enc["mu"], enc["y"], title=f"latent map after epoch {n_rows}", height=280).to_dict()
+            out["map"] = latent_scatter(enc["mu"], enc["y"], title=f"latent map after epoch {n_rows}", height=280)
     return out
 
 

@@ -12,7 +12,7 @@ import streamlit as st
 
 from ui import url_state
 from ui.colour import ColourBy, colour_by
-from ui.common import current_data, encode_test, load_model, mtime, plain, png_bytes, upscale
+from ui.common import current_data, display_png, encode_test, load_model, mtime, plain, png_bytes
 from vae import explore
 from vae.metrics import kl_per_dim, per_image_terms
 
@@ -42,7 +42,7 @@ class View:
 
 def crisp(img: np.ndarray, size: int, where=st, **kw) -> None:
     """Nearest-neighbour upscaled and sent as PNG: st.image's default JPEG smears the pixel edges."""
-    where.image(upscale(img, size), output_format="PNG", **kw)
+    where.image(display_png(np.asarray(img, dtype=np.float32), size), **kw)
 
 
 def slider_key(i: int) -> str:

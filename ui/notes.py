@@ -8,6 +8,9 @@ ELBO = r"\log p(x) \;\ge\; \mathrm{ELBO}(x) = \underbrace{\mathbb{E}_{q(z|x)}\bi
 KL_CLOSED = r"\mathrm{KL}\big(\mathcal{N}(\mu, \mathrm{diag}\,\sigma^2)\,\|\,\mathcal{N}(0, I)\big) = \tfrac{1}{2}\sum_{i=1}^{D}\big(\mu_i^2 + \sigma_i^2 - 1 - \log \sigma_i^2\big)"
 REPARAM = r"z = \mu(x) + \sigma(x) \odot \varepsilon, \qquad \varepsilon \sim \mathcal{N}(0, I)"
 BETA_LOSS = r"\mathcal{L}_\beta(x) = \text{recon}(x) + \beta \cdot \mathrm{KL}(x)"
+TC_LOSS = (r"\mathcal{L}_{\beta\text{-TC}} = \text{recon} + \underbrace{I_q(x; z)}_{\text{index-code MI}} + \beta\,"
+           r"\underbrace{\mathrm{KL}\big(q(z)\,\|\,\textstyle\prod_d q(z_d)\big)}_{\text{total correlation}} + "
+           r"\underbrace{\textstyle\sum_d \mathrm{KL}\big(q(z_d)\,\|\,p(z_d)\big)}_{\text{dimension-wise KL}}")
 
 
 def live_numbers(ckpt) -> dict:
@@ -18,6 +21,7 @@ def live_numbers(ckpt) -> dict:
     last = (ckpt.history or [{}])[-1]
     test = last.get("test") or {}
     return {"kind": cfg.kind, "d": cfg.latent_dim, "likelihood": cfg.likelihood, "beta": tc.beta if tc else None,
+            "tcvae": tc is not None and tc.objective == "beta-tcvae",
             "recon": test.get("recon"), "kl": test.get("kl"), "elbo": test.get("elbo"), "epochs": len(ckpt.history or [])}
 
 
@@ -43,7 +47,9 @@ def _live_line(n: dict) -> str:
         return (f"**This checkpoint** is {article(kind)} {kind} with a {n['d']}-D code: test recon {_fmt(n['recon'])} "
                 "per image. It has no KL term and no prior, so it has no ELBO.")
     beta = "–" if n["beta"] is None else format(n["beta"], "g")  # a checkpoint saved without a training config
-    line = (f"**This checkpoint**: a VAE with D = {n['d']}, β = {beta}, after {n['epochs']} epochs. On the test "
+    model = f"a β-TCVAE with D = {n['d']}, β = {beta} on the total correlation" if n.get("tcvae") else (
+        f"a VAE with D = {n['d']}, β = {beta}")
+    line = (f"**This checkpoint**: {model}, after {n['epochs']} epochs. On the test "
             f"set: recon {_fmt(n['recon'])}, KL {_fmt(n['kl'])}, so ELBO = −(recon + KL) = {_fmt(n['elbo'])} per image.")
     if n["kl"] is not None and n["kl"] < 0.1:
         line += " The KL is almost 0: the posterior has collapsed onto the prior and z tells the decoder nothing."
@@ -103,6 +109,15 @@ def _train(n: dict) -> None:
     st.markdown("Now the gradient flows through μ and σ, and one sample per image gives an unbiased estimate of the "
                 "reconstruction term. Training minimises the loss below; with β = 1 it is exactly −ELBO.")
     st.latex(BETA_LOSS)
+    _tc_block()
+
+
+def _tc_block() -> None:
+    st.markdown("**β-TCVAE** (Chen et al., 2018) splits the KL, averaged over the data, into three parts and puts β "
+                "on the total correlation alone, the part that makes the dims of the aggregate posterior q(z) "
+                "depend on each other. The code keeps the information about x (MI) that a large β would take away "
+                "from a β-VAE; at β = 1 it is the ELBO again.")
+    st.latex(TC_LOSS)
 
 
 def _beta(n: dict) -> None:
@@ -114,6 +129,7 @@ def _beta(n: dict) -> None:
                 "would lower the distortion by β nats, exactly what it costs. On 64-pixel digits β ≥ 3 already "
                 "collapses the posterior (KL ≈ 0): the whole image is then cheaper to guess than to encode.")
     st.latex(KL_CLOSED)
+    _tc_block()
 
 
 def _compare(n: dict) -> None:

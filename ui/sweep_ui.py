@@ -8,9 +8,10 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import encode_test, latent_scatter, load_model, load_split, md, set_current, store, upscale
+from ui.common import (display_png, encode_test, figure_cache, latent_scatter, load_model, load_split, md, mtime,
+                       set_current, store)
 from ui.factors import mig_of
-from ui.jobs_ui import COLORS, STATE_ICON, apply_shapes_preset, job_manager, preset_layers
+from ui.jobs_ui import COLORS, OBJECTIVE_LABELS, STATE_ICON, apply_shapes_preset, job_manager, preset_layers
 from ui.owner import owner_id
 from vae import explore
 from vae.checkpoint import CheckpointError
@@ -26,6 +27,9 @@ N_INPUTS = 10  # test images reconstructed by every β
 MAP_LIM = 4.0  # latent maps share ±4 axes so the shrink toward N(0, I) is visible
 DEMO_SWEEP = "Bundled demos (2-D VAEs on digits)"  # a ready-made sweep, so the page teaches before any run
 SHAPES_DEMO_SWEEP = "Bundled demos (conv VAEs on shapes)"  # the disentanglement demos: MIG against β
+TCVAE_DEMO_SWEEP = "Bundled demos (β-TCVAEs on shapes)"  # the same with β on the total correlation only
+DEMO_SWEEPS = {DEMO_SWEEP: ("digits", "elbo"), SHAPES_DEMO_SWEEP: ("shapes", "elbo"),
+               TCVAE_DEMO_SWEEP: ("shapes", "beta-tcvae")}  # sweep name -> (dataset, objective) of its demos
 SWEEP_PRESET_KEYS = {"latent_dim": "beta_latent_dim", "epochs": "beta_epochs"}
 
 
@@ -46,7 +50,7 @@ def _launch() -> None:
         betas = parse_betas(ss.beta_list)
         arch = "conv" if ss.beta_data == "shapes" else "mlp"  # shapes: the preset conv net (ui/jobs_ui.preset_layers)
         model = ModelConfig(kind="vae", arch=arch, latent_dim=ss.beta_latent_dim, **preset_layers(ss.beta_data, arch))
-        train = TrainConfig(epochs=ss.beta_epochs, seed=ss.beta_seed,
+        train = TrainConfig(epochs=ss.beta_epochs, seed=ss.beta_seed, objective=ss.get("beta_objective", "elbo"),
                             **({"batch_size": 64} if ss.beta_data == "shapes" else {}))
         name = job_manager().submit_sweep(ss.beta_name.strip() or "sweep", betas, model, train,
                                           DataConfig(name=ss.beta_data), owner=owner_id())
@@ -62,14 +66,16 @@ def sweep_form() -> None:
     for f in ("betas", "beta"):
         if f in errors:
             st.error(md(errors[f]), icon="⚠️")
-    a, b, c, d = st.columns(4)
+    a, b, c, d, o = st.columns(5)
     a.selectbox("Dataset", ["digits", "shapes", "mnist", "fashion-mnist", "kmnist"], key="beta_data",
                 persist_state="session", on_change=apply_shapes_preset, args=("beta_data", SWEEP_PRESET_KEYS),
                 help="shapes: conv VAEs with z = 10, and MIG against β beside the plane")
     b.number_input("Latent dimensions", value=2, step=1, key="beta_latent_dim", persist_state="session")
     c.number_input("Epochs", value=50, step=10, key="beta_epochs", persist_state="session")
     d.number_input("Seed", value=0, step=1, key="beta_seed", persist_state="session")
-    for f in ("name", "latent_dim", "epochs", "seed", "sweep_name", "run_name"):
+    o.selectbox("Objective", list(OBJECTIVE_LABELS), key="beta_objective", persist_state="session",
+                format_func=OBJECTIVE_LABELS.get, help="β-TCVAE puts β on the total correlation only (Chen et al., 2018)")
+    for f in ("name", "latent_dim", "epochs", "seed", "objective", "sweep_name", "run_name"):
         if f in errors:
             st.error(f"{f}: {md(errors[f])}", icon="⚠️")
     e, f = st.columns([3, 1], vertical_alignment="bottom")
@@ -77,8 +83,9 @@ def sweep_form() -> None:
     f.button("Run sweep", type="primary", on_click=_launch, key="beta_run", width="stretch")
 
 
-def demo_points(dataset: str = "digits") -> list[dict]:
-    """Bundled VAE demos as finished sweep points: the 2-D digits VAEs (β = 1, 2, 4) or the shapes VAEs."""
+def demo_points(dataset: str = "digits", objective: str = "elbo") -> list[dict]:
+    """Bundled VAE demos as finished sweep points: the 2-D digits VAEs (β = 1, 2, 4), or the shapes VAEs or
+    β-TCVAEs (`objective`)."""
     out = []
     for ckpt_id, path, meta, _ in store().rows():
         if not ckpt_id.startswith("demo/"):
@@ -86,7 +93,7 @@ def demo_points(dataset: str = "digits") -> list[dict]:
         model, train = (meta or {}).get("model") or {}, (meta or {}).get("train") or {}
         if model.get("kind") != "vae" or not meta.get("history") or (meta.get("data") or {}).get("name") != dataset:
             continue
-        if dataset == "digits" and model.get("latent_dim") != 2:
+        if (dataset == "digits" and model.get("latent_dim") != 2) or train.get("objective", "elbo") != objective:
             continue
         test = meta["history"][-1].get("test") or {}
         n = len(meta["history"])
@@ -97,8 +104,8 @@ def demo_points(dataset: str = "digits") -> list[dict]:
 
 def sweep_points(sweep: str) -> list[dict]:
     """One row per β: state, progress and the latest test rate (KL) and distortion (recon), in nats per image."""
-    if sweep in (DEMO_SWEEP, SHAPES_DEMO_SWEEP):
-        return demo_points("digits" if sweep == DEMO_SWEEP else "shapes")
+    if sweep in DEMO_SWEEPS:
+        return demo_points(*DEMO_SWEEPS[sweep])
     mgr, runs = job_manager(), store()
     out = []
     for j in mgr.jobs(sweep=sweep):
@@ -156,6 +163,7 @@ def label_sides(x: np.ndarray, y: np.ndarray, texts: list[str], span: tuple[floa
     return out
 
 
+@figure_cache
 def rd_figure(points: list[dict]) -> go.Figure:
     """Distortion against rate, one labelled point per β, with dashed lines of equal ELBO (D + R = const)."""
     pts = [p for p in points if p["rate"] is not None and p["distortion"] is not None]
@@ -205,6 +213,7 @@ def mig_points(points: list[dict]) -> list[tuple[float, float]]:
     return out
 
 
+@figure_cache
 def mig_figure(pairs: list[tuple[float, float]]) -> go.Figure:
     """MIG against β (log axis): does a larger β give each factor a dim of its own (Higgins et al., 2017)?"""
     pairs = sorted(pairs)
@@ -240,6 +249,19 @@ def _ready(points: list[dict]) -> list[dict]:
     return [p for p in points if p["epoch"] >= 1 and Path(p["path"]).exists()]
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def _recon_tiles(runs: tuple[tuple[str, float, float], ...]) -> list[tuple[str, bytes]]:
+    """(label, PNG) rows for (path, mtime, β) runs: the inputs, then each β's reconstructions of them."""
+    x = load_split(load_model(runs[0][0])).test.x[:N_INPUTS]  # (N, C, H, W); a sweep's runs share the split
+    rows = [("input", x.numpy())]
+    for path, _mt, beta in runs:
+        try:
+            rows.append((f"β={beta:g}", explore.reconstruct(load_model(path).model, x)))
+        except CheckpointError:
+            continue
+    return [(label, display_png(explore.tile(imgs[None]), 48 * N_INPUTS)) for label, imgs in rows]
+
+
 def recon_rows(points: list[dict]) -> None:
     """The same test images reconstructed by every β: detail fades as β buys a lower rate."""
     ready = _ready(points)
@@ -247,21 +269,14 @@ def recon_rows(points: list[dict]) -> None:
         st.caption("Reconstructions appear after each run's first epoch.")
         return
     try:
-        ckpt = load_model(ready[0]["path"])
-        x = load_split(ckpt).test.x[:N_INPUTS]  # (N, C, H, W); every β of a sweep shares the dataset and split
+        rows = _recon_tiles(tuple((p["path"], mtime(p["path"]), float(p["beta"])) for p in ready))
     except (CheckpointError, Exception) as e:  # a dataset that no longer loads must not break the page
         st.warning(f"Cannot show reconstructions: {md(e)}")
         return
-    rows = [("input", x.numpy())]
-    for p in ready:
-        try:
-            rows.append((f"β={p['beta']:g}", explore.reconstruct(load_model(p["path"]).model, x)))
-        except CheckpointError:
-            continue
-    for label, imgs in rows:
+    for label, png in rows:
         a, b = st.columns([1, 6], vertical_alignment="center")
         a.markdown(f"**{label}**")
-        b.image(upscale(explore.tile(imgs[None]), 48 * N_INPUTS), width="stretch")
+        b.image(png, width="stretch")
 
 
 def latent_maps(points: list[dict]) -> None:
@@ -275,8 +290,8 @@ def latent_maps(points: list[dict]) -> None:
         if enc["mu"].shape[1] != 2:
             cols[i % len(cols)].caption(f"β={p['beta']:g}: latent map needs a 2-D latent space")
             continue
-        fig = latent_scatter(enc["mu"], enc["y"], height=260, title=f"β={p['beta']:g}", lim=MAP_LIM, legend=False)
-        fig.add_shape(type="circle", x0=-2, y0=-2, x1=2, y1=2, line=dict(color="#9e9e9e", dash="dot"))
+        fig = latent_scatter(enc["mu"], enc["y"], height=260, title=f"β={p['beta']:g}", lim=MAP_LIM, legend=False,
+                             prior_circle=True)
         cols[i % len(cols)].plotly_chart(fig, key=f"beta_map_{i}")
 
 

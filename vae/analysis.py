@@ -202,6 +202,11 @@ def run_card(meta: dict, *, name: str = "") -> dict[str, Any]:
     }
 
 
+def model_kind(kind: str, objective: str | None = None) -> str:
+    """'VAE', 'AE', 'PCA', or 'β-TCVAE' for a VAE trained with β on the total correlation only."""
+    return "β-TCVAE" if kind == "vae" and objective == "beta-tcvae" else kind.upper()
+
+
 def listing_row(path, meta: dict | None, error: str | None, *, where: str = "run") -> dict[str, Any]:
     """One row of the checkpoints table: where, name, dataset, config, final test metrics, date, size."""
     from pathlib import Path
@@ -222,7 +227,7 @@ def listing_row(path, meta: dict | None, error: str | None, *, where: str = "run
     kind = model.get("kind", "?")
     row.update({
         "dataset": f"{data.get('name', '?')} {'×'.join(map(str, data.get('shape') or []))}",
-        "model": kind.upper() if kind == "pca" else f"{kind.upper()} · {model.get('arch', '?')}",  # PCA has no network
+        "model": model_kind(kind, train.get("objective")) + ("" if kind == "pca" else f" · {model.get('arch', '?')}"),
         "latent": model.get("latent_dim"),
         "β": train.get("beta") if kind == "vae" else None,
         "epochs": None if model.get("arch") == "imported" else len(history),  # trained elsewhere

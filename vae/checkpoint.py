@@ -158,6 +158,9 @@ def _header(path: Path) -> dict:
         if len(head) < 8:
             raise CheckpointError(f"{path.name}: file is truncated (only {size} bytes)")
         (n,) = struct.unpack("<Q", head)
+        if n > MAX_HEADER_BYTES and 8 + n <= size:
+            raise CheckpointError(f"{path.name}: header is larger than {MAX_HEADER_BYTES // 1024**2} MB "
+                                  f"({n / 1024**2:.1f} MB); a checkpoint's metadata is a few KB")
         if n > MAX_HEADER_BYTES or 8 + n > size:
             raise CheckpointError(f"{path.name}: not a safetensors file, or truncated (bad header length)")
         raw = f.read(n)

@@ -11,6 +11,7 @@ ARCHS = ("mlp", "conv", "imported")  # imported: an op program from ONNX (vae/pr
 LIKELIHOODS = ("bernoulli", "gaussian")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SPLITS = ("random", "tail")
+OBJECTIVES = ("elbo", "beta-tcvae")  # beta-tcvae: β weights only the total-correlation part of the KL (vae/tc.py)
 
 # Upper bounds keep a hostile checkpoint header from asking for a model that eats all memory.
 MAX_LATENT_DIM = 512
@@ -122,6 +123,7 @@ class TrainConfig(_Config):
     batch_size: int = 128
     lr: float = 1e-3
     beta: float = 1.0
+    objective: str = "elbo"  # elbo (β weights the whole KL) | beta-tcvae (β weights its total correlation)
     warmup_epochs: float = 0.0  # linear KL warm-up: beta ramps from 0 over this many epochs
     capacity: float | None = None  # Burgess et al. capacity C in nats; None disables it
     capacity_epochs: float = 0.0  # C ramps linearly from 0 to `capacity` over this many epochs
@@ -136,6 +138,10 @@ class TrainConfig(_Config):
         _check(_is_int(self.batch_size) and 1 <= self.batch_size <= 65_536, "batch_size", f"must be an integer in 1..65536, got {self.batch_size!r}")
         _check(_is_num(self.lr) and 0 < self.lr <= 100, "lr", f"must be in (0, 100], got {self.lr!r}")
         _check(_is_num(self.beta) and 0 <= self.beta <= 1000, "beta", f"must be in [0, 1000], got {self.beta!r}")
+        _check(self.objective in OBJECTIVES, "objective",
+               f"must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        _check(self.objective == "elbo" or self.capacity is None, "capacity",
+               "the capacity C applies to the elbo objective only; β-TCVAE penalises the total correlation instead")
         _check(_is_num(self.warmup_epochs) and self.warmup_epochs >= 0, "warmup_epochs", "must be >= 0")
         if self.capacity is not None:
             _check(_is_num(self.capacity) and self.capacity >= 0, "capacity", "must be >= 0 nats")

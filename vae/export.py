@@ -4,8 +4,9 @@
 fixed vocabulary (linear, conv2d, conv_transpose2d, reshape, relu, leaky_relu, sigmoid, tanh, clamp; elu, add and
 mul for models imported from ONNX, which carry their program already: vae/program.py) or the export is refused with `ExportError` naming the layer. The result is then run by the numpy reference interpreter
 here (`run_program`) on random inputs and compared with torch, so a layer whose meaning changed is refused too:
-an export is exact or it does not exist. `to_json` packs the weights as base64 little-endian float32 for the
-component's JS interpreter (ui/components/vae_ops.js), which mirrors `run_program` op for op.
+an export is exact or it does not exist. The app sends it quantised (vae/wire.py) to the component's JS
+interpreter (ui/components/vae_ops.js), which mirrors `run_program` op for op; `to_json` (base64 float32) is the
+format before that, still read by the JS and measured by bench/canvas_payload.py.
 """
 
 from __future__ import annotations

@@ -164,9 +164,10 @@ class JobManager:
 
         `owner` (a browser session) may stop or cancel it later; its queued and running jobs are capped.
         """
-        self._check_quota(owner, 1, "run_name")
-        job_id = self._enqueue(model, train, data, name, None, owner)
-        self.tick()
+        with self.store.lock():  # check and reserve in one step: two submits at once cannot both see a free place
+            self._check_quota(owner, 1, "run_name")
+            job_id = self._enqueue(model, train, data, name, None, owner)
+        self.tick()  # outside the lock: it may wait for the warm worker first
         return self.status(job_id)
 
     def _enqueue(self, model: ModelConfig, train: TrainConfig, data: DataConfig, name: str, sweep: str | None,
@@ -180,7 +181,11 @@ class JobManager:
         return job_id
 
     def _check_quota(self, owner: str | None, n_new: int, field: str) -> None:
-        """Refuse runs beyond the session's share of the queue, or when the runs folder is full."""
+        """Refuse runs beyond the session's share of the queue, or when the runs folder is full.
+
+        Call it under the store's lock, with the job specs written before the lock is released: a spec reserved
+        but not yet written names no owner, so a check outside the lock would not count it.
+        """
         if self.store.folder_bytes() >= settings.RUNS_FOLDER.value():
             raise ConfigError(field, f"the runs folder is full ({settings.RUNS_FOLDER.shown()}, "
                                      f"{settings.RUNS_FOLDER.env}); delete some runs on the Checkpoints page first")
@@ -342,13 +347,14 @@ class JobManager:
             raise ConfigError("betas", f"{len(betas)} values; a sweep may have at most {limit} "
                                        f"({settings.SWEEP_VALUES.env})")
         configs = [train.replace(beta=float(b)) for b in betas]  # validates every β before anything is queued
-        self._check_quota(owner, len(configs), "betas")
-        sweep = self.store.reserve_sweep(name)
-        info = {"name": sweep, "created": time.time(), "betas": [c.beta for c in configs], "model": model.to_dict(),
-                "train": train.to_dict(), "data": data.to_dict(), "jobs": []}
-        for c in configs:  # queued all at once, then one promotion pass: submitting is linear in the count
-            info["jobs"].append(self._enqueue(model, c, data, f"beta-{c.beta:g}", sweep, owner))
-        atomic_write_bytes(self.root / SWEEPS / sweep / "sweep.json", json.dumps(info, indent=1).encode())
+        with self.store.lock():  # the quota check and every reservation in one step, as in submit()
+            self._check_quota(owner, len(configs), "betas")
+            sweep = self.store.reserve_sweep(name)
+            info = {"name": sweep, "created": time.time(), "betas": [c.beta for c in configs],
+                    "model": model.to_dict(), "train": train.to_dict(), "data": data.to_dict(), "jobs": []}
+            for c in configs:  # queued all at once, then one promotion pass: submitting is linear in the count
+                info["jobs"].append(self._enqueue(model, c, data, f"beta-{c.beta:g}", sweep, owner))
+            atomic_write_bytes(self.root / SWEEPS / sweep / "sweep.json", json.dumps(info, indent=1).encode())
         self.tick()
         return sweep
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -41,8 +42,11 @@ def active_units(mu: np.ndarray, threshold: float = ACTIVE_UNIT_THRESHOLD) -> tu
 
 
 @torch.no_grad()
-def iwae_nll(model, x: torch.Tensor, *, k: int = 100, seed: int = 0, batch_size: int = 256) -> float | None:
-    """-log p(x) estimated with the IWAE bound (an upper bound on the NLL), mean nats per image; None for AE/PCA."""
+def iwae_nll(model, x: torch.Tensor, *, k: int = 100, seed: int = 0, batch_size: int = 256,
+             on_batch: Callable[[int, int], None] | None = None) -> float | None:
+    """-log p(x) estimated with the IWAE bound (an upper bound on the NLL), mean nats per image; None for AE/PCA.
+
+    `on_batch(done, total)` is called after each batch of images (a progress bar; the UI may stop there)."""
     if not model.generative:
         return None
     model.eval()
@@ -56,15 +60,20 @@ def iwae_nll(model, x: torch.Tensor, *, k: int = 100, seed: int = 0, batch_size:
         q = model.encode(xb)
         total += iwae_bound(xb, q, model.decoder_output, k=k, likelihood=cfg.likelihood,
                             log_sigma=model.log_sigma, generator=g).sum().item()
+        if on_batch is not None:
+            on_batch(min(i + batch, x.shape[0]), x.shape[0])
     return -total / max(1, x.shape[0])
 
 
-def evaluate(model, x: torch.Tensor, *, iwae_k: int = 100, seed: int = 0) -> dict:
-    """The evaluation summary used by the CLI and the Compare page: recon, kl, elbo, active_units, iwae_nll, n."""
+def evaluate(model, x: torch.Tensor, *, iwae_k: int = 100, seed: int = 0, codes: tuple | None = None) -> dict:
+    """The evaluation summary used by the CLI and the Compare page: recon, kl, elbo, active_units, iwae_nll, n.
+
+    `codes`: x's posterior means (and log-variances), (N, D) each, when the caller has them already.
+    """
     from vae.explore import encode_dataset
 
     terms = per_image_terms(model, x, seed=seed)
-    mu, logvar = encode_dataset(model, x)
+    mu, logvar = codes if codes is not None else encode_dataset(model, x)
     au, _ = active_units(mu)
     recon, kl = float(terms["recon"].mean()), float(terms["kl"].mean())
     return {
@@ -147,10 +156,15 @@ def factor_scores(mu: np.ndarray, factors: np.ndarray, factor_names: list[str] |
     d, k = codes.shape[1], factors.shape[1]
     mi = np.array([[discrete_mi(codes[:, i], factors[:, j]) for j in range(k)] for i in range(d)])
     entropy = np.array([discrete_mi(factors[:, j], factors[:, j]) for j in range(k)])
+    return scores_from_mi(mi, entropy, factor_names)
+
+
+def scores_from_mi(mi: np.ndarray, entropy: np.ndarray, factor_names: list[str] | None = None) -> FactorScores:
+    """FactorScores of an MI matrix (D, K) and factor entropies (K,), whichever estimator made them."""
     top = np.sort(mi, axis=0)[::-1]
     varying = entropy > 0
     gaps = np.where(varying, (top[0] - top[1]) / np.where(varying, entropy, 1.0), np.nan)
-    names = list(factor_names) if factor_names is not None else [f"factor {j}" for j in range(k)]
+    names = list(factor_names) if factor_names is not None else [f"factor {j}" for j in range(mi.shape[1])]
     return FactorScores(mi, entropy, gaps, names)
 
 

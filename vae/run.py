@@ -20,7 +20,7 @@ from vae import procs
 from vae.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, update_metadata
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.model import build_model
-from vae.train import Progress, TrainState, choose_device, optimizer_tensors, train
+from vae.train import TC_TERMS, Progress, TrainState, choose_device, optimizer_tensors, train
 
 LOG_SUFFIX = ".log.jsonl"
 PROGRESS_INTERVAL_S = 2.0  # within long epochs, a progress line at most this often
@@ -151,7 +151,8 @@ def run_training(
             "message": result.message,
             "checkpoint": str(out_path) if ours else None,
             "epochs": len(result.history),
-            "final": _finite({k: last.get(k) for k in ("recon", "kl", "elbo", "loss", "test")}),
+            "final": _finite({**{k: last.get(k) for k in ("recon", "kl", "elbo", "loss", "test")},
+                              **{k: last[k] for k in TC_TERMS if k in last}}),  # the KL split of β-TCVAE runs
             "images_per_sec": round(result.images_per_sec, 1),
             "wall_s": round(time.perf_counter() - t0, 3),
             "device": str(device),

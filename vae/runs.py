@@ -32,6 +32,8 @@ JOB_SUFFIX = ".job.json"
 STDERR_SUFFIX = ".stderr.txt"
 SIDE_SUFFIXES = (LOG_SUFFIX, JOB_SUFFIX, STDERR_SUFFIX)  # files a run keeps beside its checkpoint
 LOCK_NAME = ".store.lock"
+CACHE = ".cache"  # figures computed once per checkpoint content (vae/iwae_budget.py); hidden from every listing
+STAGING_PREFIX = ".upload-"  # uploads being checked (vae/uploads.py): not kept yet, so no quota counts them
 MAX_TRIES = 1000  # name, name-2, ... name-999
 _THREAD_LOCKS: dict[str, threading.RLock] = {}  # flock is per process: threads of one server also need a lock
 _HELD = threading.local()  # roots this thread holds the file lock of: a nested lock() must not flock again
@@ -175,6 +177,12 @@ class RunStore:
     def stderr_path(cls, checkpoint: str | os.PathLike) -> Path:
         return cls.side_files(checkpoint)[2]
 
+    def cache_path(self, kind: str, key: str) -> Path:
+        """Where a computed figure of kind `kind`, named by the hex digest `key`, is kept."""
+        if not (re.fullmatch(r"[a-z]{1,16}", kind) and re.fullmatch(r"[0-9a-f]{64}", key)):
+            raise ValueError(f"not a cache name: {kind[:20]!r}/{key[:70]!r}")
+        return self.runs_root / CACHE / kind / f"{key}.json"
+
     def _taken(self, checkpoint: Path) -> bool:
         return checkpoint.exists() or any(p.exists() for p in self.side_files(checkpoint))
 
@@ -230,9 +238,16 @@ class RunStore:
                     continue
         raise ConfigError("sweep_name", f"too many sweeps named {base!r}")
 
-    def claim(self, src: Path, name: str) -> str:
-        """Move a checked file into the runs folder under a free name (never a queued run's); its ID."""
-        dest = self.unique(self.runs_root, name, lambda ckpt: _link_exclusive(src, ckpt))
+    def claim(self, src: Path, name: str, check: Callable[[], None] | None = None) -> str:
+        """Move a checked file into the runs folder under a free name (never a queued run's); its ID.
+
+        `check` (a quota: it raises to refuse) runs under the same lock as the naming, so two claims at once
+        cannot both pass it.
+        """
+        with self.lock():
+            if check is not None:
+                check()
+            dest = self.unique(self.runs_root, name, lambda ckpt: _link_exclusive(src, ckpt))
         src.unlink(missing_ok=True)
         return self.checkpoint_id(dest)
 
@@ -290,8 +305,10 @@ class RunStore:
 
     # ---- quotas ------------------------------------------------------------------------------------
     def folder_bytes(self) -> int:
+        """Bytes kept under the runs folder; uploads still being checked (staging folders) do not count yet."""
         total = 0
-        for dirpath, _, files in os.walk(self.runs_root):
+        for dirpath, dirs, files in os.walk(self.runs_root):
+            dirs[:] = [d for d in dirs if not d.startswith(STAGING_PREFIX)]
             for f in files:
                 try:
                     total += os.lstat(os.path.join(dirpath, f)).st_size

@@ -234,7 +234,10 @@ def _check_history(history: Any) -> None:
             if k == "test":
                 ok = v is None or (isinstance(v, dict) and all(_number_or_none(x) for x in v.values()))
             elif k == "kl_per_dim":
-                ok = isinstance(v, list) and len(v) <= MAX_LATENT_DIM and all(_number_or_none(x) for x in v)
+                if isinstance(v, list) and len(v) > MAX_LATENT_DIM:
+                    raise SchemaError(f"history[{i}].kl_per_dim must list at most {MAX_LATENT_DIM} numbers "
+                                      f"(one per latent dim), not {len(v)}")
+                ok = isinstance(v, list) and all(_number_or_none(x) for x in v)
             else:
                 ok = _number_or_none(v)
             if not ok:

@@ -41,6 +41,9 @@ RUNS_FOLDER = Limit("VAE_MAX_RUNS_MB", 4096, "MB", MB)  # everything under the r
 # queue
 SWEEP_VALUES = Limit("VAE_MAX_SWEEP", 12, "β values")
 QUEUE_PER_SESSION = Limit("VAE_MAX_QUEUED_PER_SESSION", 8, "queued runs")
+# the Compare page's IWAE NLL (vae/iwae_budget.py): k fitted to this many seconds per checkpoint, at most IWAE_MAX_K
+IWAE_SECONDS = Limit("VAE_IWAE_SECONDS", 5, "s per checkpoint")
+IWAE_MAX_K = Limit("VAE_IWAE_MAX_K", 50, "importance samples")
 # imported ONNX models (vae/onnx_safe.py): checked on the file's bytes before any tensor is built
 ONNX_FILE = Limit("VAE_MAX_ONNX_MB", 64, "MB", MB)  # one encoder or decoder file
 ONNX_NODES = Limit("VAE_MAX_ONNX_NODES", 2000, "nodes")  # a small VAE has tens; 100,000 is an attack

@@ -13,6 +13,9 @@ import torch
 
 from vae.config import ConfigError, TrainConfig
 from vae.losses import elbo_terms, linear_ramp
+from vae.tc import TERMS, kl_decomposition, tcvae_loss
+
+TC_TERMS = tuple(TERMS)  # β-TCVAE runs log these per epoch: index-code MI, total correlation, dimension-wise KL
 
 
 @dataclass
@@ -34,9 +37,13 @@ class Progress:
     elapsed_s: float
     eta_s: float
     test: dict | None = None  # epoch reports: recon, kl, elbo on the test set
+    kl_split: dict | None = None  # β-TCVAE runs: the KL split into mi, tc, dwkl (batch means, nats per image)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Flat, as the log's lines and the checkpoint's history hold it: a β-TCVAE run's mi, tc, dwkl at the top."""
+        d = asdict(self)
+        split = d.pop("kl_split") or {}
+        return {**d, **split}
 
 
 @dataclass
@@ -153,6 +160,9 @@ def train(
     device = train_x.device
     t0 = time.perf_counter()
 
+    tcvae = cfg.objective == "beta-tcvae"
+    if tcvae and model.config.kind != "vae":
+        raise ConfigError("objective", f"β-TCVAE needs a VAE (a stochastic encoder); this model is a {model.config.kind}")
     if model.config.kind == "pca":
         return _fit_pca(model, train_x, test_x, history, cfg, callback, on_epoch_end, t0)
 
@@ -173,8 +183,9 @@ def train(
         recon, kl, _, loss = (sums[:4] / max(1, count)).tolist()
         kl_dims = (sums[4:] / max(1, count)).tolist()
         eta = (total_steps - step) * (elapsed / step) if step else float("nan")
+        split = dict(zip(TC_TERMS, (split_sums / max(1, count)).tolist())) if tcvae else None
         return Progress(kind, epoch, cfg.epochs, step, total_steps, recon, kl, -(recon + kl), loss, beta,
-                        kl_dims, ips, elapsed, eta, test)
+                        kl_dims, ips, elapsed, eta, test, split)
 
     for epoch in range(first_epoch + 1, cfg.epochs + 1):
         model.train()
@@ -182,6 +193,7 @@ def train(
         g.manual_seed(epoch_seed(cfg.seed, epoch))
         perm = torch.randperm(n, generator=g, device=device)
         sums = torch.zeros(4 + model.config.latent_dim, device=device)  # recon, kl, unused, loss, kl per dim
+        split_sums = torch.zeros(len(TC_TERMS), device=device)  # β-TCVAE only: mi, tc, dwkl
         seen = 0
         beta = cfg.beta
         for i in range(steps_per_epoch):
@@ -192,9 +204,12 @@ def train(
             progress_epochs = (epoch - 1) + i / steps_per_epoch
             beta = linear_ramp(progress_epochs, cfg.warmup_epochs, cfg.beta)
             capacity = None if cfg.capacity is None else linear_ramp(progress_epochs, cfg.capacity_epochs, cfg.capacity)
-            out, posterior, _ = model(xb, generator=g)
+            out, posterior, z = model(xb, generator=g)
             terms = elbo_terms(xb, out, posterior, likelihood=likelihood, beta=beta, log_sigma=log_sigma, capacity=capacity)
             loss = terms["loss"]
+            if tcvae:  # β weights the total correlation only; the warm-up ramps the whole KL term
+                kl_split = kl_decomposition(z, posterior.mu, posterior.logvar, n)
+                loss = tcvae_loss(terms, kl_split, beta=cfg.beta, weight=linear_ramp(progress_epochs, cfg.warmup_epochs, 1.0))
             if not torch.isfinite(loss):
                 model.load_state_dict(last_good)
                 where = f"the end of epoch {epoch - 1}" if epoch > 1 else "their initial values"
@@ -212,6 +227,8 @@ def train(
                 sums[1] += terms["kl"] * b
                 sums[3] += loss * b
                 sums[4:] += terms["kl_per_dim"] * b
+                if tcvae:
+                    split_sums += torch.stack([kl_split[k] for k in TC_TERMS]) * b
             seen += b
             step += 1
             images += b
@@ -221,7 +238,7 @@ def train(
         p = report("epoch", epoch, sums, seen, beta, test)
         history.append({"epoch": epoch, "recon": p.recon, "kl": p.kl, "elbo": p.elbo, "loss": p.loss, "beta": beta,
                         "kl_per_dim": p.kl_per_dim, "test": test, "images_per_sec": p.images_per_sec,
-                        "elapsed_s": p.elapsed_s})
+                        "elapsed_s": p.elapsed_s, **(p.kl_split or {})})
         last_good = copy.deepcopy(model.state_dict())
         if on_epoch_end is not None:
             on_epoch_end(TrainState(model, optimizer, history, epoch, final=epoch == cfg.epochs))

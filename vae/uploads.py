@@ -15,7 +15,7 @@ from vae import settings
 from vae.checkpoint import SUFFIX, CheckpointError, atomic_write_bytes, load_checkpoint, sanitize_run_name
 from vae.config import ConfigError, DataConfig
 from vae.data import BUILTIN, DataError
-from vae.runs import RunStore
+from vae.runs import STAGING_PREFIX, RunStore
 
 class UploadError(ValueError):
     """An upload that is refused; the message is meant for the user."""
@@ -27,7 +27,11 @@ def _shown(filename: str) -> str:
 
 
 def check_quota(store: RunStore, size: int, shown: str) -> None:
-    """Refuse an upload of `size` bytes if it breaks a quota: per file, number of uploads, runs folder size."""
+    """Refuse an upload of `size` bytes if it breaks a quota: per file, number of uploads, runs folder size.
+
+    Checked once before the upload is written (a quick refusal) and again under the store's lock as it is kept,
+    so two uploads at once cannot both take the last place.
+    """
     limit = settings.UPLOAD_SIZE.value()
     if size > limit:
         raise UploadError(f"{shown}: file is {size / 1024**2:.1f} MB, above the {settings.UPLOAD_SIZE.shown()} upload "
@@ -62,7 +66,7 @@ def save_checkpoint_upload(store: RunStore, filename: str, blob: bytes) -> str:
             msg = str(e)
             raise UploadError(shown + msg[len(tmp.name):] if msg.startswith(tmp.name) else msg) from e
         _check_dataset_is_ours(store, shown, ckpt.data.get("name", "digits"))
-        return store.claim(tmp, stem)
+        return store.claim(tmp, stem, check=lambda: check_quota(store, len(blob), shown))
 
 
 def save_onnx_upload(store: RunStore, encoder: tuple[str, bytes], decoder: tuple[str, bytes], opts) -> str:
@@ -129,10 +133,13 @@ def save_dataset_upload(store: RunStore, filename: str, blob: bytes) -> Path:
         except DataError as e:
             raise UploadError(str(e)) from e
         store.data_root.mkdir(parents=True, exist_ok=True)
-        try:
-            tmp.replace(path)  # same content, same name: replacing a twin that appeared meanwhile changes nothing
-        except OSError as e:
-            raise UploadError(f"{shown}: could not be stored ({e.strerror or e})") from e
+        with store.lock():
+            if not path.exists():  # a twin that appeared meanwhile is the same file: it takes no more room
+                check_quota(store, len(blob), shown)
+            try:
+                tmp.replace(path)  # same content, same name: replacing a twin changes nothing
+            except OSError as e:
+                raise UploadError(f"{shown}: could not be stored ({e.strerror or e})") from e
     return path
 
 
@@ -144,7 +151,7 @@ class _staging:
 
     def __enter__(self) -> Path:
         self.store.runs_root.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=".upload-", dir=self.store.runs_root))
+        self.path = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.store.runs_root))
         return self.path
 
     def __exit__(self, *exc) -> None:

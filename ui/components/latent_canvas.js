@@ -15,13 +15,6 @@ function el(tag, cls, parent) {
   return e;
 }
 
-function b64bytes(s) {
-  const bin = atob(s);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
 // (C, H, W) floats in [0, 1] -> an RGBA ImageData of H x W
 function toImageData(a, c, h, w) {
   const img = new ImageData(w, h);
@@ -103,7 +96,7 @@ class LatentCanvas {
     this.highlight = null;
     this.hover = null;      // {x, y} in plane coords of the decoded cursor, or {row}
     this.drawnQ = null;     // live posterior of the drawing on the plane
-    this.stats = { hover: [], frames: 0 };
+    this.stats = { hover: [], frames: 0, payloads: [] };  // payloads: {bytes, binary} as received
     // zoom and pan per view, kept for the page's life: a rerun, another view and back, or a page switch keep them
     this.views = (window.__vaeViews = window.__vaeViews || new Map());
     window.__vaeCanvas = this;  // for the tests and bench/: timings and state, nothing the app reads
@@ -116,25 +109,20 @@ class LatentCanvas {
 
   // --- data ------------------------------------------------------------------------------------------------
 
-  update(data, setTrigger) {
+  update(payload, setTrigger) {
     this.setTrigger = setTrigger;
-    // the heavy part (model, points, atlas) comes once per session and view; later reruns send only its key
-    const cache = (window.__vaeStaticCache = window.__vaeStaticCache || new Map());
-    if (data.slim) {
-      const full = cache.get(data.static_key);
-      if (!full) { setTrigger("need_static", { key: data.static_key }); return; }
-      data = { ...full, ...data };
-    } else {
-      cache.delete(data.static_key);
-      cache.set(data.static_key, data);
-      while (cache.size > 8) cache.delete(cache.keys().next().value);
-    }
-    if (data.colour) cache.set("colour:" + data.colour_key, data.colour);
-    const colour = cache.get("colour:" + data.colour_key);
-    if (!colour) { setTrigger("need_static", { key: data.colour_key }); return; }
+    // model, points, thumbnails and colouring come once per session as parts (ui/payload.py); later payloads
+    // name them by key and VaeOps.receive puts back the copies this page keeps
+    this.stats.lastPayload = payload instanceof Uint8Array ? { bytes: payload.length, binary: true }
+      : { bytes: JSON.stringify(payload).length, binary: false };
+    this.stats.payloads.push(this.stats.lastPayload);
+    if (this.stats.payloads.length > 50) this.stats.payloads.shift();
+    const { data, missing } = VaeOps.receive(payload);
+    if (missing.length) { setTrigger("need_static", { keys: missing }); return; }
     this.dyn = data;
     if (data.static_key !== this.staticKey) this.loadStatic(data);
-    if (data.colour_key !== this.colourKey) this.applyColour(colour, data.colour_key);
+    else this.syncEncoder(data.model);
+    if (data.colour_key !== this.colourKey) this.applyColour(data.colour, data.colour_key);
     this.applyDrawing(data.drawing);
     this.showCurrent();
     this.drawOverlay();
@@ -142,7 +130,7 @@ class LatentCanvas {
 
   applyColour(colour, key) {
     this.colourKey = key;
-    this.codes = colour.codes;
+    this.codes = colour.code_bytes === 2 ? new Uint16Array(colour.codes.buffer, 0, this.n) : colour.codes;
     this.names = colour.names;
     this.palette = colour.palette;
     this.colourTitle = colour.title;
@@ -193,39 +181,28 @@ class LatentCanvas {
     this.d = data.latent_dim;
     this.shape = data.input_shape;  // [C, H, W]
     this.decoder = m ? VaeOps.compile(m.decoder) : null;
-    this.encoder = m ? VaeOps.compile(m.encoder) : null;
+    this.encoderPart = undefined;
+    this.syncEncoder(m);
     this.posterior = m ? m.posterior : null;
-    const p = data.points;
-    this.xy = new Float32Array(b64bytes(p.xy).buffer);
-    this.n = this.xy.length / 2;
-    this.rows = p.rows;
+    const p = data.view;  // a part: its arrays are Uint8Arrays of their own (offset 0, aligned)
+    this.n = p.n;
+    this.xy = new Float32Array(p.xy.buffer, 0, 2 * p.n);  // (N, 2)
+    this.rows = p.rows ? new Int32Array(p.rows.buffer, 0, p.n) : Int32Array.from({ length: p.n }, (_, i) => i);
     this.colourKey = null;  // the colouring is indexed by these points: re-apply it
     this.codes = new Array(this.n).fill(0);
     this.names = [""];
     this.palette = ["#1f77b4"];
     this.byCode = [Array.from({ length: this.n }, (_, i) => i)];
-    this.plane = data.plane;  // {method, origin, basis, k} or null (t-SNE)
-    this.bounds = data.bounds;  // [x0, x1, y0, y1]
-    this.equal = data.equal_axes;
-    this.axisX.textContent = data.axes[0];
-    this.axisY.textContent = data.axes[1];
+    this.plane = p.plane;  // {method, origin, basis, k} or null (t-SNE)
+    this.bounds = p.bounds;  // [x0, x1, y0, y1]
+    this.equal = p.equal_axes;
+    this.axisX.textContent = p.axes[0];
+    this.axisY.textContent = p.axes[1];
     const kept = this.views.get(this.staticKey);
     this.zoom = kept ? kept.zoom : 1;
     this.cx = kept ? kept.cx : null;
     this.cy = kept ? kept.cy : null;
-    this.atlas = null;
-    this.atlasMeta = data.atlas;
-    if (data.atlas) {
-      const img = new Image();
-      img.onload = () => {
-        const cv = document.createElement("canvas");
-        cv.width = img.width;
-        cv.height = img.height;
-        cv.getContext("2d").drawImage(img, 0, 0);
-        this.atlas = cv;
-      };
-      img.src = "data:image/png;base64," + data.atlas.png;
-    }
+    this.loadAtlas(data.atlas);
     this.pad = new Float32Array(this.shape[0] * this.shape[1] * this.shape[2]);  // (C, H, W), black
     this.ink.style.display = this.shape[0] === 3 ? "" : "none";
     this.cover = new Float32Array(this.shape[1] * this.shape[2]);  // the brush's strongest touch per pixel
@@ -236,12 +213,26 @@ class LatentCanvas {
     this.clearCanvas(this.reconCv);
     this.hover = null;
     this.hoverCap.textContent = this.plane ? "Move over the map" : "Move over a dot";
-    this.padCap.textContent = this.encoder ? "Mouse or touch; the encoder runs as you draw" : "";
+    this.padCap.textContent = this.encoder || this.lazyEncoder ? "Mouse or touch; the encoder runs as you draw" : "";
     this.reconCap.textContent = "";
     this.resize();
     this.applySearch();
     this.stats.firstPaintMs = performance.now() - t0;  // data arrival -> all points painted
     this.stats.points = this.n;
+  }
+
+  // the thumbnails: one PNG, decoded off the main path into a bitmap that the page keeps per atlas (a remount
+  // after a page switch draws from it at once)
+  loadAtlas(atlas) {
+    const bitmaps = (window.__vaeAtlases = window.__vaeAtlases || new Map());
+    this.atlasMeta = atlas;
+    this.atlas = atlas ? bitmaps.get(atlas) || null : null;
+    if (!atlas || this.atlas) return;
+    createImageBitmap(new Blob([atlas.png], { type: "image/png" })).then((bmp) => {
+      bitmaps.set(atlas, bmp);
+      while (bitmaps.size > 2) { const [old] = bitmaps.keys(); bitmaps.get(old).close(); bitmaps.delete(old); }
+      if (this.atlasMeta === atlas) this.atlas = bmp;
+    }, (e) => { this.status.textContent = `thumbnails unavailable: ${e && e.message ? e.message : e}`; });
   }
 
   // --- geometry --------------------------------------------------------------------------------------------
@@ -582,6 +573,7 @@ class LatentCanvas {
     const cv = this.padCv;
     let last = null;
     const pos = (e) => [(e.offsetX / cv.clientWidth) * this.shape[2], (e.offsetY / cv.clientHeight) * this.shape[1]];
+    cv.addEventListener("pointerenter", () => this.wantEncoder());  // usually there before the first stroke
     cv.addEventListener("pointerdown", (e) => {
       if (!this.shape) return;
       cv.setPointerCapture(e.pointerId);
@@ -597,7 +589,7 @@ class LatentCanvas {
     const up = () => {
       if (!last) return;
       last = null;
-      if (this.encoder) this.send("drawn", { pixels: Array.from(this.pad, (v) => Math.round(v * 1000) / 1000) });
+      if (this.encoder || this.lazyEncoder) this.send("drawn", { pixels: Array.from(this.pad, (v) => Math.round(v * 1000) / 1000) });
     };
     cv.addEventListener("pointerup", up);
     cv.addEventListener("pointercancel", up);
@@ -649,8 +641,25 @@ class LatentCanvas {
     this.paintImage(this.padCv, this.padInput());
   }
 
+  // the encoder is sent when the pad is first used (ui/canvas.py: a Lazy part): until then m.encoder is {$lazy: key}
+  syncEncoder(m) {
+    const enc = m ? m.encoder : null;
+    this.lazyEncoder = enc && typeof enc.$lazy === "string" ? enc.$lazy : null;
+    if (!enc || this.lazyEncoder) { this.encoder = null; this.encoderPart = null; return; }
+    if (enc === this.encoderPart) return;  // the same kept part: compiled already
+    this.encoderPart = enc;
+    this.encoder = VaeOps.compile(enc);
+    if (this.pad && this.pad.some((v) => v !== 0)) this.encodePad();  // drawn while it was on its way
+  }
+
+  wantEncoder() {
+    if (!this.lazyEncoder || this.askedEncoder === this.lazyEncoder || !this.setTrigger) return;
+    this.askedEncoder = this.lazyEncoder;
+    this.setTrigger("need_static", { keys: [this.lazyEncoder] });
+  }
+
   encodePad() {
-    if (!this.encoder) return;
+    if (!this.encoder) { this.wantEncoder(); return; }
     const t0 = performance.now();
     const out = this.encoder.run(this.padInput());
     const q = VaeOps.planeGaussian(out, this.d, this.plane ? this.plane.origin : new Array(this.d).fill(0),

@@ -1,12 +1,63 @@
-// The browser half of vae/export.py: compiles an exported program (ops + base64 float32 weights) into a function
-// Float32Array -> Float32Array. It mirrors vae.export.run_program op for op; tests/test_canvas_browser.py checks
-// both against torch in Chromium. A classic script (no `export`): the component prepends it to its module.
+// The browser half of vae/export.py: compiles an exported program (ops + weights) into a function
+// Float32Array -> Float32Array. It mirrors vae.export.run_program op for op; tests/test_canvas_parity.py checks
+// both against torch in Chromium. Weights come as vae/wire.py encodes them (float16, or int8 with a scale) inside
+// its binary container (`unpack`); base64 float32 ({b64}, vae.export.to_json) is still read.
+// A classic script (no `export`): the component prepends it to its module.
 const VaeOps = (() => {
+  let half = null;  // float16 bit pattern -> its value; each is exact in float32
+  function halfTable() {
+    if (half) return half;
+    half = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) {
+      const e = (h >> 10) & 31, m = h & 1023, s = h & 0x8000 ? -1 : 1;
+      half[h] = s * (e === 0 ? m * 2 ** -24 : e === 31 ? (m ? NaN : Infinity) : (1024 + m) * 2 ** (e - 25));
+    }
+    return half;
+  }
+
+  const WIDTH = { f16: 2, i8: 1, f32: 4 };
+
+  // an encoded array -> Float32Array: the values vae.wire.tensor_values computes (q * scale rounds to float32
+  // on the store, as numpy's float32 product does)
   function f32(w) {
-    const bin = atob(w.b64);
-    const bytes = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    return new Float32Array(bytes.buffer);
+    if (w.b64 !== undefined) {
+      const bin = atob(w.b64);
+      const bytes = new Uint8Array(bin.length);
+      for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+      return new Float32Array(bytes.buffer);
+    }
+    const n = size(w.shape), bytes = w.data, width = WIDTH[w.dtype];
+    if (!width) throw new Error(`unknown weight dtype ${JSON.stringify(w.dtype)}: this page is older than the exporter`);
+    if (!(bytes instanceof Uint8Array) || bytes.length !== n * width) {
+      throw new Error(`a ${w.dtype} weight of shape [${w.shape}] needs ${n * width} bytes`);
+    }
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), out = new Float32Array(n);
+    if (w.dtype === "f16") { const t = halfTable(); for (let i = 0; i < n; i++) out[i] = t[dv.getUint16(2 * i, true)]; }
+    else if (w.dtype === "i8") { const s = w.scale; for (let i = 0; i < n; i++) out[i] = dv.getInt8(i) * s; }
+    else for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
+    return out;
+  }
+
+  // vae.wire.pack's container: "VAE1", u32 LE header length, JSON header, blobs at 8-byte offsets; every
+  // {"$blob": [offset, nbytes]} of the header comes back as a Uint8Array of its own (not a view of the message)
+  function unpack(bytes) {
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (bytes.length < 8 || dv.getUint32(0, false) !== 0x56414531) throw new Error("the payload is not a VAE1 container");
+    const n = dv.getUint32(4, true), start = 8 + n, base = start + ((8 - (start % 8)) % 8);
+    if (start > bytes.length) throw new Error("the payload's header runs past its end");
+    const walk = (v) => {
+      if (Array.isArray(v)) return v.map(walk);
+      if (!v || typeof v !== "object") return v;
+      if (Array.isArray(v.$blob)) {
+        const [off, len] = v.$blob;
+        if (base + off + len > bytes.length) throw new Error("a blob runs past the payload's end");
+        return bytes.slice(base + off, base + off + len);
+      }
+      const out = {};
+      for (const k of Object.keys(v)) out[k] = walk(v[k]);
+      return out;
+    };
+    return walk(JSON.parse(new TextDecoder().decode(bytes.subarray(8, start))));
   }
 
   function size(shape) {
@@ -156,5 +207,30 @@ const VaeOps = (() => {
     return { mu, logvar, centre, cov, k };
   }
 
-  return { compile, f32, size, planeGaussian };
+  // a payload of ui/payload.py (bytes: the container; else JSON) -> {data, missing}: the parts it brings are kept
+  // for the page's life, the last "$keep" (ui.payload.MAX_PARTS), and every {"$part": key} in it is replaced by
+  // the part itself; `missing` lists keys this page does not hold (the caller asks Python for them); a
+  // {"$lazy": key} (sent only when asked for) stays as it is unless the page holds that part already
+  function receive(payload) {
+    const cache = (window.__vaeParts = window.__vaeParts || new Map());
+    const data = payload instanceof Uint8Array ? unpack(payload) : payload;
+    for (const [key, part] of Object.entries(data.$parts || {})) { cache.delete(key); cache.set(key, part); }
+    while (cache.size > (data.$keep || 16)) cache.delete(cache.keys().next().value);
+    const missing = [];
+    const walk = (v) => {
+      if (Array.isArray(v)) return v.map(walk);
+      if (!v || typeof v !== "object" || v instanceof Uint8Array) return v;
+      if (typeof v.$lazy === "string") return cache.get(v.$lazy) || v;  // not sent until asked for: no miss
+      if (typeof v.$part === "string") {
+        if (!cache.has(v.$part)) missing.push(v.$part);
+        return cache.get(v.$part) || null;
+      }
+      const out = {};
+      for (const k of Object.keys(v)) if (k !== "$parts") out[k] = walk(v[k]);
+      return out;
+    };
+    return { data: walk(data), missing };
+  }
+
+  return { compile, f32, size, planeGaussian, unpack, receive };
 })();

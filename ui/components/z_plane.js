@@ -27,7 +27,9 @@ class ZPlane {
     this.cv.addEventListener("pointerdown", (e) => this.onHover(e.offsetX, e.offsetY, e.timeStamp));
   }
 
-  update(data) {
+  update(payload, setTrigger) {
+    const { data, missing } = VaeOps.receive(payload);  // the decoders are parts (ui/payload.py), often the map's
+    if (missing.length) { setTrigger("need_static", { keys: missing }); return; }
     if (data.static_key === this.key) return;
     this.key = data.static_key;
     this.data = data;
@@ -118,7 +120,7 @@ export default function (component) {
       plane = new ZPlane(parentElement);
       parentElement.__vaeZPlane = plane;
     }
-    plane.update(data);
+    plane.update(data, setTriggerValue);
   } catch (e) {
     setTriggerValue("failed", { message: String(e && e.message ? e.message : e) });
   }
