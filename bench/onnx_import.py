@@ -122,12 +122,11 @@ def main() -> None:
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--mnist", default=str(canvas_latency.MNIST), help="mnist-test.npz (x, y) to build the data from")
     args = ap.parse_args()
-    canvas_latency.MNIST = Path(args.mnist)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         runs = work / "runs"
         runs.mkdir()
-        npz, source = make_data(work)
+        npz, source = make_data(work, Path(args.mnist))
         print(f"data: {source}; 10,000 test points on each map")
         natives = {"mlp": (runs / "bench-mlp-784-400-2.safetensors", ("--hidden", "400")),
                    "conv": (runs / "bench-conv.safetensors", ("--arch", "conv", "--channels", "32,64", "--hidden",
