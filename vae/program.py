@@ -60,7 +60,7 @@ def _conv_out(op: dict, where: str, transpose: bool) -> list[int]:
     k = _ints(op["kernel"], 2, 1, MAX_KERNEL, f"{where}: kernel")
     s = _ints(op["stride"], 2, 1, MAX_STRIDE, f"{where}: stride")
     p = _ints(op["padding"], 2, 0, MAX_PADDING, f"{where}: padding")
-    (ci, hi, wi), (co, ho, wo) = op["in_shape"], op["out_shape"]
+    (_, hi, wi), (_, ho, wo) = op["in_shape"], op["out_shape"]
     if transpose:  # output_padding is what out_shape adds to the plain size; torch allows less than the stride
         extra = [o - ((i - 1) * st - 2 * pd + kk) for o, i, st, pd, kk in zip((ho, wo), (hi, wi), s, p, k)]
         if not all(0 <= e < st for e, st in zip(extra, s)):
