@@ -123,13 +123,13 @@ def main() -> int:
             step("upload onnx", lambda: upload(page))
             shot(page, "checkpoints-imported")
             for stem in ("page-conv-bn", "notebook-mlp"):  # 4. every page
-                step(f"pick {stem}", lambda: e2e.select_checkpoint(page, f"run · {stem}"))
+                step(f"pick {stem}", lambda stem=stem: e2e.select_checkpoint(page, f"run · {stem}"))
                 step("go map", lambda: e2e.go_to(page, "Latent map"))
                 step("hover", lambda: hover(page))
                 shot(page, f"{stem}-latent-map-hover", keep_mouse=True)
                 for title, name in (("Reconstruction", "recon-kl"), ("Factors", "factors"), ("β sweep", "beta-sweep"),
                                     ("Train", "train")):
-                    step(f"go {name}", lambda: e2e.go_to(page, title))
+                    step(f"go {name}", lambda title=title: e2e.go_to(page, title))
                     shot(page, f"{stem}-{name}")
             step("compare with a demo", lambda: e2e.open_app(
                 page, server, "compare?ckpt=run/notebook-mlp&cmp=run/notebook-mlp,run/page-conv-bn,demo/digits-3-vae"))

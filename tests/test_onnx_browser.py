@@ -20,7 +20,7 @@ N = 64
 
 
 @pytest.mark.parametrize("name", oh.CASES)
-def test_js_runs_imported_models_as_onnxruntime_runs_the_files(js_page, tmp_path, name):
+def test_js_runs_imported_models_as_onnxruntime_runs_the_files(js_page, tmp_path, name):  # noqa: F811 (the fixture)
     c = oh.case(name)
     ckpt = load_checkpoint(import_onnx(c.encoder, c.decoder, data="digits", **c.options, out=tmp_path / "m.safetensors"))
     js = to_json(export_model(ckpt.model))
@@ -38,7 +38,7 @@ def test_js_runs_imported_models_as_onnxruntime_runs_the_files(js_page, tmp_path
     assert np.abs(got - ref).max() <= TOL, f"encoder: max abs diff {np.abs(got - ref).max():.3g}"
 
 
-def test_js_constants_broadcast_one_number_or_one_per_activation(js_page):
+def test_js_constants_broadcast_one_number_or_one_per_activation(js_page):  # noqa: F811 (the fixture)
     from vae.export import run_program
 
     rng = np.random.default_rng(0)
@@ -53,7 +53,7 @@ def test_js_constants_broadcast_one_number_or_one_per_activation(js_page):
     assert np.abs(got - ref).max() <= 1e-5
 
 
-def test_hover_decodes_an_imported_model_in_the_page(js_page, tmp_path):
+def test_hover_decodes_an_imported_model_in_the_page(js_page, tmp_path):  # noqa: F811 (the fixture)
     import canvas_helpers as cv
 
     c = oh.case("conv", trained=True)

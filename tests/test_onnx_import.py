@@ -316,8 +316,11 @@ def test_cli_imports_and_refuses_with_one_line(cases, tmp_path):
     (tmp_path / "enc.onnx").write_bytes(c.encoder)
     (tmp_path / "dec.onnx").write_bytes(c.decoder)
     out = tmp_path / "mine.safetensors"
-    run = lambda *a: subprocess.run([sys.executable, "-m", "vae", "import-onnx", *a], cwd=ROOT, capture_output=True,
-                                    text=True, timeout=300)
+
+    def run(*a):
+        return subprocess.run([sys.executable, "-m", "vae", "import-onnx", *a], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300)
+
     r = run("--encoder", str(tmp_path / "enc.onnx"), "--decoder", str(tmp_path / "dec.onnx"), "--data", "digits",
             "--split-output", "--out", str(out))
     assert r.returncode == 0, r.stderr

@@ -3,7 +3,7 @@ quotas and run store as every upload (vae.uploads.save_onnx_upload)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import streamlit as st
 

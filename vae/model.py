@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from vae.config import ModelConfig
+from vae.config import ConfigError, ModelConfig
 
 
 class DiagonalGaussian:
@@ -162,15 +162,12 @@ class VAE(_Base):
         h = self.encoder(x)
         return DiagonalGaussian(self.to_mu(h), self.to_logvar(h))
 
-    def reparameterize(self, posterior: DiagonalGaussian, generator: torch.Generator | None = None) -> torch.Tensor:
-        return posterior.sample(generator)
-
     def decoder_output(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
         posterior = self.encode(x)
-        z = self.reparameterize(posterior, generator)
+        z = posterior.sample(generator)  # the reparameterisation trick: z = mu + sigma * eps
         return self.decoder_output(z), posterior, z
 
 
@@ -195,7 +192,7 @@ class PCA(_Base):
         self.register_buffer("explained_variance", torch.zeros(cfg.latent_dim))  # (D,)
 
     @torch.no_grad()
-    def fit(self, x: torch.Tensor) -> "PCA":
+    def fit(self, x: torch.Tensor) -> PCA:
         flat = x.reshape(x.shape[0], -1).to(torch.float64)  # (N, P)
         mean = flat.mean(0)
         _, s, vh = torch.linalg.svd(flat - mean, full_matrices=False)
@@ -225,15 +222,11 @@ class PCA(_Base):
         return self.decoder_output(posterior.mu), posterior, posterior.mu
 
 
-def build_model(cfg: ModelConfig, program: dict | None = None) -> _Base:
-    """The model of a config; an imported one (arch 'imported') is rebuilt from its checkpoint's op program."""
+def build_model(cfg: ModelConfig) -> _Base:
+    """The model of a config. An imported one (arch 'imported') is rebuilt by the checkpoint loader from its op
+    program (vae/program.py): it cannot be built, or trained, from its config alone."""
     if cfg.arch == "imported":
-        from vae.config import ConfigError
-        from vae.program import ImportedVAE
-
-        if program is None:
-            raise ConfigError("arch", "an imported model is rebuilt from its checkpoint's program: it cannot be trained "
-                               "from scratch (train an mlp or conv model, or import one with `python -m vae "
-                               "import-onnx`)")
-        return ImportedVAE(cfg, program)
+        raise ConfigError("arch", "an imported model is rebuilt from its checkpoint's program: it cannot be trained "
+                                  "from scratch (train an mlp or conv model, or import one with `python -m vae "
+                                  "import-onnx`)")
     return {"vae": VAE, "ae": AutoEncoder, "pca": PCA}[cfg.kind](cfg)

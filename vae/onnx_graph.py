@@ -72,7 +72,7 @@ class Graph(Constants):
             if np.broadcast_shapes(c.shape, act.shape) != act.shape:
                 raise ValueError
         except ValueError:
-            raise self.fail(node, f"would change the shape {list(act.shape)} with a constant of shape {list(c.shape)}")
+            raise self.fail(node, f"would change the shape {list(act.shape)} with a constant of shape {list(c.shape)}") from None
         return np.broadcast_to(c, act.shape)
 
     # --- nodes ----------------------------------------------------------------------------------------------
@@ -165,7 +165,7 @@ class Graph(Constants):
         try:
             bias = np.broadcast_to(bias.reshape(-1) if bias.size == w.shape[0] else bias, (1, w.shape[0]))[0]
         except ValueError:
-            raise self.fail(node, f"has a bias of shape {list(bias.shape)} for {w.shape[0]} outputs")
+            raise self.fail(node, f"has a bias of shape {list(bias.shape)} for {w.shape[0]} outputs") from None
         op = {"op": "linear", "in": int(w.shape[1]), "out": int(w.shape[0]), "weight": w, "bias": bias.copy()}
         return Act(act.ops + (op,), (int(w.shape[0]),), node_label(node))
 
