@@ -303,7 +303,9 @@ def cmd_import_onnx(a: argparse.Namespace) -> int:
     opts = ImportOptions(data=data, likelihood=a.likelihood, decoder_output=a.decoder_output,
                          split_output=a.split_output, sigma=a.sigma, name=a.name)  # before the heavy imports
     if a.out:
-        _check_out(Path(a.out), None)
+        from vae.spec import check_out
+
+        check_out(Path(a.out), None)
     from vae.checkpoint import read_metadata
     from vae.onnx_import import import_onnx
 
