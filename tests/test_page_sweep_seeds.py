@@ -9,6 +9,7 @@ import statistics
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from test_page_beta_sweep import _plane
 from vae.checkpoint import read_metadata
 from vae.config import DataConfig, ModelConfig, TrainConfig
 
@@ -41,12 +42,7 @@ def seed_sweep(runs_dir):
 
 
 def _traces(at: AppTest) -> dict:
-    for chart in at.get("plotly_chart"):
-        fig = json.loads(chart.proto.spec)
-        named = {t.get("name"): t for t in fig["data"]}
-        if "runs" in named:
-            return named
-    raise AssertionError("no rate–distortion plane on the page")
+    return {t.get("name"): t for t in _plane(at)["data"]}
 
 
 def test_plane_shows_median_and_interquartile_cross_over_seeds(seed_sweep):
