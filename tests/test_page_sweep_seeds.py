@@ -101,11 +101,14 @@ def test_trial_points_of_a_copied_folder_are_checked_and_killed_trials_read_stop
     trials = [{"name": "a", "beta": 1.0, "seed": 0, "status": "running", "file": "beta-1-seed-0.safetensors"},
               {"name": "b", "beta": "1; rm -rf", "seed": 0, "status": "done", "file": "x.safetensors"},
               {"name": "c", "beta": 2.0, "seed": 0, "status": "done", "file": "../../etc/passwd"},
+              {"name": "d", "beta": 2.0, "seed": 0, "status": "done", "file": "d.safetensors", "epochs": "many"},
+              {"name": "e", "beta": 3.0, "seed": 0, "status": "<b>x</b>", "file": "e.safetensors", "test": [1]},
               "not an object"]
     (folder / "sweep.json").write_text(json.dumps({"name": "other-name", "trials": trials}))
-    (pt,) = trial_points(folder)
+    pt, odd = trial_points(folder)
     assert pt["state"] == "stopped" and "run it again" in pt["message"]
     assert pt["path"] == str(folder / "beta-1-seed-0.safetensors")
+    assert odd["state"] == "failed" and odd["rate"] is None  # an unknown status and a malformed test entry
 
 
 def test_the_form_queues_a_beta_by_seed_grid_with_the_cli_names(runs_dir, monkeypatch):
