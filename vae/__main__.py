@@ -1,4 +1,4 @@
-"""Command line: `python -m vae train|evaluate|info`. argparse becomes dataclasses here and nowhere else."""
+"""Command line: `python -m vae train|evaluate|info|gif`. argparse becomes dataclasses here and nowhere else."""
 
 from __future__ import annotations
 
@@ -77,6 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="print a checkpoint's metadata as JSON")
     i.add_argument("checkpoint")
+
+    g = sub.add_parser("gif", help="an animated GIF of a traversal, an interpolation or a manifold-grid sweep")
+    g.add_argument("checkpoint")
+    g.add_argument("--kind", required=True, help="traversal | interpolation | grid")
+    g.add_argument("--dims", type=_ints, default=None, help="traversal: the dims to sweep (default: the 8 most "
+                   "used); grid: two grid dims then the dim to sweep, e.g. 0,1,2")
+    g.add_argument("--frames", type=int, default=30)
+    g.add_argument("--start", type=int, default=None, help="traversal: start at this test row's μ (default: the "
+                   "centre)")
+    g.add_argument("--from", dest="from_row", type=int, default=None, help="interpolation: first end, a test row")
+    g.add_argument("--to", dest="to_row", type=int, default=None, help="interpolation: last end, a test row")
+    g.add_argument("--method", default="linear", help="interpolation: linear | slerp")
+    g.add_argument("--grid", type=int, default=10, help="grid: decodes per side")
+    g.add_argument("--scale", type=int, default=None, help="integer upscaling (default: tiles of about 64 px)")
+    g.add_argument("--fps", type=float, default=10.0)
+    g.add_argument("--data-dir", default=None)
+    g.add_argument("--out", required=True, help="the .gif to write")
     p.train_parser = t  # for _explicit: which train flags were given on the command line
     return p
 
@@ -233,13 +250,35 @@ def cmd_info(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gif(a: argparse.Namespace) -> int:
+    out = Path(a.out)
+    if out.suffix.lower() != ".gif":
+        raise ConfigError("out", "must end in .gif")
+    if out.is_dir() or (out.exists() and out.read_bytes()[:4] != b"GIF8"):
+        raise ConfigError("out", f"{out} exists and is not a GIF; refusing to overwrite it")
+    if (a.from_row is None) != (a.to_row is None):
+        raise ConfigError("from", "give both --from and --to, or neither")
+    from vae import data as data_mod
+    from vae.checkpoint import atomic_write_bytes, load_checkpoint
+    from vae.gif import checkpoint_gif
+
+    ckpt = load_checkpoint(a.checkpoint)
+    test = data_mod.load(data_mod.config_from_info(ckpt.data, data_dir=a.data_dir)).test
+    ends = None if a.from_row is None else (a.from_row, a.to_row)
+    data = checkpoint_gif(ckpt.model, test.x, test.y.numpy(), kind=a.kind, frames=a.frames, dims=a.dims,
+                          start=a.start, ends=ends, method=a.method, grid=a.grid, scale=a.scale, fps=a.fps)
+    atomic_write_bytes(out, data)
+    print(json.dumps({"out": str(out), "kind": a.kind, "frames": a.frames, "bytes": len(data)}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try:
         if args.command == "train":
             return cmd_train(args, argv)
-        return {"evaluate": cmd_evaluate, "info": cmd_info}[args.command](args)
+        return {"evaluate": cmd_evaluate, "info": cmd_info, "gif": cmd_gif}[args.command](args)
     except ConfigError as e:  # a bad argument: exit 2, like argparse's own errors
         print(f"error: invalid {e.field}: {e.message}", file=sys.stderr)
         return 2
