@@ -81,6 +81,40 @@ def test_one_epoch_run_goes_to_done(runs_dir, stop_all):
     assert len(at.get("plotly_chart")) >= 2  # curves and KL per dimension (and the 2-D map)
 
 
+def _wait_done(at: AppTest, name: str) -> None:
+    deadline = time.monotonic() + GUARD_S
+    while not any(f"**{name}**: done" in m.value for m in at.success) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        at.run()
+    assert any(f"**{name}**: done" in m.value for m in at.success), [m.value for m in at.success]
+
+
+def test_show_run_picks_an_older_run_and_a_box_made_for_another_run_is_ignored(runs_dir, stop_all, monkeypatch):
+    at = _page(runs_dir)
+    at.number_input(key="train_epochs").set_value(1)
+    for name in ("one", "two"):
+        at.text_input(key="train_run_name").set_value(name)
+        at.button(key="train_start").click().run()
+        _wait_done(at, name)
+    box = at.selectbox(key="train_pick:two")  # the box is made for the run shown, and starts on it
+    assert box.value == "two" and set(box.options) == {"one", "two"}
+    box.set_value("one").run()
+    assert not at.exception and at.session_state["train_job"] == "one"
+    assert any("**one**: done" in m.value for m in at.success) and at.selectbox(key="train_pick:one").value == "one"
+
+    import streamlit as st
+
+    from ui import jobs_ui
+
+    state = {"train_job": "two", "train_pick:one": "one"}  # a box made while "one" was shown, sent back late
+    monkeypatch.setattr(st, "session_state", state)
+    jobs_ui._picked("train_pick:one", "one")
+    assert state["train_job"] == "two"  # the page moved on to "two" since: the old box's value is not taken
+    state["train_pick:two"] = "one"
+    jobs_ui._picked("train_pick:two", "two")
+    assert state["train_job"] == "one"
+
+
 def test_cached_encoding_follows_a_rewritten_checkpoint(tmp_path):
     """The live latent map reloads the checkpoint each epoch: the cache must key on the file's mtime."""
     import os

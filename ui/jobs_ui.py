@@ -35,6 +35,7 @@ LIVE_POLL_S = _poll_s(0.5)
 OTHERS_POLL_S = 1.0  # the runs table, while only other runs (another tab's, a sweep's) are live
 LIVE_KEY = "train_live"  # the Train page's poller (ui/live.py)
 JOB_KEY = "train_job"  # non-widget key: the job the Train page shows survives leaving the page
+PICK_PREFIX = "train_pick:"  # + the shown run's ID: the "Show run" box made for that run
 ERR_KEY = "train_errors"
 UPLOAD = "upload .npz…"
 DATASETS = ["digits", "shapes", *TORCHVISION, UPLOAD]
@@ -383,7 +384,16 @@ def runs_table(jobs: list[JobStatus], limit: int = 20) -> None:
                  hide_index=True, width="stretch")
     ids = [j.id for j in jobs]
     cur = st.session_state.get(JOB_KEY)
-    if cur in ids:  # follow the run shown above (a new run, or the newest active one after a reload)
-        st.session_state.train_pick = cur
-    st.selectbox("Show run", ids, key="train_pick", disabled=not ids, placeholder="no runs yet",
-                 on_change=lambda: st.session_state.update({JOB_KEY: st.session_state.train_pick}))
+    # One picker per shown run (its key names the run), starting on that run: the picker follows a new run without
+    # the script writing into a widget the browser also holds. A box whose value the script overwrote could send
+    # its older value back with the next click and switch the page to a run shown two starts ago.
+    key = f"{PICK_PREFIX}{cur}"
+    st.selectbox("Show run", ids, index=ids.index(cur) if cur in ids else None, key=key, disabled=not ids,
+                 placeholder="no runs yet", on_change=_picked, args=(key, cur))
+
+
+def _picked(key: str, shown: str | None) -> None:
+    """A run picked in the box made for `shown`: show it, unless the page has moved on to another run since."""
+    ss = st.session_state
+    if ss.get(JOB_KEY) == shown and ss.get(key):
+        ss[JOB_KEY] = ss[key]
