@@ -20,6 +20,7 @@ from vae import procs
 from vae.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, update_metadata
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.model import build_model
+from vae.replay import Recorder
 from vae.train import TC_TERMS, Progress, TrainState, choose_device, optimizer_tensors, train
 
 LOG_SUFFIX = ".log.jsonl"
@@ -120,6 +121,7 @@ def run_training(
         model.to(device)
         _remove_stale_temps(out_path)
         train_x, test_x = split.train.x.to(device), split.test.x.to(device)
+        recorder = Recorder(test_x, ckpt.replay if resume is not None else None) if len(test_x) else None
         log.write("data", info=split.info, device=str(device))
         last_line = [0.0]
         saved = [False]  # whether this run has written out_path (an older file there is not ours to touch)
@@ -134,8 +136,13 @@ def run_training(
 
         def on_epoch_end(state: TrainState) -> None:
             optim = optimizer_tensors(model, state.optimizer) if (save_optimizer and state.optimizer) else None
+            extra = {"status": "done" if state.final else "running"}
+            if recorder is not None:  # the test subset's means after this epoch (vae/replay.py)
+                recorder.record(model, state.epoch)
+                extra["replay"] = recorder.summary()
             save_checkpoint(out_path, model, train=train_cfg, data=split.info, history=_finite_list(state.history),
-                            optimizer_state=optim, extra={"status": "done" if state.final else "running"})
+                            optimizer_state=optim, extra=extra,
+                            replay=recorder.tensors() if recorder is not None else None)
             saved[0] = True
             log.write("checkpoint", epoch=state.epoch, path=str(out_path))
 

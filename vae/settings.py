@@ -53,3 +53,5 @@ def single_user() -> bool:
 GIF_FRAMES = Limit("VAE_MAX_GIF_FRAMES", 120, "frames")
 GIF_SIDE = Limit("VAE_MAX_GIF_SIDE", 1024, "px per frame side")
 GIF_PIXELS = Limit("VAE_MAX_GIF_MPIXELS", 40, "million pixels (frames × width × height)", 1_000_000)
+# training replay (vae/replay.py): the recorded posterior means in one checkpoint
+REPLAY_SIZE = Limit("VAE_MAX_REPLAY_MB", 4, "MB", MB)

@@ -1,0 +1,101 @@
+"""Training replay: the posterior means of a fixed, seeded test subset after every epoch, kept in the checkpoint,
+so a 2-D latent space can be watched organising itself (as GAN Lab and WizMap play training back).
+
+Stored as checkpoint tensors (vae/checkpoint.py REPLAY_PREFIX): 'mu' (E, N, D) float16, 'epochs' (E,) and 'rows'
+(N,) float32 (test rows, exact below 2**24). Bounded by settings.REPLAY_SIZE: past it, every other recorded
+epoch is dropped (the first and the latest always stay), so a long run keeps an evenly thinned replay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vae import settings
+from vae.explore import encode_dataset
+
+MAX_POINTS = 2_000
+SEED = 0  # the subset: the same test rows for every run of a dataset split
+BYTES_PER_VALUE = 2  # float16
+
+
+class ReplayError(ValueError):
+    """A checkpoint's replay tensors do not fit together; the message says how."""
+
+
+@dataclass(frozen=True)
+class Replay:
+    mu: np.ndarray  # (E, N, D) posterior means after each recorded epoch
+    epochs: np.ndarray  # (E,) int, ascending
+    rows: np.ndarray  # (N,) int, test rows
+
+    def summary(self) -> dict:
+        return {"epochs": [int(e) for e in self.epochs], "points": int(self.rows.shape[0]),
+                "dims": int(self.mu.shape[2]), "bytes": int(self.mu.size * BYTES_PER_VALUE)}
+
+
+def subset(n_test: int, points: int = MAX_POINTS, seed: int = SEED) -> np.ndarray:
+    """min(points, n_test) test rows, drawn once with a seeded generator, sorted."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n_test, min(points, n_test), replace=False))
+
+
+def thin(epochs: list[int], per_epoch_bytes: int, budget: int) -> list[int]:
+    """The recorded epochs to keep within `budget` bytes: every other one dropped until it fits, keeping the first
+    and the latest."""
+    keep = list(epochs)
+    while len(keep) > 2 and len(keep) * per_epoch_bytes > budget:
+        keep = keep[:-1][::2] + [keep[-1]]
+    return keep
+
+
+class Recorder:
+    """Encodes the subset after each epoch; `tensors()` is what save_checkpoint(replay=...) stores."""
+
+    def __init__(self, test_x: torch.Tensor, previous: dict[str, torch.Tensor] | None = None):
+        self.rows = subset(test_x.shape[0])
+        self.x = test_x[torch.as_tensor(self.rows, device=test_x.device)]
+        self.frames: dict[int, np.ndarray] = {}
+        old = read(previous, test_x.shape[0]) if previous else None
+        if old is not None and np.array_equal(old.rows, self.rows):  # a resumed run continues its replay
+            self.frames = {int(e): m for e, m in zip(old.epochs, old.mu)}
+
+    def record(self, model: torch.nn.Module, epoch: int) -> None:
+        was_training = model.training
+        mu, _ = encode_dataset(model, self.x)  # (N, D), in eval mode
+        model.train(was_training)
+        self.frames[int(epoch)] = mu.astype(np.float16)
+        per_epoch = mu.size * BYTES_PER_VALUE
+        keep = thin(sorted(self.frames), per_epoch, settings.REPLAY_SIZE.value())
+        self.frames = {e: self.frames[e] for e in keep}
+
+    def summary(self) -> dict:
+        """What `python -m vae info` shows (checkpoint metadata 'replay')."""
+        return read(self.tensors()).summary()
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        epochs = sorted(self.frames)
+        return {"mu": torch.from_numpy(np.stack([self.frames[e] for e in epochs])),
+                "epochs": torch.tensor(epochs, dtype=torch.float32),
+                "rows": torch.from_numpy(self.rows.astype(np.float32))}
+
+
+def read(tensors: dict[str, torch.Tensor] | None, n_test: int | None = None) -> Replay | None:
+    """The replay in a checkpoint's tensors (Checkpoint.replay), None when it has none; ReplayError when its
+    parts disagree (a hostile or damaged file)."""
+    if not tensors:
+        return None
+    if set(tensors) != {"mu", "epochs", "rows"}:
+        raise ReplayError(f"replay tensors are {sorted(tensors)}, expected epochs, mu, rows")
+    mu, epochs, rows = (tensors[k].to(torch.float32).numpy() for k in ("mu", "epochs", "rows"))
+    if mu.ndim != 3 or epochs.shape != (mu.shape[0],) or rows.shape != (mu.shape[1],) or mu.shape[1] > MAX_POINTS:
+        raise ReplayError(f"replay shapes do not fit together (mu {mu.shape}, epochs {epochs.shape}, rows {rows.shape})")
+    if not (np.isfinite(mu).all() and np.isfinite(epochs).all() and np.isfinite(rows).all()):
+        raise ReplayError("replay holds NaN or infinite values")
+    if (epochs != np.round(epochs)).any() or (np.diff(epochs) <= 0).any() or (rows != np.round(rows)).any():
+        raise ReplayError("replay epochs must be whole and ascending, rows whole")
+    if rows.size and (rows.min() < 0 or (n_test is not None and rows.max() >= n_test)):
+        raise ReplayError(f"replay rows are outside the test split ({n_test} rows)")
+    return Replay(mu=mu, epochs=epochs.astype(int), rows=rows.astype(int))
