@@ -97,3 +97,62 @@ def test_a_damaged_replay_is_refused_and_the_model_still_loads(tiny_ckpts, tmp_p
     loaded = load_checkpoint(path)  # the weights are fine; only the replay is unusable
     with pytest.raises(R.ReplayError):
         R.read(loaded.replay, 359)
+
+
+# --- the replay as a GIF ----------------------------------------------------------------------------------------
+
+
+def _gif_frames(data: bytes) -> list[np.ndarray]:
+    import io
+
+    from PIL import Image
+
+    im = Image.open(io.BytesIO(data))
+    out = []
+    for k in range(im.n_frames):
+        im.seek(k)
+        out.append(np.asarray(im.convert("RGB")))
+    return out
+
+
+def test_replay_gif_moves_each_dot_between_epochs():
+    from vae import gif as G
+
+    mu = np.array([[[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]],  # epoch 2
+                   [[1.0, 1.0], [1.0, 0.0], [0.5, 0.5]]], dtype=np.float32)  # epoch 4
+    rep = R.Replay(mu=mu, epochs=np.array([2, 4]), rows=np.array([0, 1, 2]))
+    y = np.array([3, 7, -1])
+    got = _gif_frames(G.replay_gif(rep, y, 5, side=101))
+    assert len(got) == 5 and got[0].shape == (101, 101, 3)
+    inner = 101 - 1 - 2 * R.MARGIN
+    for k, t in enumerate(np.linspace(0, 1, 5)):
+        for j in range(3):
+            x, yv = (1 - t) * mu[0, j] + t * mu[1, j]  # the axes span [0, 1] on both dims
+            col, row = round(R.MARGIN + x * inner), round(101 - 1 - R.MARGIN - yv * inner)
+            want = R.PALETTE[R.GREY if y[j] < 0 else R.FIRST_LABEL + y[j]]
+            assert tuple(got[k][row, col]) == want, (k, j)
+    assert (got[0][:12] != got[-1][:12]).any()  # the epoch caption changes
+
+
+def test_replay_gif_refusals(tiny_ckpts, tmp_path):
+    from vae import gif as G
+    from vae.config import ConfigError
+
+    one = R.Replay(mu=np.zeros((1, 3, 2)), epochs=np.array([1]), rows=np.arange(3))
+    with pytest.raises(ConfigError, match="at least two"):
+        G.replay_gif(one, np.zeros(3), 5)
+    with pytest.raises(ConfigError, match="no training replay"):
+        G.replay_gif(None, np.zeros(3), 5)
+    r = subprocess.run([sys.executable, "-m", "vae", "gif", str(ROOT / "checkpoints/demos/digits-3-vae.safetensors"),
+                        "--kind", "replay", "--out", str(tmp_path / "r.gif")], cwd=ROOT, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and "no training replay" in r.stderr
+
+
+def test_cli_replay_gif_of_a_run(three_epochs, tmp_path):
+    out, _ = three_epochs
+    gif = tmp_path / "r.gif"
+    r = subprocess.run([sys.executable, "-m", "vae", "gif", str(out), "--kind", "replay", "--frames", "9", "--out",
+                        str(gif)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert len(_gif_frames(gif.read_bytes())) == 9

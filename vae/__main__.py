@@ -78,11 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="print a checkpoint's metadata as JSON")
     i.add_argument("checkpoint")
 
-    g = sub.add_parser("gif", help="an animated GIF of a traversal, an interpolation or a manifold-grid sweep")
+    g = sub.add_parser("gif", help="an animated GIF of a traversal, an interpolation, a manifold-grid sweep "
+                       "or the training replay")
     g.add_argument("checkpoint")
-    g.add_argument("--kind", required=True, help="traversal | interpolation | grid")
+    g.add_argument("--kind", required=True, help="traversal | interpolation | grid | replay")
     g.add_argument("--dims", type=_ints, default=None, help="traversal: the dims to sweep (default: the 8 most "
-                   "used); grid: two grid dims then the dim to sweep, e.g. 0,1,2")
+                   "used); grid: two grid dims then the dim to sweep, e.g. 0,1,2; replay: the two dims shown")
     g.add_argument("--frames", type=int, default=30)
     g.add_argument("--start", type=int, default=None, help="traversal: start at this test row's μ (default: the "
                    "centre)")
@@ -259,14 +260,21 @@ def cmd_gif(a: argparse.Namespace) -> int:
     if (a.from_row is None) != (a.to_row is None):
         raise ConfigError("from", "give both --from and --to, or neither")
     from vae import data as data_mod
-    from vae.checkpoint import atomic_write_bytes, load_checkpoint
+    from vae.checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint
     from vae.gif import checkpoint_gif
+    from vae.replay import ReplayError
+    from vae.replay import read as read_replay
 
     ckpt = load_checkpoint(a.checkpoint)
     test = data_mod.load(data_mod.config_from_info(ckpt.data, data_dir=a.data_dir)).test
     ends = None if a.from_row is None else (a.from_row, a.to_row)
+    try:
+        replay = read_replay(ckpt.replay, len(test)) if a.kind == "replay" else None
+    except ReplayError as e:
+        raise CheckpointError(f"{Path(a.checkpoint).name}: {e}") from e
     data = checkpoint_gif(ckpt.model, test.x, test.y.numpy(), kind=a.kind, frames=a.frames, dims=a.dims,
-                          start=a.start, ends=ends, method=a.method, grid=a.grid, scale=a.scale, fps=a.fps)
+                          start=a.start, ends=ends, replay=replay, method=a.method, grid=a.grid, scale=a.scale,
+                          fps=a.fps)
     atomic_write_bytes(out, data)
     print(json.dumps({"out": str(out), "kind": a.kind, "frames": a.frames, "bytes": len(data)}))
     return 0

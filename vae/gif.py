@@ -14,7 +14,8 @@ from vae import explore, settings
 from vae.codes import code_stats, sweep_values
 from vae.config import ConfigError
 
-KINDS = ("traversal", "interpolation", "grid")
+KINDS = ("traversal", "interpolation", "grid", "replay")
+REPLAY_SIDE = 400  # px of a replay frame
 MAX_TILES = 16  # decodes per frame for traversals: one per dim, as many as the Latent map has sliders
 MAX_GRID = 25  # the Latent map's largest manifold grid
 MAX_FPS = 50  # GIF delays are in centiseconds; browsers clamp faster ones
@@ -162,15 +163,20 @@ def render(model, z: np.ndarray, cols: int, *, scale: int | None = None) -> list
     return [np.ascontiguousarray(a) for a in frames]
 
 
-def encode_gif(frames: list[np.ndarray], fps: float = 10.0) -> bytes:
-    """An endlessly looping GIF. Grey frames keep their exact values; colour frames share an adaptive palette.
-    Pillow merges a frame identical to the one before into it (summing the delays), so the playing time holds."""
+def encode_gif(frames: list[np.ndarray], fps: float = 10.0, palette: list[tuple[int, int, int]] | None = None) -> bytes:
+    """An endlessly looping GIF. Grey frames keep their exact values; colour frames share an adaptive palette;
+    with `palette`, frames are (H, W) indices into it. Pillow merges a frame identical to the one before into it
+    (summing the delays), so the playing time holds."""
     from PIL import Image
 
     if not 0 < fps <= MAX_FPS:
         raise ConfigError("fps", f"must be above 0 and at most {MAX_FPS}, got {fps!r}")
     images = [Image.fromarray(a) for a in frames]
-    if images[0].mode == "RGB":
+    if palette is not None:
+        flat = [v for rgb in palette for v in rgb]
+        for im in images:
+            im.putpalette(flat)
+    elif images[0].mode == "RGB":
         palette = images[0].quantize(256)
         images = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
     buf = io.BytesIO()
@@ -190,12 +196,34 @@ def default_ends(y) -> tuple[int, int]:
     return 0, int(other[0]) if len(other) else min(1, len(y) - 1)
 
 
-def checkpoint_gif(model, x, y, *, kind: str, frames: int, dims=None, start=None, ends=None,
+def replay_gif(rep, y, frames: int, dims=None, *, side: int = REPLAY_SIDE, fps: float = 10.0) -> bytes:
+    """The training replay (vae/replay.py) of two dims (default: the two with the most spread at the end, in
+    index order)."""
+    from vae import replay as R
+
+    if rep is None:
+        raise ConfigError("kind", "this checkpoint has no training replay (runs record one from this version on)")
+    if len(rep.epochs) < 2:
+        raise ConfigError("kind", "the replay has one recorded epoch; a GIF needs at least two")
+    d = rep.mu.shape[2]
+    top = sorted(int(i) for i in np.argsort(-rep.mu[-1].var(0), kind="stable")[:2])  # z₁ and z₂ for a 2-D latent
+    dims = check_dims(top if dims is None else dims, d, most=2)
+    if len(dims) != 2 and d > 1:
+        raise ConfigError("dims", "a replay shows two dims")
+    frames = check_frames(frames)
+    check_size(frames, 1, 1, (1, side, side), 1)
+    return encode_gif(R.frames(rep, np.asarray(y)[rep.rows], frames, dims=(dims * 2)[:2], side=side), fps, R.PALETTE)
+
+
+def checkpoint_gif(model, x, y, *, kind: str, frames: int, dims=None, start=None, ends=None, replay=None,
                    method: str = "linear", grid: int = 10, scale: int | None = None, fps: float = 10.0) -> bytes:
     """The CLI's GIF of a model over its test images x (N, C, H, W) with labels y: rows pick the start and ends,
-    dims default to the most used ones (traversal: up to 8; grid: the top two, swept by the third)."""
+    dims default to the most used ones (traversal: up to 8; grid: the top two, swept by the third); `replay` is
+    vae.replay.read of the checkpoint's replay, for kind 'replay'."""
     if kind not in KINDS:
         raise ConfigError("kind", f"use one of {', '.join(KINDS)}, not {kind!r}")
+    if kind == "replay":
+        return replay_gif(replay, y, frames, dims, fps=fps)
     mu, logvar = explore.encode_dataset(model, x)
     stats = code_stats(mu, logvar, model.generative)
 

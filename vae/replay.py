@@ -99,3 +99,62 @@ def read(tensors: dict[str, torch.Tensor] | None, n_test: int | None = None) -> 
     if rows.size and (rows.min() < 0 or (n_test is not None and rows.max() >= n_test)):
         raise ReplayError(f"replay rows are outside the test split ({n_test} rows)")
     return Replay(mu=mu, epochs=epochs.astype(int), rows=rows.astype(int))
+
+
+# --- the replay as GIF frames (vae/gif.py encodes them) ------------------------------------------------------
+
+# white, black (text), grey (no label), then the ten label colours of Matplotlib's tab10
+PALETTE = [(255, 255, 255), (0, 0, 0), (150, 150, 150), (31, 119, 180), (255, 127, 14), (44, 160, 44),
+           (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34),
+           (23, 190, 207)]
+WHITE, BLACK, GREY, FIRST_LABEL = 0, 1, 2, 3
+MARGIN, DOT = 16, 1  # px around the plot (the epoch is written in the top one); a dot is (2·DOT + 1)² px
+
+
+def colour_index(y: np.ndarray) -> np.ndarray:
+    """Palette index per point: its label's colour (labels wrap after ten), grey when unlabelled (−1)."""
+    y = np.asarray(y, dtype=np.int64)
+    return np.where(y < 0, GREY, FIRST_LABEL + np.mod(y, 10)).astype(np.uint8)
+
+
+def positions(rep: Replay, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Means at `frames` evenly spaced moments from the first recorded epoch to the last, moving linearly between
+    recorded epochs: (mu (F, N, D), epoch (F,) fractional)."""
+    t = np.linspace(0.0, len(rep.epochs) - 1.0, frames)  # in recorded-epoch index units
+    lo = np.minimum(np.floor(t).astype(int), len(rep.epochs) - 2)
+    w = (t - lo)[:, None, None]
+    mu = (1 - w) * rep.mu[lo] + w * rep.mu[lo + 1]
+    return mu, (1 - w[:, 0, 0]) * rep.epochs[lo] + w[:, 0, 0] * rep.epochs[lo + 1]
+
+
+def pixel(xy: np.ndarray, lo: np.ndarray, hi: np.ndarray, side: int) -> np.ndarray:
+    """Integer pixel (column, row) of points xy (..., 2) on a side×side frame; y grows upwards."""
+    f = (np.asarray(xy, dtype=np.float64) - lo) / np.maximum(hi - lo, 1e-12)
+    col = MARGIN + f[..., 0] * (side - 1 - 2 * MARGIN)
+    row = side - 1 - MARGIN - f[..., 1] * (side - 1 - 2 * MARGIN)
+    return np.stack([np.round(col), np.round(row)], -1).astype(int)
+
+
+def frames(rep: Replay, labels, n: int, *, dims=(0, 1), side: int = 400) -> list[np.ndarray]:
+    """n palette-index frames (side, side) of the chosen two dims' means, coloured by label, with the epoch
+    written at the top left; the axes hold still (one scale for both), fitted to every recorded epoch."""
+    from PIL import Image, ImageDraw
+
+    if rep.mu.shape[0] < 2:
+        raise ValueError("a replay GIF needs at least two recorded epochs")
+    mu, epoch = positions(rep, n)
+    xy = mu[..., list(dims)]  # (F, N, 2)
+    lo, hi = xy.reshape(-1, 2).min(0), xy.reshape(-1, 2).max(0)
+    half = (hi - lo).max() / 2  # one scale on both axes, so the clusters keep their shape
+    lo, hi = (lo + hi) / 2 - half, (lo + hi) / 2 + half
+    px = pixel(xy, lo, hi, side)
+    colour = colour_index(labels)
+    out = []
+    for k in range(n):
+        a = np.full((side, side), WHITE, np.uint8)
+        for (c, r), col in zip(px[k], colour):
+            a[max(r - DOT, 0) : r + DOT + 1, max(c - DOT, 0) : c + DOT + 1] = col
+        im = Image.fromarray(a, "P")
+        ImageDraw.Draw(im).text((4, 2), f"epoch {epoch[k]:.1f}", fill=BLACK)
+        out.append(np.asarray(im))
+    return out
