@@ -92,4 +92,7 @@ with t_export:
     c2.download_button("Latents (CSV)", partial(T.latents_csv, path), file_name=f"{Path(path).stem}-latents.csv",
                        mime="text/csv", on_click="ignore", key="map_dl_csv")
     st.caption("CSV columns: index (test row), label, mu_1..mu_D" + (", logvar_1..logvar_D." if model.generative else "."))
+    if T.replay_of(path) is not None:
+        T.gif_export(path, "replay", T.replay_gif, key="map_gif_replay",
+                     note=": this run's training replay, the test subset's μ after each epoch")
 

@@ -156,3 +156,20 @@ def test_cli_replay_gif_of_a_run(three_epochs, tmp_path):
                         str(gif)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert len(_gif_frames(gif.read_bytes())) == 9
+
+
+def test_latent_map_offers_the_replay_gif(three_epochs, runs_dir):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import as_run
+
+    out, _ = three_epochs
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["ckpt_id"] = as_run(out)
+    at.session_state["map_classic"] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [b.key for b in at.get("download_button") if b.proto.label == "Export GIF"][-1:] == ["map_gif_replay"]
+    from ui import latent_tabs as T
+
+    assert len(_gif_frames(T.replay_gif(str(out), 10))) == 10

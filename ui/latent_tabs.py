@@ -82,6 +82,21 @@ def grid_gif(path: str, dims: tuple[int, int], spacing: str, frames: int) -> byt
     return G.make_gif(model, z, cols)
 
 
+def replay_of(path: str):
+    """The checkpoint's training replay (vae/replay.py), or None (older runs, or a damaged one: nothing to offer)."""
+    from vae.replay import ReplayError, read
+
+    try:
+        rep = read(load_model(path).replay, len(encode_test(path)["y"]))
+    except ReplayError:
+        return None
+    return rep if rep is not None and len(rep.epochs) >= 2 else None
+
+
+def replay_gif(path: str, frames: int) -> bytes:
+    return G.replay_gif(replay_of(path), encode_test(path)["y"], frames)
+
+
 def gif_export(path: str, kind: str, make, *args, key: str, note: str = "") -> None:
     """A frames choice and a download button for one GIF; `make(path, *args, frames)` builds its bytes."""
     c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
