@@ -23,8 +23,6 @@ images). Then, in headless Chromium against `streamlit run app.py`, per checkpoi
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import subprocess
 import sys
 import tempfile

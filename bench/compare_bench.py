@@ -93,7 +93,7 @@ def main() -> None:
         print(json.dumps(child(a.child.resolve())))
         return
     rows = []
-    for r in range(a.rounds):
+    for _ in range(a.rounds):
         if a.before:
             with tempfile.TemporaryDirectory() as runs:
                 rows.append(("before (k = 50 in the first table)", run_case(a.before.resolve(), Path(runs))))

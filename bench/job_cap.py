@@ -10,9 +10,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vae.config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
-from vae.jobs import JobManager  # noqa: E402
-from vae.run import log_path_for, read_log  # noqa: E402
+from vae.config import DataConfig, ModelConfig, TrainConfig
+from vae.jobs import JobManager
+from vae.run import log_path_for, read_log
 
 EPOCHS = 80
 

@@ -158,7 +158,7 @@ def measure(root: Path, label: str, rounds: int, port: int) -> dict:
                 page.reload(wait_until="domcontentloaded")
                 try:
                     lags.append(live.wait_selection(page, row, timeout=20))
-                except Exception:  # noqa: BLE001 - a tree that does not restore the view
+                except Exception:  # a tree that does not restore the view
                     break
                 e2e.wait_idle(page)
             res["reload→view"] = lags

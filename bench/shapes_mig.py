@@ -20,15 +20,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vae import data as data_mod  # noqa: E402
-from vae.checkpoint import load_checkpoint  # noqa: E402
-from vae.config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
-from vae.explore import encode_dataset  # noqa: E402
-from vae.metrics import ACTIVE_UNIT_THRESHOLD, dataset_factor_scores, factor_scores  # noqa: E402
-from vae.mig import mig_report  # noqa: E402
-from vae.run import run_training  # noqa: E402
-from vae.shapes import PRESET_MODEL, PRESET_TRAIN  # noqa: E402
-from vae.tc import dataset_kl_decomposition  # noqa: E402
+from vae import data as data_mod
+from vae.checkpoint import load_checkpoint
+from vae.config import DataConfig, ModelConfig, TrainConfig
+from vae.explore import encode_dataset
+from vae.metrics import ACTIVE_UNIT_THRESHOLD, dataset_factor_scores, factor_scores
+from vae.mig import mig_report
+from vae.run import run_training
+from vae.shapes import PRESET_MODEL, PRESET_TRAIN
+from vae.tc import dataset_kl_decomposition
 
 MODEL = dict(kind="vae", **PRESET_MODEL)  # the preset of the Train form and of scripts/make_demos.sh
 

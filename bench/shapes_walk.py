@@ -95,12 +95,12 @@ def main() -> int:
             for beta in betas:
                 name = f"walk-shapes-b{beta:g}"
                 t0 = time.monotonic()
-                step(f"train β={beta:g}", lambda: train(page, beta, args.epochs, name))
+                step(f"train β={beta:g}", lambda: train(page, beta, args.epochs, name))  # noqa: B023 - step() calls it now
                 shot(page, f"train-b{beta:g}-running", full=False)
                 step(f"wait β={beta:g}", lambda: e2e.train_wait_done(page, 1800))
                 print(f"β={beta:g}: trained from the browser in {time.monotonic() - t0:.0f} s", flush=True)
                 shot(page, f"train-b{beta:g}-done")
-                step(f"factors β={beta:g}", lambda: (e2e.select_checkpoint(page, f"run · {name}"),
+                step(f"factors β={beta:g}", lambda: (e2e.select_checkpoint(page, f"run · {name}"),  # noqa: B023
                                                      e2e.go_to(page, "Factors")))
                 shot(page, f"factors-b{beta:g}")
             step("demo factors", lambda: (e2e.select_checkpoint(page, "demo · shapes-2-vae"), e2e.go_to(page, "Factors")))
@@ -115,7 +115,7 @@ def main() -> int:
             for demo in ("shapes-1-vae", "shapes-2-vae"):
                 step(f"compare pick {demo}", lambda: (
                     page.locator(".st-key-compare_select [data-testid='stMultiSelect']").first.click(),
-                    page.keyboard.type(demo), page.locator('[role="option"]').filter(has_text=demo).first.click(),
+                    page.keyboard.type(demo), page.locator('[role="option"]').filter(has_text=demo).first.click(),  # noqa: B023
                     page.keyboard.press("Escape"), e2e.wait_idle(page, 900)))  # IWAE of two conv models: minutes under load
             shot(page, "compare-shapes")
             step("digits factors", lambda: (e2e.select_checkpoint(page, "demo · digits-3-vae"), e2e.go_to(page, "Factors")))

@@ -22,9 +22,9 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vae.config import ModelConfig, TrainConfig  # noqa: E402
-from vae.model import build_model  # noqa: E402
-from vae.train import train  # noqa: E402
+from vae.config import ModelConfig, TrainConfig
+from vae.model import build_model
+from vae.train import train
 
 MNIST = Path("/work/shared/data/mnist/mnist-test.npz")
 HIDDEN, LATENT, PIXELS = 400, 20, 784

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.common import label, load_model, md, store
+from ui.common import label, load_model, store
 from ui.jobs_ui import job_manager
 from ui.live import poller, request_page_rerun
 from ui.notes import teaching_notes

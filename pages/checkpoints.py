@@ -11,7 +11,7 @@ from ui.common import (STATE_KEY, checkpoint_rows, current_id, is_demo, label, l
 from ui.notes import teaching_notes
 from vae.analysis import listing_row, run_card
 from vae import settings
-from vae.checkpoint import CheckpointError
+from vae.errors import VaeError
 from vae.runs import RunStore, RunStoreError, UnknownCheckpoint
 from vae.uploads import UploadError, save_checkpoint_upload
 
@@ -111,7 +111,7 @@ rows = checkpoint_rows()
 cur = current_id()
 try:
     teaching_notes("checkpoints", load_model(resolve(cur)) if cur else None)
-except (CheckpointError, UnknownCheckpoint):  # a broken current file is listed below with its problem; the notes just lose live numbers
+except VaeError:  # a broken current file is listed below with its problem; the notes just lose live numbers
     teaching_notes("checkpoints")
 if (msg := st.session_state.pop(MSG_KEY, None)) is not None:
     getattr(st, msg[0])(msg[1])  # (level, text)

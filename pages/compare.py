@@ -10,10 +10,10 @@ from ui.compare_table import evaluate_all, fill_iwae, kept_iwae, metrics_table, 
 from ui.compare_ui import encode_on, kl_bars, shared_z_ui
 from ui.notes import teaching_notes
 from vae.analysis import dataset_mismatch, pick_indices
-from vae.checkpoint import CheckpointError
+from vae.errors import VaeError
 from vae.explore import prior_samples, project, reconstruct, tile
 from vae.metrics import ACTIVE_UNIT_THRESHOLD
-from vae.runs import RunStore, UnknownCheckpoint
+from vae.runs import RunStore
 
 SEL_KEY = "compare_ids"  # checkpoint IDs; a non-widget key, so the selection survives leaving the page
 WIDGET_KEY = "compare_select"
@@ -71,7 +71,7 @@ if len(paths) < 2:
     st.stop()
 try:
     ckpts = {p: load_model(resolve(p)) for p in paths}
-except (CheckpointError, UnknownCheckpoint) as e:
+except VaeError as e:
     st.error(f"Cannot open a checkpoint: {md(e)}")
     st.stop()
 teaching_notes("compare", ckpts[paths[0]])

@@ -6,6 +6,7 @@ The components expose `window.__vaeCanvas` / `window.__vaeZPlane` (their state a
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import e2e_helpers as e2e
 
@@ -96,10 +97,8 @@ def plane_box(page) -> dict:
         const r = p.cv.getBoundingClientRect(); return {x: r.left, y: r.top, w: r.width, h: r.height}; }""")
 
 
-def colour_checkpoint(d) -> "Path":
+def colour_checkpoint(d) -> Path:
     """A tiny VAE on 8x8 RGB images (red, green or blue squares on black, from an .npz in `d`): a colour dataset."""
-    from pathlib import Path
-
     import numpy as np
 
     from conftest import _train

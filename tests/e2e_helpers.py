@@ -120,10 +120,9 @@ def start_server(port: int | None = None, *, runs_dir: str | Path | None = None,
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
            "--browser.gatherUsageStats", "false"]
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # own group: stop() also ends training children
-    log.close()
+    with open(log_path, "wb") as log:  # the child holds its own copy of the descriptor
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # own group: stop() also ends training children
     server = Server(proc, port, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

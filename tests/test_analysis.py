@@ -8,16 +8,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch.distributions import MultivariateNormal, Normal
+from torch.distributions import Normal
 
-from vae.analysis import (aggregate_posterior_density, collapse_verdict, dataset_mismatch, listing_row, normal_pdf,
+from vae.analysis import (collapse_verdict, dataset_mismatch, listing_row, normal_pdf,
                           parse_indices, pick_indices, prior_holes, run_card, scott_bandwidth)
-
-
-def _mvn_diag(points, mu, var):
-    return MultivariateNormal(torch.tensor(mu, dtype=torch.float64),
-                              torch.diag(torch.tensor(var, dtype=torch.float64))).log_prob(
-        torch.tensor(points, dtype=torch.float64)).exp().numpy()
 
 
 def test_normal_pdf_matches_torch():
@@ -26,24 +20,11 @@ def test_normal_pdf_matches_torch():
     np.testing.assert_allclose(normal_pdf(z), ref, rtol=1e-10)
 
 
-def test_aggregate_posterior_is_the_mean_of_the_components():
-    rng = np.random.default_rng(1)
-    mu = rng.normal(size=(3, 2))
-    logvar = rng.normal(scale=0.5, size=(3, 2))
-    pts = rng.normal(size=(40, 2)) * 2
-    ref = np.mean([_mvn_diag(pts, mu[i], np.exp(logvar[i])) for i in range(3)], axis=0)
-    # a chunk smaller than N checks that chunks add up
-    np.testing.assert_allclose(aggregate_posterior_density(pts, mu, logvar, chunk=2), ref, rtol=1e-9)
-
-
 def test_point_codes_use_scott_kde():
     rng = np.random.default_rng(2)
     mu = rng.normal(size=(30, 2)) * np.array([1.0, 3.0])
-    pts = rng.normal(size=(20, 2))
     h = scott_bandwidth(mu)
     np.testing.assert_allclose(h, mu.std(0) * 30 ** (-1 / 6))
-    ref = np.mean([_mvn_diag(pts, m, h**2) for m in mu], axis=0)
-    np.testing.assert_allclose(aggregate_posterior_density(pts, mu, None), ref, rtol=1e-9)
 
 
 def test_no_holes_when_q_equals_the_prior():

@@ -21,7 +21,7 @@ def test_digits_offline_split_is_deterministic():
     a, b = load(DataConfig()), load(DataConfig())
     assert a.train.x.shape[1:] == (1, 8, 8) and len(a.train) + len(a.test) == 1797
     assert torch.equal(a.test.x, b.test.x) and torch.equal(a.train.y, b.train.y)
-    assert 0 <= a.train.x.min() and a.train.x.max() <= 1
+    assert a.train.x.min() >= 0 and a.train.x.max() <= 1
     c = load(DataConfig(split_seed=1))
     assert not torch.equal(a.test.y, c.test.y)
     assert a.info["n_test"] == round(1797 * 0.2) and a.info["split"] == "random"
@@ -65,7 +65,7 @@ def test_npz_larger_than_64_is_resized(tmp_path):
     s = load(DataConfig(name=str(_npz(tmp_path, x=x)), test_fraction=0.25))
     assert s.train.shape == (1, 64, 48)
     img = s.train.x[0, 0]
-    assert img[:30].min() > 0.99 and img[34:].max() < 0.01 and 0 <= img.min() and img.max() <= 1
+    assert img[:30].min() > 0.99 and img[34:].max() < 0.01 and img.min() >= 0 and img.max() <= 1
 
 
 @pytest.mark.parametrize(

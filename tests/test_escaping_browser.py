@@ -20,7 +20,7 @@ SHOTS = Path(os.environ.get("VAE_SHOTS_DIR", "/tmp/vae-escaping-shots"))
 
 HOSTILE_TEXT = [f"http://{EVIL}/a https://{EVIL} www.{EVIL} WWW.{EVIL} me@{EVIL} <https://{EVIL}>",
                 f"[link](https://{EVIL}) ![img](https://{EVIL}/x.png) <img src='https://{EVIL}/y.png'> <b>bold</b>",
-                f"# heading *em* **strong** `code` ~~del~~ :red[red] :smile: $x^2$ | a | b |\n- list [^1] &amp; &#64;",
+                "# heading *em* **strong** `code` ~~del~~ :red[red] :smile: $x^2$ | a | b |\n- list [^1] &amp; &#64;",
                 f"[ref][1]\n\n[1]: https://{EVIL}", "\\[escaped\\](https://" + EVIL + ")"]
 MD_SCRIPT = """
 import json, sys

@@ -29,13 +29,6 @@ def test_grid_values_are_normal_quantiles():
         explore.grid_values(0)
 
 
-def test_manifold_grid_orientation(vae_model):
-    imgs, z = explore.manifold_grid(vae_model, n=4)
-    assert imgs.shape == (4, 4, 1, 8, 8) and z.shape == (4, 4, 3)
-    assert z[0, 0, 1] > z[-1, 0, 1] and z[0, 0, 0] < z[0, -1, 0]  # top row = highest z2, left column = lowest z1
-    np.testing.assert_allclose(imgs[2, 1], explore.decode(vae_model, z[2, 1])[0], atol=1e-6)
-
-
 def test_encode_decode_and_reconstruct(vae_model):
     x = torch.rand(7, 1, 8, 8)
     mu, logvar = explore.encode_dataset(vae_model, x, batch_size=3)

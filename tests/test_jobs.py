@@ -12,7 +12,8 @@ import pytest
 
 from vae.checkpoint import load_checkpoint
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
-from vae.jobs import JobManager, job_spec, read_job_spec
+from vae.jobs import JobManager
+from vae.spec import job_spec, read_job_spec
 
 MODEL = ModelConfig(kind="vae", latent_dim=2, hidden=(32,))
 DATA = DataConfig(name="digits")

@@ -62,7 +62,7 @@ def _slow_mi(z, idx, mu, logvar, codes):
     sd = np.exp(0.5 * logvar)
     d, k = mu.shape[1], codes.shape[1]
     mi = np.zeros((d, k))
-    for s_, (i, zs) in enumerate(zip(idx, z)):
+    for i, zs in zip(idx, z):
         for dim in range(d):
             dens = norm.pdf(zs[dim], mu[:, dim], sd[:, dim])  # (N,)
             for j in range(k):

@@ -159,7 +159,7 @@ def test_a_run_still_training_is_protected(tiny_ckpts, runs_dir):
 
 
 def test_manage_actions_on_the_page(tiny_ckpts, runs_dir):
-    run = str(shutil.copy(tiny_ckpts["vae"], runs_dir / "mine.safetensors"))
+    shutil.copy(tiny_ckpts["vae"], runs_dir / "mine.safetensors")
     at = _open(ckpts_pick="run/mine")
     card = json.loads(at.json[0].proto.body)
     assert card["name"] == "mine" and card["model"]["kind"] == "vae" and card["seed"] == 0

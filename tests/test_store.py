@@ -186,7 +186,7 @@ def _race(n: int, fn) -> tuple[list, list[Exception]]:
             r = fn(i)
             with guard:
                 results.append(r)
-        except Exception as e:  # noqa: BLE001 - collected and checked below
+        except Exception as e:  # collected and checked below
             with guard:
                 errors.append(e)
 

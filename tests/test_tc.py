@@ -216,7 +216,7 @@ def test_cli_objective_flag_reaches_the_checkpoint_and_job_spec(tmp_path, capsys
 
     from vae.__main__ import main
     from vae.checkpoint import read_metadata
-    from vae.jobs import read_job_spec
+    from vae.spec import read_job_spec
 
     out = tmp_path / "tc.safetensors"
     args = ["train", "--objective", "beta-tcvae", "--beta", "3", "--latent-dim", "3", "--hidden", "16", "--epochs",

@@ -144,3 +144,33 @@ def test_a_link_to_a_checkpoint_whose_data_is_gone_shows_a_notice_not_a_tracebac
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("could not be restored" in w.value for w in at.warning)
+
+
+def _click_far_out():
+    import streamlit as st
+
+    from ui import canvas as CV
+    from ui import latent as L
+    from ui import url_state
+    from ui.common import current_path
+
+    path = str(current_path())
+    L.sync_state(path, 2)
+    st.session_state[CV.CANVAS_KEY] = {"select": {"z": st.session_state["test_z"], "nonce": 1}}
+    CV.on_select(path)  # a click on empty canvas, zoomed far out
+    st.session_state[url_state.PAGE_KEY] = url_state.MAP_PAGE
+    st.session_state["out"] = {"z": st.session_state[L.K_Z], "url": url_state.wanted()}
+
+
+def test_a_z_that_a_click_accepts_survives_a_reload(runs_dir):
+    """The canvas and the URL parser keep z within one bound: what a click sets, the link restores."""
+    at = AppTest.from_function(_click_far_out, default_timeout=60)
+    at.session_state["ckpt_id"] = "demo/digits-3-vae"
+    at.session_state["test_z"] = [5000.0, -3e5]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    z, url = at.session_state["out"]["z"], at.session_state["out"]["url"]
+    assert "z" in url and url["ckpt"] == "demo/digits-3-vae"
+    reloaded = _app(url)
+    assert reloaded.session_state["map_z"] == pytest.approx(z, rel=1e-3)
+    assert not [w for w in reloaded.warning if "ignored the link" in w.value]

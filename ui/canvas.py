@@ -11,7 +11,6 @@ What the browser already holds is ui/payload.py's (parts_sent): the model, point
 from __future__ import annotations
 
 import hashlib
-import json
 
 import numpy as np
 import streamlit as st
@@ -161,7 +160,7 @@ def on_select(path: str) -> None:
     elif "z" in ev:
         z = np.asarray(ev["z"], dtype=np.float64) if isinstance(ev["z"], list) else None
         if z is not None and z.shape == (mu.shape[1],) and np.isfinite(z).all():
-            set_z(np.clip(z, -1e6, 1e6))
+            set_z(np.clip(z, -explore.Z_LIMIT, explore.Z_LIMIT))  # the bound a link is read back with
 
 
 def on_drawn(path: str) -> None:

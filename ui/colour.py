@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# matplotlib's tab10: the label colours the app has always used (ui.common.LABEL_COLORS)
-CATEGORICAL = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-               "#17becf")
+from ui.common import LABEL_COLORS, NO_LABEL_COLOR, current_data, encode_test, load_model
+
+CATEGORICAL = LABEL_COLORS  # tab10: the label colours of every page, so a "3" keeps its colour here too
 # matplotlib's viridis at 9 stops: ordered factors (scale, rotation, x, y) read as light = high
 VIRIDIS = ("#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725")
-NO_VALUE = "#9e9e9e"
+NO_VALUE = NO_LABEL_COLOR
 MAX_CATEGORIES = 256  # a legend of more swatches is unreadable; bin a continuous variable first
 MAX_NAME = 80  # characters per category name or title shown
 
@@ -98,26 +98,6 @@ class ColourBy:
         palette = tuple(NO_VALUE if lab < 0 else CATEGORICAL[lab % len(CATEGORICAL)] for lab in present)
         return cls("label", np.array([index[v] for v in y.tolist()], dtype=np.int64), names, palette=palette)
 
-    @classmethod
-    def from_values(cls, title: str, values, names=None, ordered: bool | None = None) -> ColourBy:
-        """From one value per test row: integer codes with their `names`, or any values (their distinct values,
-        sorted, become the categories). `ordered` defaults to True for numbers with more than two distinct values."""
-        v = np.asarray(values)
-        if v.ndim != 1:
-            raise ValueError(f"colour '{title}': one value per test row, got shape {v.shape}")
-        if names is not None:
-            return cls(title, v, tuple(names), ordered=bool(ordered))
-        numeric = np.issubdtype(v.dtype, np.number)
-        if numeric and not np.isfinite(v).all():
-            raise ValueError(f"colour '{title}': values must be finite")
-        uniq, codes = np.unique(v, return_inverse=True)
-        if len(uniq) > MAX_CATEGORIES:
-            raise ValueError(f"colour '{title}': {len(uniq)} distinct values; bin them to at most {MAX_CATEGORIES}")
-        fmt = (lambda u: f"{u:.3g}") if numeric and np.issubdtype(v.dtype, np.floating) else str
-        if ordered is None:
-            ordered = bool(numeric and len(uniq) > 2)
-        return cls(title, codes.ravel(), tuple(fmt(u) for u in uniq), ordered=ordered)
-
     # --- what the renderers read ----------------------------------------------------------------------------
 
     @property
@@ -143,8 +123,6 @@ def colour_by(path: str, name: str, classes: tuple[str, ...] = ()) -> ColourBy:
     """The colouring a page names: "label", or a known generative factor of the checkpoint's dataset (e.g. the
     shapes dataset's shape, scale, rotation, x, y), its levels as categories. A factor whose level names read as
     numbers ("1.5 px", "3/8 turn") is ordered (viridis); others (shape) get distinct hues."""
-    from ui.common import current_data, encode_test, load_model
-
     if name == "label":
         return ColourBy.labels(encode_test(path)["y"], classes)
     test = current_data(load_model(path)).test

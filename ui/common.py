@@ -15,9 +15,10 @@ import streamlit as st
 
 from vae.analysis import model_kind
 from vae.checkpoint import Checkpoint, CheckpointError, load_checkpoint
-from vae.config import ConfigError, DataConfig
-from vae.data import DataError, DataSplit, config_from_info
+from vae.config import DataConfig
+from vae.data import DataSplit, config_from_info
 from vae.data import load as load_data_split
+from vae.errors import VaeError
 from vae.runs import Row, RunStore, UnknownCheckpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +50,8 @@ SIDEBAR_CHARS = 26  # names longer than this are cut in the sidebar's picker
 DEFAULT_ID = "demo/" + DEFAULT_DEMO.removesuffix(".safetensors")
 # one colour per class label on every page, so a "3" is the same colour on the map, in Compare and in Train
 LABEL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-                "#17becf")
+                "#17becf")  # matplotlib's tab10
+NO_LABEL_COLOR = "#9e9e9e"  # unlabeled points, and any category without a value
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|<>~$&])")
@@ -82,7 +84,7 @@ def plain(text: object) -> str:
 
 def label_color(label: int) -> str:
     """The colour of integer class `label`; unlabeled (-1) points are grey."""
-    return LABEL_COLORS[int(label) % len(LABEL_COLORS)] if int(label) >= 0 else "#9e9e9e"
+    return LABEL_COLORS[int(label) % len(LABEL_COLORS)] if int(label) >= 0 else NO_LABEL_COLOR
 
 
 def demo_dir() -> Path:
@@ -232,7 +234,7 @@ def current_checkpoint() -> tuple[Path, Checkpoint]:
 def current_data(ckpt: Checkpoint) -> DataSplit:
     try:
         return load_split(ckpt)
-    except (DataError, ConfigError, ValueError, TypeError) as e:  # a stored dataset id that no longer resolves
+    except (VaeError, ValueError, TypeError) as e:  # a stored dataset id that no longer resolves
         st.error(f"The dataset of this checkpoint cannot be loaded: {md(e)}")
         st.stop()
 
@@ -276,7 +278,7 @@ def sidebar() -> None:
             st.caption(label(choice))
         try:
             ckpt = load_model(resolve(choice))
-        except (CheckpointError, UnknownCheckpoint) as e:
+        except VaeError as e:
             st.error(md(e))
             return
         st.markdown("\n".join(f"- **{k}**: {v}" for k, v in checkpoint_facts(ckpt).items()))

@@ -99,7 +99,10 @@ def fill_iwae(table_slot, progress_slot, files: dict[str, str], evals: dict[str,
     for i, ckpt_id in enumerate(pending):
         text = f"IWAE NLL of {RunStore.stem(ckpt_id)} ({i + 1} of {len(pending)})…"
         bar = progress_slot.progress(0.0, text=text)
+        def on_batch(done: int, total: int, bar=bar, text=text) -> None:
+            bar.progress(done / total, text)
+
         iwae[ckpt_id] = iwae_budget.compute(store(), files[ckpt_id], load_model(files[ckpt_id]).model, x, split,
-                                            seed=seed, on_batch=lambda done, total: bar.progress(done / total, text))
+                                            seed=seed, on_batch=on_batch)
         table_slot.dataframe(metrics_table(evals, iwae))
     progress_slot.empty()

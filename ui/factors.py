@@ -8,8 +8,7 @@ import streamlit as st
 
 from ui.common import encode_test, load_model, load_split, mtime
 from vae import explore
-from vae.checkpoint import CheckpointError
-from vae.data import DataError
+from vae.errors import VaeError
 from vae.metrics import ACTIVE_UNIT_THRESHOLD, MIG_BINS, factor_scores, kl_per_dim
 from vae.mig import N_SAMPLES, mig_without, sampled_factor_scores, whole_set
 
@@ -41,7 +40,7 @@ def scores_for(path) -> dict | None:
     """
     try:
         return _scores(str(path), mtime(path))
-    except (CheckpointError, DataError, OSError, ValueError):
+    except (VaeError, OSError, ValueError):
         return None
 
 
@@ -62,7 +61,7 @@ def sampled_scores_for(path) -> dict | None:
     dataset (train + test); None without known factors or without a posterior to sample (AE, PCA). Cached."""
     try:
         return _sampled(str(path), mtime(path))
-    except (CheckpointError, DataError, OSError, ValueError):
+    except (VaeError, OSError, ValueError):
         return None
 
 

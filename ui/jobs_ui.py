@@ -15,7 +15,7 @@ from ui.common import LABEL_COLORS, encode_test, latent_scatter, md, mtime, runs
 from ui.live import poller, request_page_rerun
 from ui.owner import owner_id
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
-from vae.data import TORCHVISION, DataError, default_data_dir
+from vae.data import BUILTIN, TORCHVISION, DataError, default_data_dir
 from vae.jobs import JobManager, JobStatus, NotOwner
 from vae.shapes import PRESET_MODEL, PRESET_TRAIN
 from vae.tc import TERMS
@@ -38,7 +38,7 @@ JOB_KEY = "train_job"  # non-widget key: the job the Train page shows survives l
 PICK_PREFIX = "train_pick:"  # + the shown run's ID: the "Show run" box made for that run
 ERR_KEY = "train_errors"
 UPLOAD = "upload .npz…"
-DATASETS = ["digits", "shapes", *TORCHVISION, UPLOAD]
+DATASETS = [*BUILTIN, UPLOAD]
 STATE_ICON = {"queued": "⏳", "running": "🏃", "done": "✅", "stopped": "⏹️", "diverged": "💥", "failed": "❌"}
 COLORS = LABEL_COLORS  # series colours for curves and sweep points
 OBJECTIVE_LABELS = {"elbo": "ELBO: β × KL", "beta-tcvae": "β-TCVAE: β × total correlation"}
@@ -51,10 +51,8 @@ def train_size(data_json: str) -> int:
     from vae.data import load
 
     cfg = DataConfig.from_dict(json.loads(data_json))
-    if cfg.name.strip().lower() in TORCHVISION:  # never trigger a download just to check a form
-        n = OFFICIAL_TRAIN
-    else:
-        n = load(cfg).info["n_train"]
+    # never trigger a download just to check a form
+    n = OFFICIAL_TRAIN if cfg.name.strip().lower() in TORCHVISION else load(cfg).info["n_train"]
     return min(n, cfg.limit) if cfg.limit is not None else n
 
 
@@ -323,15 +321,26 @@ def _stop(mgr: JobManager, job_id: str) -> None:
         st.session_state[ERR_KEY] = {"run_name": str(e)}
 
 
+def stop_button(mgr: JobManager, s: JobStatus | None) -> None:
+    """Stop (or cancel) for the visitor who started the shown run, drawn by the main script, not the poller.
+
+    A button inside a fragment that reruns itself twice a second loses clicks on a busy machine (the click's rerun
+    and the timer's collide); a main-script button is an ordinary whole-page event. It is drawn while the run is
+    live when the page runs, and the whole-page run that the poller asks for when the run ends takes it away; a
+    click that lands in between stops a run that has already ended, which does nothing.
+    """
+    if s is not None and s.active and mgr.can_stop(s.id, owner_id()):
+        st.button("Stop", key=f"train_stop_{s.id}", on_click=_stop, args=(mgr, s.id),
+                  help="Stops between steps and keeps the last finished epoch's checkpoint")
+
+
 def action(mgr: JobManager, s: JobStatus | None) -> None:
-    """Exactly one element: Stop (or cancel) for the session that started a live run, a link that opens a finished
-    run in the Latent map (a link, not a button: nothing here reruns or switches the page from the poller), or a
-    caption."""
+    """Exactly one element: who may stop a live run, a link that opens a finished run in the Latent map (a link,
+    not a button: nothing here reruns or switches the page from the poller), or a caption."""
     if s is None:
         st.caption("Runs train in the background with the same code as `python -m vae train`.")
     elif s.active and mgr.can_stop(s.id, owner_id()):
-        st.button("Stop", key=f"train_stop_{s.id}", on_click=_stop, args=(mgr, s.id),
-                  help="Stops between steps and keeps the last finished epoch's checkpoint")
+        st.caption("You started this run: Stop (above) keeps the last finished epoch's checkpoint.")
     elif s.active:
         st.caption("Started by another visitor: you can watch it, but only they can stop it.")
     elif Path(s.checkpoint).exists():
@@ -347,7 +356,7 @@ def _mode(jobs: list[JobStatus], job_id: str | None) -> tuple[bool, bool]:
 
 
 def _live(job_id: str | None, mode: tuple[bool, bool]) -> None:
-    """The page's one poller: status, stop, charts and the runs table, the same slots on every run."""
+    """The page's one poller: status, who may stop, charts and the runs table, the same slots on every run."""
     mgr = job_manager()
     jobs = mgr.jobs()
     shown = next((j for j in jobs if j.id == job_id), None)
@@ -368,9 +377,12 @@ def live_area(job_id: str | None) -> None:
     and not at all when nothing trains. When a run starts or ends the poller asks the main script for one
     whole-page run (ui/live.py), which brings the notes up to date and stops the polling.
     """
-    mode = _mode(job_manager().jobs(), job_id)
+    mgr = job_manager()
+    jobs = mgr.jobs()
+    mode = _mode(jobs, job_id)
     every = LIVE_POLL_S if mode[0] else (OTHERS_POLL_S if mode[1] else None)
     st.subheader("Run")
+    stop_button(mgr, next((j for j in jobs if j.id == job_id), None))
     poller(LIVE_KEY, _live, job_id, mode, every=every)
 
 

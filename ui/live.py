@@ -18,7 +18,7 @@ that shows something live follows three rules, and this module is how:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import streamlit as st
 

@@ -16,7 +16,10 @@ from ui.owner import owner_id
 from vae import explore
 from vae.checkpoint import CheckpointError
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
+from vae.data import BUILTIN
+from vae.errors import VaeError
 from vae.runs import UnknownCheckpoint
+from vae.shapes import PRESET_MODEL, PRESET_TRAIN
 
 SWEEP_KEY = "beta_sweep"  # non-widget keys: they survive leaving the page
 OPENED_KEY = "beta_opened"
@@ -38,7 +41,7 @@ def parse_betas(text: str) -> list[float]:
     try:
         betas = sorted({float(t) for t in text.replace(";", ",").split(",") if t.strip()})
     except ValueError:
-        raise ConfigError("betas", f"write numbers separated by commas, e.g. {DEFAULT_BETAS}")
+        raise ConfigError("betas", f"write numbers separated by commas, e.g. {DEFAULT_BETAS}") from None
     if not betas:
         raise ConfigError("betas", "list at least one β")
     return betas
@@ -48,10 +51,11 @@ def _launch() -> None:
     ss, errors = st.session_state, {}
     try:
         betas = parse_betas(ss.beta_list)
-        arch = "conv" if ss.beta_data == "shapes" else "mlp"  # shapes: the preset conv net (ui/jobs_ui.preset_layers)
+        preset = ss.beta_data == "shapes"  # shapes: the preset conv net of vae/shapes.py
+        arch = PRESET_MODEL["arch"] if preset else "mlp"
         model = ModelConfig(kind="vae", arch=arch, latent_dim=ss.beta_latent_dim, **preset_layers(ss.beta_data, arch))
         train = TrainConfig(epochs=ss.beta_epochs, seed=ss.beta_seed, objective=ss.get("beta_objective", "elbo"),
-                            **({"batch_size": 64} if ss.beta_data == "shapes" else {}))
+                            **({"batch_size": PRESET_TRAIN["batch_size"]} if preset else {}))
         name = job_manager().submit_sweep(ss.beta_name.strip() or "sweep", betas, model, train,
                                           DataConfig(name=ss.beta_data), owner=owner_id())
         ss[SWEEP_KEY] = name
@@ -67,9 +71,10 @@ def sweep_form() -> None:
         if f in errors:
             st.error(md(errors[f]), icon="⚠️")
     a, b, c, d, o = st.columns(5)
-    a.selectbox("Dataset", ["digits", "shapes", "mnist", "fashion-mnist", "kmnist"], key="beta_data",
+    a.selectbox("Dataset", list(BUILTIN), key="beta_data",
                 persist_state="session", on_change=apply_shapes_preset, args=("beta_data", SWEEP_PRESET_KEYS),
-                help="shapes: conv VAEs with z = 10, and MIG against β beside the plane")
+                help=f"shapes: {PRESET_MODEL['arch']} VAEs with z = {PRESET_MODEL['latent_dim']}, and MIG against β "
+                     "beside the plane")
     b.number_input("Latent dimensions", value=2, step=1, key="beta_latent_dim", persist_state="session")
     c.number_input("Epochs", value=50, step=10, key="beta_epochs", persist_state="session")
     d.number_input("Seed", value=0, step=1, key="beta_seed", persist_state="session")
@@ -270,7 +275,7 @@ def recon_rows(points: list[dict]) -> None:
         return
     try:
         rows = _recon_tiles(tuple((p["path"], mtime(p["path"]), float(p["beta"])) for p in ready))
-    except (CheckpointError, Exception) as e:  # a dataset that no longer loads must not break the page
+    except (VaeError, OSError, ValueError, TypeError) as e:  # a dataset that no longer loads must not break the page
         st.warning(f"Cannot show reconstructions: {md(e)}")
         return
     for label, png in rows:

@@ -20,9 +20,8 @@ import numpy as np
 import streamlit as st
 
 from ui.common import STATE_KEY, current_id, current_path, encode_test, label, load_model, md, store
-from vae.checkpoint import CheckpointError
-from vae.config import ConfigError
-from vae.data import DataError
+from vae.errors import VaeError
+from vae.explore import Z_LIMIT
 
 PAGE_KEY, LAST_KEY, NOTICE_KEY = "url_page", "url_last", "url_notices"
 MAP_PAGE = "latent_map"
@@ -31,7 +30,6 @@ JOB_KEY = "train_job"  # ui/jobs_ui.py JOB_KEY
 PICK_KEY = "ckpts_pick"  # pages/checkpoints.py PICK_KEY
 JOB_RE = re.compile(r"^[A-Za-z0-9._\-/]{1,160}$")
 MAX_VALUE_CHARS = 4000  # z of a 512-D model at 7 characters a number fits; anything longer is refused unread
-Z_LIMIT = 1e3  # |z_i| beyond this is no place a decoder was trained near
 PROJECTIONS = ("dims", "pca", "tsne")
 
 
@@ -98,7 +96,7 @@ def restore(page: str) -> None:
     if page == MAP_PAGE:
         try:
             _restore_map(url, notes)
-        except (CheckpointError, DataError, ConfigError, ValueError, OSError):  # the page itself says why it cannot
+        except (VaeError, ValueError, OSError):  # the page itself says why it cannot
             notes.append("the view in the link could not be restored: its checkpoint cannot be opened")  # open it
     elif page == "compare" and "cmp" in url:
         ids = [parse_id(t) for t in url["cmp"].split(",")[:4]] if len(url["cmp"]) < 1000 else [None]
@@ -113,9 +111,8 @@ def restore(page: str) -> None:
             ss[JOB_KEY] = job
         else:
             notes.append("the run named in the link is not on this server")
-    elif page == "checkpoints" and "pick" in url:
-        if (cid := parse_id(url["pick"])) is not None:
-            ss[PICK_KEY] = cid
+    elif page == "checkpoints" and "pick" in url and (cid := parse_id(url["pick"])) is not None:
+        ss[PICK_KEY] = cid
     ss[LAST_KEY] = url
     if notes:
         ss[NOTICE_KEY] = notes

@@ -9,14 +9,14 @@ import sys
 import threading
 from pathlib import Path
 
-from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
+from vae.config import BUILTIN_DATASETS, ConfigError, DataConfig, ModelConfig, TrainConfig
 
 
 def _ints(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(t) for t in text.split(",") if t.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
 def _optional_float(text: str) -> float | None:
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model and write a .safetensors checkpoint")
     m, tr, d = ModelConfig(), TrainConfig(), DataConfig()
-    t.add_argument("--data", default=d.name, help="digits | mnist | fashion-mnist | kmnist | path.npz | image folder")
+    t.add_argument("--data", default=d.name, help=" | ".join([*BUILTIN_DATASETS, "path.npz", "image folder"]))
     t.add_argument("--data-dir", default=None, help="where torchvision datasets are stored (default: user cache)")
     t.add_argument("--no-download", action="store_true", help="never download; fail if files are missing")
     t.add_argument("--test-fraction", type=float, default=d.test_fraction)
@@ -177,7 +177,7 @@ def _check_resume(a: argparse.Namespace, argv: list[str], train: TrainConfig) ->
 
 def cmd_train(a: argparse.Namespace, argv: list[str]) -> int:
     if a.spec:
-        from vae.jobs import read_job_spec
+        from vae.spec import read_job_spec  # imports torch (through vae.checkpoint): only when it is needed
 
         model, train, data, out = read_job_spec(a.spec)
     else:

@@ -89,26 +89,6 @@ def scott_bandwidth(mu: np.ndarray) -> np.ndarray:
     return np.maximum(mu.std(axis=0), 1e-3) * n ** (-1.0 / (d + 4))
 
 
-def aggregate_posterior_density(points: np.ndarray, mu: np.ndarray, logvar: np.ndarray | None,
-                                chunk: int = 2048) -> np.ndarray:
-    """q(z) = mean_x N(z; mu_x, diag exp(logvar_x)) at each row of points (M, D) -> (M,).
-
-    For point-mass codes (logvar None) the components get a Scott's-rule KDE bandwidth instead.
-    """
-    pts = np.asarray(points, dtype=np.float64)
-    mu = np.asarray(mu, dtype=np.float64)
-    var = np.exp(np.asarray(logvar, dtype=np.float64)) if logvar is not None else np.tile(scott_bandwidth(mu) ** 2, (len(mu), 1))
-    d = mu.shape[1]
-    log_norm = -0.5 * (d * LOG_2PI + np.log(var).sum(1))  # (N,)
-    q = np.zeros(pts.shape[0])
-    for i in range(0, mu.shape[0], chunk):  # bounded memory: (M, chunk) at a time
-        m, iv, c = mu[i : i + chunk], 1.0 / var[i : i + chunk], log_norm[i : i + chunk]
-        # sum_d (z_d - m_d)^2 / v_d expanded into matrix products, so no (M, chunk, D) array is built
-        sq = (pts**2) @ iv.T - 2.0 * pts @ (m * iv).T + (m**2 * iv).sum(1)[None]  # (M, chunk)
-        q += np.exp(c[None] - 0.5 * np.maximum(sq, 0.0)).sum(1)
-    return q / mu.shape[0]
-
-
 def _cell_masses(edges: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     """Mass of N(mu_n, sigma_n^2) in each interval [edges[k], edges[k+1]): (N, K), exact via the normal CDF."""
     from scipy.special import ndtr
@@ -140,7 +120,7 @@ def prior_holes(mu: np.ndarray, logvar: np.ndarray | None, *, n_cells: int = 48,
     P = np.outer(p1, p1)  # rows z2, columns z1
     a1, a2 = _cell_masses(edges, mu[:, 0], sigma[:, 0]), _cell_masses(edges, mu[:, 1], sigma[:, 1])  # (N, K) each
     Q = a2.T @ a1 / mu.shape[0]  # (K, K): mean over images of the product of the per-axis masses
-    hole = Q < ratio * P
+    hole = ratio * P > Q
     picks: list[np.ndarray] = []
     rows, cols = np.unravel_index(np.argsort(-np.where(hole, P, 0.0), axis=None), P.shape)
     for i, j in zip(rows, cols):

@@ -23,6 +23,7 @@ from safetensors.torch import save as st_save
 
 from vae import schema
 from vae.config import ConfigError, ModelConfig, TrainConfig
+from vae.errors import VaeError
 from vae.model import build_model
 
 FORMAT = "vae-latent-explorer"
@@ -38,7 +39,7 @@ MAX_TENSORS = 1024
 MAX_DIMS = 4
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(VaeError, RuntimeError):
     """A checkpoint file cannot be used; the message names the file and says what is wrong."""
 
 
@@ -279,28 +280,6 @@ def run_path(root: str | os.PathLike, name: str) -> Path:
     if path.parent != root_p:
         raise ConfigError("run_name", "must not leave the checkpoints folder")
     return path
-
-
-def list_checkpoints(*folders: str | os.PathLike) -> list[tuple[Path, dict | None, str | None]]:
-    """(path, metadata or None, error or None) for every .safetensors file in the folders, newest first."""
-    rows = []
-    for folder in folders:
-        folder = Path(folder)
-        if not folder.is_dir():
-            continue
-        for p in folder.glob("*" + SUFFIX):
-            try:
-                rows.append((p, read_metadata(p), None))
-            except CheckpointError as e:
-                rows.append((p, None, str(e)))
-    return sorted(rows, key=lambda r: _mtime(r[0]), reverse=True)
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:  # deleted while listing
-        return 0.0
 
 
 def update_metadata(path: str | os.PathLike, **changes: Any) -> Path:

@@ -6,11 +6,16 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
+from vae.errors import VaeError
+
 MODEL_KINDS = ("vae", "ae", "pca")
 ARCHS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SPLITS = ("random", "tail")
+# the built-in datasets (vae/data.py loads them); here so that the CLI's help and the forms list them without torch
+TORCHVISION_DATASETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}  # -> torchvision class
+BUILTIN_DATASETS = ("digits", "shapes", *TORCHVISION_DATASETS)
 OBJECTIVES = ("elbo", "beta-tcvae")  # beta-tcvae: β weights only the total-correlation part of the KL (vae/tc.py)
 
 # Upper bounds keep a hostile checkpoint header from asking for a model that eats all memory.
@@ -21,7 +26,7 @@ MAX_SIDE = 64
 MAX_CHANNELS = 4
 
 
-class ConfigError(ValueError):
+class ConfigError(VaeError, ValueError):
     """An impossible setting; `field` names the offending field so a form can show it in place."""
 
     def __init__(self, field_name: str, message: str):

@@ -13,17 +13,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vae.config import MAX_CHANNELS, MAX_SIDE, DataConfig
+from vae.config import BUILTIN_DATASETS as BUILTIN
+from vae.config import MAX_SIDE, DataConfig
+from vae.config import TORCHVISION_DATASETS as TORCHVISION
+from vae.errors import VaeError
 from vae.schema import MAX_CLASSES  # the checkpoint schema's bound, enforced where labels are read
 
-TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
-BUILTIN = ("digits", "shapes", *TORCHVISION)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 MAX_IMAGE_PIXELS = 4096 * 4096  # per image file, checked from its header before decoding
 SHAPES_VERSION = 1  # bump when vae/shapes.py draws different images, so old checkpoints are not compared as equals
 
 
-class DataError(RuntimeError):
+class DataError(VaeError, RuntimeError):
     """A dataset could not be loaded; the message says what failed, where, and what works offline."""
 
 
@@ -50,11 +51,7 @@ class Dataset:
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.x.shape[1:])  # type: ignore[return-value]
 
-    @property
-    def has_factors(self) -> bool:
-        return self.factors is not None
-
-    def subset(self, idx: torch.Tensor | slice) -> "Dataset":
+    def subset(self, idx: torch.Tensor | slice) -> Dataset:
         """The same dataset restricted to `idx`, factors included."""
         factors = self.factors[idx] if self.factors is not None else None
         return Dataset(self.x[idx], self.y[idx], self.classes, factors, self.factor_names, self.factor_levels)

@@ -7,6 +7,10 @@ import math
 import numpy as np
 import torch
 
+# |z_i| beyond this is no place a decoder was trained near. The one bound on a z the user sets: a click on the map
+# is clipped to it and a link's z is read back within it, so whatever a click sets, a reload restores.
+Z_LIMIT = 1e3
+
 
 def _device(model: torch.nn.Module) -> torch.device:
     for t in list(model.parameters()) + list(model.buffers()):
@@ -49,22 +53,6 @@ def grid_values(n: int, *, spacing: str = "cdf", limit: float = 3.0, eps: float 
     if spacing == "linear":
         return np.linspace(-limit, limit, n)
     raise ValueError(f"unknown spacing {spacing!r}; use 'cdf' or 'linear'")
-
-
-def manifold_grid(model, n: int = 15, *, spacing: str = "cdf", limit: float = 3.0, dims=(0, 1), base=None):
-    """Decode an n×n grid over two latent dims; other dims held at `base` (zeros by default).
-
-    Returns (images (n, n, C, H, W) with row 0 at the top = highest z2, z (n, n, D)).
-    """
-    d = model.config.latent_dim
-    if d < 2:
-        raise ValueError("a manifold grid needs at least 2 latent dimensions")
-    vals = grid_values(n, spacing=spacing, limit=limit)
-    z = np.tile(np.zeros(d) if base is None else np.asarray(base, dtype=np.float64), (n, n, 1))
-    z[:, :, dims[0]] = vals[None, :]
-    z[:, :, dims[1]] = vals[::-1, None]  # image rows go down while z2 goes up
-    imgs = decode(model, z.reshape(n * n, d))
-    return imgs.reshape(n, n, *imgs.shape[1:]), z
 
 
 def tile(images: np.ndarray, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:

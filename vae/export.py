@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from vae.errors import VaeError
+
 FORMAT = 1
 OPS = ("linear", "conv2d", "conv_transpose2d", "reshape", "relu", "leaky_relu", "sigmoid", "tanh", "clamp")
 CHECK_INPUTS = 8  # random inputs the exported program must reproduce before it is handed out
@@ -25,7 +27,7 @@ CHECK_ATOL = 1e-4  # float32 torch against the float64 reference: real differenc
 PCA_EPS = 1e-4  # PCA's Bernoulli logits are clamped to (eps, 1 - eps), so its mean image is too (vae/model.py)
 
 
-class ExportError(ValueError):
+class ExportError(VaeError, ValueError):
     """The model cannot be run in the browser exactly; the message names the layer and what is supported."""
 
 

@@ -7,12 +7,14 @@ import warnings
 
 import numpy as np
 
+from vae.errors import VaeError
+
 MAX_UPLOAD_BYTES = 5 * 1024**2  # a photo of a digit is far smaller; more is an accident or an attack
 MAX_PIXELS = 4096 * 4096  # decoded size limit: a tiny compressed file can declare an enormous image
 FORMATS = ("PNG", "JPEG")
 
 
-class ImageError(ValueError):
+class ImageError(VaeError, ValueError):
     """The file is not a usable image; the message says why, in words for the user."""
 
 

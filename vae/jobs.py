@@ -1,6 +1,6 @@
 """Background training jobs: the CLI in a subprocess, state in files, a FIFO queue with a concurrency cap.
 
-Each job is a spec file `<stem>.job.json` beside its checkpoint, holding the configs' `to_dict()`; the run is
+Each job is a spec file `<stem>.job.json` (vae/spec.py) beside its checkpoint, holding the configs' `to_dict()`; the run is
 `python -m vae train --spec <that file>`, so a new config field needs no change here. The checkpoint and its
 `.log.jsonl` come from `vae.run`. Liveness is (pid, create_time) through psutil, on every platform. Status is derived from those files and the process table only, so any number of
 readers (pages, a restarted server, a second server on the same folder) agree on it.
@@ -21,8 +21,10 @@ from pathlib import Path
 from vae import procs, settings, worker
 from vae.checkpoint import SUFFIX, atomic_write_bytes
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
+from vae.errors import VaeError
 from vae.run import log_path_for, read_log
 from vae.runs import JOB_SUFFIX, STDERR_SUFFIX, SWEEPS, RunStore
+from vae.spec import job_spec
 
 ROOT = Path(__file__).resolve().parents[1]  # the subprocess runs here so `-m vae` finds this package
 ACTIVE = ("queued", "running")
@@ -47,7 +49,7 @@ def owner_hash(secret: str) -> str:
     return hashlib.sha256(f"vae-owner:{secret}".encode()).hexdigest()
 
 
-class NotOwner(PermissionError):
+class NotOwner(VaeError, PermissionError):
     """A stop or cancel from a session that did not start the run."""
 
 
@@ -73,44 +75,6 @@ class JobStatus:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-SPEC_MAX_BYTES = 1024**2  # a job spec is a few hundred bytes; anything bigger is not ours
-
-
-def job_spec(model: ModelConfig, train: TrainConfig, data: DataConfig, checkpoint: Path) -> dict:
-    """The configs a background run trains with, as JSON: the same `to_dict()` that checkpoints store.
-
-    One intra-op thread per job unless set: on 2 cores, 2 threads on these small matmuls were slower, not faster.
-    """
-    return {"model": model.to_dict(), "train": train.replace(threads=train.threads or 1).to_dict(),
-            "data": data.to_dict(), "checkpoint": str(checkpoint)}
-
-
-def read_job_spec(path: str | os.PathLike) -> tuple[ModelConfig, TrainConfig, DataConfig, Path]:
-    """(model, train, data, checkpoint path) from a job spec file; ConfigError('spec', ...) for anything else."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(SPEC_MAX_BYTES + 1)
-    except OSError as e:
-        raise ConfigError("spec", f"cannot read {path}: {e.strerror or e}") from e
-    if len(raw) > SPEC_MAX_BYTES:
-        raise ConfigError("spec", f"{Path(path).name} is larger than {SPEC_MAX_BYTES} bytes")
-    try:
-        spec = json.loads(raw)
-    except (ValueError, RecursionError) as e:
-        raise ConfigError("spec", f"{Path(path).name} is not JSON ({e})") from e
-    if not isinstance(spec, dict) or not all(isinstance(spec.get(k), dict) for k in ("model", "train", "data")):
-        raise ConfigError("spec", "expected an object with 'model', 'train' and 'data' objects and a 'checkpoint'")
-    out = spec.get("checkpoint")
-    if not isinstance(out, str) or not out.endswith(SUFFIX):
-        raise ConfigError("spec", f"'checkpoint' must be a path ending in {SUFFIX}")
-    try:
-        configs = (ModelConfig.from_dict(spec["model"]), TrainConfig.from_dict(spec["train"]),
-                   DataConfig.from_dict(spec["data"]))
-    except TypeError as e:
-        raise ConfigError("spec", str(e)) from e
-    return (*configs, Path(out))
 
 
 class JobManager:

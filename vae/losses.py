@@ -7,7 +7,7 @@ References: Kingma & Welling 2014 (ELBO), Higgins et al. 2017 (beta-VAE), Burges
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -15,11 +15,6 @@ import torch.nn.functional as F
 from vae.model import DiagonalGaussian
 
 LOG_2PI = math.log(2 * math.pi)
-
-
-def kl_diag_gaussian(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, I)) per dimension, same shape as mu."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
 
 
 def recon_nll(x: torch.Tensor, out: torch.Tensor, likelihood: str, log_sigma: torch.Tensor | None = None) -> torch.Tensor:
@@ -52,7 +47,7 @@ def elbo_terms(
         kl = kl_per_dim.sum()
         loss = recon
     else:
-        kl_per_dim = kl_diag_gaussian(posterior.mu, posterior.logvar).mean(0)  # (D,)
+        kl_per_dim = posterior.kl().mean(0)  # (D,)
         kl = kl_per_dim.sum()
         penalty = kl if capacity is None else (kl - capacity).abs()
         loss = recon + beta * penalty

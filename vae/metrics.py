@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 
-from vae.losses import iwae_bound, kl_diag_gaussian, recon_nll
+from vae.losses import iwae_bound, recon_nll
+from vae.model import DiagonalGaussian
 
 ACTIVE_UNIT_THRESHOLD = 0.01
 
@@ -24,7 +25,7 @@ def per_image_terms(model, x: torch.Tensor, *, seed: int = 0, batch_size: int = 
         xb = x[i : i + batch_size]
         out, q, _ = model(xb, generator=g)
         recon.append(recon_nll(xb, out, cfg.likelihood, model.log_sigma))
-        kl.append(torch.zeros(xb.shape[0]) if q.deterministic else kl_diag_gaussian(q.mu, q.logvar).sum(1))
+        kl.append(torch.zeros(xb.shape[0]) if q.deterministic else q.kl().sum(1))
     return {"recon": torch.cat(recon).numpy(), "kl": torch.cat(kl).numpy()}
 
 
@@ -32,7 +33,7 @@ def kl_per_dim(mu: np.ndarray, logvar: np.ndarray | None) -> np.ndarray:
     """Mean over the dataset of KL(q(z_i|x) || N(0, 1)) for each dimension, (D,)."""
     if logvar is None:
         return np.zeros(mu.shape[1])
-    return kl_diag_gaussian(torch.from_numpy(mu), torch.from_numpy(logvar)).mean(0).numpy()
+    return DiagonalGaussian(torch.from_numpy(mu), torch.from_numpy(logvar)).kl().mean(0).numpy()
 
 
 def active_units(mu: np.ndarray, threshold: float = ACTIVE_UNIT_THRESHOLD) -> tuple[int, np.ndarray]:

@@ -162,15 +162,12 @@ class VAE(_Base):
         h = self.encoder(x)
         return DiagonalGaussian(self.to_mu(h), self.to_logvar(h))
 
-    def reparameterize(self, posterior: DiagonalGaussian, generator: torch.Generator | None = None) -> torch.Tensor:
-        return posterior.sample(generator)
-
     def decoder_output(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
         posterior = self.encode(x)
-        z = self.reparameterize(posterior, generator)
+        z = posterior.sample(generator)  # the reparameterisation trick: z = mu + sigma * eps
         return self.decoder_output(z), posterior, z
 
 
@@ -195,7 +192,7 @@ class PCA(_Base):
         self.register_buffer("explained_variance", torch.zeros(cfg.latent_dim))  # (D,)
 
     @torch.no_grad()
-    def fit(self, x: torch.Tensor) -> "PCA":
+    def fit(self, x: torch.Tensor) -> PCA:
         flat = x.reshape(x.shape[0], -1).to(torch.float64)  # (N, P)
         mean = flat.mean(0)
         _, s, vh = torch.linalg.svd(flat - mean, full_matrices=False)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vae.errors import VaeError
+
 MEMBERS = ("x", "y")  # images, then optional integer labels
 MAX_MEMBERS = 16  # directory entries; a real file has one or two
 CHUNK_BYTES = 1024**2  # raw bytes decompressed at a time (zipfile joins pieces of a big read: keep it small)
@@ -24,7 +26,7 @@ X_DTYPES = ("uint8", "float16", "float32", "float64")
 EXPECTED = "an .npz with array 'x' (N×H×W or N×H×W×C, C in 1, 3, 4; uint8, or floats in [0, 1]) and optional integer labels 'y'"
 
 
-class NpzError(ValueError):
+class NpzError(VaeError, ValueError):
     """The file is not an .npz this app reads, or would not fit the memory budget; the message says which."""
 
 
@@ -177,10 +179,7 @@ def _read_images(zf: zipfile.ZipFile, m: Member, source: str) -> np.ndarray:
 
 def _convert(chunk: np.ndarray, out: np.ndarray, source: str) -> None:
     """Raw images (k, H, W[, C]) -> float32 (k, C, H, W) in [0, 1], written into `out`."""
-    if chunk.ndim == 4:
-        chunk = chunk[..., :3].transpose(0, 3, 1, 2)  # drop alpha; channels first
-    else:
-        chunk = chunk[:, None]
+    chunk = chunk[..., :3].transpose(0, 3, 1, 2) if chunk.ndim == 4 else chunk[:, None]  # drop alpha; channels first
     if chunk.dtype == np.uint8:
         np.divide(chunk, np.float32(255), out=out, casting="unsafe")
         return

@@ -109,15 +109,3 @@ def stop_signals() -> tuple[int, ...]:
     """The signals a run treats as 'stop after this step and keep the checkpoint'."""
     names = ("SIGINT", "SIGTERM", "SIGBREAK")  # SIGBREAK: Windows' CTRL_BREAK_EVENT
     return tuple(getattr(signal, n) for n in names if hasattr(signal, n))
-
-
-def read_text_tail(path: str | os.PathLike, limit: int = 4096) -> str:
-    """The last `limit` bytes of a text file, or '' (a child's stderr can be large)."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - limit))
-            return f.read().decode(errors="replace")
-    except OSError:
-        return ""
-

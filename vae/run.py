@@ -10,15 +10,16 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from vae import data as data_mod
 from vae import procs
-from vae.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, update_metadata
+from vae.checkpoint import load_checkpoint, save_checkpoint, update_metadata
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
+from vae.errors import VaeError
 from vae.model import build_model
 from vae.replay import Recorder
 from vae.train import TC_TERMS, Progress, TrainState, choose_device, optimizer_tensors, train
@@ -167,7 +168,7 @@ def run_training(
         }
         log.write("end", **summary)
         return summary
-    except (ConfigError, data_mod.DataError, CheckpointError) as e:
+    except VaeError as e:  # a message for the user, as it is
         log.write("end", status="failed", message=str(e))
         raise
     except BaseException as e:

@@ -17,13 +17,15 @@ import json
 import os
 import re
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple
+from typing import NamedTuple
 
 from vae import procs
 from vae.checkpoint import SUFFIX, CheckpointError, read_metadata, sanitize_run_name
 from vae.config import ConfigError
+from vae.errors import VaeError
 
 SWEEPS = "sweeps"
 DATA = "data"  # uploaded .npz datasets
@@ -42,7 +44,7 @@ ID_PATTERN = re.compile(rf"(?:demo|run)/{SEGMENT}|sweep/{SEGMENT}/{SEGMENT}")
 MAX_ID_CHARS = 3 * 64 + 10
 
 
-class RunStoreError(Exception):
+class RunStoreError(VaeError):
     """Something the runs folder refuses; the message is meant for the user."""
 
     def __str__(self) -> str:  # KeyError's str() would quote the message
@@ -172,10 +174,6 @@ class RunStore:
     @classmethod
     def job_path(cls, checkpoint: str | os.PathLike) -> Path:
         return cls.side_files(checkpoint)[1]
-
-    @classmethod
-    def stderr_path(cls, checkpoint: str | os.PathLike) -> Path:
-        return cls.side_files(checkpoint)[2]
 
     def cache_path(self, kind: str, key: str) -> Path:
         """Where a computed figure of kind `kind`, named by the hex digest `key`, is kept."""

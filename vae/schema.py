@@ -15,6 +15,7 @@ import numpy as np
 
 from vae.config import (MAX_CHANNELS, MAX_LATENT_DIM, MAX_SIDE, SPLITS, ConfigError, DataConfig, ModelConfig,
                         TrainConfig)
+from vae.errors import VaeError
 
 MAX_HEADER_BYTES = 4 * 1024**2  # the whole safetensors JSON header, metadata included
 MAX_DEPTH = 8  # the deepest real metadata is 4 (meta -> history -> entry -> test)
@@ -33,7 +34,7 @@ STATUSES = ("running", "done", "stopped", "diverged", "failed")
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 
-class SchemaError(ValueError):
+class SchemaError(VaeError, ValueError):
     """Metadata that does not fit the schema; the message names the field."""
 
 

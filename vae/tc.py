@@ -28,7 +28,6 @@ import math
 
 import torch
 
-from vae.losses import kl_diag_gaussian
 from vae.model import DiagonalGaussian
 
 LOG_2PI = math.log(2 * math.pi)
@@ -113,5 +112,5 @@ def dataset_kl_decomposition(model, x: torch.Tensor, *, seed: int = 0, max_image
     mu, logvar = q.mu.double().cpu(), q.logvar.double().cpu()
     z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=g, dtype=mu.dtype)
     split = kl_decomposition(z, mu, logvar, n)
-    kl = kl_diag_gaussian(mu, logvar).sum(1).mean()
+    kl = DiagonalGaussian(mu, logvar).kl().sum(1).mean()
     return {**{k: float(v) for k, v in split.items()}, "kl": float(kl), "n": int(len(idx)), "dataset_size": int(n)}

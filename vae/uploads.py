@@ -15,9 +15,10 @@ from vae import settings
 from vae.checkpoint import SUFFIX, CheckpointError, atomic_write_bytes, load_checkpoint, sanitize_run_name
 from vae.config import ConfigError, DataConfig
 from vae.data import BUILTIN, DataError
+from vae.errors import VaeError
 from vae.runs import STAGING_PREFIX, RunStore
 
-class UploadError(ValueError):
+class UploadError(VaeError, ValueError):
     """An upload that is refused; the message is meant for the user."""
 
 

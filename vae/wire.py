@@ -114,7 +114,7 @@ def quantise(exported: dict, n: int = CHECK_INPUTS, seed: int = 0) -> dict:
     out["quantised"] = {}
     for which in ("encoder", "decoder"):
         dtypes, err = _choose(exported, which, n, seed)
-        out[which] = _map_arrays(exported[which], lambda a, at: encode_tensor(a, dtypes[at]))
+        out[which] = _map_arrays(exported[which], lambda a, at, dtypes=dtypes: encode_tensor(a, dtypes[at]))
         counts = {d: sum(1 for v in dtypes.values() if v == d) for d in sorted(set(dtypes.values()))}
         out["quantised"][which] = {"dtypes": counts, "max_error": err}
     return out
@@ -182,7 +182,7 @@ def unpack(data: bytes):
         if isinstance(v, dict):
             if set(v) == {"$blob"}:
                 off, size = v["$blob"]
-                if not (0 <= off and 0 <= size and base + off + size <= len(data)):
+                if not (off >= 0 and size >= 0 and base + off + size <= len(data)):
                     raise ValueError(f"blob [{off}, {size}] runs past the payload")
                 return data[base + off : base + off + size]
             return {k: walk(x) for k, x in v.items()}

@@ -42,16 +42,16 @@ def enabled() -> bool:
 def _warm_up() -> None:
     """Import what a training run imports, so that a forked child starts at its first line of real work."""
     import numpy  # noqa: F401
-    import torch  # noqa: F401
-    import torch._dynamo  # noqa: F401 - the optimizer's first step imports it lazily: ~2 s inside epoch 1
-    import torch.optim  # noqa: F401
+    import torch
+    import torch._dynamo  # the optimizer's first step imports it lazily: ~2 s inside epoch 1
+    import torch.optim  # noqa: F401 (the names bound by this chain go unused on purpose)
 
-    import vae.__main__  # noqa: F401
-    import vae.checkpoint  # noqa: F401
-    import vae.data  # noqa: F401
-    import vae.jobs  # noqa: F401
-    import vae.model  # noqa: F401
-    import vae.run  # noqa: F401
+    import vae.__main__
+    import vae.checkpoint
+    import vae.data
+    import vae.model
+    import vae.run
+    import vae.spec
     import vae.train  # noqa: F401
 
 
@@ -70,8 +70,8 @@ def _child(req: dict) -> None:
         os.dup2(err, 2)
         os.close(devnull)
         os.close(err)
-        sys.stdin = open(os.devnull)
-        sys.stdout = open(os.devnull, "w")
+        sys.stdin = open(os.devnull)  # noqa: SIM115 - the child's own streams, open until it exits
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         sys.stderr = os.fdopen(2, "w", buffering=1)
         os.environ.clear()
         os.environ.update(req.get("env") or {})
@@ -83,7 +83,7 @@ def _child(req: dict) -> None:
         code = main(args)
     except SystemExit as e:  # argparse errors and explicit exits
         code = e.code if isinstance(e.code, int) else 1
-    except BaseException:  # noqa: BLE001 - a crash ends this child with a traceback in its stderr file, nothing more
+    except BaseException:  # a crash ends this child with a traceback in its stderr file, nothing more
         import traceback
 
         traceback.print_exc()
@@ -136,7 +136,7 @@ def serve(inp=None, out=None) -> None:
                     _child(req)
                 procs.lower_priority(pid)  # before the pid is reported: whoever reads it sees the final priority
                 reply = {"pid": pid}
-            except Exception as e:  # noqa: BLE001 - a bad request is answered, the worker goes on
+            except Exception as e:  # a bad request is answered, the worker goes on
                 reply = {"error": f"{type(e).__name__}: {e}"}
             out.write(json.dumps(reply) + "\n")
             out.flush()
