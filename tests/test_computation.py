@@ -34,7 +34,7 @@ def test_the_chain_is_encode_reparameterise_decode(tiny_ckpts, seed):
         q = model.encode(x[None])
         eps = torch.randn((1, 8), generator=torch.Generator().manual_seed(seed))  # the fixed ε
         z = q.mu + torch.exp(0.5 * q.logvar) * eps
-        z_model = model.reparameterize(q, torch.Generator().manual_seed(seed))  # the training path's own sample
+        z_model = q.sample(torch.Generator().manual_seed(seed))  # the training path's own sample (forward)
         x_hat = model.decode(z)
         recon = recon_nll(x[None], model.decoder_output(z), model.config.likelihood, model.log_sigma)
     np.testing.assert_allclose(c.mu, q.mu[0].numpy(), rtol=1e-6)

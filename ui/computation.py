@@ -14,9 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from ui.canvas import K_DRAWN
 from ui.common import current_data, png_bytes
-from ui.latent import K_POINT, sub
 from vae.computation import SHOWN_DIMS, Computation, compute, kl_filled_in, num
 
 K_SHOW, K_SEED, K_INPUT = "map_comp_show", "map_comp_seed", "map_comp_input"
@@ -86,7 +84,7 @@ def graph(c: Computation, kind: str) -> go.Figure:
 
 def kl_rows(c: Computation) -> list[dict]:
     """One row per dim: μ, σ², log σ², the closed form with the numbers in, and its value in nats."""
-    return [{"dim": f"z{sub(i)}", "μ": float(c.mu[i]), "σ²": float(np.exp(c.logvar[i])), "log σ²": float(c.logvar[i]),
+    return [{"dim": f"z{i + 1}", "μ": float(c.mu[i]), "σ²": float(np.exp(c.logvar[i])), "log σ²": float(c.logvar[i]),
              "½(μ² + σ² − log σ² − 1)": kl_filled_in(c.mu[i], c.logvar[i]), "KL (nats)": float(c.kl_per_dim[i])}
             for i in range(len(c.mu))]
 
@@ -107,9 +105,9 @@ def _resample() -> None:
     st.session_state[K_SEED] = int(st.session_state.get(K_SEED, 0)) + 1
 
 
-def chosen_input(ckpt) -> tuple[np.ndarray, str] | None:
-    """The clicked test image or the drawing (a radio when there are both), as (x (C, H, W), what it is)."""
-    row, drawn = st.session_state.get(K_POINT), st.session_state.get(K_DRAWN)
+def chosen_input(ckpt, row: int | None, drawn: dict | None) -> tuple[np.ndarray, str] | None:
+    """The clicked test row or the drawing (ui/canvas.py's {'pixels', 'source'}; a radio when there are both), as
+    (x (C, H, W), what it is)."""
     shape = ckpt.model.config.input_shape
     options = ([("test", f"test #{row}")] if row is not None else [])
     if drawn and len(drawn.get("pixels", ())) == int(np.prod(shape)):
@@ -125,13 +123,13 @@ def chosen_input(ckpt) -> tuple[np.ndarray, str] | None:
     return torch.tensor(drawn["pixels"], dtype=torch.float32).reshape(shape).numpy(), names[pick]
 
 
-def computation_ui(ckpt) -> None:
-    """The toggle, then (when on) the graph and the loss terms of the chosen input."""
+def computation_ui(ckpt, row: int | None, drawn: dict | None) -> None:
+    """The toggle, then (when on) the graph and the loss terms of the clicked test row or the drawing."""
     if not st.toggle("Computation view: x → μ, log σ² → σ → ε → z → x̂", key=K_SHOW,
                      help="How the model turns the clicked (or drawn) input into z and x̂, with its numbers."):
         return
     model = ckpt.model
-    got = chosen_input(ckpt)
+    got = chosen_input(ckpt, row, drawn)
     if got is None:
         st.info("Click a test image on the map, or draw one, to follow it through the model.")
         return

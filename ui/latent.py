@@ -414,9 +414,9 @@ def map_panel(path: str, view: View, classes: tuple[str, ...]) -> None:
                                 if ckpt.model.generative else ""))
         st.toggle("Server-drawn map", key=CV.K_CLASSIC, help="The Plotly map, drawn on the server: every hover and "
                   "click is a round trip. For browsers where the canvas does not work.")
-    from ui.computation import computation_ui  # it builds on this module
+    from ui.computation import computation_ui
 
-    computation_ui(ckpt)  # in the fragment, so it follows each click and drawing
+    computation_ui(ckpt, st.session_state.get(K_POINT), st.session_state.get(CV.K_DRAWN))  # follows each click
     st.session_state[K_MS] = 1000 * (time.perf_counter() - t0)
     url_state.write()  # a click or a slider reruns only this fragment: the URL must follow it too
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vae.losses import kl_diag_gaussian, recon_nll
+from vae.losses import recon_nll
 
 SHOWN_DIMS = 8  # the view lists every dim up to this many, the first ones beyond
 
@@ -38,7 +38,7 @@ class Computation:
 @torch.no_grad()
 def compute(model, x, *, seed: int = 0) -> Computation:
     """The chain for one image x (C, H, W) in [0, 1]; ε ~ N(0, I) from a generator seeded with `seed`, so the
-    same seed gives the same z as `model.reparameterize(q, torch.Generator().manual_seed(seed))`."""
+    same seed gives the same z as `q.sample(torch.Generator().manual_seed(seed))`, the training path's sample."""
     model.eval()
     xt = torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(1, *model.config.input_shape)  # (1, C, H, W)
     q = model.encode(xt)
@@ -50,7 +50,7 @@ def compute(model, x, *, seed: int = 0) -> Computation:
         logvar, sigma = q.logvar, torch.exp(0.5 * q.logvar)
         eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(int(seed)), dtype=mu.dtype)
         z = mu + sigma * eps
-        kl = kl_diag_gaussian(mu, logvar)[0].numpy()
+        kl = q.kl()[0].numpy()  # (D,) the closed form
     out = model.decoder_output(z)
     recon = float(recon_nll(xt, out, model.config.likelihood, model.log_sigma)[0])
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from vae import settings
+from vae.errors import VaeError
 from vae.explore import encode_dataset
 
 MAX_POINTS = 2_000
@@ -21,7 +22,7 @@ SEED = 0  # the subset: the same test rows for every run of a dataset split
 BYTES_PER_VALUE = 2  # float16
 
 
-class ReplayError(ValueError):
+class ReplayError(VaeError, ValueError):
     """A checkpoint's replay tensors do not fit together; the message says how."""
 
 
