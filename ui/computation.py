@@ -1,8 +1,9 @@
 """The Latent map's computation view: one input (the clicked test image or your drawing) through the model as a
 small graph, x → μ, log σ² → σ → ε → z = μ + σ ⊙ ε → x̂, with its numbers in each box and its loss terms.
 
-The numbers come from vae/computation.py on the server; "Resample ε" draws new noise with a new seed and reruns the
-map's fragment (one round trip), not in the browser.
+The numbers come from vae/computation.py on the server; "Resample ε" draws new noise with a new seed there and
+reruns the map's fragment (one round trip). Beside it, "Resample ε here" (ui/components/resample.py) draws ε and
+decodes x̂ in the page with the map's decoder part, sending nothing back.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
+from ui import payload as P
 from ui.common import current_data, png_bytes
+from ui.components import resample as RS
 from vae.computation import SHOWN_DIMS, Computation, compute, kl_filled_in, num
 
-K_SHOW, K_SEED, K_INPUT = "map_comp_show", "map_comp_seed", "map_comp_input"
+K_SHOW, K_SEED, K_INPUT, K_FAILED = "map_comp_show", "map_comp_seed", "map_comp_input", "map_comp_failed"
+K_BROWSER = "map_comp_browser"  # the in-page resampler's component state
 HALF_W, HALF_H = 0.55, 0.4  # node boxes in data units of the 0..7 × 0..2 graph
 EDGE = "#555"
 
@@ -123,8 +127,31 @@ def chosen_input(ckpt, row: int | None, drawn: dict | None) -> tuple[np.ndarray,
     return torch.tensor(drawn["pixels"], dtype=torch.float32).reshape(shape).numpy(), names[pick]
 
 
-def computation_ui(ckpt, row: int | None, drawn: dict | None) -> None:
-    """The toggle, then (when on) the graph and the loss terms of the clicked test row or the drawing."""
+def browser_resampler(c: Computation, decoder: P.Part | None) -> None:
+    """The in-page resampler, when the decoder runs in the browser and the component works here."""
+    if decoder is None or not RS.available() or st.session_state.get(K_FAILED):
+        return
+    data = {"decoder": decoder, "mu": [float(v) for v in c.mu], "sigma": [float(v) for v in c.sigma], "seed": c.seed}
+    RS.resampler(P.payload(data), key=K_BROWSER, on_failed=_failed, on_need_static=_need_static)
+
+
+def _event(name: str) -> dict | None:
+    ev = (st.session_state.get(K_BROWSER) or {}).get(name)
+    return ev if isinstance(ev, dict) else None
+
+
+def _failed() -> None:
+    st.session_state[K_FAILED] = str((_event("failed") or {}).get("message", "unknown error"))[:300]
+
+
+def _need_static() -> None:
+    """The page lacks the decoder part (a lost message): send it again with the next rerun."""
+    P.forget((_event("need_static") or {}).get("keys"))
+
+
+def computation_ui(ckpt, row: int | None, drawn: dict | None, decoder: P.Part | None = None) -> None:
+    """The toggle, then (when on) the graph and the loss terms of the clicked test row or the drawing; `decoder`
+    (the map's browser decoder part, ui/canvas.py) adds the in-page resampler."""
     if not st.toggle("Computation view: x → μ, log σ² → σ → ε → z → x̂", key=K_SHOW,
                      help="How the model turns the clicked (or drawn) input into z and x̂, with its numbers."):
         return
@@ -139,6 +166,8 @@ def computation_ui(ckpt, row: int | None, drawn: dict | None) -> None:
         st.button("Resample ε", key="map_comp_resample", on_click=_resample,
                   help="New noise ε ~ N(0, I), so a new z and x̂ (computed on the server: one round trip)")
     st.plotly_chart(graph(c, model.config.kind.upper()), key="map_comp_graph", config={"displayModeBar": False})
+    if c.stochastic:
+        browser_resampler(c, decoder)
     tc = ckpt.train_config
     plain_elbo = tc is None or (tc.objective == "elbo" and tc.capacity is None)  # else β does not weigh the KL alone
     beta = (tc.beta if tc else 1.0) if plain_elbo else None

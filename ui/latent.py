@@ -416,7 +416,8 @@ def map_panel(path: str, view: View, classes: tuple[str, ...]) -> None:
                   "click is a round trip. For browsers where the canvas does not work.")
     from ui.computation import computation_ui
 
-    computation_ui(ckpt, st.session_state.get(K_POINT), st.session_state.get(CV.K_DRAWN))  # follows each click
+    computation_ui(ckpt, st.session_state.get(K_POINT), st.session_state.get(CV.K_DRAWN),  # follows each click
+                   decoder=None if reason else (CV.exported_parts(path)[0] or {}).get("decoder"))
     st.session_state[K_MS] = 1000 * (time.perf_counter() - t0)
     url_state.write()  # a click or a slider reruns only this fragment: the URL must follow it too
 
