@@ -213,3 +213,18 @@ def test_latent_map_offers_the_gifs(tiny_ckpts, runs_dir, kind):
     path, d = str(tiny_ckpts[kind]), 8 if kind == "vae8" else 2
     assert len(_frames(T.traversal_gif(path, tuple(np.zeros(d)), 10))) == 10
     assert len(_frames(T.interpolation_gif(path, np.zeros(d), np.ones(d), "slerp", 6))) == 6
+
+
+def test_colour_frames_keep_their_size_count_and_colours(tmp_path):
+    import canvas_helpers as cv
+
+    model = load_checkpoint(cv.colour_checkpoint(tmp_path)).model
+    z, cols = G.interpolation(model, np.full(2, -2.0), np.full(2, 2.0), 6)
+    frames = G.render(model, z, cols, scale=3)
+    assert frames[0].shape == (24, 24, 3)
+    im = Image.open(io.BytesIO(G.encode_gif(frames)))
+    assert im.n_frames == 6 and im.size == (24, 24)
+    for k in range(6):  # one 256-colour palette for all frames: every frame within a few levels of its pixels
+        im.seek(k)
+        err = np.abs(np.asarray(im.convert("RGB")).astype(int) - frames[k])
+        assert err.mean() < 3 and err.max() < 32, (k, err.mean(), err.max())

@@ -164,7 +164,7 @@ def render(model, z: np.ndarray, cols: int, *, scale: int | None = None) -> list
 
 
 def encode_gif(frames: list[np.ndarray], fps: float = 10.0, palette: list[tuple[int, int, int]] | None = None) -> bytes:
-    """An endlessly looping GIF. Grey frames keep their exact values; colour frames share an adaptive palette;
+    """An endlessly looping GIF. Grey frames keep their exact values; colour frames share one adaptive palette;
     with `palette`, frames are (H, W) indices into it. Pillow merges a frame identical to the one before into it
     (summing the delays), so the playing time holds."""
     from PIL import Image
@@ -176,8 +176,9 @@ def encode_gif(frames: list[np.ndarray], fps: float = 10.0, palette: list[tuple[
         flat = [v for rgb in palette for v in rgb]
         for im in images:
             im.putpalette(flat)
-    elif images[0].mode == "RGB":
-        palette = images[0].quantize(256)
+    elif images[0].mode == "RGB":  # one palette fitted to (a sample of) every frame, not the first alone
+        sample = np.concatenate(frames[:: max(1, len(frames) // 16)], axis=0)  # (≤ 16·H, W, 3)
+        palette = Image.fromarray(sample).quantize(256, method=Image.Quantize.MAXCOVERAGE)
         images = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
     buf = io.BytesIO()
     images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps),
