@@ -9,6 +9,7 @@ import streamlit as st
 from ui.common import (STATE_KEY, checkpoint_rows, current_id, is_demo, label, load_model, md, resolve, runs_dir,
                        set_current, store)
 from ui.notes import teaching_notes
+from ui.onnx_ui import import_ui
 from vae.analysis import listing_row, run_card
 from vae import settings
 from vae.errors import VaeError
@@ -124,8 +125,8 @@ else:
         table = table.drop(columns="problem")
     else:  # beside the name: an invalid file's other columns are empty, and its reason must not sit off-screen
         table.insert(1, "problem", table.pop("problem").fillna(""))
-    for col in {"β", "test recon", "test KL", "test ELBO", "size (KB)"} & set(table):  # text: the browser's grid
-        table[col] = ["—" if pd.isna(v) else f"{v:{'g' if col == 'β' else '.2f'}}" for v in table[col]]  # shows None
+    for col in {"β", "epochs", "test recon", "test KL", "test ELBO", "size (KB)"} & set(table):  # text: the browser's
+        table[col] = ["—" if pd.isna(v) else f"{v:{'g' if col in ('β', 'epochs') else '.2f'}}" for v in table[col]]  # grid shows None
     st.dataframe(table.style.format(na_rep="—"), hide_index=True,
                  column_config={"problem": st.column_config.TextColumn(width="large")})
     st.caption("Final test metrics in nats per image (ELBO = −(recon + KL), higher is better). Runs are kept in "
@@ -133,6 +134,8 @@ else:
 
 st.subheader("Upload")
 upload_ui()
+st.subheader("Import your own VAE from ONNX")
+import_ui(on_done=lambda ckpt_id: st.session_state.__setitem__(PICK_KEY, ckpt_id))
 
 listed = {r.id: r for r in checkpoint_rows()}  # invalid files too: they must stay deletable
 if listed:

@@ -77,18 +77,18 @@ def _stop_button(page, visible_only: bool = True):
 
 def _click_stop(page, timeout: float = 60.0) -> bool:
     """Click Stop if it is (still) there; False when the run ended first."""
-    deadline = time.monotonic() + timeout
+    deadline, why = time.monotonic() + timeout, "no Stop button"
     while time.monotonic() < deadline:
         if _stop_button(page).count():
             try:
                 _stop_button(page).first.click(timeout=2000)
                 return True
-            except Exception:  # the run ended and the poller replaced the button between count() and click()
-                pass
+            except Exception as e:  # the run ended and the poller replaced the button between count() and click()
+                why = str(e).splitlines()[0][:300]
         if any(f": {s}" in t for t in e2e._alert_texts(page) for s in FINAL):
             return False
         page.wait_for_timeout(100)
-    raise TimeoutError(f"no Stop button and no outcome; {_seen(page)}")
+    raise TimeoutError(f"{why}, and no outcome; {_seen(page)}")
 
 
 @pytest.mark.slow  # 2-4 min on 2 cores: 30 real runs through a real server and browser

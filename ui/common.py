@@ -248,7 +248,7 @@ def checkpoint_facts(ckpt: Checkpoint) -> dict[str, str]:
         "model": " · ".join([model_kind(cfg.kind, tc.objective if tc else None)] + ([cfg.arch] if cfg.kind != "pca" else [])
                             + [f"z={cfg.latent_dim}"]),
         "β": f"{tc.beta:g}" if tc and cfg.kind == "vae" else "–",
-        "epochs": str(len(h)),
+        "epochs": "–" if cfg.arch == "imported" else str(len(h)),  # trained elsewhere; its one entry is the import's
     }
     if cfg.kind == "vae" and test.get("elbo") is not None:
         facts["test ELBO"] = f"{test['elbo']:.2f} nats"

@@ -1,4 +1,4 @@
-"""Command line: `python -m vae train|evaluate|info|gif`. argparse becomes dataclasses here and nowhere else."""
+"""Command line: `python -m vae train|evaluate|info|gif|import-onnx`. argparse becomes dataclasses here and nowhere else."""
 
 from __future__ import annotations
 
@@ -95,6 +95,23 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fps", type=float, default=10.0)
     g.add_argument("--data-dir", default=None)
     g.add_argument("--out", required=True, help="the .gif to write")
+
+    o = sub.add_parser("import-onnx", help="import an encoder and a decoder exported to ONNX as a checkpoint")
+    o.add_argument("--encoder", required=True, help="ENC.onnx: images (B, C, H, W) or (B, C*H*W) in [0, 1] -> "
+                   "mu, logvar (B, D) each; or mu ‖ logvar (B, 2D) with --split-output; or one code (B, D): an AE")
+    o.add_argument("--decoder", required=True, help="DEC.onnx: codes (B, D) -> images, flat or (B, C, H, W)")
+    o.add_argument("--data", default=d.name, help="the dataset the model belongs to (as for train)")
+    o.add_argument("--data-dir", default=None)
+    o.add_argument("--test-fraction", type=float, default=d.test_fraction)
+    o.add_argument("--split-seed", type=int, default=d.split_seed)
+    o.add_argument("--split", default=d.split, help="random (seeded) | tail")
+    o.add_argument("--likelihood", default=m.likelihood, help="bernoulli | gaussian")
+    o.add_argument("--decoder-output", default=None, help="logits | probs | mean: what the decoder outputs "
+                   "(default: probs after a final sigmoid, else logits for bernoulli, mean for gaussian)")
+    o.add_argument("--split-output", action="store_true", help="the encoder's one output is mu ‖ logvar")
+    o.add_argument("--sigma", type=float, default=m.sigma, help="Gaussian likelihood scale")
+    o.add_argument("--name", default=None, help="run name, used when --out is not given")
+    o.add_argument("--out", default=None, help="checkpoint path (default: checkpoints/runs/<name>.safetensors)")
     p.train_parser = t  # for _explicit: which train flags were given on the command line
     return p
 
@@ -280,13 +297,39 @@ def cmd_gif(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_onnx(a: argparse.Namespace) -> int:
+    import time
+
+    from vae.onnx_import import ImportOptions
+
+    data = DataConfig(name=a.data, data_dir=a.data_dir, test_fraction=a.test_fraction, split_seed=a.split_seed,
+                      split=a.split)
+    opts = ImportOptions(data=data, likelihood=a.likelihood, decoder_output=a.decoder_output,
+                         split_output=a.split_output, sigma=a.sigma, name=a.name)  # before the heavy imports
+    if a.out:
+        _check_out(Path(a.out), None)
+    from vae.checkpoint import read_metadata
+    from vae.onnx_import import import_onnx
+
+    t0 = time.perf_counter()
+    out = import_onnx(a.encoder, a.decoder, **vars(opts), out=a.out)
+    meta = read_metadata(out)
+    prog = meta["program"]
+    print(json.dumps({"checkpoint": str(out), "kind": meta["model"]["kind"], "latent_dim": meta["model"]["latent_dim"],
+                      "decoder_output": prog["decoder_output"], "encoder_ops": len(prog["encoder"]["ops"]),
+                      "decoder_ops": len(prog["decoder"]["ops"]), "test": meta["history"][-1]["test"],
+                      "bytes": out.stat().st_size, "wall_s": round(time.perf_counter() - t0, 3)}, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try:
         if args.command == "train":
             return cmd_train(args, argv)
-        return {"evaluate": cmd_evaluate, "info": cmd_info, "gif": cmd_gif}[args.command](args)
+        return {"evaluate": cmd_evaluate, "info": cmd_info, "gif": cmd_gif,
+                "import-onnx": cmd_import_onnx}[args.command](args)
     except ConfigError as e:  # a bad argument: exit 2, like argparse's own errors
         print(f"error: invalid {e.field}: {e.message}", file=sys.stderr)
         return 2
@@ -298,11 +341,12 @@ def main(argv: list[str] | None = None) -> int:
         # imported only here (already loaded by whatever raised), so argument errors never wait for torch
         from vae.checkpoint import CheckpointError
         from vae.data import DataError, UnknownDatasetError
+        from vae.onnx_safe import OnnxError
 
         if isinstance(e, UnknownDatasetError):
             print(f"error: invalid {e.field}: {e}", file=sys.stderr)
             return 2
-        if isinstance(e, (CheckpointError, DataError)):
+        if isinstance(e, (CheckpointError, DataError, OnnxError)):
             print(f"error: {e}", file=sys.stderr)
             return 1
         raise

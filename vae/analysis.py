@@ -171,7 +171,8 @@ def run_card(meta: dict, *, name: str = "") -> dict[str, Any]:
         "train": train,
         "seed": train.get("seed"),
         "data": data,
-        "epochs_trained": len(history),
+        "epochs_trained": None if "program" in meta else len(history),  # an imported model was trained elsewhere
+        **({"imported_from": meta["program"].get("source", {})} if "program" in meta else {}),
         "final": {
             "train": {k: last.get(k) for k in ("recon", "kl", "elbo", "loss") if k in last},
             "test": last.get("test"),
@@ -209,7 +210,7 @@ def listing_row(path, meta: dict | None, error: str | None, *, where: str = "run
         "model": model_kind(kind, train.get("objective")) + ("" if kind == "pca" else f" · {model.get('arch', '?')}"),
         "latent": model.get("latent_dim"),
         "β": train.get("beta") if kind == "vae" else None,
-        "epochs": len(history),
+        "epochs": None if model.get("arch") == "imported" else len(history),  # trained elsewhere
         "test recon": test.get("recon"),
         "test KL": test.get("kl") if kind == "vae" else None,
         "test ELBO": test.get("elbo") if kind == "vae" else None,

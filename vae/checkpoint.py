@@ -25,6 +25,7 @@ from vae import schema
 from vae.config import ConfigError, ModelConfig, TrainConfig
 from vae.errors import VaeError
 from vae.model import build_model
+from vae.program import ImportedVAE
 
 FORMAT = "vae-latent-explorer"
 FORMAT_VERSION = 1
@@ -136,6 +137,7 @@ def save_checkpoint(
         "train": train.to_dict() if train else None,
         "data": data or {},
         "history": schema.fit_history(history or [], HISTORY_BUDGET),
+        **({"program": model.program} if getattr(model, "program", None) else {}),  # an imported model's layers
         **(extra or {}),
     }
     blob = st_save(tensors, metadata={"format": FORMAT, "meta": json.dumps(meta)})
@@ -240,7 +242,8 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     # shapes come from a model on the meta device (no memory), so a header that asks for a huge model
     # is refused by the shape check below before anything is allocated
     with torch.device("meta"):
-        model = build_model(cfg)
+        # an imported model is its op program, checked with the metadata (vae/program.py)
+        model = ImportedVAE(cfg, meta["program"]) if cfg.arch == "imported" else build_model(cfg)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))

@@ -9,7 +9,7 @@ from typing import Any
 from vae.errors import VaeError
 
 MODEL_KINDS = ("vae", "ae", "pca")
-ARCHS = ("mlp", "conv")
+ARCHS = ("mlp", "conv", "imported")  # imported: an op program from ONNX (vae/program.py)
 LIKELIHOODS = ("bernoulli", "gaussian")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SPLITS = ("random", "tail")
@@ -78,7 +78,7 @@ class _Config:
 @dataclass(frozen=True)
 class ModelConfig(_Config):
     kind: str = "vae"  # vae | ae | pca
-    arch: str = "mlp"  # mlp | conv
+    arch: str = "mlp"  # mlp | conv | imported (its layers are the checkpoint's op program, not these sizes)
     input_shape: tuple[int, int, int] = (1, 8, 8)  # (C, H, W)
     latent_dim: int = 2
     hidden: tuple[int, ...] = (256, 128)  # MLP widths, encoder order; the decoder mirrors them
@@ -110,6 +110,8 @@ class ModelConfig(_Config):
         _check(self.likelihood in LIKELIHOODS, "likelihood", f"must be one of {', '.join(LIKELIHOODS)}")
         _check(_is_num(self.sigma) and 1e-4 <= self.sigma <= 10, "sigma", "must be in [1e-4, 10]")
         _check(isinstance(self.learn_sigma, bool), "learn_sigma", "must be true or false")
+        if self.arch == "imported":
+            _check(self.kind in ("vae", "ae"), "kind", "an imported model is a vae or an ae")
         if self.kind == "pca":
             _check(self.latent_dim <= shape[0] * shape[1] * shape[2], "latent_dim",
                    "PCA cannot have more components than pixels")

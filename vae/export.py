@@ -1,8 +1,8 @@
 """A model as a plain program for the browser: an ordered list of ops with float32 weights.
 
 `export_model(model)` walks the encoder and decoder modules generically: every layer maps to one op of a small,
-fixed vocabulary (linear, conv2d, conv_transpose2d, reshape, relu, leaky_relu, sigmoid, tanh, clamp) or the
-export is refused with `ExportError` naming the layer. The result is then run by the numpy reference interpreter
+fixed vocabulary (linear, conv2d, conv_transpose2d, reshape, relu, leaky_relu, sigmoid, tanh, clamp; elu, add and
+mul for models imported from ONNX, which carry their program already: vae/program.py) or the export is refused with `ExportError` naming the layer. The result is then run by the numpy reference interpreter
 here (`run_program`) on random inputs and compared with torch, so a layer whose meaning changed is refused too:
 an export is exact or it does not exist. The app sends it quantised (vae/wire.py) to the component's JS
 interpreter (ui/components/vae_ops.js), which mirrors `run_program` op for op; `to_json` (base64 float32) is the
@@ -21,7 +21,8 @@ from torch import nn
 from vae.errors import VaeError
 
 FORMAT = 1
-OPS = ("linear", "conv2d", "conv_transpose2d", "reshape", "relu", "leaky_relu", "sigmoid", "tanh", "clamp")
+OPS = ("linear", "conv2d", "conv_transpose2d", "reshape", "relu", "leaky_relu", "sigmoid", "tanh", "clamp", "elu", "add",
+       "mul")
 CHECK_INPUTS = 8  # random inputs the exported program must reproduce before it is handed out
 CHECK_ATOL = 1e-4  # float32 torch against the float64 reference: real differences are ~1e-6
 PCA_EPS = 1e-4  # PCA's Bernoulli logits are clamped to (eps, 1 - eps), so its mean image is too (vae/model.py)
@@ -146,10 +147,15 @@ def export_model(model: nn.Module, check: bool = True) -> dict:
     encoder: x (C, H, W) -> [mu, logvar] (2D,) when posterior == 'gaussian', else mu (D,) ('point': AE, PCA).
     """
     from vae.model import PCA, VAE, AutoEncoder
+    from vae.program import ImportedVAE, link_ops, net_ops
 
     cfg = model.config
     shape, d = tuple(cfg.input_shape), cfg.latent_dim
-    if isinstance(model, PCA):
+    if isinstance(model, ImportedVAE):  # its layers are its program: the weights go back in, the link goes after
+        prog, posterior = model.program, model.program["posterior"]
+        enc = net_ops(model.encoder, prog["encoder"])
+        dec = net_ops(model.decoder, prog["decoder"]) + link_ops(cfg.likelihood, prog["decoder_output"])
+    elif isinstance(model, PCA):
         comps, mean = _f32(model.components), _f32(model.mean)  # (D, P), (P,)
         lo, hi = (PCA_EPS, 1 - PCA_EPS) if cfg.likelihood == "bernoulli" else (0.0, 1.0)
         dec = [{"op": "linear", "in": d, "out": cfg.n_pixels, "weight": np.ascontiguousarray(comps.T), "bias": mean},
@@ -266,6 +272,12 @@ def run_program(program: dict, x: np.ndarray) -> np.ndarray:
             a = np.tanh(a)
         elif kind == "clamp":
             a = np.clip(a, op["lo"], op["hi"])
+        elif kind == "elu":
+            a = np.where(a > 0, a, op["alpha"] * np.expm1(np.minimum(a, 0)))
+        elif kind in ("add", "mul"):  # value: one number, or one per activation
+            v = op["value"].astype(np.float64)
+            v = v.reshape(a.shape) if v.size > 1 else v.reshape(())
+            a = a + v if kind == "add" else a * v
         else:
             raise ExportError(f"unknown op {kind!r}")
     return a.reshape(program["out_shape"])

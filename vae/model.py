@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from vae.config import ModelConfig
+from vae.config import ConfigError, ModelConfig
 
 
 class DiagonalGaussian:
@@ -223,4 +223,10 @@ class PCA(_Base):
 
 
 def build_model(cfg: ModelConfig) -> _Base:
+    """The model of a config. An imported one (arch 'imported') is rebuilt by the checkpoint loader from its op
+    program (vae/program.py): it cannot be built, or trained, from its config alone."""
+    if cfg.arch == "imported":
+        raise ConfigError("arch", "an imported model is rebuilt from its checkpoint's program: it cannot be trained "
+                                  "from scratch (train an mlp or conv model, or import one with `python -m vae "
+                                  "import-onnx`)")
     return {"vae": VAE, "ae": AutoEncoder, "pca": PCA}[cfg.kind](cfg)

@@ -126,7 +126,31 @@ def check_metadata(meta: Any) -> dict:
     _config(meta, "train", TrainConfig, required=False)
     _check_data(meta.get("data", {}), model)
     _check_history(meta.get("history", []))
+    _check_program(meta, model)
     return meta
+
+
+def _check_program(meta: dict, model: ModelConfig) -> None:
+    """An imported model's op program (vae/program.py): required for arch 'imported', refused for any other."""
+    from vae.program import ProgramError, check_program
+
+    if model.arch != "imported":
+        if "program" in meta:
+            raise SchemaError(f"field program is only for imported models, not arch {model.arch!r}")
+        return
+    try:
+        check_program(meta.get("program"), model)
+    except ProgramError as e:
+        raise SchemaError(f"field {e}" if str(e).startswith("program") else f"field program: {e}") from e
+    source = meta["program"].get("source", {})
+    if not (isinstance(source, dict) and all(isinstance(v, dict) for v in source.values())):
+        raise SchemaError("field program.source must map each part to an object")
+    for part, info in source.items():  # where each part came from: file name, hash, size, producer, opset
+        for key, v in info.items():
+            if isinstance(v, bool) or not isinstance(v, (str, int)):
+                raise SchemaError(f"field program.source.{part}.{key} must be a string or an integer")
+            if isinstance(v, str):
+                _text(info, key, MAX_STR, f"program.source.{part}.")
 
 
 def _text(d: dict, key: str, limit: int, where: str = "") -> None:

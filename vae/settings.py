@@ -44,6 +44,14 @@ QUEUE_PER_SESSION = Limit("VAE_MAX_QUEUED_PER_SESSION", 8, "queued runs")
 # the Compare page's IWAE NLL (vae/iwae_budget.py): k fitted to this many seconds per checkpoint, at most IWAE_MAX_K
 IWAE_SECONDS = Limit("VAE_IWAE_SECONDS", 5, "s per checkpoint")
 IWAE_MAX_K = Limit("VAE_IWAE_MAX_K", 50, "importance samples")
+# imported ONNX models (vae/onnx_safe.py): checked on the file's bytes before any tensor is built
+ONNX_FILE = Limit("VAE_MAX_ONNX_MB", 64, "MB", MB)  # one encoder or decoder file
+ONNX_NODES = Limit("VAE_MAX_ONNX_NODES", 2000, "nodes")  # a small VAE has tens; 100,000 is an attack
+ONNX_WEIGHTS = Limit("VAE_MAX_ONNX_WEIGHTS", 16_000_000, "weights")  # numbers declared by all tensors of one file
+ONNX_OPSET_MIN = Limit("VAE_ONNX_MIN_OPSET", 11, "(opset)")  # the op semantics vae/onnx_graph.py reads
+ONNX_OPSET_MAX = Limit("VAE_ONNX_MAX_OPSET", 25, "(opset)")
+# an op program's activations, in numbers per image: a batch of 2,048 images of this size is 512 MB of float32
+PROGRAM_ACTIVATION = Limit("VAE_MAX_ACTIVATION", 65_536, "numbers per image")
 
 
 def single_user() -> bool:

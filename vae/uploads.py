@@ -70,6 +70,33 @@ def save_checkpoint_upload(store: RunStore, filename: str, blob: bytes) -> str:
         return store.claim(tmp, stem, check=lambda: check_quota(store, len(blob), shown))
 
 
+def save_onnx_upload(store: RunStore, encoder: tuple[str, bytes], decoder: tuple[str, bytes], opts) -> str:
+    """Import an uploaded encoder and decoder (file name, bytes) with `opts` (vae.onnx_import.ImportOptions) into the
+    runs folder: both files within the quotas, the dataset one the server may open, the result checked in full."""
+    from vae.onnx_import import import_onnx
+    from vae.onnx_safe import OnnxError
+
+    shown = [_shown(name) for name, _ in (encoder, decoder)]
+    for name, (_, blob) in zip(shown, (encoder, decoder)):
+        if not name.lower().endswith(".onnx"):
+            raise UploadError(f"{name}: upload an .onnx file (export it with torch.onnx.export)")
+        if len(blob) == 0:
+            raise UploadError(f"{name}: file is empty")
+    check_quota(store, len(encoder[1]) + len(decoder[1]), " + ".join(shown))
+    _check_dataset_is_ours(store, shown[0], opts.data)
+    try:
+        stem = sanitize_run_name(opts.name or f"{Path(shown[0]).stem}-imported")
+    except ConfigError:
+        stem = "imported"
+    with _staging(store) as tmp_dir:
+        tmp = tmp_dir / ("import" + SUFFIX)
+        try:  # checked in full on the way: the files, the translation, the result through the one loader
+            import_onnx((shown[0], encoder[1]), (shown[1], decoder[1]), **{**vars(opts), "name": None}, out=tmp)
+        except (OnnxError, ConfigError, CheckpointError, DataError) as e:
+            raise UploadError(str(e)) from e
+        return store.claim(tmp, stem)
+
+
 def _check_dataset_is_ours(store: RunStore, shown: str, dataset: str) -> None:
     """An uploaded file names its dataset; a path there must not make the server read (and show) its own files."""
     if str(dataset).strip().lower() in BUILTIN:

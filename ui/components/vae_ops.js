@@ -151,6 +151,17 @@ const VaeOps = (() => {
     };
   }
 
+  // x + value or x * value, value one number or one per activation (imported models: vae/program.py)
+  function constant(op, add) {
+    const c = f32(op.value);
+    if (c.length === 1) { const v = c[0]; return pointwise(add ? (x) => x + v : (x) => x * v); }
+    const out = new Float32Array(c.length);
+    return (x) => {
+      for (let i = 0; i < c.length; i++) out[i] = add ? x[i] + c[i] : x[i] * c[i];
+      return out;
+    };
+  }
+
   function compileOp(op) {
     switch (op.op) {
       case "linear": return linear(op);
@@ -162,6 +173,9 @@ const VaeOps = (() => {
       case "sigmoid": return pointwise((v) => 1 / (1 + Math.exp(-v)));
       case "tanh": return pointwise(Math.tanh);
       case "clamp": { const lo = op.lo, hi = op.hi; return pointwise((v) => (v < lo ? lo : v > hi ? hi : v)); }
+      case "elu": { const a = op.alpha; return pointwise((v) => (v > 0 ? v : a * Math.expm1(v))); }
+      case "add": return constant(op, true);
+      case "mul": return constant(op, false);
       default: throw new Error(`unknown op ${JSON.stringify(op.op)}: this page is older than the exporter`);
     }
   }
