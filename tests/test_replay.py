@@ -173,3 +173,28 @@ def test_latent_map_offers_the_replay_gif(three_epochs, runs_dir):
     from ui import latent_tabs as T
 
     assert len(_gif_frames(T.replay_gif(str(out), 10))) == 10
+
+
+def test_a_long_epoch_is_also_recorded_on_its_way(tmp_path, monkeypatch):
+    from vae.config import DataConfig, ModelConfig, TrainConfig
+    from vae.run import run_training
+
+    monkeypatch.setattr(R, "WITHIN_EPOCH_S", 0.0)  # every progress report counts as "long enough"
+    out = tmp_path / "long.safetensors"
+    run_training(ModelConfig(kind="vae", latent_dim=2, hidden=(16,)),
+                 TrainConfig(epochs=2, batch_size=64, seed=0, threads=1, log_every=5), DataConfig(name="digits"), out,
+                 write_log=False)
+    ck = load_checkpoint(out)
+    rep = R.read(ck.replay, 359)
+    steps = -(-1438 // 64)  # digits: 1,438 training images
+    inside = [e for e in rep.epochs if e != int(e)]
+    assert 1.0 in rep.epochs and 2.0 in rep.epochs and inside
+    assert all(0 < e < 2 for e in inside) and list(rep.epochs) == sorted(rep.epochs)
+    assert any(0 < e < 1 for e in inside) and any(1 < e < 2 for e in inside)  # within both epochs
+    at_steps = np.round(np.asarray(inside) * steps, 6)  # an epoch's fraction is its steps: one report every 5
+    assert list(at_steps) == [s for s in range(5, 2 * steps, 5) if s != steps]
+    with torch.no_grad():  # the last frame is the final weights' encode
+        from vae import data as D
+
+        x = D.load(D.config_from_info(ck.data)).test.x[torch.as_tensor(rep.rows)]
+        np.testing.assert_allclose(rep.mu[-1], ck.model.encode(x).mu.numpy(), rtol=2e-3, atol=2e-3)

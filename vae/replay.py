@@ -2,7 +2,8 @@
 so a 2-D latent space can be watched organising itself (as GAN Lab and WizMap play training back).
 
 Stored as checkpoint tensors (vae/checkpoint.py REPLAY_PREFIX): 'mu' (E, N, D) float16, 'epochs' (E,) and 'rows'
-(N,) float32 (test rows, exact below 2**24). Bounded by settings.REPLAY_SIZE: past it, every other recorded
+(N,) float32 (test rows, exact below 2**24). Epochs are fractional for the snapshots a long epoch takes on the way
+(vae/run.py, every WITHIN_EPOCH_S seconds). Bounded by settings.REPLAY_SIZE: past it, every other recorded
 epoch is dropped (the first and the latest always stay), so a long run keeps an evenly thinned replay.
 """
 
@@ -19,6 +20,7 @@ from vae.explore import encode_dataset
 
 MAX_POINTS = 2_000
 SEED = 0  # the subset: the same test rows for every run of a dataset split
+WITHIN_EPOCH_S = 20.0  # a long epoch is also recorded this often on its way (at a fractional epoch)
 BYTES_PER_VALUE = 2  # float16
 
 
@@ -29,11 +31,12 @@ class ReplayError(VaeError, ValueError):
 @dataclass(frozen=True)
 class Replay:
     mu: np.ndarray  # (E, N, D) posterior means after each recorded epoch
-    epochs: np.ndarray  # (E,) int, ascending
+    epochs: np.ndarray  # (E,) float, ascending; whole at epoch ends
     rows: np.ndarray  # (N,) int, test rows
 
     def summary(self) -> dict:
-        return {"epochs": [int(e) for e in self.epochs], "points": int(self.rows.shape[0]),
+        return {"epochs": [int(e) if e == int(e) else round(float(e), 3) for e in self.epochs],
+                "points": int(self.rows.shape[0]),
                 "dims": int(self.mu.shape[2]), "bytes": int(self.mu.size * BYTES_PER_VALUE)}
 
 
@@ -61,13 +64,13 @@ class Recorder:
         self.frames: dict[int, np.ndarray] = {}
         old = read(previous, test_x.shape[0]) if previous else None
         if old is not None and np.array_equal(old.rows, self.rows):  # a resumed run continues its replay
-            self.frames = {int(e): m for e, m in zip(old.epochs, old.mu)}
+            self.frames = {float(e): m for e, m in zip(old.epochs, old.mu)}
 
-    def record(self, model: torch.nn.Module, epoch: int) -> None:
+    def record(self, model: torch.nn.Module, epoch: float) -> None:
         was_training = model.training
         mu, _ = encode_dataset(model, self.x)  # (N, D), in eval mode
         model.train(was_training)
-        self.frames[int(epoch)] = mu.astype(np.float16)
+        self.frames[float(epoch)] = mu.astype(np.float16)
         per_epoch = mu.size * BYTES_PER_VALUE
         keep = thin(sorted(self.frames), per_epoch, settings.REPLAY_SIZE.value())
         self.frames = {e: self.frames[e] for e in keep}
@@ -79,7 +82,7 @@ class Recorder:
     def tensors(self) -> dict[str, torch.Tensor]:
         epochs = sorted(self.frames)
         return {"mu": torch.from_numpy(np.stack([self.frames[e] for e in epochs])),
-                "epochs": torch.tensor(epochs, dtype=torch.float32),
+                "epochs": torch.tensor(epochs, dtype=torch.float64),  # fractions of an epoch stay exact
                 "rows": torch.from_numpy(self.rows.astype(np.float32))}
 
 
@@ -90,16 +93,17 @@ def read(tensors: dict[str, torch.Tensor] | None, n_test: int | None = None) -> 
         return None
     if set(tensors) != {"mu", "epochs", "rows"}:
         raise ReplayError(f"replay tensors are {sorted(tensors)}, expected epochs, mu, rows")
-    mu, epochs, rows = (tensors[k].to(torch.float32).numpy() for k in ("mu", "epochs", "rows"))
+    mu = tensors["mu"].to(torch.float32).numpy()
+    epochs, rows = (tensors[k].to(torch.float64).numpy() for k in ("epochs", "rows"))
     if mu.ndim != 3 or epochs.shape != (mu.shape[0],) or rows.shape != (mu.shape[1],) or mu.shape[1] > MAX_POINTS:
         raise ReplayError(f"replay shapes do not fit together (mu {mu.shape}, epochs {epochs.shape}, rows {rows.shape})")
     if not (np.isfinite(mu).all() and np.isfinite(epochs).all() and np.isfinite(rows).all()):
         raise ReplayError("replay holds NaN or infinite values")
-    if (epochs != np.round(epochs)).any() or (np.diff(epochs) <= 0).any() or (rows != np.round(rows)).any():
-        raise ReplayError("replay epochs must be whole and ascending, rows whole")
+    if (epochs < 0).any() or (np.diff(epochs) <= 0).any() or (rows != np.round(rows)).any():
+        raise ReplayError("replay epochs must be ascending and not negative, rows whole")
     if rows.size and (rows.min() < 0 or (n_test is not None and rows.max() >= n_test)):
         raise ReplayError(f"replay rows are outside the test split ({n_test} rows)")
-    return Replay(mu=mu, epochs=epochs.astype(int), rows=rows.astype(int))
+    return Replay(mu=mu, epochs=epochs.astype(np.float64), rows=rows.astype(int))
 
 
 # --- the replay as GIF frames (vae/gif.py encodes them) ------------------------------------------------------

@@ -21,6 +21,7 @@ from vae.checkpoint import load_checkpoint, save_checkpoint, update_metadata
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.errors import VaeError
 from vae.model import build_model
+from vae import replay as replay_mod
 from vae.replay import Recorder
 from vae.train import TC_TERMS, Progress, TrainState, choose_device, optimizer_tensors, train
 
@@ -127,11 +128,20 @@ def run_training(
         last_line = [0.0]
         saved = [False]  # whether this run has written out_path (an older file there is not ours to touch)
 
+        steps_per_epoch = max(1, -(-len(train_x) // train_cfg.batch_size))
+        snap = {"at": time.perf_counter(), "epoch_step": 0}  # the replay's last snapshot; steps before this epoch
+
         def on_progress(p: Progress) -> None:
             now = time.perf_counter()
             if p.kind == "epoch" or now - last_line[0] >= PROGRESS_INTERVAL_S:
                 last_line[0] = now
                 log.write(p.kind, **_finite(p.to_dict()))
+            if p.kind == "epoch":
+                snap.update(at=now, epoch_step=p.step)
+            elif recorder is not None and now - snap["at"] >= replay_mod.WITHIN_EPOCH_S:  # a long epoch, on its way
+                snap["at"] = now
+                done = min(p.step - snap["epoch_step"], steps_per_epoch - 1)  # steps into this epoch
+                recorder.record(model, p.epoch - 1 + done / steps_per_epoch)
             if callback is not None:
                 callback(p)
 
