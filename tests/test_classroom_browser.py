@@ -84,7 +84,7 @@ def _click_stop(page, timeout: float = 60.0) -> bool:
                 _stop_button(page).first.click(timeout=2000)
                 return True
             except Exception as e:  # the run ended and the poller replaced the button between count() and click()
-                why = str(e).splitlines()[0][:300]
+                why = " | ".join(str(e).splitlines()[-6:])[:900]
         if any(f": {s}" in t for t in e2e._alert_texts(page) for s in FINAL):
             return False
         page.wait_for_timeout(100)

@@ -47,9 +47,8 @@ def test_console_script_and_version_resolve():
 
 def test_install_dependencies_match_requirements():
     """`pip install .` and `pip install -r requirements.txt` ask for the same versions of what `vae` needs."""
-    lines = (ROOT / "requirements.txt").read_text().splitlines()
-    reqs = {line.split(">")[0].split("<")[0].strip(): line.strip() for line in lines
-            if line.strip() and not line.startswith("#")}
+    lines = [line.split(" #")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    reqs = {line.split(">")[0].split("<")[0].strip(): line for line in lines if line and not line.startswith("#")}
     for dep in _pyproject()["project"]["dependencies"]:
         name = dep.split(">")[0].split("<")[0].strip()
         assert reqs.get(name) == dep, f"pyproject.toml has {dep!r}, requirements.txt has {reqs.get(name)!r}"

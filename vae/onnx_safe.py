@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from vae.errors import VaeError
 from vae import settings
 
 MIN_ONNX = (1, 21)
@@ -24,7 +25,7 @@ DTYPES = {1: ("float32", 4), 11: ("float64", 8), 10: ("float16", 2), 7: ("int64"
 EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
 
 
-class OnnxError(ValueError):
+class OnnxError(VaeError, ValueError):
     """An ONNX file that is refused; the message names the file and, where there is one, the node and its op."""
 
 

@@ -13,6 +13,7 @@ import math
 import torch
 from torch import nn
 
+from vae.errors import VaeError
 from vae import settings
 from vae.model import DiagonalGaussian, _Base
 
@@ -30,7 +31,7 @@ MAX_KERNEL, MAX_STRIDE, MAX_PADDING = 16, 8, 16
 MAX_DIM = 2**20  # any one size of an op: far above a small VAE, far below an overflow
 
 
-class ProgramError(ValueError):
+class ProgramError(VaeError, ValueError):
     """An op program that does not fit the vocabulary or the model; the message names the op."""
 
 
