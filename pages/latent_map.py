@@ -46,6 +46,9 @@ with t_grid:
                 caption=f"Decoded grid over z{L.sub(view.dims[0])} (→) and z{L.sub(view.dims[1])} (↑), "
                 + ("at quantiles of N(0, 1) as in Kingma & Welling's Fig. 4" if view.spacing == "cdf"
                    else "evenly over the range the test codes cover") + ("; other dims at the centre." if d > 2 else "."))
+        if d > 2:
+            T.gif_export(path, "grid-sweep", T.grid_gif, view.dims, view.spacing, key="map_gif_grid",
+                         note=": the grid while the most used other dim sweeps")
 
 with t_trav:
     c1, c2 = st.columns([1, 2])
@@ -60,6 +63,7 @@ with t_trav:
         left, right = st.columns([1, 4], vertical_alignment="center")
         left.markdown(f"**{label}**")
         L.crisp(row, 64 * steps, right)
+    T.gif_export(path, "traversal", T.traversal_gif, base, key="map_gif_trav", note=": the 8 most used dims at once")
 
 with t_interp:
     a, b = L.pins(path)
@@ -69,6 +73,7 @@ with t_interp:
     n = c2.select_slider("Steps", [5, 8, 10, 12, 16], value=10, key="map_interp_n")
     L.crisp(T.strip(path, a["z"], b["z"], n, method), 64 * n,
             caption=f"A = {a['label']} → B = {b['label']}. Pick ends with “Set z as A” and “Set z as B” beside the map.")
+    T.gif_export(path, f"{method}-interpolation", T.interpolation_gif, a["z"], b["z"], method, key="map_gif_interp")
 
 with t_prior:
     c1, _ = st.columns([1, 3])
@@ -87,4 +92,7 @@ with t_export:
     c2.download_button("Latents (CSV)", partial(T.latents_csv, path), file_name=f"{Path(path).stem}-latents.csv",
                        mime="text/csv", on_click="ignore", key="map_dl_csv")
     st.caption("CSV columns: index (test row), label, mu_1..mu_D" + (", logvar_1..logvar_D." if model.generative else "."))
+    if T.replay_of(path) is not None:
+        T.gif_export(path, "replay", T.replay_gif, key="map_gif_replay",
+                     note=": this run's training replay, the test subset's μ after each epoch")
 

@@ -14,7 +14,8 @@ from ui import url_state
 from ui.colour import ColourBy, colour_by
 from ui.common import current_data, display_png, encode_test, load_model, mtime, plain, png_bytes
 from vae import explore
-from vae.metrics import kl_per_dim, per_image_terms
+from vae.codes import code_stats
+from vae.metrics import per_image_terms
 
 K_Z, K_POINT, K_A, K_B = "map_z", "map_point", "map_a", "map_b"  # non-widget keys: they survive navigation
 K_FOR, K_CTX, K_MS = "map_for", "map_ctx", "map_fragment_ms"
@@ -60,16 +61,7 @@ def sub(i: int) -> str:
 def latent_stats(path: str, mt: float) -> dict:
     """Slider ranges, the decoding centre and KL per dimension; mt keys the cache on the file's mtime."""
     enc = encode_test(path)
-    model = load_model(path).model
-    mu = enc["mu"]
-    lo, hi = np.percentile(mu, 0.5, axis=0), np.percentile(mu, 99.5, axis=0)  # (D,) each
-    pad = 0.1 * (hi - lo) + 1e-3
-    lo, hi = lo - pad, hi + pad
-    if model.generative:  # the prior's ±3σ must stay reachable, wherever the data sit
-        lo, hi = np.minimum(lo, -3.0), np.maximum(hi, 3.0)
-    kl = kl_per_dim(mu, enc["logvar"])
-    return {"lo": lo, "hi": hi, "centre": np.zeros(mu.shape[1]) if model.generative else mu.mean(0),
-            "kl": kl, "var": mu.var(0), "order": np.argsort(-(kl if model.generative else mu.var(0)), kind="stable")}
+    return code_stats(enc["mu"], enc["logvar"], load_model(path).model.generative)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)  # prepare() shows the one wait worth a spinner (t-SNE)
@@ -422,6 +414,10 @@ def map_panel(path: str, view: View, classes: tuple[str, ...]) -> None:
                                 if ckpt.model.generative else ""))
         st.toggle("Server-drawn map", key=CV.K_CLASSIC, help="The Plotly map, drawn on the server: every hover and "
                   "click is a round trip. For browsers where the canvas does not work.")
+    from ui.computation import computation_ui
+
+    computation_ui(ckpt, st.session_state.get(K_POINT), st.session_state.get(CV.K_DRAWN),  # follows each click
+                   decoder=None if reason else (CV.exported_parts(path)[0] or {}).get("decoder"))
     st.session_state[K_MS] = 1000 * (time.perf_counter() - t0)
     url_state.write()  # a click or a slider reruns only this fragment: the URL must follow it too
 

@@ -1,6 +1,9 @@
-"""Latent map helpers for the tabs below the map: traversals, interpolation, prior samples, export."""
+"""Latent map helpers for the tabs below the map: traversals, interpolation, prior samples, export, GIFs."""
 
 from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -8,6 +11,9 @@ import streamlit as st
 from ui.common import encode_test, load_model, mtime, png_bytes
 from ui.latent import MAX_SLIDERS, View, grid_images, latent_stats, sub
 from vae import explore
+from vae import gif as G
+from vae.codes import sweep_values
+from vae.config import ConfigError
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -16,8 +22,7 @@ def traversal_rows(path: str, mt: float, base: tuple[float, ...], steps: int) ->
     stats, model = latent_stats(path, mt), load_model(path).model
     rows = []
     for i in stats["order"][:MAX_SLIDERS]:
-        values = np.linspace(-3, 3, steps) if model.generative else np.linspace(stats["lo"][i], stats["hi"][i], steps)
-        imgs = explore.traversal(model, base, int(i), values)  # (steps, C, H, W)
+        imgs = explore.traversal(model, base, int(i), sweep_values(stats, int(i), steps, model.generative))  # (steps, C, H, W)
         label = (f"z{sub(i)} · KL {stats['kl'][i]:.2f} nats" if model.generative
                  else f"z{sub(i)} · Var(μ) {stats['var'][i]:.2f}")
         rows.append((label, explore.tile(imgs[None])))
@@ -52,3 +57,55 @@ def latents_csv(path: str) -> bytes:
     table = np.column_stack([np.asarray(c, dtype=np.float64).reshape(len(y), -1) for c in cols])
     lines = [",".join(head)] + [",".join([str(int(r[0])), str(int(r[1]))] + [f"{v:.6g}" for v in r[2:]]) for r in table]
     return ("\n".join(lines) + "\n").encode()
+
+
+# --- GIF export (vae/gif.py): built when the button is pressed, not on every rerun ---------------------------
+
+GIF_FRAMES = (10, 20, 30, 60)
+
+
+def traversal_gif(path: str, base: tuple[float, ...], frames: int) -> bytes:
+    stats, model = latent_stats(path, mtime(path)), load_model(path).model
+    z, cols = G.traversal(model, stats, base, [int(i) for i in stats["order"][: min(8, MAX_SLIDERS)]], frames)
+    return G.make_gif(model, z, cols)
+
+
+def interpolation_gif(path: str, a, b, method: str, frames: int) -> bytes:
+    model = load_model(path).model
+    return G.make_gif(model, *G.interpolation(model, a, b, frames, method))
+
+
+def grid_gif(path: str, dims: tuple[int, int], spacing: str, frames: int) -> bytes:
+    stats, model = latent_stats(path, mtime(path)), load_model(path).model
+    sweep = next(int(i) for i in stats["order"] if int(i) not in dims)  # the most used dim not on the grid
+    z, cols = G.grid_sweep(model, stats, dims, sweep, frames, n=10, spacing=spacing)
+    return G.make_gif(model, z, cols)
+
+
+def replay_of(path: str):
+    """The checkpoint's training replay (vae/replay.py), or None (older runs, or a damaged one: nothing to offer)."""
+    from vae.replay import ReplayError, read
+
+    try:
+        rep = read(load_model(path).replay, len(encode_test(path)["y"]))
+    except ReplayError:
+        return None
+    return rep if rep is not None and len(rep.epochs) >= 2 else None
+
+
+def replay_gif(path: str, frames: int) -> bytes:
+    return G.replay_gif(replay_of(path), encode_test(path)["y"], frames)
+
+
+def gif_export(path: str, kind: str, make, *args, key: str, note: str = "") -> None:
+    """A frames choice and a download button for one GIF; `make(path, *args, frames)` builds its bytes."""
+    c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
+    frames = c1.select_slider("GIF frames", GIF_FRAMES, value=30, key=f"{key}_frames")
+    try:
+        G.check_frames(frames)
+    except ConfigError as e:  # the operator set VAE_MAX_GIF_FRAMES below this choice
+        c2.caption(e.message)
+        return
+    c2.download_button("Export GIF", partial(make, path, *args, frames), file_name=f"{Path(path).stem}-{kind}.gif",
+                       mime="image/gif", on_click="ignore", key=key, icon=":material/download:")
+    c3.caption(f"An endlessly looping GIF, 10 frames a second{note}.")

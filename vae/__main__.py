@@ -1,5 +1,5 @@
-"""Command line: `python -m vae train|sweep|evaluate|info|import-onnx`. argparse becomes dataclasses here and nowhere
-else."""
+"""Command line: `python -m vae train|sweep|evaluate|info|gif|import-onnx`. argparse becomes dataclasses here and
+nowhere else."""
 
 from __future__ import annotations
 
@@ -106,6 +106,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="print a checkpoint's metadata as JSON")
     i.add_argument("checkpoint")
+
+    g = sub.add_parser("gif", help="an animated GIF of a traversal, an interpolation, a manifold-grid sweep "
+                       "or the training replay")
+    g.add_argument("checkpoint")
+    g.add_argument("--kind", required=True, help="traversal | interpolation | grid | replay")
+    g.add_argument("--dims", type=_ints, default=None, help="traversal: the dims to sweep (default: the 8 most "
+                   "used); grid: two grid dims then the dim to sweep, e.g. 0,1,2; replay: the two dims shown")
+    g.add_argument("--frames", type=int, default=30)
+    g.add_argument("--start", type=int, default=None, help="traversal: start at this test row's μ (default: the "
+                   "centre)")
+    g.add_argument("--from", dest="from_row", type=int, default=None, help="interpolation: first end, a test row")
+    g.add_argument("--to", dest="to_row", type=int, default=None, help="interpolation: last end, a test row")
+    g.add_argument("--method", default="linear", help="interpolation: linear | slerp")
+    g.add_argument("--grid", type=int, default=10, help="grid: decodes per side")
+    g.add_argument("--scale", type=int, default=None, help="integer upscaling (default: tiles of about 64 px)")
+    g.add_argument("--fps", type=float, default=10.0)
+    g.add_argument("--data-dir", default=None)
+    g.add_argument("--out", required=True, help="the .gif to write")
 
     o = sub.add_parser("import-onnx", help="import an encoder and a decoder exported to ONNX as a checkpoint")
     o.add_argument("--encoder", required=True, help="ENC.onnx: images (B, C, H, W) or (B, C*H*W) in [0, 1] -> "
@@ -293,6 +311,35 @@ def cmd_info(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gif(a: argparse.Namespace) -> int:
+    out = Path(a.out)
+    if out.suffix.lower() != ".gif":
+        raise ConfigError("out", "must end in .gif")
+    if out.is_dir() or (out.exists() and out.read_bytes()[:4] != b"GIF8"):
+        raise ConfigError("out", f"{out} exists and is not a GIF; refusing to overwrite it")
+    if (a.from_row is None) != (a.to_row is None):
+        raise ConfigError("from", "give both --from and --to, or neither")
+    from vae import data as data_mod
+    from vae.checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint
+    from vae.gif import checkpoint_gif
+    from vae.replay import ReplayError
+    from vae.replay import read as read_replay
+
+    ckpt = load_checkpoint(a.checkpoint)
+    test = data_mod.load(data_mod.config_from_info(ckpt.data, data_dir=a.data_dir)).test
+    ends = None if a.from_row is None else (a.from_row, a.to_row)
+    try:
+        replay = read_replay(ckpt.replay, len(test)) if a.kind == "replay" else None
+    except ReplayError as e:
+        raise CheckpointError(f"{Path(a.checkpoint).name}: {e}") from e
+    data = checkpoint_gif(ckpt.model, test.x, test.y.numpy(), kind=a.kind, frames=a.frames, dims=a.dims,
+                          start=a.start, ends=ends, replay=replay, method=a.method, grid=a.grid, scale=a.scale,
+                          fps=a.fps)
+    atomic_write_bytes(out, data)
+    print(json.dumps({"out": str(out), "kind": a.kind, "frames": a.frames, "bytes": len(data)}))
+    return 0
+
+
 def cmd_import_onnx(a: argparse.Namespace) -> int:
     import time
 
@@ -326,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return cmd_train(args, argv)
-        commands = {"evaluate": cmd_evaluate, "info": cmd_info, "sweep": cmd_sweep, "import-onnx": cmd_import_onnx}
+        commands = {"evaluate": cmd_evaluate, "info": cmd_info, "sweep": cmd_sweep, "gif": cmd_gif,
+                    "import-onnx": cmd_import_onnx}
         return commands[args.command](args)
     except ConfigError as e:  # a bad argument: exit 2, like argparse's own errors
         print(f"error: invalid {e.field}: {e.message}", file=sys.stderr)

@@ -34,6 +34,7 @@ MAX_BYTES = 256 * 1024**2  # far above any model this app trains; refuse before 
 MAX_HEADER_BYTES = schema.MAX_HEADER_BYTES  # read on every listing: a many-MB header would slow every page
 HISTORY_BUDGET = MAX_HEADER_BYTES // 2  # the writer keeps its history well inside what the reader accepts
 OPTIM_PREFIX = "optim."
+REPLAY_PREFIX = "replay."  # vae/replay.py's tensors: the training replay, not weights
 DTYPES = ("F32", "F16", "BF16", "F64")  # weights only ever need these; exotic ones (float8, ...) are refused
 MAX_TENSORS = 1024
 MAX_DIMS = 4
@@ -49,6 +50,7 @@ class Checkpoint:
     meta: dict[str, Any]
     path: Path | None = None
     optimizer_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    replay: dict[str, torch.Tensor] = field(default_factory=dict)  # vae/replay.py reads it
 
     @property
     def model_config(self) -> ModelConfig:
@@ -117,6 +119,7 @@ def save_checkpoint(
     history: list[dict] | None = None,
     extra: dict | None = None,
     optimizer_state: dict[str, torch.Tensor] | None = None,
+    replay: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     path = Path(path)
     if path.suffix != SUFFIX:
@@ -124,6 +127,8 @@ def save_checkpoint(
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     for k, v in (optimizer_state or {}).items():
         tensors[OPTIM_PREFIX + k] = v.detach().to("cpu").contiguous()
+    for k, v in (replay or {}).items():
+        tensors[REPLAY_PREFIX + k] = v.detach().to("cpu").contiguous()
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -231,8 +236,9 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         tensors = st_load_file(str(path))  # memory-mapped read: no second copy of the file in memory
     except Exception as e:  # safetensors raises its own error types for malformed data
         raise CheckpointError(f"{path.name}: tensor data is corrupt ({e})") from e
-    weights = {k: v for k, v in tensors.items() if not k.startswith(OPTIM_PREFIX)}
+    weights = {k: v for k, v in tensors.items() if not k.startswith((OPTIM_PREFIX, REPLAY_PREFIX))}
     optim = {k[len(OPTIM_PREFIX):]: v for k, v in tensors.items() if k.startswith(OPTIM_PREFIX)}
+    replay = {k[len(REPLAY_PREFIX):]: v for k, v in tensors.items() if k.startswith(REPLAY_PREFIX)}
     # shapes come from a model on the meta device (no memory), so a header that asks for a huge model
     # is refused by the shape check below before anything is allocated
     with torch.device("meta"):
@@ -255,7 +261,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     # assign=True adopts the loaded tensors as the weights: no random initialisation, no extra copy
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in weights.items()}, assign=True)
     model.to(device).eval()
-    return Checkpoint(model=model, meta=meta, path=path, optimizer_state=optim)
+    return Checkpoint(model=model, meta=meta, path=path, optimizer_state=optim, replay=replay)
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -21,6 +21,8 @@ from vae.checkpoint import load_checkpoint, save_checkpoint, update_metadata
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.errors import VaeError
 from vae.model import build_model
+from vae import replay as replay_mod
+from vae.replay import Recorder
 from vae.train import TC_TERMS, Progress, TrainState, choose_device, optimizer_tensors, train
 
 LOG_SUFFIX = ".log.jsonl"
@@ -121,22 +123,37 @@ def run_training(
         model.to(device)
         _remove_stale_temps(out_path)
         train_x, test_x = split.train.x.to(device), split.test.x.to(device)
+        recorder = Recorder(test_x, ckpt.replay if resume is not None else None) if len(test_x) else None
         log.write("data", info=split.info, device=str(device))
         last_line = [0.0]
         saved = [False]  # whether this run has written out_path (an older file there is not ours to touch)
+
+        steps_per_epoch = max(1, -(-len(train_x) // train_cfg.batch_size))
+        snap = {"at": time.perf_counter(), "epoch_step": 0}  # the replay's last snapshot; steps before this epoch
 
         def on_progress(p: Progress) -> None:
             now = time.perf_counter()
             if p.kind == "epoch" or now - last_line[0] >= PROGRESS_INTERVAL_S:
                 last_line[0] = now
                 log.write(p.kind, **_finite(p.to_dict()))
+            if p.kind == "epoch":
+                snap.update(at=now, epoch_step=p.step)
+            elif recorder is not None and now - snap["at"] >= replay_mod.WITHIN_EPOCH_S:  # a long epoch, on its way
+                snap["at"] = now
+                done = min(p.step - snap["epoch_step"], steps_per_epoch - 1)  # steps into this epoch
+                recorder.record(model, p.epoch - 1 + done / steps_per_epoch)
             if callback is not None:
                 callback(p)
 
         def on_epoch_end(state: TrainState) -> None:
             optim = optimizer_tensors(model, state.optimizer) if (save_optimizer and state.optimizer) else None
+            extra = {"status": "done" if state.final else "running"}
+            if recorder is not None:  # the test subset's means after this epoch (vae/replay.py)
+                recorder.record(model, state.epoch)
+                extra["replay"] = recorder.summary()
             save_checkpoint(out_path, model, train=train_cfg, data=split.info, history=_finite_list(state.history),
-                            optimizer_state=optim, extra={"status": "done" if state.final else "running"})
+                            optimizer_state=optim, extra=extra,
+                            replay=recorder.tensors() if recorder is not None else None)
             saved[0] = True
             log.write("checkpoint", epoch=state.epoch, path=str(out_path))
 

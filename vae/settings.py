@@ -58,3 +58,9 @@ PROGRAM_ACTIVATION = Limit("VAE_MAX_ACTIVATION", 65_536, "numbers per image")
 def single_user() -> bool:
     """VAE_SINGLE_USER=1: one trusted user (a teacher's laptop); anyone may stop any run."""
     return os.environ.get("VAE_SINGLE_USER", "").strip().lower() in ("1", "true", "yes", "on")
+# GIF export (vae/gif.py): frames per GIF, pixels per frame side, and frames × width × height in all
+GIF_FRAMES = Limit("VAE_MAX_GIF_FRAMES", 120, "frames")
+GIF_SIDE = Limit("VAE_MAX_GIF_SIDE", 1024, "px per frame side")
+GIF_PIXELS = Limit("VAE_MAX_GIF_MPIXELS", 40, "million pixels (frames × width × height)", 1_000_000)
+# training replay (vae/replay.py): the recorded posterior means in one checkpoint
+REPLAY_SIZE = Limit("VAE_MAX_REPLAY_MB", 4, "MB", MB)
