@@ -324,10 +324,10 @@ def _stop(mgr: JobManager, job_id: str) -> None:
 def stop_button(mgr: JobManager, s: JobStatus | None) -> None:
     """Stop (or cancel) for the visitor who started the shown run, drawn by the main script, not the poller.
 
-    A button inside a fragment that reruns itself twice a second loses clicks on a busy machine (the click's rerun
-    and the timer's collide); a main-script button is an ordinary whole-page event. It is drawn while the run is
-    live when the page runs, and the whole-page run that the poller asks for when the run ends takes it away; a
-    click that lands in between stops a run that has already ended, which does nothing.
+    Outside the poller, the click is an ordinary whole-page event that never has to share a rerun with the
+    fragment's own timer, and the poller keeps one slot fewer. It is drawn while the run is live when the page runs;
+    the whole-page run that the poller asks for when the run ends takes it away; a click that lands in between
+    stops a run that has already ended, which does nothing.
     """
     if s is not None and s.active and mgr.can_stop(s.id, owner_id()):
         st.button("Stop", key=f"train_stop_{s.id}", on_click=_stop, args=(mgr, s.id),
