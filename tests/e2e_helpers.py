@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -486,3 +487,32 @@ def sweep_wait_done(page, timeout: float = 180.0) -> None:
             return
         page.wait_for_timeout(1000)
     raise TimeoutError(f"sweep not finished after {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def served_browser(tmp_path: Path, env: dict | None = None):
+    """A real server on its own runs folder and a headless Chromium: yields (server, browser, runs).
+
+    A missing browser skips the test, or fails it under VAE_REQUIRE_BROWSER=1 (CI). The server's log tail is
+    printed at the end, which pytest shows only when the test fails.
+    """
+    import pytest
+
+    why = browser_missing_reason()
+    if why:
+        (pytest.fail if os.environ.get("VAE_REQUIRE_BROWSER") == "1" else pytest.skip)(f"no headless browser: {why}")
+    from playwright.sync_api import sync_playwright
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    server = start_server(runs_dir=runs, log_path=tmp_path / "streamlit.log", env=env)
+    try:
+        with sync_playwright() as pw:
+            browser = launch_browser(pw)
+            try:
+                yield server, browser, runs
+            finally:
+                print(f"streamlit log tail:\n{server.log_tail(3000)}")
+                browser.close()
+    finally:
+        server.stop()

@@ -4,7 +4,6 @@ the page must never go blank (issue: "Bad delta path index" after Start training
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
@@ -12,35 +11,21 @@ import pytest
 import e2e_helpers as e2e
 from vae.jobs import JobManager
 
-REQUIRE = os.environ.get("VAE_REQUIRE_BROWSER") == "1"
 N_RUNS = 30
 FINAL = ("done", "stopped", "failed", "diverged")
 
 
 @pytest.fixture
 def classroom(tmp_path):
-    why = e2e.browser_missing_reason()
-    if why:
-        (pytest.fail if REQUIRE else pytest.skip)(f"no headless browser: {why}")
-    from playwright.sync_api import sync_playwright
-
-    runs = tmp_path / "runs"
-    runs.mkdir()
     # the warm worker is the production path (a run starts in well under a second); tests elsewhere use cold runs
-    server = e2e.start_server(runs_dir=runs, log_path=tmp_path / "streamlit.log", env={"VAE_WARM_WORKER": "1"})
-    errors: list[str] = []
-    try:
-        with sync_playwright() as pw:
-            browser = e2e.launch_browser(pw)
-            page = e2e.new_page(browser, errors)
-            try:
-                yield server, browser, page, errors, runs
-            finally:
-                page.screenshot(path=str(tmp_path / "last.png"))
-                print(f"last screenshot: {tmp_path / 'last.png'}\nstreamlit log tail:\n{server.log_tail(3000)}")
-                browser.close()
-    finally:
-        server.stop()
+    with e2e.served_browser(tmp_path, env={"VAE_WARM_WORKER": "1"}) as (server, browser, runs):
+        errors: list[str] = []
+        page = e2e.new_page(browser, errors)
+        try:
+            yield server, browser, page, errors, runs
+        finally:
+            page.screenshot(path=str(tmp_path / "last.png"))
+            print(f"last screenshot: {tmp_path / 'last.png'}")
 
 
 def _main_text(page) -> str:

@@ -3,37 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 import e2e_helpers as e2e
 import live_helpers as live
 
-REQUIRE = os.environ.get("VAE_REQUIRE_BROWSER") == "1"
 
 
 @pytest.fixture
 def live_browser(tmp_path):
-    why = e2e.browser_missing_reason()
-    if why:
-        (pytest.fail if REQUIRE else pytest.skip)(f"no headless browser: {why}")
-    from playwright.sync_api import sync_playwright
-
-    runs = tmp_path / "runs"
-    runs.mkdir()
     # the app's default: jobs through the warm worker (conftest turns it off for in-process tests only)
-    server = e2e.start_server(runs_dir=runs, log_path=tmp_path / "streamlit.log", env={"VAE_WARM_WORKER": "1"})
-    try:
-        with sync_playwright() as pw:
-            browser = e2e.launch_browser(pw)
-            try:
-                yield server, browser, runs
-            finally:
-                print(f"streamlit log tail:\n{server.log_tail(3000)}")
-                browser.close()
-    finally:
-        server.stop()
+    with e2e.served_browser(tmp_path, env={"VAE_WARM_WORKER": "1"}) as served:
+        yield served
 
 
 @pytest.mark.slow
