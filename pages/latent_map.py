@@ -8,7 +8,9 @@ import streamlit as st
 from ui import latent as L
 from ui import latent_tabs as T
 from ui.common import current_checkpoint, encode_test, md, mtime
+from ui.attributes import attributes_tab
 from ui.notes import teaching_notes
+from ui.replay import replay_ui
 from vae.analysis import collapse_verdict
 from vae.metrics import active_units
 
@@ -28,8 +30,8 @@ if verdict and verdict[0] == "error":  # full collapse only; a few idle dims are
                "See **Reconstruction & KL**.", icon="⚠️")
 
 top = st.container()  # the map goes above the tabs, though the grid settings in a tab are read first
-t_grid, t_trav, t_interp, t_prior, t_export = st.tabs(
-    ["Manifold grid", "Traversals", "Interpolation", "Prior samples", "Export"])
+t_grid, t_trav, t_interp, t_prior, t_attr, t_replay, t_export = st.tabs(
+    ["Manifold grid", "Traversals", "Interpolation", "Prior samples", "Attribute vectors", "Training replay", "Export"])
 with top:
     view = L.view_ui(path, model, t_grid)
     caption.caption(f"{md(Path(path).stem)}: {kind}, {d}-D latent. Each dot is one test image at its posterior mean μ, "
@@ -83,6 +85,12 @@ with t_prior:
                    "decodes of z ~ N(0, I) show the decoder off its data, not samples of digits.")
     L.crisp(T.prior_grid(path, mtime(path), seed, 4, 8), 640,
             caption=f"32 decodes of z ~ N(0, I), seed {seed}.")
+
+with t_attr:
+    attributes_tab(path, classes)
+
+with t_replay:
+    replay_ui(path, key="map_replay", method=view.method, dims=view.dims)
 
 with t_export:
     c1, c2 = st.columns(2)

@@ -364,6 +364,9 @@ def _live(job_id: str | None, mode: tuple[bool, bool]) -> None:
     _status_line(mgr, shown)
     action(mgr, shown)
     charts(mgr, shown, "train_live")
+    from ui.replay import train_slot  # issue 20: the epoch scrubber and play button, live and finished
+
+    train_slot(shown)
     st.subheader("Recent runs")
     runs_table(jobs)
     if now != mode:  # a run started or ended: the rest of the page (notes, open button, poll rate) must follow

@@ -1,7 +1,7 @@
 """The view in the URL (st.query_params): a reload keeps your place, and a copied link opens the same view.
 
 The URL holds only IDs and numbers, never a path: `ckpt` (a run-store ID such as demo/digits-3-vae) on every
-page; on the Latent map `pt` (clicked test row), `z`, pins `a` and `b` (`i<row>` for a test image, or numbers), `proj`, `dx`, `dy`;
+page; on the Latent map `pt` (clicked test row), `z`, pins `a` and `b` (`i<row>` for a test image, or numbers), `proj`, `dx`, `dy`, named attribute vectors `vec` (ui/attributes.py);
 `cmp` on Compare, `job` on Train, `pick` on Checkpoints. Everything read from a URL is checked against what
 exists here (IDs in the store, rows in the test set, one number per latent dimension, finite and bounded); a
 value that fails is dropped and the page says so, the rest of the link still applies.
@@ -128,7 +128,7 @@ def _restore_map(url: dict[str, str], notes: list[str]) -> None:
     from ui import latent as L
 
     path = current_path()
-    if path is None or not (set(url) & {"pt", "z", "a", "b", "proj", "dx", "dy"}):
+    if path is None or not (set(url) & {"pt", "z", "a", "b", "proj", "dx", "dy", "vec"}):
         return
     ss, path = st.session_state, str(path)
     d = load_model(path).model.config.latent_dim
@@ -171,6 +171,9 @@ def _restore_map(url: dict[str, str], notes: list[str]) -> None:
                     bad.append(name)
                 else:
                     ss[key] = v
+    from ui import attributes  # issue 20: named attribute vectors (`vec`)
+
+    attributes.restore_url(url, d, bad)
     if bad:
         notes.append(f"ignored the link's {', '.join(bad)}: not valid for this {d}-D checkpoint "
                      f"with {n} test images")
@@ -225,6 +228,9 @@ def _map_params() -> dict[str, str]:
     for key, name in (("map_method", "proj"), (L.K_DX, "dx"), (L.K_DY, "dy")):
         if ss.get(key) is not None:
             out[name] = str(ss[key])
+    from ui import attributes
+
+    out.update(attributes.url_params())
     return out
 
 
