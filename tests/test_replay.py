@@ -63,6 +63,16 @@ def test_info_reports_the_replay(three_epochs):
     assert info["bytes"] == 3 * 359 * 2 * 2
 
 
+@pytest.mark.parametrize("name,epochs", [("digits-2-ae", 200), ("digits-3-vae", 200), ("digits-4-beta2-vae", 200),
+                                         ("digits-5-vae-z8", 109), ("digits-6-beta4-vae-collapsed", 200)])
+def test_bundled_digits_demos_carry_their_replay(name, epochs):
+    """scripts/make_demos.sh rebuilt them with the replay: every epoch of the 2-D ones; the z = 8 one thinned within
+    its 1 MB cap (VAE_MAX_REPLAY_MB=1 there), first and last epochs kept."""
+    rep = R.read(load_checkpoint(ROOT / f"checkpoints/demos/{name}.safetensors").replay, 359)
+    assert rep is not None and len(rep.epochs) == epochs and rep.epochs[0] == 1 and rep.epochs[-1] == 200
+    assert rep.mu.shape[1] == 359 and rep.mu.size * R.BYTES_PER_VALUE <= 1024**2
+
+
 def test_thinning_keeps_the_replay_within_its_budget():
     kept = R.thin(list(range(1, 101)), 1000, 10_000)
     assert len(kept) <= 10 and kept[0] == 1 and kept[-1] == 100 and kept == sorted(set(kept))
@@ -143,9 +153,10 @@ def test_replay_gif_refusals(tiny_ckpts, tmp_path):
         G.replay_gif(one, np.zeros(3), 5)
     with pytest.raises(ConfigError, match="no training replay"):
         G.replay_gif(None, np.zeros(3), 5)
-    r = subprocess.run([sys.executable, "-m", "vae", "gif", str(ROOT / "checkpoints/demos/digits-3-vae.safetensors"),
-                        "--kind", "replay", "--out", str(tmp_path / "r.gif")], cwd=ROOT, capture_output=True,
-                       text=True, timeout=60)
+    ck = load_checkpoint(tiny_ckpts["vae"])  # saved again without its replay, as runs from before replays were
+    old = save_checkpoint(tmp_path / "old.safetensors", ck.model, data=ck.data)
+    r = subprocess.run([sys.executable, "-m", "vae", "gif", str(old), "--kind", "replay", "--out",
+                        str(tmp_path / "r.gif")], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "no training replay" in r.stderr
 
 

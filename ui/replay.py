@@ -74,6 +74,8 @@ def _frames(path: str, mt: float, method: str, dims: tuple[int, int] | None) -> 
     xy = positions(rep.mu[keep], labels, origin, basis)  # (E', N, 2)
     lo, hi = xy.reshape(-1, 2).min(0), xy.reshape(-1, 2).max(0)
     pad = 0.05 * (hi - lo) + 1e-3
+    f_lo, f_hi = xy.min(1), xy.max(1)  # (E', 2): each epoch's own extent, for "fit each epoch"
+    f_pad = 0.05 * (f_hi - f_lo) + 1e-3
     colour = ColourBy.labels(test.y.numpy(), tuple(ckpt.data.get("classes") or ()))
     part = P.make_part({
         "n": int(len(rep.rows)), "epochs": [float(e) for e in rep.epochs[keep]],
@@ -81,6 +83,8 @@ def _frames(path: str, mt: float, method: str, dims: tuple[int, int] | None) -> 
         "codes": colour.for_rows(rep.rows).astype("u1" if len(colour.names) <= 256 else "<u2").tobytes(),
         "names": list(colour.names), "palette": list(colour.palette), "title": colour.title,
         "bounds": [float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1])],
+        "frame_bounds": np.column_stack([f_lo[:, 0] - f_pad[:, 0], f_hi[:, 0] + f_pad[:, 0], f_lo[:, 1] - f_pad[:, 1],
+                                         f_hi[:, 1] + f_pad[:, 1]]).round(6).tolist(),
         "axes": axes})
     return {"part": part, "recorded": len(rep.epochs), "shown": len(keep), "points": len(rep.rows),
             "last": float(rep.epochs[-1])}
@@ -117,7 +121,7 @@ def replay_ui(path, *, key: str, method: str = "dims", dims: tuple[int, int] | N
     thinned = "" if got["shown"] == got["recorded"] else f", {got['shown']} of them sent to this page"
     title = (f"Training replay: the posterior means μ of {got['points']:,} test images after each of "
              f"{got['recorded']} recorded epochs{thinned}. Drag the epoch slider or press Play: it runs in your "
-             "browser.")
+             "browser. “Fixed axes” keeps one scale for every epoch; off, the view follows the codes.")
     data = {"frames": got["part"], "frames_key": got["part"].key, "title": title, "start": start}
     RC.player(P.payload(data), key=key, on_failed=lambda: _failed(key), on_need_static=lambda: _need_static(key))
     return True

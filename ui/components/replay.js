@@ -29,6 +29,11 @@ class ReplayPlayer {
     this.scrub.min = "0";
     this.scrub.step = "0.01";
     this.scrub.setAttribute("aria-label", "epoch");
+    const fix = vrEl("label", "vc-status", bar);
+    this.fixed = vrEl("input", "", fix);
+    this.fixed.type = "checkbox";
+    vrEl("span", "", fix).textContent = " Fixed axes";
+    this.fixed.addEventListener("change", () => this.draw());
     this.t = 0;
     this.playing = false;
     this.stats = { draws: 0, plays: 0 };
@@ -54,6 +59,7 @@ class ReplayPlayer {
     this.codes = f.codes;
     this.palette = f.palette;
     this.bounds = f.bounds;
+    this.frameBounds = f.frame_bounds || null;  // (E, 4): each epoch's own extent
     this.axes = f.axes || ["", ""];
     this.speed = (this.E - 1) / Math.min(VR_SECONDS[1], Math.max(VR_SECONDS[0], (this.E - 1) / 10));
     this.makeLegend(f.names, f.palette, f.title);
@@ -80,7 +86,6 @@ class ReplayPlayer {
     this.h = h;
     this.cv.width = Math.round(w * dpr);
     this.cv.height = Math.round(h * dpr);
-    this.cv.style.height = `${h}px`;
     this.cv.getContext("2d").setTransform(dpr, 0, 0, dpr, 0, 0);
   }
 
@@ -98,9 +103,17 @@ class ReplayPlayer {
     return this.E > 1 ? (1 - w) * this.epochs[i] + w * this.epochs[i + 1] : this.epochs[0];
   }
 
+  // the view: every epoch's extent ("Fixed axes"), or this moment's, between the two epochs' own extents
+  viewBounds() {
+    if (this.fixed.checked || !this.frameBounds) return this.bounds;
+    const i = Math.min(Math.floor(this.t), Math.max(this.E - 2, 0)), w = this.E > 1 ? this.t - i : 0;
+    const a = this.frameBounds[i], b = this.frameBounds[Math.min(i + 1, this.E - 1)];
+    return a.map((v, k) => (1 - w) * v + w * b[k]);
+  }
+
   toScreen(x, y) {
     // one scale on both axes (the clusters keep their shape), the bounds centred
-    const [x0, x1, y0, y1] = this.bounds, m = 14;
+    const [x0, x1, y0, y1] = this.view, m = 14;
     const s = Math.min((this.w - 2 * m) / (x1 - x0), (this.h - 2 * m) / (y1 - y0));
     const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
     return [this.w / 2 + (x - cx) * s, this.h / 2 - (y - cy) * s];
@@ -115,12 +128,13 @@ class ReplayPlayer {
   draw() {
     const g = this.cv.getContext("2d"), xy = this.positions(this.t);
     this.current = xy;
+    this.view = this.viewBounds();
     g.fillStyle = "#fff";
     g.fillRect(0, 0, this.w, this.h);
     g.fillStyle = "#666";
     g.font = "12px sans-serif";
     g.fillText(this.axes[0], this.w - 8 - g.measureText(this.axes[0]).width, this.h - 6);
-    g.fillText(this.axes[1], 8, this.h - 6);
+    g.fillText(this.axes[1], 8, 40);
     for (let k = 0; k < this.N; k++) {
       const [px, py] = this.toScreen(xy[2 * k], xy[2 * k + 1]);
       g.fillStyle = this.palette[this.codes[k]] || "#999";

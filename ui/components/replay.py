@@ -13,7 +13,7 @@ NOTICE = ('<div class="vc-noscript" role="status">The replay player has not star
           'browser. The replay GIF (Latent map, Export) shows the same animation.</div>')
 CSS = """
 .vr-stage { position: relative; width: 100%; max-width: 560px; border: 1px solid #ddd; border-radius: 6px; }
-.vr-stage canvas { display: block; width: 100%; }
+.vr-stage canvas { display: block; width: 100%; height: auto; }
 .vr-epoch { position: absolute; left: 8px; top: 6px; font-weight: 600; background: rgba(255,255,255,0.8); padding: 0 4px; }
 .vr-controls { display: flex; gap: 8px; align-items: center; margin: 6px 0; max-width: 560px; }
 .vr-scrub { flex: 1 1 auto; }
