@@ -155,6 +155,7 @@ def test_a_name_is_shown_as_text_not_markup(runs_dir):
     at = _app({"ckpt": "demo/digits-3-vae", "vec": V.format_vectors([V.Named(name, (1.0, 0.5))])})
     assert at.session_state["map_vectors"][0]["name"] == name  # kept as it is, shown escaped
     at.selectbox(key="map_attr_use").set_value(name).run()
+    at.toggle(key="map_attr_show_view").set_value(True).run()
     assert not at.exception
     spec = [c.proto.spec for c in at.get("plotly_chart") if "along" in c.proto.spec]
     assert spec and "<b>" not in spec[0].split("along", 1)[1][:80] and "&lt;b&gt;" in spec[0]
@@ -183,3 +184,31 @@ def test_the_analogy_row_decodes_a_minus_b_plus_c(runs_dir):
         ref = model.decode(torch.tensor(np.stack([a, b, c, want]), dtype=torch.float32)).numpy()  # (4, 1, 8, 8)
     np.testing.assert_allclose(imgs, ref, atol=1e-6)
     assert np.abs(imgs[3] - imgs[2]).max() > 0.05  # A − B + C is not C: the row shows a change
+
+
+def test_a_selection_on_the_projection_view_becomes_a_group(runs_dir):
+    from ui.common import encode_test, resolve
+
+    at = _app({"ckpt": "demo/digits-3-vae"})
+    at.toggle(key="map_attr_show_view").set_value(True).run()
+    rows = [3, 10, 42, 77]
+    at.session_state["map_attr_sel"] = rows  # what a lasso on the view leaves (ui.attributes._on_select)
+    at.run()
+    at.button(key="map_attr_take_A").click().run()
+    assert not at.exception
+    assert at.session_state["map_attr_by_A"] == "selection" and at.session_state["map_attr_rows_A"] == rows
+    enc = encode_test(resolve("demo/digits-3-vae"))
+    v = enc["mu"][enc["y"] == 1].mean(0) - enc["mu"][rows].mean(0)  # B is still label 1
+    shown = [m.value for m in at.markdown if m.value.startswith("v = mean")]
+    assert shown and "a selection of 4 images" in read_as_shown(shown[0])
+    assert f"|v| = {np.linalg.norm(v):.3g}" in shown[0]
+
+
+def test_on_select_keeps_the_selected_rows(monkeypatch):
+    from ui import attributes as UA
+
+    state = {UA.VIEW_KEY: {"selection": {"points": [{"customdata": 5}, {"customdata": [9]}, {"customdata": "x"},
+                                                    {"customdata": 5}, {}]}}}
+    monkeypatch.setattr(UA.st, "session_state", state)
+    UA._on_select()
+    assert state[UA.K_SEL] == [5, 9]

@@ -1,6 +1,6 @@
 """The Latent map's Attribute vectors tab: a direction v = mean μ(B) − mean μ(A) from two groups (by label, by a
 generative factor's level, or by a box/lasso selection on the projection view), z + k·v decoded live in the page,
-the analogy A − B + C from three pins, the test codes projected onto v, and named vectors kept in the URL (`vec`).
+the analogy A − B + C from three pins, the test codes projected onto v, and named vectors kept in the URL (`vec`, ui/attribute_link.py).
 
 The maths is vae/attributes.py. Session keys (all `map_`, so they reset when another checkpoint is opened):
   map_vectors        [{'name', 'v'}], the named vectors, mirrored into the URL
@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui import payload as P
+from ui.attribute_link import K_VECTORS
 from ui.colour import ColourBy
 from ui.common import current_data, encode_test, load_model, md, mtime, plain
 from ui.components import attribute as AC
@@ -24,12 +25,11 @@ from vae import explore, wire
 from vae import attributes as V
 from vae.export import ExportError, export_model
 
-K_VECTORS, K_C, K_SEL, K_USE, K_ERR = "map_vectors", "map_pin_c", "map_attr_sel", "map_attr_use", "map_attr_err"
+K_C, K_SEL, K_USE, K_ERR = "map_pin_c", "map_attr_sel", "map_attr_use", "map_attr_err"
 K_ROWS = {"A": "map_attr_rows_A", "B": "map_attr_rows_B"}
 K_BY = {"A": "map_attr_by_A", "B": "map_attr_by_B"}
 K_FAILED, SLIDER_KEY, VIEW_KEY = "map_attr_failed", "map_attr_slider", "map_attr_view"
 PAIR = "(this pair)"  # the vector choice meaning "the groups above", not a kept name
-URL_PARAM = "vec"
 KMAX = 2.0  # the slider's k range: ±2 lengths of v
 STRIP = (-2, -1, 0, 1, 2)
 IMG = 96
@@ -70,7 +70,7 @@ def group_ui(col, name: str, y: np.ndarray, classes, test) -> tuple[np.ndarray, 
         return V.rows_where(test.factors[:, k].numpy(), lv), f"{f} = {levels[lv]}"
     rows = np.asarray(st.session_state.get(K_ROWS[name]) or [], dtype=np.int64)
     col.caption(f"{len(rows)} test images chosen on the projection view below." if len(rows) else
-                f"Select points on the projection view below (box or lasso), then press “Selection → {name}”.")
+                f"Turn on the projection view below, select points (box or lasso), then press “Selection → {name}”.")
     return rows, f"a selection of {len(rows)} images"
 
 
@@ -206,7 +206,10 @@ def analogy_ui(model) -> None:
 
 def projection_ui(path: str, mu: np.ndarray, y: np.ndarray, classes, v: np.ndarray, name: str) -> None:
     """The test codes seen along v (x: the projection on v/|v|; y: their main direction orthogonal to v), as the
-    Embedding Projector's custom projection; a box or lasso selection here can become group A or B."""
+    Embedding Projector's custom projection; a box or lasso selection here can become group A or B. Behind a toggle:
+    the tab is built on every run of the page, and the figure is the costly part."""
+    if not st.toggle("Projection view: the codes along v (box or lasso to choose a group)", key="map_attr_show_view"):
+        return
     try:
         origin, basis = V.projection_basis(mu, v)
     except V.VectorError as e:
@@ -232,22 +235,3 @@ def projection_ui(path: str, mu: np.ndarray, y: np.ndarray, classes, v: np.ndarr
     for col, g in ((c1, "A"), (c2, "B")):
         col.button(f"Selection → {g}", key=f"map_attr_take_{g}", on_click=_take_selection, args=(g,), disabled=not sel)
     c3.caption(f"{len(sel)} points selected" if sel else "Drag a lasso (or pick the box tool) to select points.")
-
-
-# --- the URL (ui/url_state.py calls these) ---------------------------------------------------------------------
-
-
-def restore_url(url: dict[str, str], d: int, bad: list[str]) -> None:
-    """The link's named vectors, when every one of them is valid for this d-D checkpoint; else none, noted in bad."""
-    if URL_PARAM not in url:
-        return
-    got = V.parse_vectors(url[URL_PARAM], d)
-    if got is None:
-        bad.append(URL_PARAM)
-        return
-    st.session_state[K_VECTORS] = [{"name": n.name, "v": list(n.v)} for n in got]
-
-
-def url_params() -> dict[str, str]:
-    kept = st.session_state.get(K_VECTORS) or []
-    return {URL_PARAM: V.format_vectors([V.Named(n["name"], tuple(n["v"])) for n in kept])} if kept else {}

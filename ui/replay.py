@@ -15,7 +15,7 @@ from ui import payload as P
 from ui.colour import ColourBy
 from ui.common import load_model, load_split, mtime
 from ui.components import replay as RC
-from vae import explore
+from vae import explore, wire
 from vae.errors import VaeError
 from vae.replay import ReplayError, read
 
@@ -79,7 +79,7 @@ def _frames(path: str, mt: float, method: str, dims: tuple[int, int] | None) -> 
     colour = ColourBy.labels(test.y.numpy(), tuple(ckpt.data.get("classes") or ()))
     part = P.make_part({
         "n": int(len(rep.rows)), "epochs": [float(e) for e in rep.epochs[keep]],
-        "xy": {"dtype": "f16", "shape": list(xy.shape), "data": xy.astype("<f2").tobytes()},
+        "xy": wire.encode_tensor(xy, "f16"),  # (E', N, 2); VaeOps.f32 reads it
         "codes": colour.for_rows(rep.rows).astype("u1" if len(colour.names) <= 256 else "<u2").tobytes(),
         "names": list(colour.names), "palette": list(colour.palette), "title": colour.title,
         "bounds": [float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1])],

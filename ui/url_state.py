@@ -1,7 +1,7 @@
 """The view in the URL (st.query_params): a reload keeps your place, and a copied link opens the same view.
 
 The URL holds only IDs and numbers, never a path: `ckpt` (a run-store ID such as demo/digits-3-vae) on every
-page; on the Latent map `pt` (clicked test row), `z`, pins `a` and `b` (`i<row>` for a test image, or numbers), `proj`, `dx`, `dy`, named attribute vectors `vec` (ui/attributes.py);
+page; on the Latent map `pt` (clicked test row), `z`, pins `a` and `b` (`i<row>` for a test image, or numbers), `proj`, `dx`, `dy`, named attribute vectors `vec` (ui/attribute_link.py);
 `cmp` on Compare, `job` on Train, `pick` on Checkpoints. Everything read from a URL is checked against what
 exists here (IDs in the store, rows in the test set, one number per latent dimension, finite and bounded); a
 value that fails is dropped and the page says so, the rest of the link still applies.
@@ -171,9 +171,9 @@ def _restore_map(url: dict[str, str], notes: list[str]) -> None:
                     bad.append(name)
                 else:
                     ss[key] = v
-    from ui import attributes  # issue 20: named attribute vectors (`vec`)
+    from ui import attribute_link  # issue 20: named attribute vectors (`vec`)
 
-    attributes.restore_url(url, d, bad)
+    attribute_link.restore_url(url, d, bad)
     if bad:
         notes.append(f"ignored the link's {', '.join(bad)}: not valid for this {d}-D checkpoint "
                      f"with {n} test images")
@@ -228,9 +228,9 @@ def _map_params() -> dict[str, str]:
     for key, name in (("map_method", "proj"), (L.K_DX, "dx"), (L.K_DY, "dy")):
         if ss.get(key) is not None:
             out[name] = str(ss[key])
-    from ui import attributes
+    from ui import attribute_link
 
-    out.update(attributes.url_params())
+    out.update(attribute_link.url_params())
     return out
 
 
