@@ -162,6 +162,8 @@ def slide_ui(path: str, model, z: np.ndarray, v: np.ndarray, name: str) -> None:
                 "strip": list(STRIP), "name": name}
         AC.slider(P.payload(data), key=SLIDER_KEY, on_failed=_failed, on_need_static=_need_static)
         return
+    why = st.session_state.get(K_FAILED) or (None if part is not None else "the decoder cannot run in a browser")
+    st.caption(f"Decoded on the server, since the in-browser slider cannot run here ({md(why or 'no components v2')}).")
     imgs = explore.decode(model, V.along(z, v, STRIP))  # (K, C, H, W)
     crisp(explore.tile(imgs[None]), IMG * len(STRIP), caption="z + k·v for k = " + ", ".join(map(str, STRIP)))
 
