@@ -94,6 +94,12 @@ def test_url_round_trip():
     np.testing.assert_allclose([n.v for n in got], [[0.1235, -2.0, 3e-5], [1.0, 0.0, -0.5]])
 
 
+def test_what_is_kept_always_fits_a_link():
+    big = [V.Named(f"v{i}", tuple(np.linspace(-1.23456, 1.23456, 512))) for i in range(2)]
+    assert V.fits_url(big[:1]) and not V.fits_url(big)  # 512 numbers fit once, not twice
+    assert V.parse_vectors(V.format_vectors(big[:1]), 512) is not None
+
+
 @pytest.mark.parametrize("text", [
     "", "thick", "thick~1", "thick~1,2,3", "~1,2", "thick~a,b", "thick~nan,1", "thick~inf,1", "thick~1e4,0",
     "thick~0,0", "a~1,2;a~2,3", "a;b~1,2", "bad\u202ename~1,2", "tab\tname~1,2", "x" * 41 + "~1,2",
@@ -212,3 +218,14 @@ def test_on_select_keeps_the_selected_rows(monkeypatch):
     monkeypatch.setattr(UA.st, "session_state", state)
     UA._on_select()
     assert state[UA.K_SEL] == [5, 9]
+
+
+@pytest.mark.parametrize("name", ["", "a;b", "tilde~name", "bidi\u202eevil"])
+def test_keep_refuses_a_name_a_link_could_not_carry(runs_dir, name):
+    at = _app({"ckpt": "demo/digits-3-vae"})
+    at.text_input(key="map_attr_name").set_value(name)
+    at.button(key="map_attr_keep").click().run()
+    assert not at.exception
+    assert not at.session_state["map_vectors"] if "map_vectors" in at.session_state else True
+    assert "vec" not in at.query_params
+    assert any("A vector's name is 1 to" in w.value for w in at.warning)

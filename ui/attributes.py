@@ -99,9 +99,16 @@ def _keep(v: np.ndarray) -> None:
         ss[K_ERR] = (f"A vector's name is 1 to {V.MAX_NAME} characters, without “{V.SEP_VECTORS}” or “{V.SEP_NAME}”.")
     elif len(kept) >= V.MAX_VECTORS:
         ss[K_ERR] = f"At most {V.MAX_VECTORS} named vectors are kept with a view: delete one first."
+    elif not V.fits_url(kept_named(kept) + [V.Named(name, tuple(float(x) for x in v))]):
+        ss[K_ERR] = (f"These vectors would not fit in a link ({V.MAX_PARAM_CHARS:,} characters): delete one, or use "
+                     "a shorter name.")
     else:
         ss[K_VECTORS] = kept + [{"name": name, "v": [float(x) for x in v]}]
         ss[K_USE] = name
+
+
+def kept_named(kept: list[dict]) -> list[V.Named]:
+    return [V.Named(n["name"], tuple(n["v"])) for n in kept]
 
 
 def _delete(name: str) -> None:

@@ -94,6 +94,11 @@ def format_vectors(vectors: list[Named]) -> str:
     return SEP_VECTORS.join(f"{n.name}{SEP_NAME}" + ",".join(f"{x:.4g}" for x in n.v) for n in vectors)
 
 
+def fits_url(vectors: list[Named]) -> bool:
+    """Whether these vectors, as a URL value, are within what parse_vectors accepts."""
+    return len(vectors) <= MAX_VECTORS and len(format_vectors(vectors)) <= MAX_PARAM_CHARS
+
+
 def valid_name(name: object) -> str | None:
     """The name stripped, when it is 1..MAX_NAME printable characters (no control or bidi-override characters)
     without the URL's separators."""
