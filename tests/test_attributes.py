@@ -206,7 +206,7 @@ def test_a_selection_on_the_projection_view_becomes_a_group(runs_dir):
     enc = encode_test(resolve("demo/digits-3-vae"))
     v = enc["mu"][enc["y"] == 1].mean(0) - enc["mu"][rows].mean(0)  # B is still label 1
     shown = [m.value for m in at.markdown if m.value.startswith("v = mean")]
-    assert shown and "a selection of 4 images" in read_as_shown(shown[0])
+    assert shown and "a selection (4 images)" in read_as_shown(shown[0])
     assert f"|v| = {np.linalg.norm(v):.3g}" in shown[0]
 
 

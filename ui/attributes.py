@@ -71,7 +71,7 @@ def group_ui(col, name: str, y: np.ndarray, classes, test) -> tuple[np.ndarray, 
     rows = np.asarray(st.session_state.get(K_ROWS[name]) or [], dtype=np.int64)
     col.caption(f"{len(rows)} test images chosen on the projection view below." if len(rows) else
                 f"Turn on the projection view below, select points (box or lasso), then press “Selection → {name}”.")
-    return rows, f"a selection of {len(rows)} images"
+    return rows, "a selection"
 
 
 def _on_select() -> None:
