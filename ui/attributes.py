@@ -25,10 +25,21 @@ from vae import explore, wire
 from vae import attributes as V
 from vae.export import ExportError, export_model
 
+# Every key this tab makes, state and widgets, belongs to one checkpoint's view (ui/latent.py's sync_state drops them)
 K_C, K_SEL, K_USE, K_ERR = "map_pin_c", "map_attr_sel", "map_attr_use", "map_attr_err"
-K_ROWS = {"A": "map_attr_rows_A", "B": "map_attr_rows_B"}
-K_BY = {"A": "map_attr_by_A", "B": "map_attr_by_B"}
+K_NAME, K_SHOW, K_KEEP, K_DELETE, K_SET_C = ("map_attr_name", "map_attr_show_view", "map_attr_keep", "map_attr_delete",
+                                             "map_attr_set_c")
 K_FAILED, SLIDER_KEY, VIEW_KEY = "map_attr_failed", "map_attr_slider", "map_attr_view"
+K_ROWS, K_BY, K_TAKE, K_LABEL, K_FACTOR = ({g: f"map_attr_{what}_{g}" for g in "AB"}
+                                           for what in ("rows", "by", "take", "label", "factor"))
+
+
+def level_key(group: str, factor: int) -> str:
+    return f"map_attr_level_{group}_{factor}"
+
+
+KEYS = (K_C, K_SEL, K_USE, K_ERR, K_NAME, K_SHOW, K_KEEP, K_DELETE, K_SET_C, K_FAILED, SLIDER_KEY, VIEW_KEY,
+        *(k[g] for k in (K_ROWS, K_BY, K_TAKE, K_LABEL, K_FACTOR) for g in "AB"))
 PAIR = "(this pair)"  # the vector choice meaning "the groups above", not a kept name
 KMAX = 2.0  # the slider's k range: ±2 lengths of v
 STRIP = (-2, -1, 0, 1, 2)
@@ -59,14 +70,14 @@ def group_ui(col, name: str, y: np.ndarray, classes, test) -> tuple[np.ndarray, 
     if by == "label":
         labels = sorted(int(v) for v in set(y.tolist()))
         lab = col.selectbox(f"{name}: label", labels, index=min(0 if name == "A" else 1, len(labels) - 1),
-                            key=f"map_attr_label_{name}", format_func=lambda v: _class_name(classes, v))
+                            key=K_LABEL[name], format_func=lambda v: _class_name(classes, v))
         return V.rows_where(y, lab), f"label {_class_name(classes, lab)}"
     if by == "factor":
-        f = col.selectbox(f"{name}: factor", test.factor_names, key=f"map_attr_factor_{name}")
+        f = col.selectbox(f"{name}: factor", test.factor_names, key=K_FACTOR[name])
         k = test.factor_names.index(f)
         levels = test.factor_levels[k]
         lv = col.selectbox(f"{name}: level", range(len(levels)), index=0 if name == "A" else len(levels) - 1,
-                           key=f"map_attr_level_{name}_{k}", format_func=lambda i: str(levels[i]))
+                           key=level_key(name, k), format_func=lambda i: str(levels[i]))
         return V.rows_where(test.factors[:, k].numpy(), lv), f"{f} = {levels[lv]}"
     rows = np.asarray(st.session_state.get(K_ROWS[name]) or [], dtype=np.int64)
     col.caption(f"{len(rows)} test images chosen on the projection view below." if len(rows) else
@@ -93,7 +104,7 @@ def _take_selection(name: str) -> None:
 def _keep(v: np.ndarray) -> None:
     """Keep the pair's vector under the typed name (replacing one of that name)."""
     ss = st.session_state
-    name = V.valid_name(ss.get("map_attr_name"))
+    name = V.valid_name(ss.get(K_NAME))
     kept = [n for n in ss.get(K_VECTORS) or [] if n["name"] != name]
     if name is None:
         ss[K_ERR] = (f"A vector's name is 1 to {V.MAX_NAME} characters, without “{V.SEP_VECTORS}” or “{V.SEP_NAME}”.")
@@ -138,8 +149,8 @@ def attributes_tab(path: str, classes: tuple[str, ...]) -> None:
         st.markdown(f"v = mean μ(B) − mean μ(A), from {md(desc_a)} ({len(rows_a)} images) to {md(desc_b)} "
                     f"({len(rows_b)} images): |v| = {np.linalg.norm(pair):.3g}")
         c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
-        c1.text_input("Name this vector", key="map_attr_name", max_chars=V.MAX_NAME, placeholder="e.g. thickness")
-        c2.button("Keep with the view", key="map_attr_keep", on_click=_keep, args=(pair,),
+        c1.text_input("Name this vector", key=K_NAME, max_chars=V.MAX_NAME, placeholder="e.g. thickness")
+        c2.button("Keep with the view", key=K_KEEP, on_click=_keep, args=(pair,),
                   help="Named vectors go into the page's URL: a copied link brings them along")
     if ss.get(K_ERR):
         st.warning(md(ss.pop(K_ERR)))
@@ -152,7 +163,7 @@ def attributes_tab(path: str, classes: tuple[str, ...]) -> None:
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     use = c1.selectbox("Vector", choices, key=K_USE)  # a selectbox shows names as plain text
     if use != PAIR:
-        c2.button("Delete", key="map_attr_delete", on_click=_delete, args=(use,))
+        c2.button("Delete", key=K_DELETE, on_click=_delete, args=(use,))
     v = pair if use == PAIR else kept[use]
     name = f"{desc_a} → {desc_b}" if use == PAIR else use
     slide_ui(path, model, np.asarray(ss[K_Z], dtype=np.float64), v, name)
@@ -200,7 +211,7 @@ def analogy_ui(model) -> None:
     ss = st.session_state
     st.markdown("**Analogy: A − B + C**: C changed the way A differs from B (pins A and B are set beside the map)")
     c1, c2 = st.columns([1, 3], vertical_alignment="center")
-    c1.button("Set the map's z as C", key="map_attr_set_c", on_click=_set_c)
+    c1.button("Set the map's z as C", key=K_SET_C, on_click=_set_c)
     pins = [ss.get(K_A), ss.get(K_B), ss.get(K_C)]
     if not all(pins):
         c2.caption("Set pins A and B beside the map, and C here.")
@@ -217,7 +228,7 @@ def projection_ui(path: str, mu: np.ndarray, y: np.ndarray, classes, v: np.ndarr
     """The test codes seen along v (x: the projection on v/|v|; y: their main direction orthogonal to v), as the
     Embedding Projector's custom projection; a box or lasso selection here can become group A or B. Behind a toggle:
     the tab is built on every run of the page, and the figure is the costly part."""
-    if not st.toggle("Projection view: the codes along v (box or lasso to choose a group)", key="map_attr_show_view"):
+    if not st.toggle("Projection view: the codes along v (box or lasso to choose a group)", key=K_SHOW):
         return
     try:
         origin, basis = V.projection_basis(mu, v)
@@ -242,5 +253,5 @@ def projection_ui(path: str, mu: np.ndarray, y: np.ndarray, classes, v: np.ndarr
     sel = st.session_state.get(K_SEL) or []
     c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="center")
     for col, g in ((c1, "A"), (c2, "B")):
-        col.button(f"Selection → {g}", key=f"map_attr_take_{g}", on_click=_take_selection, args=(g,), disabled=not sel)
+        col.button(f"Selection → {g}", key=K_TAKE[g], on_click=_take_selection, args=(g,), disabled=not sel)
     c3.caption(f"{len(sel)} points selected" if sel else "Drag a lasso (or pick the box tool) to select points.")
