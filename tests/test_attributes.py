@@ -229,3 +229,24 @@ def test_keep_refuses_a_name_a_link_could_not_carry(runs_dir, name):
     assert not at.session_state["map_vectors"] if "map_vectors" in at.session_state else True
     assert "vec" not in at.query_params
     assert any("A vector's name is 1 to" in w.value for w in at.warning)
+
+
+def test_groups_by_factor_level_on_the_shapes_demo(runs_dir):
+    from ui.common import current_data, encode_test, load_model, resolve
+
+    at = _app({"ckpt": "demo/shapes-1-vae-b1"})
+    for g in "AB":
+        at.radio(key=f"map_attr_by_{g}").set_value("factor")
+    at.run()
+    at.selectbox(key="map_attr_factor_A").set_value("scale")
+    at.selectbox(key="map_attr_factor_B").set_value("scale").run()
+    assert not at.exception
+    path = resolve("demo/shapes-1-vae-b1")
+    test = current_data(load_model(path)).test
+    k = test.factor_names.index("scale")
+    f, mu = test.factors[:, k].numpy(), encode_test(path)["mu"]
+    top = len(test.factor_levels[k]) - 1  # the defaults: A the smallest level, B the largest
+    v = mu[f == top].mean(0) - mu[f == 0].mean(0)
+    shown = read_as_shown([m.value for m in at.markdown if m.value.startswith("v = mean")][0])
+    assert f"from scale = {test.factor_levels[k][0]} ({(f == 0).sum()} images)" in shown, shown
+    assert f"|v| = {np.linalg.norm(v):.3g}" in shown
