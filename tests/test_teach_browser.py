@@ -171,3 +171,23 @@ def test_replay_on_the_train_page_after_a_run(app):
     _check_replay(page, sent, rep.mu[:, :, dims])
     _shot(page, "replay-train")
     assert not errors, errors
+
+
+def test_a_live_runs_replay_grows_and_follows_the_newest_epoch(app):
+    """While a run trains, each rewritten checkpoint brings the player more epochs, and a viewer at the end is
+    moved to the newest; a viewer who scrubbed back stays where they are."""
+    server, page, sent, errors, _ = app
+    e2e.open_app(page, server, "train")
+    e2e.train_start(page, epochs=2000, name="replay-grows")  # far more than the test waits for: it stops the run
+    page.wait_for_function("() => window.__vaeReplay && window.__vaeReplay.E >= 2", timeout=120_000)
+    e1 = page.evaluate("() => window.__vaeReplay.E")
+    page.wait_for_function("(e) => window.__vaeReplay.E > e", arg=e1, timeout=120_000)
+    assert page.evaluate("() => window.__vaeReplay.t === window.__vaeReplay.E - 1")  # followed the newest
+    _scrub(page, 0.5)
+    e2 = page.evaluate("() => window.__vaeReplay.E")
+    page.wait_for_function("(e) => window.__vaeReplay.E > e", arg=e2, timeout=120_000)
+    assert page.evaluate("() => window.__vaeReplay.t") == 0.5  # the viewer's place is kept
+    assert page.locator('[data-testid="stMain"] [data-testid="stProgress"]').count() == 1  # still training
+    page.locator(".st-key-train_stop_replay-grows button, [class*='st-key-train_stop_'] button").first.click()
+    e2e.wait_idle(page)
+    assert not errors, errors
