@@ -90,7 +90,7 @@ with t_attr:
     attributes_tab(path, classes)
 
 with t_replay:
-    replay_ui(path, key="map_replay", method=view.method, dims=view.dims)
+    replay_ui(path, key="map_replay", method=view.method, dims=view.dims, lazy=True)
 
 with t_export:
     c1, c2 = st.columns(2)

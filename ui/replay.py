@@ -106,9 +106,11 @@ def _need_static(key: str) -> None:
 
 
 def replay_ui(path, *, key: str, method: str = "dims", dims: tuple[int, int] | None = None, start: str = "last",
-              empty: str = "This run has no training replay: it was trained before runs recorded one.") -> bool:
+              empty: str = "This run has no training replay: it was trained before runs recorded one.",
+              lazy: bool = False) -> bool:
     """Exactly one element (the player, or a caption saying why there is none), so the Train page's poller keeps
-    its layout. Returns whether the player is shown."""
+    its layout. Returns whether the player is shown. `lazy`: the replay goes to the page only once the player is
+    first seen (the Latent map's tab: most visits never open it, and a demo's is 287 KB)."""
     got = frames(path, method, dims) if path else None
     if got is None:
         st.caption(empty)
@@ -122,7 +124,8 @@ def replay_ui(path, *, key: str, method: str = "dims", dims: tuple[int, int] | N
     title = (f"Training replay: the posterior means μ of {got['points']:,} test images after each of "
              f"{got['recorded']} recorded epochs{thinned}. Drag the epoch slider or press Play: it runs in your "
              "browser. “Fixed axes” keeps one scale for every epoch; off, the view follows the codes.")
-    data = {"frames": got["part"], "frames_key": got["part"].key, "title": title, "start": start}
+    data = {"frames": P.Lazy(got["part"]) if lazy else got["part"], "frames_key": got["part"].key, "title": title,
+            "start": start}
     RC.player(P.payload(data), key=key, on_failed=lambda: _failed(key), on_need_static=lambda: _need_static(key))
     return True
 
