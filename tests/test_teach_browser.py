@@ -104,9 +104,10 @@ def test_replay_on_the_latent_map_scrubs_and_plays_in_the_page(app):
     server, page, sent, errors, tmp = app
     e2e.open_app(page, server, f"?ckpt=run/{RUN}")
     cv.wait_canvas(page)
-    page.wait_for_timeout(500)
     # the replay goes to the page only once its tab is opened (a Lazy part): a map visit does not pay for it
-    assert page.evaluate("() => !window.__vaeReplay || window.__vaeReplay.E === undefined")
+    page.wait_for_function("() => window.__vaeReplay && window.__vaeReplay.wanted", timeout=30_000)
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => window.__vaeReplay.E === undefined && !window.__vaeReplay.asked")
     _tab(page, "Training replay")
     rep = read(load_checkpoint(tmp / f"{RUN}.safetensors").replay)
     assert list(rep.epochs) == [1, 2, 3]
