@@ -9,12 +9,14 @@ group="${1:-all}"
 case "$group" in all|digits|shapes) ;; *) echo "usage: $0 [all|digits|shapes]" >&2; exit 2 ;; esac
 out=checkpoints/demos
 mkdir -p "$out"
+# Each run records its training replay (vae/replay.py) in the checkpoint. A bundled demo stays within 1 MB, so the
+# replay gets 0.45 MB: all 200 epochs of a 2-D digits demo (287 KB), 51 of the z = 8 one's, 11 of a shapes demo's
+# 20 (every other epoch dropped until it fits, the first and last kept). Whole epochs only: snapshots within a long
+# epoch are taken by the clock, and a demo must come out the same on any machine.
+export VAE_MAX_REPLAY_MB=0.45 VAE_REPLAY_WITHIN_EPOCH=off
 
 if [[ "$group" == all || "$group" == digits ]]; then
   # The ladder that every VAE tutorial tells: PCA -> auto-encoder -> VAE -> beta-VAE, all on digits with a 2-D latent.
-  # Each run records its training replay (vae/replay.py) in the checkpoint: 200 epochs of the 359 test codes are
-  # 287 KB at 2-D; the z = 8 demo's would be 1.1 MB, so the demos cap it at 1 MB (every other epoch kept, evenly).
-  export VAE_MAX_REPLAY_MB=1
   common=(--data digits --latent-dim 2 --seed 0 --epochs 200 --batch-size 32 --lr 1e-3 --threads 1 --no-progress --no-optimizer-state)
   python -m vae train "${common[@]}" --model pca --out "$out/digits-1-pca.safetensors" > /dev/null
   python -m vae train "${common[@]}" --model ae --out "$out/digits-2-ae.safetensors" > /dev/null
@@ -36,8 +38,7 @@ if [[ "$group" == all || "$group" == shapes ]]; then
   python -m vae train "${shapes[@]}" --beta 1 --out "$out/shapes-1-vae-b1.safetensors" > /dev/null
   python -m vae train "${shapes[@]}" --beta 4 --out "$out/shapes-2-vae-b4.safetensors" > /dev/null
   # beta-TCVAE (Chen et al., 2018): beta on the total correlation only. At beta = 1 its loss is the ELBO, and with
-  # one torch build it trains bit for bit as shapes-1 (tests/test_tc.py); the bundled shapes-1 came from an earlier
-  # build and differs a little. beta = 4: in bench/shapes_mig.py (3 seeds, 10 epochs) its MIG beat beta = 1 in
+  # one torch build it trains bit for bit as shapes-1 (tests/test_tc.py). beta = 4: in bench/shapes_mig.py (3 seeds, 10 epochs) its MIG beat beta = 1 in
   # every seed, and beta = 8 did not clearly add more.
   python -m vae train "${shapes[@]}" --objective beta-tcvae --beta 1 --out "$out/shapes-3-tcvae-b1.safetensors" > /dev/null
   python -m vae train "${shapes[@]}" --objective beta-tcvae --beta 4 --out "$out/shapes-4-tcvae-b4.safetensors" > /dev/null

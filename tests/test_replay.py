@@ -209,3 +209,27 @@ def test_a_long_epoch_is_also_recorded_on_its_way(tmp_path, monkeypatch):
 
         x = D.load(D.config_from_info(ck.data)).test.x[torch.as_tensor(rep.rows)]
         np.testing.assert_allclose(rep.mu[-1], ck.model.encode(x).mu.numpy(), rtol=2e-3, atol=2e-3)
+
+
+def test_within_epoch_snapshots_can_be_turned_off(tmp_path, monkeypatch):
+    """scripts/make_demos.sh turns them off, so a demo's replay does not depend on the speed of the machine."""
+    from vae.config import DataConfig, ModelConfig, TrainConfig
+    from vae.run import run_training
+
+    monkeypatch.setattr(R, "WITHIN_EPOCH_S", 0.0)
+    monkeypatch.setenv(R.WITHIN_EPOCH_ENV, "off")
+    out = tmp_path / "whole.safetensors"
+    run_training(ModelConfig(kind="vae", latent_dim=2, hidden=(16,)),
+                 TrainConfig(epochs=2, batch_size=64, seed=0, threads=1, log_every=5), DataConfig(name="digits"), out,
+                 write_log=False)
+    assert list(R.read(load_checkpoint(out).replay, 359).epochs) == [1.0, 2.0]
+
+
+def test_the_replay_budget_may_be_a_fraction_of_a_megabyte(monkeypatch):
+    from vae import settings
+
+    for raw, want in (("0.5", 512 * 1024), ("2", 2 * 1024**2), ("nan", 4 * 1024**2), ("x", 4 * 1024**2), ("-1", 0)):
+        monkeypatch.setenv("VAE_MAX_REPLAY_MB", raw)
+        assert settings.REPLAY_SIZE.value() == want, raw
+    monkeypatch.setenv("VAE_MAX_REPLAY_MB", "0.5")
+    assert settings.REPLAY_SIZE.shown() == "0.5 MB"

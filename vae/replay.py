@@ -9,6 +9,7 @@ epoch is dropped (the first and the latest always stay), so a long run keeps an 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,7 @@ from vae.explore import encode_dataset
 MAX_POINTS = 2_000
 SEED = 0  # the subset: the same test rows for every run of a dataset split
 WITHIN_EPOCH_S = 20.0  # a long epoch is also recorded this often on its way (at a fractional epoch)
+WITHIN_EPOCH_ENV = "VAE_REPLAY_WITHIN_EPOCH"  # "off": whole epochs only (scripts/make_demos.sh)
 BYTES_PER_VALUE = 2  # float16
 
 
@@ -38,6 +40,12 @@ class Replay:
         return {"epochs": [int(e) if e == int(e) else round(float(e), 3) for e in self.epochs],
                 "points": int(self.rows.shape[0]),
                 "dims": int(self.mu.shape[2]), "bytes": int(self.mu.size * BYTES_PER_VALUE)}
+
+
+def within_epoch_s() -> float | None:
+    """How often a long epoch is also recorded on its way: WITHIN_EPOCH_S, or never when VAE_REPLAY_WITHIN_EPOCH=off
+    (the bundled demos, whose replay must not depend on how fast the machine that built them was)."""
+    return None if os.environ.get(WITHIN_EPOCH_ENV, "").strip().lower() == "off" else WITHIN_EPOCH_S
 
 
 def subset(n_test: int, points: int = MAX_POINTS, seed: int = SEED) -> np.ndarray:

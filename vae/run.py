@@ -138,7 +138,8 @@ def run_training(
                 log.write(p.kind, **_finite(p.to_dict()))
             if p.kind == "epoch":
                 snap.update(at=now, epoch_step=p.step)
-            elif recorder is not None and now - snap["at"] >= replay_mod.WITHIN_EPOCH_S:  # a long epoch, on its way
+            elif (recorder is not None and (every := replay_mod.within_epoch_s()) is not None
+                  and now - snap["at"] >= every):  # a long epoch, on its way
                 snap["at"] = now
                 done = min(p.step - snap["epoch_step"], steps_per_epoch - 1)  # steps into this epoch
                 recorder.record(model, p.epoch - 1 + done / steps_per_epoch)

@@ -5,6 +5,7 @@ Read at call time (not import time), so a test or a server started with a differ
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -19,16 +20,20 @@ class Limit:
     scale: int = 1  # the env var's unit in bytes (MB) or 1
 
     def value(self) -> int:
-        """The configured limit (in bytes when `scale` is MB); a malformed or negative setting keeps the default."""
+        """The configured limit (in bytes when `scale` is MB, where a fraction such as 0.5 is allowed); a malformed or
+        non-finite setting keeps the default, a negative one is 0."""
         raw = os.environ.get(self.env, "").strip()
         try:
-            n = int(raw) if raw else self.default
+            n = float(raw) if raw else float(self.default)
         except ValueError:
-            n = self.default
-        return max(0, n) * self.scale
+            n = float(self.default)
+        if not math.isfinite(n):
+            n = float(self.default)
+        return int(max(0.0, n) * self.scale)
 
     def shown(self) -> str:
-        return f"{self.value() // self.scale} {self.unit}"
+        n = self.value() / self.scale
+        return f"{int(n) if n == int(n) else round(n, 3)} {self.unit}"
 
 
 # datasets: decoded float32 images of one dataset in memory (a 400 KB file may declare gigabytes)
