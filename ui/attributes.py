@@ -27,8 +27,8 @@ from vae.export import ExportError, export_model
 
 # Every key this tab makes, state and widgets, belongs to one checkpoint's view (ui/latent.py's sync_state drops them)
 K_C, K_SEL, K_USE, K_ERR = "map_pin_c", "map_attr_sel", "map_attr_use", "map_attr_err"
-K_NAME, K_SHOW, K_KEEP, K_DELETE, K_SET_C = ("map_attr_name", "map_attr_show_view", "map_attr_keep", "map_attr_delete",
-                                             "map_attr_set_c")
+K_NAME, K_SHOW, K_KEEP, K_DELETE, K_SET_C, K_TAKE_Z = ("map_attr_name", "map_attr_show_view", "map_attr_keep",
+                                                       "map_attr_delete", "map_attr_set_c", "map_attr_take_z")
 K_FAILED, SLIDER_KEY, VIEW_KEY = "map_attr_failed", "map_attr_slider", "map_attr_view"
 K_ROWS, K_BY, K_TAKE, K_LABEL, K_FACTOR = ({g: f"map_attr_{what}_{g}" for g in "AB"}
                                            for what in ("rows", "by", "take", "label", "factor"))
@@ -38,7 +38,7 @@ def level_key(group: str, factor: int) -> str:
     return f"map_attr_level_{group}_{factor}"
 
 
-KEYS = (K_C, K_SEL, K_USE, K_ERR, K_NAME, K_SHOW, K_KEEP, K_DELETE, K_SET_C, K_FAILED, SLIDER_KEY, VIEW_KEY,
+KEYS = (K_C, K_SEL, K_USE, K_ERR, K_NAME, K_SHOW, K_KEEP, K_DELETE, K_SET_C, K_TAKE_Z, K_FAILED, SLIDER_KEY, VIEW_KEY,
         *(k[g] for k in (K_ROWS, K_BY, K_TAKE, K_LABEL, K_FACTOR) for g in "AB"))
 PAIR = "(this pair)"  # the vector choice meaning "the groups above", not a kept name
 KMAX = 2.0  # the slider's k range: ±2 lengths of v
@@ -173,7 +173,10 @@ def attributes_tab(path: str, classes: tuple[str, ...]) -> None:
 
 def slide_ui(path: str, model, z: np.ndarray, v: np.ndarray, name: str) -> None:
     """z + k·v decoded in the page as the slider moves; on the server as a strip when the page cannot."""
-    st.markdown("**Slide along v** from the map's current z (click the map first, then come back here)")
+    c1, c2 = st.columns([3, 1], vertical_alignment="center")
+    c1.markdown("**Slide along v** from the map's z = (" + ", ".join(f"{x:.2f}" for x in z[:4])
+                + (", …)" if len(z) > 4 else ")"))
+    c2.button("Take the map's z", key=K_TAKE_Z, help="The map updates on its own: this brings its latest z here")
     part = _decoder_part(path, mtime(path))
     if part is not None and AC.available() and not st.session_state.get(K_FAILED):
         data = {"decoder": part, "z": [float(x) for x in z], "v": [float(x) for x in v], "kmax": KMAX,
