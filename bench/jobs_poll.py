@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vae import jobs as jobs_mod  # noqa: E402
-from vae.jobs import JobManager  # noqa: E402
-from vae.run import RunLog, log_path_for  # noqa: E402
+from vae import jobs as jobs_mod
+from vae.jobs import JobManager
+from vae.run import RunLog, log_path_for
 
 
 def _full_parse(path) -> list[dict]:

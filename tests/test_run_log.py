@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 from vae.run import RunLog, read_log
 
@@ -11,7 +12,7 @@ from vae.run import RunLog, read_log
 def _full_parse(path) -> list[dict]:
     """The reference: every complete, valid line of the file, parsed from scratch."""
     out = []
-    text = open(path, "rb").read()
+    text = Path(path).read_bytes()
     for line in text[: text.rfind(b"\n") + 1].splitlines():
         try:
             out.append(json.loads(line))
