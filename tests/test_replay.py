@@ -63,22 +63,44 @@ def test_info_reports_the_replay(three_epochs):
     assert info["bytes"] == 3 * 359 * 2 * 2
 
 
-@pytest.mark.parametrize("name,epochs", [("digits-2-ae", 200), ("digits-3-vae", 200), ("digits-4-beta2-vae", 200),
-                                         ("digits-5-vae-z8", 109), ("digits-6-beta4-vae-collapsed", 200)])
-def test_bundled_digits_demos_carry_their_replay(name, epochs):
-    """scripts/make_demos.sh rebuilt them with the replay: every epoch of the 2-D ones; the z = 8 one thinned within
-    its 1 MB cap (VAE_MAX_REPLAY_MB=1 there), first and last epochs kept."""
-    rep = R.read(load_checkpoint(ROOT / f"checkpoints/demos/{name}.safetensors").replay, 359)
-    assert rep is not None and len(rep.epochs) == epochs and rep.epochs[0] == 1 and rep.epochs[-1] == 200
-    assert rep.mu.shape[1] == 359 and rep.mu.size * R.BYTES_PER_VALUE <= 1024**2
+@pytest.mark.parametrize("name,points,epochs", [
+    ("digits-2-ae", 359, 200), ("digits-3-vae", 359, 200), ("digits-4-beta2-vae", 359, 200),
+    ("digits-5-vae-z8", 359, 51), ("digits-6-beta4-vae-collapsed", 359, 200),
+    ("shapes-1-vae-b1", 2000, 11), ("shapes-2-vae-b4", 2000, 11), ("shapes-3-tcvae-b1", 2000, 11),
+    ("shapes-4-tcvae-b4", 2000, 11)])
+def test_bundled_demos_carry_their_replay_within_the_demo_bound(name, points, epochs):
+    """scripts/make_demos.sh rebuilt them with their replay in 0.45 MB (VAE_MAX_REPLAY_MB=0.45) of whole epochs, so
+    each file stays within a bundled demo's 1 MB: every epoch of the 2-D digits demos, evenly thinned for the z = 8
+    and shapes demos, the first and last epochs kept."""
+    path = ROOT / f"checkpoints/demos/{name}.safetensors"
+    ck = load_checkpoint(path)
+    rep = R.read(ck.replay, ck.data["n_test"])
+    last = ck.train_config.epochs
+    assert rep is not None and len(rep.epochs) == epochs and rep.epochs[0] == 1 and rep.epochs[-1] == last
+    assert (rep.epochs == np.round(rep.epochs)).all()  # whole epochs: nothing timed by the clock
+    assert rep.mu.shape[1] == points and rep.mu.size * R.BYTES_PER_VALUE <= 0.45 * 1024**2
+    assert path.stat().st_size <= 1024**2
 
 
 def test_thinning_keeps_the_replay_within_its_budget():
-    kept = R.thin(list(range(1, 101)), 1000, 10_000)
+    kept, stride = R.thin(list(range(1, 101)), 1000, 10_000)
     assert len(kept) <= 10 and kept[0] == 1 and kept[-1] == 100 and kept == sorted(set(kept))
-    assert R.thin([1, 2, 3], 1000, 10_000) == [1, 2, 3]
+    assert R.thin([1, 2, 3], 1000, 10_000) == ([1, 2, 3], 1)
     gaps = np.diff(kept[:-1])
-    assert gaps.min() == gaps.max()  # evenly spread, bar the latest
+    assert gaps.min() == gaps.max() == stride  # evenly spread, bar the latest
+
+
+def test_a_replay_thinned_as_it_is_recorded_stays_evenly_spread():
+    """What the Recorder does, one epoch at a time: the grid only coarsens, so the kept epochs stay on it."""
+    kept, stride = [], 1
+    for e in range(1, 201):
+        kept, stride = R.thin(kept + [e], 5744, int(0.45 * 1024**2), stride)  # the z = 8 digits demo
+        assert len(kept) * 5744 <= 0.45 * 1024**2
+    assert stride == 4 and kept == list(range(1, 200, 4)) + [200]
+    kept, stride = [], 1
+    for e in [1, 1.5, 2, 2.5, 3, 4]:  # snapshots within an epoch go first
+        kept, stride = R.thin(kept + [e], 1000, 4500, stride)
+    assert kept == [1, 2, 3, 4]
 
 
 def test_recorder_stays_within_the_size_limit(monkeypatch):

@@ -3,8 +3,8 @@ so a 2-D latent space can be watched organising itself (as GAN Lab and WizMap pl
 
 Stored as checkpoint tensors (vae/checkpoint.py REPLAY_PREFIX): 'mu' (E, N, D) float16, 'epochs' (E,) and 'rows'
 (N,) float32 (test rows, exact below 2**24). Epochs are fractional for the snapshots a long epoch takes on the way
-(vae/run.py, every WITHIN_EPOCH_S seconds). Bounded by settings.REPLAY_SIZE: past it, every other recorded
-epoch is dropped (the first and the latest always stay), so a long run keeps an evenly thinned replay.
+(vae/run.py, every WITHIN_EPOCH_S seconds). Bounded by settings.REPLAY_SIZE: past it, only the epochs on a
+grid every 2, 4, ... epochs from the first stay, with the latest (`thin`), so a long run keeps an evenly thinned replay.
 """
 
 from __future__ import annotations
@@ -54,13 +54,22 @@ def subset(n_test: int, points: int = MAX_POINTS, seed: int = SEED) -> np.ndarra
     return np.sort(rng.choice(n_test, min(points, n_test), replace=False))
 
 
-def thin(epochs: list[int], per_epoch_bytes: int, budget: int) -> list[int]:
-    """The recorded epochs to keep within `budget` bytes: every other one dropped until it fits, keeping the first
-    and the latest."""
-    keep = list(epochs)
-    while len(keep) > 2 and len(keep) * per_epoch_bytes > budget:
-        keep = keep[:-1][::2] + [keep[-1]]
-    return keep
+def thin(epochs: list[float], per_epoch_bytes: int, budget: int, stride: int = 1) -> tuple[list[float], int]:
+    """The recorded epochs to keep within `budget` bytes, and the grid's stride: all of them while they fit on the
+    stride-1 grid; else those on a grid from the first epoch, every `stride` = 2, 4, ... epochs (the finest that
+    fits, never finer than the stride passed in; snapshots within an epoch go first), and the latest.
+
+    A grid kept from one record to the next, not "every other one dropped" at each: a replay thinned as it is
+    recorded stays evenly spread (halving the list at each new epoch left long runs dense at the end and sparse at
+    the start, where the codes move most)."""
+    if stride == 1 and len(epochs) * per_epoch_bytes <= budget:
+        return list(epochs), 1
+    first, latest = epochs[0], epochs[-1]
+    while True:
+        keep = [e for e in epochs[:-1] if (e - first) % stride == 0] + [latest]
+        if len(keep) <= 2 or len(keep) * per_epoch_bytes <= budget:
+            return keep, stride
+        stride *= 2
 
 
 class Recorder:
@@ -69,7 +78,8 @@ class Recorder:
     def __init__(self, test_x: torch.Tensor, previous: dict[str, torch.Tensor] | None = None):
         self.rows = subset(test_x.shape[0])
         self.x = test_x[torch.as_tensor(self.rows, device=test_x.device)]
-        self.frames: dict[int, np.ndarray] = {}
+        self.frames: dict[float, np.ndarray] = {}
+        self.stride = 1  # thin's grid, once the replay outgrew its budget (a resumed run finds it again)
         old = read(previous, test_x.shape[0]) if previous else None
         if old is not None and np.array_equal(old.rows, self.rows):  # a resumed run continues its replay
             self.frames = {float(e): m for e, m in zip(old.epochs, old.mu)}
@@ -80,7 +90,7 @@ class Recorder:
         model.train(was_training)
         self.frames[float(epoch)] = mu.astype(np.float16)
         per_epoch = mu.size * BYTES_PER_VALUE
-        keep = thin(sorted(self.frames), per_epoch, settings.REPLAY_SIZE.value())
+        keep, self.stride = thin(sorted(self.frames), per_epoch, settings.REPLAY_SIZE.value(), self.stride)
         self.frames = {e: self.frames[e] for e in keep}
 
     def summary(self) -> dict:
