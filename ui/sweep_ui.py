@@ -19,6 +19,7 @@ from vae.checkpoint import CheckpointError
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.data import BUILTIN
 from vae.errors import VaeError
+from vae.jobs import ACTIVE
 from vae.runs import SWEEPS, UnknownCheckpoint
 from vae.shapes import PRESET_MODEL, PRESET_TRAIN
 from vae.sweep import trial_points
@@ -345,11 +346,36 @@ def latent_maps(points: list[dict]) -> None:
         cols[i % len(cols)].plotly_chart(fig, key=f"beta_map_{i}")
 
 
+COMPACT_ABOVE = 4  # trials; a β × seed grid gets one summary block instead of a coloured box per trial
+
+
+def _trial_line(p: dict) -> str:
+    seed = f", seed {p['seed']}" if p.get("seed") is not None else ""
+    line = f"{STATE_ICON.get(p['state'], '')} β={p['beta']:g}{seed}: {p['state']}, epoch {p['epoch']}/{p['epochs']}"
+    if p["state"] in ACTIVE and p["state"] != "queued":
+        line += f" ({p['fraction']:.0%})"
+    return line + (f". {md(p['message'])}" if p["state"] in ("failed", "diverged", "stopped") and p["message"] else "")
+
+
+def _summary(points: list[dict]) -> None:
+    """Exactly one element for a grid: the count per state, then a line for every trial that is not done."""
+    counts: dict[str, int] = {}
+    for p in points:
+        counts[p["state"]] = counts.get(p["state"], 0) + 1
+    head = f"**{len(points)} trials**: " + " · ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    rest = [_trial_line(p) for p in points if p["state"] != "done"]
+    st.markdown("  \n".join([head, *rest]) + ("" if rest else "  \nEvery trial is done: the table below lists them."))
+
+
 def progress_lines(points: list[dict]) -> None:
     """One element per β (the β page's poller draws them, so the count never changes for a sweep): a bar while it
-    queues or trains, then its outcome; one caption when the sweep has no runs."""
+    queues or trains, then its outcome; one caption when the sweep has no runs. A grid of more than COMPACT_ABOVE
+    trials gets one summary element instead, whose text changes while its place in the page does not."""
     if not points:
         st.caption("No runs in this sweep yet.")
+    if len(points) > COMPACT_ABOVE:
+        _summary(points)
+        return
     for p in points:
         seed = f", seed {p['seed']}" if p.get("seed") is not None else ""
         text = f"{STATE_ICON.get(p['state'], '')} β={p['beta']:g}{seed}: {p['state']}, epoch {p['epoch']}/{p['epochs']}"
