@@ -182,11 +182,11 @@ def test_one_colouring_reaches_the_canvas_too(shapes_ckpt, runs_dir):
     shape on distinct hues), and the canvas path (not only the Plotly map) is sent exactly that colouring."""
     import numpy as np
 
-    from ui.canvas import colour_payload
+    from ui.map.canvas_map import colour_payload
     from ui.payload import K_SENT
     from ui.colour import colour_by
     from ui.common import current_data, load_model
-    from ui.latent import View
+    from ui.map.state import View
     from vae import shapes
 
     path = str(shapes_ckpt)

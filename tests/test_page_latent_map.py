@@ -115,13 +115,14 @@ def test_point_codes_have_no_ellipse(tiny_ckpts, runs_dir):
 def _select_script():
     import streamlit as st
 
-    from ui import latent as L
+    from ui.map import plotly_map as PM
+    from ui.map import state as S
 
     ctx = st.session_state["test_ctx"]
-    L.sync_state(ctx["path"], ctx["d"])
-    st.session_state[L.K_CTX] = ctx["map_ctx"]
-    st.session_state[L.CHART_KEY] = {"selection": {"points": ctx["points"]}}
-    L.on_select()
+    S.sync_state(ctx["path"], ctx["d"])
+    st.session_state[S.K_CTX] = ctx["map_ctx"]
+    st.session_state[PM.CHART_KEY] = {"selection": {"points": ctx["points"]}}
+    PM.on_select()
 
 
 def test_on_select_copies_data_and_empty_space_clicks(tiny_ckpts, runs_dir):
@@ -212,7 +213,7 @@ def test_overlay_places_decoded_images_at_their_z(tiny_ckpts, runs_dir):
 
 
 def test_latents_csv_has_one_row_per_test_image(tiny_ckpts):
-    from ui import latent_tabs as T
+    from ui.map import tabs as T
     from ui.common import encode_test
 
     path = str(tiny_ckpts["vae8"])
@@ -322,7 +323,7 @@ def test_spacing_radio_follows_the_checkpoint_kind(tiny_ckpts, runs_dir):
 def test_tiny_ellipse_gets_an_enlarged_copy_drawn_above_the_ring():
     import plotly.graph_objects as go
 
-    from ui.latent import ELLIPSE_MIN, add_ellipse
+    from ui.map.plotly_map import ELLIPSE_MIN, add_ellipse
 
     layout = {"xaxis": {"range": [-4, 4]}, "yaxis": {"range": [-4, 4]}}
     fig = go.Figure(go.Scattergl(x=[0.5], y=[0.5], name="clicked #1"))

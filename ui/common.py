@@ -121,6 +121,11 @@ def display_png(img: np.ndarray, size: int) -> bytes:
     return png_bytes(img, size)
 
 
+def crisp(img: np.ndarray, size: int, where=st, **kw) -> None:
+    """Nearest-neighbour upscaled and sent as PNG: st.image's default JPEG smears the pixel edges."""
+    where.image(display_png(np.asarray(img, dtype=np.float32), size), **kw)
+
+
 def mtime(path: str | Path) -> float:
     try:
         return os.stat(path).st_mtime

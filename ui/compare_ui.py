@@ -58,7 +58,7 @@ def recon_pairs(path: str | Path, split: str, idx, seed: int) -> dict[str, np.nd
 def shared_z_ui(paths: list[str], names: list[str], split: str) -> None:
     """One z plane, decoded by every compared model in the browser as the mouse moves (ui/components/z_plane.js)."""
     from ui import payload as P
-    from ui.canvas import exported_parts
+    from ui.map.canvas_map import exported_parts
     from ui.components import latent_canvas as C
 
     dims = {load_model(p).model.config.latent_dim for p in paths}

@@ -641,7 +641,7 @@ class LatentCanvas {
     this.paintImage(this.padCv, this.padInput());
   }
 
-  // the encoder is sent when the pad is first used (ui/canvas.py: a Lazy part): until then m.encoder is {$lazy: key}
+  // the encoder is sent when the pad is first used (ui/map/canvas_map.py: a Lazy part): until then m.encoder is {$lazy: key}
   syncEncoder(m) {
     const enc = m ? m.encoder : null;
     this.lazyEncoder = enc && typeof enc.$lazy === "string" ? enc.$lazy : null;
