@@ -1,10 +1,8 @@
 """Train page: a form that queues a background run, live curves while it trains, and everyone's recent runs."""
 
-from pathlib import Path
-
 import streamlit as st
 
-from ui.common import load_model
+from ui.common import load_model, opened
 from ui.jobs_ui import job_manager, live_area, pick_job, train_form
 from ui.notes import teaching_notes
 from vae.checkpoint import CheckpointError
@@ -16,11 +14,10 @@ st.caption("Runs train in the background: leave this page, reload, or close the 
 mgr = job_manager()
 job_id = pick_job(mgr)
 ckpt = None
-if job_id is not None:
-    path = Path(mgr.status(job_id).checkpoint)
+if (found := opened(mgr.status(job_id).checkpoint_id if job_id is not None else None)) is not None:
     try:
-        ckpt = load_model(path) if path.exists() else None
-    except CheckpointError:
+        ckpt = load_model(found.path)
+    except CheckpointError:  # a run's first epoch still being written
         ckpt = None
 teaching_notes("train", ckpt)
 

@@ -8,6 +8,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import plotly.graph_objects as go
@@ -216,6 +217,24 @@ def set_current(ckpt_id: str) -> None:
 def resolve(ckpt_id: str) -> Path:
     """An ID (e.g. from a widget or a chart's customdata) to its file; UnknownCheckpoint otherwise."""
     return store().resolve(ckpt_id)
+
+
+class Opened(NamedTuple):
+    """A checkpoint as pages hold it: its run-store ID, its file and that file's mtime (what caches key on)."""
+
+    id: str
+    path: Path
+    mtime: float
+
+
+def opened(ckpt_id: str | None) -> Opened | None:
+    """The checkpoint an ID names, or None when it names none (not yet written, deleted, malformed): the one place
+    a page turns an ID into a file."""
+    try:
+        path = store().resolve(ckpt_id) if ckpt_id else None
+    except UnknownCheckpoint:
+        return None
+    return Opened(ckpt_id, path, mtime(path)) if path is not None else None
 
 
 def current_checkpoint() -> tuple[Path, Checkpoint]:

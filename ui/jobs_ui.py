@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from ui.common import LABEL_COLORS, encode_test, latent_scatter, md, mtime, runs_dir, store
+from ui.common import LABEL_COLORS, encode_test, latent_scatter, md, mtime, opened, runs_dir, store
 from ui.live import poller, request_page_rerun
 from ui.owner import owner_id
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
@@ -343,9 +343,9 @@ def action(mgr: JobManager, s: JobStatus | None) -> None:
         st.caption("You started this run: Stop (above) keeps the last finished epoch's checkpoint.")
     elif s.active:
         st.caption("Started by another visitor: you can watch it, but only they can stop it.")
-    elif Path(s.checkpoint).exists():
+    elif opened(s.checkpoint_id) is not None:
         st.page_link("pages/latent_map.py", label="Open in Latent Map", icon="🗺️",
-                     query_params={"ckpt": store().checkpoint_id(s.checkpoint)})
+                     query_params={"ckpt": s.checkpoint_id})
     else:
         st.caption("This run left no checkpoint to open.")
 

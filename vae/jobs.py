@@ -23,7 +23,7 @@ from vae.checkpoint import SUFFIX, atomic_write_bytes
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.errors import VaeError
 from vae.run import log_path_for, read_log
-from vae.runs import JOB_SUFFIX, STDERR_SUFFIX, SWEEPS, RunStore
+from vae.runs import JOB_SUFFIX, STDERR_SUFFIX, SWEEPS, RunStore, UnknownCheckpoint
 from vae.spec import job_spec
 
 ROOT = Path(__file__).resolve().parents[1]  # the subprocess runs here so `-m vae` finds this package
@@ -69,6 +69,7 @@ class JobStatus:
     sweep: str | None
     beta: float | None
     seed: int | None = None
+    checkpoint_id: str = ""  # the run store's ID of its checkpoint (RunStore.job_checkpoint_id): what pages open
 
     @property
     def active(self) -> bool:
@@ -251,7 +252,13 @@ class JobManager:
             fraction, eta = 1.0, 0.0
         return JobStatus(spec["id"], spec["name"], spec["checkpoint"], state, message, len(epochs), n_epochs,
                          float(min(1.0, fraction)), eta, position, spec["created"], spec.get("sweep"), spec.get("beta"),
-                         (spec.get("train") or {}).get("seed"))
+                         (spec.get("train") or {}).get("seed"), self._checkpoint_id(spec["id"]))
+
+    def _checkpoint_id(self, job_id: str) -> str:
+        try:
+            return self.store.job_checkpoint_id(job_id)
+        except UnknownCheckpoint:  # a hand-made spec whose name no ID can hold: listed, but nothing to open
+            return ""
 
     def _died_message(self, spec: dict) -> str:
         ckpt = Path(spec["checkpoint"])
