@@ -39,11 +39,15 @@ class Link:
     params: Callable[[], dict[str, str]]
 
 
-_LINKS: dict[str, Link] = {}  # page URL name -> its Link; filled by ui/links.py before the first restore
+_LINKS: dict[str, list[Link]] = {}  # page URL name -> its Links, in order; filled by ui/links.py before a restore
 
 
 def register(page: str, link: Link) -> None:
-    _LINKS[page] = link
+    """Add a page's parameters; a page may have several Links (a tool on the page with parameters of its own),
+    applied in the order registered. Registering the same Link again changes nothing."""
+    links = _LINKS.setdefault(page, [])
+    if link not in links:
+        links.append(link)
 
 
 def page_id(page) -> str:
@@ -106,12 +110,11 @@ def restore(page: str) -> None:
         else:
             notes.append(f"the link's checkpoint {url['ckpt'][:80]!r} is not here, so the page shows "
                          f"{label(current_id()) if current_id() else 'none'}")
-    link = _LINKS.get(page)
-    if link is not None:
-        try:
+    try:
+        for link in _LINKS.get(page, ()):
             link.restore(url, notes)
-        except (VaeError, ValueError, OSError):  # the page itself says why it cannot
-            notes.append("the view in the link could not be restored: its checkpoint cannot be opened")  # open it
+    except (VaeError, ValueError, OSError):  # the page itself says why it cannot
+        notes.append("the view in the link could not be restored: its checkpoint cannot be opened")  # open it
     ss[LAST_KEY] = url
     if notes:
         ss[NOTICE_KEY] = notes
@@ -133,7 +136,7 @@ def wanted() -> dict[str, str]:
     want: dict[str, str] = {}
     if cid := current_id():
         want["ckpt"] = cid
-    if (link := _LINKS.get(page)) is not None:
+    for link in _LINKS.get(page, ()):
         want.update(link.params())
     return want
 
