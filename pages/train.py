@@ -3,7 +3,8 @@
 import streamlit as st
 
 from ui.common import load_model, opened
-from ui.jobs_ui import job_manager, live_area, pick_job, train_form
+from ui.jobs_ui import job_manager, live_area, pick_job
+from ui.train_form import train_form
 from ui.notes import teaching_notes
 from vae.checkpoint import CheckpointError
 

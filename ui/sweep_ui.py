@@ -11,7 +11,8 @@ import streamlit as st
 from ui.common import (display_png, encode_test, figure_cache, latent_scatter, load_model, load_split, md, mtime,
                        set_current, store)
 from ui.factors import mig_of
-from ui.jobs_ui import COLORS, OBJECTIVE_LABELS, STATE_ICON, apply_shapes_preset, job_manager, preset_layers
+from ui.jobs_ui import COLORS, STATE_ICON, job_manager
+from ui.train_form import OBJECTIVE_LABELS, apply_shapes_preset, preset_layers
 from ui.owner import owner_id
 from ui.seed_bands import OPENED_KEY, add_seed_dots, iqr_errors, mig_band_figure, plane_summary, several_seeds
 from vae import explore
