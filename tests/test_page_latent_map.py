@@ -66,6 +66,28 @@ def test_page_renders_for_every_model_kind(tiny_ckpts, runs_dir, kind):
         assert any("not a generative model" in w.value for w in at.warning)
 
 
+@pytest.mark.parametrize("classic", [True, False])
+def test_every_map_key_is_dropped_with_its_checkpoint_or_kept_on_purpose(tiny_ckpts, runs_dir, classic):
+    """Opening another checkpoint drops the keys registered with ui.map.state.scoped, not every 'map_' key: a key
+    the page makes without registering it would outlive its checkpoint. The prefix is only this test's net."""
+    from conftest import as_run
+
+    from ui.map.state import KEPT, is_scoped
+
+    other = as_run(tiny_ckpts["vae"])  # in the store before the sidebar lists it
+    at = _app(tiny_ckpts["vae8"], classic=classic)
+    at.session_state["map_point"] = 3
+    at.run()
+    made = {str(k) for k in at.session_state if str(k).startswith("map_")}
+    assert "map_z8" in made and "map_point" in made
+    assert not {k for k in made if not is_scoped(k) and k not in KEPT}, "unregistered map keys"
+    at.session_state["ckpt_id"] = other  # what the sidebar picker's callback does
+    at.run()
+    assert not at.exception
+    assert at.session_state["map_point"] is None and len(at.session_state["map_z"]) == 2
+    assert "map_z8" not in at.session_state  # the 8-D checkpoint's slider went with it
+
+
 def test_slider_changes_the_decoded_image_and_marker(tiny_ckpts, runs_dir):
     at = _app(tiny_ckpts["vae"])
     before = _image(at, "decoded z").url

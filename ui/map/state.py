@@ -38,6 +38,7 @@ K_SPACING, K_DX, K_DY, K_METHOD = scoped("map_spacing", "map_dx", "map_dy", "map
 K_COLOUR, K_GRID_N, K_OVERLAY = scoped("map_colour", "map_grid_n", "map_overlay")
 K_FOR = "map_for"  # which checkpoint the scoped keys describe: set, never dropped
 K_CLASSIC = "map_classic"  # "Server-drawn map": a preference, not a view of one checkpoint, so not scoped
+KEPT = (K_FOR, K_CLASSIC)  # the map's keys that outlive a checkpoint, on purpose
 PROJECTIONS = ("dims", "pca", "tsne")
 URL_PARAMS = ("pt", "z", "a", "b", "proj", "dx", "dy")
 
@@ -68,6 +69,10 @@ class Pin:
         return cls(tuple(float(v) for v in encode_test(path)["mu"][row]), int(row))
 
 
+def is_scoped(key: str) -> bool:
+    return key in _SCOPED
+
+
 def slider_key(i: int) -> str:
     return scoped_key(f"map_z{i + 1}")
 
@@ -77,7 +82,7 @@ def sync_state(path: str, d: int) -> None:
     ss = st.session_state
     if ss.get(K_FOR) == path and len(ss.get(K_Z, [])) == d:
         return
-    for k in [k for k in ss if k in _SCOPED]:
+    for k in [k for k in ss if is_scoped(k)]:
         del ss[k]
     ss[K_FOR] = path
     ss[K_Z] = [float(v) for v in latent_stats(path, mtime(path))["centre"]]
