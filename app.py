@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ui import links, owner, url_state
-from ui.common import sidebar
+from ui.sidebar import sidebar
 
 st.set_page_config(page_title="VAE Latent Explorer", page_icon="🧭", layout="wide")
 

@@ -14,7 +14,6 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from vae.analysis import model_kind
 from vae.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from vae.config import DataConfig
 from vae.data import DataSplit, config_from_info
@@ -47,7 +46,6 @@ _leave_pages_v1_mode()
 DEFAULT_DEMO = "digits-3-vae.safetensors"
 STATE_KEY = "ckpt_id"  # the one value that crosses pages: the current checkpoint's ID (never a path)
 SVG_POINTS = 3000  # small scatter plots are drawn as SVG, larger ones with WebGL
-SIDEBAR_CHARS = 26  # names longer than this are cut in the sidebar's picker
 DEFAULT_ID = "demo/" + DEFAULT_DEMO.removesuffix(".safetensors")
 # one colour per class label on every page, so a "3" is the same colour on the map, in Compare and in Train
 LABEL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -261,51 +259,6 @@ def current_data(ckpt: Checkpoint) -> DataSplit:
     except (VaeError, ValueError, TypeError) as e:  # a stored dataset id that no longer resolves
         st.error(f"The dataset of this checkpoint cannot be loaded: {md(e)}")
         st.stop()
-
-
-def checkpoint_facts(ckpt: Checkpoint) -> dict[str, str]:
-    cfg, tc, h = ckpt.model_config, ckpt.train_config, ckpt.history
-    last = h[-1] if h else {}
-    test = last.get("test") or {}
-    facts = {
-        "dataset": f"{md(ckpt.data.get('name', '?'))} {tuple(ckpt.data.get('shape', ()))}",
-        "model": " · ".join([model_kind(cfg.kind, tc.objective if tc else None)] + ([cfg.arch] if cfg.kind != "pca" else [])
-                            + [f"z={cfg.latent_dim}"]),
-        "β": f"{tc.beta:g}" if tc and cfg.kind == "vae" else "–",
-        "epochs": "–" if cfg.arch == "imported" else str(len(h)),  # trained elsewhere; its one entry is the import's
-    }
-    if cfg.kind == "vae" and test.get("elbo") is not None:
-        facts["test ELBO"] = f"{test['elbo']:.2f} nats"
-    elif test.get("recon") is not None:
-        facts["test recon"] = f"{test['recon']:.2f} nats"
-    return facts
-
-
-def sidebar() -> None:
-    """Checkpoint picker and key facts; rendered by app.py on every page."""
-    ids = [r.id for r in checkpoint_rows() if r.meta is not None]
-    cur = current_id()
-    if cur is not None and cur not in ids:  # e.g. a run whose metadata is invalid, opened by ID
-        ids.insert(0, cur)
-    with st.sidebar:
-        st.markdown("### Checkpoint")
-        if not ids:
-            st.caption("No checkpoints found.")
-            return
-        # the session key is the one truth: pages change it with set_current, the picker only through its
-        # callback, so a stale widget value can never undo a page's choice
-        st.session_state["sidebar_ckpt"] = cur if cur in ids else ids[0]
-        choice = st.selectbox("Current checkpoint", ids, format_func=label, key="sidebar_ckpt",
-                              label_visibility="collapsed",
-                              on_change=lambda: set_current(st.session_state["sidebar_ckpt"]))
-        if len(label(choice)) > SIDEBAR_CHARS:  # the picker cuts long names: the full one, wrapped, below it
-            st.caption(label(choice))
-        try:
-            ckpt = load_model(resolve(choice))
-        except VaeError as e:
-            st.error(md(e))
-            return
-        st.markdown("\n".join(f"- **{k}**: {v}" for k, v in checkpoint_facts(ckpt).items()))
 
 
 def to_uint8(img: np.ndarray) -> np.ndarray:
