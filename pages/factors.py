@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from ui.common import current_checkpoint, current_data, encode_test, md, upscale
+from ui.common import current_checkpoint, current_data, encode_test, md
+from ui.images import upscale
 from ui.factors import (active_dims_line, estimators_note, explain, explain_sampled, gap_table, mi_heatmap,
                         sampled_scores_for, scores_for, traversals)
 from vae.metrics import MIG_BINS

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui.common import crisp, current_checkpoint, encode_test, md, mtime
+from ui.common import current_checkpoint, encode_test, md, mtime
+from ui.images import crisp
 from ui.map import frame as F
 from ui.map import panel
 from ui.map import tabs as T

@@ -3,7 +3,8 @@
 import numpy as np
 import streamlit as st
 
-from ui.common import current_checkpoint, current_data, encode_test, md, show_images, split_key
+from ui.common import current_checkpoint, current_data, encode_test, md, split_key
+from ui.images import show_images
 from ui.compare_ui import holes_figure, holes_for, kl_bars, marginal_histograms, pair_grid, recon_pairs
 from ui.kl_split import kl_split_section
 from ui.notes import teaching_notes

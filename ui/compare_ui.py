@@ -9,7 +9,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui import payload as P
-from ui.common import SVG_POINTS, display_png, figure_cache, load_model, load_split_by_key, md, mtime
+from ui.common import SVG_POINTS, figure_cache, load_model, load_split_by_key, md, mtime
+from ui.images import display_png
 from ui.components import latent_canvas as C
 from ui.map.canvas_map import exported_parts  # Compare's z plane sends the map's decoder parts: one copy per session
 from vae.analysis import normal_pdf, prior_holes

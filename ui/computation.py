@@ -16,7 +16,8 @@ import streamlit as st
 import torch
 
 from ui import payload as P
-from ui.common import current_data, png_bytes
+from ui.common import current_data
+from ui.images import png_bytes
 from ui.components import resample as RS
 from vae.computation import SHOWN_DIMS, Computation, compute, kl_filled_in, num
 

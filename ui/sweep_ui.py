@@ -7,8 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui.common import (display_png, encode_test, latent_scatter, load_model, load_split, md, mtime,
-                       set_current, store)
+from ui.common import encode_test, latent_scatter, load_model, load_split, md, mtime, set_current, store
+from ui.images import display_png
 from ui.factors import mig_of
 from ui.jobs_ui import STATE_ICON, job_manager
 from ui.train_form import OBJECTIVE_LABELS, apply_shapes_preset, preset_layers

@@ -21,7 +21,8 @@ import torch
 
 from ui import payload as P
 from ui.colour import ColourBy
-from ui.common import current_data, encode_test, load_model, md, mtime, upscale
+from ui.common import current_data, encode_test, load_model, md, mtime
+from ui.images import upscale
 from ui.components import latent_canvas as C
 from ui.map import frame as F
 from ui.map.state import K_A, K_B, K_CLASSIC, K_POINT, K_Z, View, pick_row, scoped, set_z

@@ -10,7 +10,8 @@ import streamlit as st
 
 from ui import url_state
 from ui.colour import colour_by
-from ui.common import crisp, current_data, load_model, mtime
+from ui.common import current_data, load_model, mtime
+from ui.images import crisp
 from ui import computation
 from ui.map import canvas_map as CV
 from ui.map import frame as F

@@ -13,7 +13,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui.colour import ColourBy
-from ui.common import encode_test, mtime, plain, png_bytes
+from ui.common import encode_test, mtime, plain
+from ui.images import png_bytes
 from ui.map import frame as F
 from ui.map.state import K_A, K_B, K_CTX, K_POINT, K_Z, View, pick_row, scoped, set_z
 from vae import explore

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ui.common import encode_test, load_model, mtime, png_bytes
+from ui.common import encode_test, load_model, mtime
+from ui.images import png_bytes
 from ui.map.frame import MAX_SLIDERS, grid_images, latent_stats, sub
 from ui.map.state import View, scoped, scoped_key
 from vae import explore
