@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from ui.checkpoints_ui import MSG_KEY, PICK_KEY, delete_ui, manage_ui, upload_ui
-from ui.common import checkpoint_rows, current_id, is_demo, label, load_model, md, resolve, runs_dir
+from ui.common import checkpoint_rows, current_id, is_demo, label, load_model, md, open_id, runs_dir
 from ui.notes import teaching_notes
 from ui.onnx_ui import import_ui
 from vae.analysis import listing_row
@@ -15,7 +15,7 @@ st.title("Checkpoints")
 rows = checkpoint_rows()
 cur = current_id()
 try:
-    teaching_notes("checkpoints", load_model(resolve(cur)) if cur else None)
+    teaching_notes("checkpoints", load_model(open_id(cur).path) if cur else None)
 except VaeError:  # a broken current file is listed below with its problem; the notes just lose live numbers
     teaching_notes("checkpoints")
 if (msg := st.session_state.pop(MSG_KEY, None)) is not None:

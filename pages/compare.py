@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui.common import current_data, latent_scatter, load_model, md, resolve, split_key
+from ui.common import current_data, latent_scatter, load_model, md, open_id, split_key
 from ui.images import upscale
 from ui.compare_table import evaluate_all, fill_iwae, kept_iwae, metrics_table, table_caption
 from ui.compare_select import selection_ui
@@ -39,7 +39,8 @@ if len(paths) < 2:
     st.info("Pick 2 to 4 checkpoints above, or click the ladder preset.")
     st.stop()
 try:
-    ckpts = {p: load_model(resolve(p)) for p in paths}
+    refs = {p: open_id(p) for p in paths}
+    ckpts = {p: load_model(ref.path) for p, ref in refs.items()}
 except VaeError as e:
     st.error(f"Cannot open a checkpoint: {md(e)}")
     st.stop()
@@ -57,7 +58,7 @@ test = current_data(first).test
 idx = pick_indices(test.y.numpy(), n, seed=seed)
 x = test.x[torch.as_tensor(idx)]  # (n, C, H, W): the same inputs for every column
 
-files = {p: str(resolve(p)) for p in paths}
+files = {p: str(ref.path) for p, ref in refs.items()}
 table_slot, progress_slot = st.empty(), st.empty()  # the table, then a progress bar under it
 evals = evaluate_all(files, split, seed, progress_slot)
 iwae = kept_iwae(files, split, seed)  # figures computed before; the rest are filled in at the end of the page

@@ -1,11 +1,10 @@
 """Latent map: the test set's posterior means; click a point or move z to see what the decoder makes of it."""
 
 from functools import partial
-from pathlib import Path
 
 import streamlit as st
 
-from ui.common import current_checkpoint, encode_test, md, mtime
+from ui.common import current_checkpoint, encode_test, md
 from ui.images import crisp
 from ui.map import frame as F
 from ui.map import panel
@@ -17,14 +16,14 @@ from vae.explore import tile
 from vae.metrics import active_units
 
 st.title("Latent map")
-path, ckpt = current_checkpoint()
-path, model = str(path), ckpt.model
+ref, ckpt = current_checkpoint()
+path, model = str(ref.path), ckpt.model
 d, kind = model.config.latent_dim, model.config.kind.upper()
 classes = tuple(ckpt.data.get("classes") or ())
 caption = st.empty()  # filled once the view (and what colours the dots) is known
 
 teaching_notes("latent_map", ckpt)
-stats = F.latent_stats(path, mtime(path))
+stats = F.latent_stats(path, ref.mtime)
 verdict = collapse_verdict(stats["kl"], active_units(encode_test(path)["mu"])[0], model.generative)
 if verdict and verdict[0] == "error":  # full collapse only; a few idle dims are normal
     st.warning(f"The posterior has collapsed (KL {stats['kl'].sum():.3g} nats): every code sits at the prior's centre, "
@@ -36,7 +35,7 @@ t_grid, t_trav, t_interp, t_prior, t_export = st.tabs(
     ["Manifold grid", "Traversals", "Interpolation", "Prior samples", "Export"])
 with top:
     view = panel.view_ui(path, model, t_grid)
-    caption.caption(f"{md(Path(path).stem)}: {kind}, {d}-D latent. Each dot is one test image at its posterior mean μ, "
+    caption.caption(f"{md(ref.path.stem)}: {kind}, {d}-D latent. Each dot is one test image at its posterior mean μ, "
                     f"coloured by {md(view.colour)}. Click a dot, click empty space, or move the sliders to decode a z.")
     panel.prepare(path, view)
     panel.map_panel(path, view, classes)
@@ -45,7 +44,7 @@ with t_grid:
     if d < 2:
         st.info("A manifold grid needs at least two latent dims.")
     else:
-        grid = F.grid_images(path, mtime(path), view.grid_n, view.spacing, view.dims)
+        grid = F.grid_images(path, ref.mtime, view.grid_n, view.spacing, view.dims)
         crisp(tile(grid["images"]), 480,
               caption=f"Decoded grid over z{F.sub(view.dims[0])} (→) and z{F.sub(view.dims[1])} (↑), "
                 + ("at quantiles of N(0, 1) as in Kingma & Welling's Fig. 4" if view.spacing == "cdf"
@@ -63,7 +62,7 @@ with t_trav:
     base = a.z if start == "A" else tuple(stats["centre"].tolist())
     st.caption("Each row sweeps one dim " + ("from −3 to 3" if model.generative else "across the codes' range")
                + ", the others held at the start; rows sorted by how much the dim is used.")
-    for label, row in T.traversal_rows(path, mtime(path), base, steps):
+    for label, row in T.traversal_rows(path, ref.mtime, base, steps):
         left, right = st.columns([1, 4], vertical_alignment="center")
         left.markdown(f"**{label}**")
         crisp(row, 64 * steps, right)
@@ -85,15 +84,15 @@ with t_prior:
     if not model.generative:
         st.warning(f"{kind} is not a generative model: nothing made its codes follow N(0, I), so these "
                    "decodes of z ~ N(0, I) show the decoder off its data, not samples of digits.")
-    crisp(T.prior_grid(path, mtime(path), seed, 4, 8), 640,
+    crisp(T.prior_grid(path, ref.mtime, seed, 4, 8), 640,
           caption=f"32 decodes of z ~ N(0, I), seed {seed}.")
 
 with t_export:
     c1, c2 = st.columns(2)
     if d >= 2:
-        c1.download_button("Manifold grid (PNG)", partial(T.grid_png, path, view), file_name=f"{Path(path).stem}-grid.png",
+        c1.download_button("Manifold grid (PNG)", partial(T.grid_png, path, view), file_name=f"{ref.path.stem}-grid.png",
                            mime="image/png", on_click="ignore", key=T.K_DL_PNG)
-    c2.download_button("Latents (CSV)", partial(T.latents_csv, path), file_name=f"{Path(path).stem}-latents.csv",
+    c2.download_button("Latents (CSV)", partial(T.latents_csv, path), file_name=f"{ref.path.stem}-latents.csv",
                        mime="text/csv", on_click="ignore", key=T.K_DL_CSV)
     st.caption("CSV columns: index (test row), label, mu_1..mu_D" + (", logvar_1..logvar_D." if model.generative else "."))
     if T.replay_of(path) is not None:

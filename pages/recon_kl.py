@@ -32,7 +32,8 @@ def inputs_ui(classes: list[str], n_test: int) -> dict:
 
 
 st.title("Reconstruction & KL")
-path, ckpt = current_checkpoint()
+ref, ckpt = current_checkpoint()
+path = ref.path
 split = current_data(ckpt)
 model, cfg = ckpt.model, ckpt.model_config
 teaching_notes("recon_kl", ckpt)

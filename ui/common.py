@@ -214,23 +214,28 @@ class Opened(NamedTuple):
     mtime: float
 
 
+def open_id(ckpt_id: str) -> Opened:
+    """The one place a page turns a checkpoint ID into a file: UnknownCheckpoint when it names none."""
+    path = resolve(ckpt_id)
+    return Opened(ckpt_id, path, mtime(path))
+
+
 def opened(ckpt_id: str | None) -> Opened | None:
-    """The checkpoint an ID names, or None when it names none (not yet written, deleted, malformed): the one place
-    a page turns an ID into a file."""
+    """open_id, or None when the ID names no checkpoint (not written yet, deleted, malformed) or is None."""
     try:
-        path = store().resolve(ckpt_id) if ckpt_id else None
+        return open_id(ckpt_id) if ckpt_id else None
     except UnknownCheckpoint:
         return None
-    return Opened(ckpt_id, path, mtime(path)) if path is not None else None
 
 
-def current_checkpoint() -> tuple[Path, Checkpoint]:
+def current_checkpoint() -> tuple[Opened, Checkpoint]:
     """The current checkpoint, loaded with its dataset; shows a message and stops the page when there is none, it is
     broken, or its dataset no longer loads (an uploaded .npz deleted since, MNIST offline)."""
-    path = current_path()
-    if path is None:
+    ref = opened(current_id())
+    if ref is None:
         st.info("No checkpoint yet. Train one on the **Train** page, or upload one on **Checkpoints**.")
         st.stop()
+    path = ref.path
     try:
         ckpt = load_model(path)
     except CheckpointError as e:
@@ -239,7 +244,7 @@ def current_checkpoint() -> tuple[Path, Checkpoint]:
     with st.spinner("Loading the dataset and encoding the test set…"):  # drawn only if it takes over 0.5 s
         current_data(ckpt)  # cached; every page that shows a checkpoint encodes its test set
         encode_test(path)
-    return path, ckpt
+    return ref, ckpt
 
 
 def current_data(ckpt: Checkpoint) -> DataSplit:
