@@ -2,7 +2,7 @@
 // (VaeOps, vae_ops.js), hovering a dot shows its thumbnail, a click goes to Python as a trigger, and a draw pad
 // runs the encoder while you draw. Mouse moves send nothing to the server. Every string that comes from a user
 // (class names) is written with textContent. Registered by ui/components/latent_canvas.py, which concatenates
-// vae_ops.js, map_geometry.js (pure geometry) and map_paint.js (painting) before this file.
+// vae_ops.js, dom.js, map_geometry.js (pure geometry) and map_paint.js (painting) before this file.
 //
 // PROTOCOL: the one description of what ui/map/canvas_map.py and this file say to each other.
 // Python -> JS, `data` (ui/payload.py's container; VaeOps.receive puts back the parts this page already holds):
@@ -25,13 +25,6 @@
 //   need_static  {keys: [part keys]}: parts this page lacks (a lost message, or the lazy encoder)
 
 const PAD_CSS = 168;  // px of the hover, pad and reconstruction canvases
-
-function el(tag, cls, parent) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (parent) parent.appendChild(e);
-  return e;
-}
 
 class LatentCanvas {
   constructor(root) {
