@@ -15,7 +15,7 @@ st.caption("Runs train in the background: leave this page, reload, or close the 
 mgr = job_manager()
 job_id = pick_job(mgr)
 ckpt = None
-if (found := opened(mgr.status(job_id).checkpoint_id if job_id is not None else None)) is not None:
+if (found := opened(job_id)) is not None:  # a job's ID is its checkpoint's: not written until its first epoch ends
     try:
         ckpt = load_model(found.path)
     except CheckpointError:  # a run's first epoch still being written

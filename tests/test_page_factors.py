@@ -225,7 +225,7 @@ def test_train_form_offers_shapes_with_its_preset(runs_dir):
     from ui.jobs_ui import job_manager
 
     job_id = at.session_state["train_job"]
-    spec = json.loads((runs_dir / f"{job_id}.job.json").read_text())  # the configs the run trains with
+    spec = json.loads((runs_dir / f"{job_id.removeprefix('run/')}.job.json").read_text())  # the configs the run trains with
     job_manager().stop(job_id, by=spec["owner"])  # only the starting session may stop it
     assert spec["data"]["name"] == "shapes" and spec["model"]["arch"] == "conv"
     assert list(spec["model"]["channels"]) == list(PRESET_MODEL["channels"])

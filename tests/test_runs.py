@@ -30,16 +30,6 @@ def test_ids_round_trip(store):
     assert all(r.meta is not None and r.error is None for r in store.rows())
 
 
-def test_a_job_id_maps_to_its_checkpoint_id_in_one_place(store):
-    """Jobs name a run by its file's path under the runs folder; pages open it by the store's ID."""
-    assert store.job_checkpoint_id("mine") == "run/mine"
-    assert store.job_checkpoint_id("sweeps/sw/beta-0.5") == "sweep/sw/beta-0.5"
-    assert store.resolve(store.job_checkpoint_id("sweeps/sw/beta-0.5")).is_file()
-    for bad in ("../mine", "sweeps/sw/../../x", "a/b"):
-        with pytest.raises(UnknownCheckpoint):
-            store.job_checkpoint_id(bad)
-
-
 @pytest.mark.parametrize("bad", [
     "", "run/", "run/../mine", "run/..", "demo/../../runs/mine", "/etc/passwd", "run//mine", "run/mine/x",
     "sweep/sw", "sweep/../sw/beta-0.5", "run/.hidden", "other/mine", "run/mine.safetensors/..", "run/mi ne",

@@ -174,9 +174,8 @@ def action(mgr: JobManager, s: JobStatus | None) -> None:
         st.caption("You started this run: Stop (above) keeps the last finished epoch's checkpoint.")
     elif s.active:
         st.caption("Started by another visitor: you can watch it, but only they can stop it.")
-    elif opened(s.checkpoint_id) is not None:
-        st.page_link("pages/latent_map.py", label="Open in Latent Map", icon="🗺️",
-                     query_params={"ckpt": s.checkpoint_id})
+    elif opened(s.id) is not None:  # a job's ID is its checkpoint's
+        st.page_link("pages/latent_map.py", label="Open in Latent Map", icon="🗺️", query_params={"ckpt": s.id})
     else:
         st.caption("This run left no checkpoint to open.")
 
@@ -232,6 +231,7 @@ def runs_table(jobs: list[JobStatus], limit: int = 20) -> None:
     # its older value back with the next click and switch the page to a run shown two starts ago.
     key = f"{PICK_PREFIX}{cur}"
     st.selectbox("Show run", ids, index=ids.index(cur) if cur in ids else None, key=key, disabled=not ids,
+                 format_func=lambda i: i.removeprefix("run/"),  # a plain run by its name, a sweep's with its folder
                  placeholder="no runs yet", on_change=_picked, args=(key, cur))
 
 

@@ -134,7 +134,7 @@ def sweep_points(sweep: str) -> list[dict]:
         rows = mgr.history(j.id)
         test = (rows[-1].get("test") or {}) if rows else {}
         out.append({"beta": j.beta, "state": j.state, "message": j.message, "epoch": j.epoch, "epochs": j.epochs,
-                    "fraction": j.fraction, "path": j.checkpoint, "id": j.checkpoint_id, "rate": test.get("kl"),
+                    "fraction": j.fraction, "path": j.checkpoint, "id": j.id, "rate": test.get("kl"),
                     "distortion": test.get("recon"), "seed": j.seed if several else None})
     return out
 

@@ -93,14 +93,6 @@ class RunStore:
                 return ckpt_id
         raise UnknownCheckpoint(f"{Path(path).name} is not a checkpoint of this app's folders")
 
-    def job_checkpoint_id(self, job_id: str) -> str:
-        """The checkpoint ID of a training job (vae/jobs.py): the one place the two schemes meet. A job's ID is its
-        file's path under the runs folder without the suffix ('my-run' -> 'run/my-run', 'sweeps/s/b0.5' ->
-        'sweep/s/b0.5'); everything a page opens goes by the checkpoint ID."""
-        if not isinstance(job_id, str) or {"", ".", ".."} & set(job_id.split("/")):  # only a path that stays put
-            raise UnknownCheckpoint(f"{job_id!r} is not a job of this runs folder")
-        return self.checkpoint_id(self.runs_root / (job_id + SUFFIX))
-
     def path_of(self, ckpt_id: str) -> Path:
         """Where an ID's file lives (whether or not it exists yet); UnknownCheckpoint for a malformed ID."""
         if not is_valid_id(ckpt_id):
