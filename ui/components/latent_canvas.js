@@ -434,27 +434,8 @@ class LatentCanvas {
   }
 
   stroke(a, b) {
-    // a soft round brush about a stroke's width at the dataset's resolution (MNIST strokes are 2-3 px of 28);
-    // grey data: light ink on black, as in MNIST; colour data: the picked colour, blended by the brush's cover
-    const [ch, h, w] = this.shape, n = h * w;
-    const ink = ch === 3 ? [1, 3, 5].map((k) => parseInt(this.ink.value.slice(k, k + 2), 16) / 255) : null;
-    const s = Math.max(0.6, Math.min(h, w) / 28);
-    const steps = Math.max(1, Math.ceil(Math.hypot(b[0] - a[0], b[1] - a[1]) / (s / 2)));
-    for (let k = 0; k <= steps; k++) {
-      const x = a[0] + ((b[0] - a[0]) * k) / steps, y = a[1] + ((b[1] - a[1]) * k) / steps;
-      for (let r = Math.max(0, Math.floor(y - 3 * s)); r < Math.min(h, Math.ceil(y + 3 * s)); r++) {
-        for (let c = Math.max(0, Math.floor(x - 3 * s)); c < Math.min(w, Math.ceil(x + 3 * s)); c++) {
-          const d2 = (c + 0.5 - x) ** 2 + (r + 0.5 - y) ** 2;
-          const v = Math.min(1, 1.3 * Math.exp(-d2 / (2 * s * s))), i = r * w + c;
-          if (v <= this.cover[i]) continue;
-          this.cover[i] = v;
-          for (let k = 0; k < ch; k++) {
-            const j = k * n + i;
-            this.pad[j] = ink ? this.pad[j] + (ink[k] - this.pad[j]) * v : Math.max(this.pad[j], v);
-          }
-        }
-      }
-    }
+    const ink = this.shape[0] === 3 ? [1, 3, 5].map((k) => parseInt(this.ink.value.slice(k, k + 2), 16) / 255) : null;
+    MapPaint.brush(this.pad, this.cover, this.shape, a, b, ink);
     this.paintPad();
     this.encodePad();
   }

@@ -1,5 +1,5 @@
 // Painting the latent map and its images onto 2-D contexts: dots, grid lines, marks, ellipses, decoded images and
-// thumbnails. Positions go through MapGeometry with the frame `f` (map_geometry.js, concatenated before this);
+// thumbnails; and the draw pad's brush. Positions go through MapGeometry with the frame `f` (map_geometry.js, concatenated before this);
 // nothing here keeps state but the caches it is handed. Concatenated before latent_canvas.js.
 
 const MapPaint = {
@@ -137,6 +137,31 @@ const MapPaint = {
     const lx = cx + minPx + 3 + tw > f.w ? cx - minPx - 3 - tw : cx + minPx + 3;
     ctx.fillText(label, lx, cy + minPx);  // on the side with room: a point at the edge keeps its label
     return k;
+  },
+
+  // a soft round brush from a to b (pad pixel coordinates) about a stroke's width at the dataset's resolution
+  // (MNIST strokes are 2-3 px of 28), into pad (C, H, W); cover (H, W) keeps the brush's strongest touch per pixel,
+  // so a pixel is inked once per touch. Grey data (ink null): light ink on black, as in MNIST; colour data: the
+  // ink colour [r, g, b] in [0, 1], blended by the brush's cover
+  brush(pad, cover, shape, a, b, ink) {
+    const [ch, h, w] = shape, n = h * w;
+    const s = Math.max(0.6, Math.min(h, w) / 28);
+    const steps = Math.max(1, Math.ceil(Math.hypot(b[0] - a[0], b[1] - a[1]) / (s / 2)));
+    for (let k = 0; k <= steps; k++) {
+      const x = a[0] + ((b[0] - a[0]) * k) / steps, y = a[1] + ((b[1] - a[1]) * k) / steps;
+      for (let r = Math.max(0, Math.floor(y - 3 * s)); r < Math.min(h, Math.ceil(y + 3 * s)); r++) {
+        for (let c = Math.max(0, Math.floor(x - 3 * s)); c < Math.min(w, Math.ceil(x + 3 * s)); c++) {
+          const d2 = (c + 0.5 - x) ** 2 + (r + 0.5 - y) ** 2;
+          const v = Math.min(1, 1.3 * Math.exp(-d2 / (2 * s * s))), i = r * w + c;
+          if (v <= cover[i]) continue;
+          cover[i] = v;
+          for (let q = 0; q < ch; q++) {
+            const j = q * n + i;
+            pad[j] = ink ? pad[j] + (ink[q] - pad[j]) * v : Math.max(pad[j], v);
+          }
+        }
+      }
+    }
   },
 
   clear(cv) {
