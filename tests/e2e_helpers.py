@@ -409,8 +409,9 @@ def map_press_slider(page, k: int = 0, key: str = "ArrowRight") -> None:
 
 # Train (pages/train.py, ui/jobs_ui.py)
 
-def train_start(page, epochs: int = 2, name: str = "e2e-run", timeout: float = 60.0) -> None:
-    """Fill the New run form (digits, defaults otherwise) and press Start training."""
+def train_start(page, epochs: int = 2, name: str = "e2e-run", timeout: float = 60.0, shown: bool = False) -> None:
+    """Fill the New run form (digits, defaults otherwise) and press Start training; then wait for the page to be
+    idle, or with `shown` for the run's status line."""
     wait_idle(page, timeout)  # a rerun after the previous start may still be collapsing the form's expander
     exp = page.locator('[data-testid="stExpander"]').filter(has_text="New run").first
     if not exp.locator("details").first.evaluate("d => d.open"):
@@ -425,10 +426,26 @@ def train_start(page, epochs: int = 2, name: str = "e2e-run", timeout: float = 6
     wait_idle(page, timeout)
     page.locator(".st-key-train_start button").first.click()
     page.wait_for_timeout(300)
-    wait_idle(page, timeout)
+    if shown:  # the run's own status line: while a run trains the poller reruns twice a second, so the page is
+        wait_shown(page, name, timeout)  # seldom still for long, and waiting for quiet costs seconds per start
+    else:
+        wait_idle(page, timeout)
     errs = [t for t in _alert_texts(page) if "Fix the settings" in t]
     if errs:
         raise AssertionError(f"training form refused: {_alert_texts(page)}")
+
+
+def wait_shown(page, name: str, timeout: float = 60.0) -> None:
+    """Wait until the Train page's status line names run `name` (starting, an epoch, or its outcome), or the form
+    says why it refused."""
+    deadline = time.monotonic() + timeout
+    main = page.locator('[data-testid="stMain"]')
+    while time.monotonic() < deadline:
+        text = main.inner_text() if main.count() else ""
+        if f"{name}:" in text or "Fix the settings" in text:
+            return
+        page.wait_for_timeout(100)
+    raise TimeoutError(f"run {name} not shown after {timeout:.0f} s; alerts: {_alert_texts(page)}")
 
 
 def train_wait_done(page, timeout: float = 90.0) -> str:

@@ -176,3 +176,30 @@ def test_a_z_that_a_click_accepts_survives_a_reload(runs_dir):
     reloaded = _app(url)
     assert reloaded.session_state["map_z"] == pytest.approx(z, rel=1e-3)
     assert not [w for w in reloaded.warning if "ignored the link" in w.value]
+
+
+def _restore_write_app(page: str) -> None:
+    from ui import links, url_state
+
+    links.register()  # as app.py does before it restores
+    url_state.restore(page)
+    url_state.write()
+
+
+def test_a_url_this_session_wrote_a_moment_ago_does_not_take_the_view_back(runs_dir):
+    """A click that leaves the browser before it applied the latest URL write carries the URL before it: that
+    must not switch the view back (the Train page flipped between the new run and the previous one)."""
+    pca, ae, vae = "demo/digits-1-pca", "demo/digits-2-ae", "demo/digits-3-vae"
+    at = AppTest.from_function(_restore_write_app, args=("compare",), default_timeout=60)
+    at.query_params["cmp"] = f"{pca},{ae}"
+    at.run()
+    assert at.session_state["compare_ids"] == [pca, ae]
+    at.session_state["compare_ids"] = [pca, vae]  # the visitor picks another checkpoint
+    at.run()
+    assert _q(at, "cmp") == f"{pca},{vae}"
+    at.query_params["cmp"] = f"{pca},{ae}"  # a stale URL comes back with the next click
+    at.run()
+    assert at.session_state["compare_ids"] == [pca, vae] and _q(at, "cmp") == f"{pca},{vae}"
+    at.query_params["cmp"] = f"{ae},{vae}"  # an address this session never wrote is still applied
+    at.run()
+    assert at.session_state["compare_ids"] == [ae, vae]

@@ -26,6 +26,8 @@ from vae.errors import VaeError
 from vae.explore import Z_LIMIT
 
 PAGE_KEY, LAST_KEY, NOTICE_KEY = "url_page", "url_last", "url_notices"
+WRITTEN_KEY = "url_written"  # the URLs this session wrote on the page it is on, newest last
+WRITTEN_KEPT = 8
 MAP_PAGE = "latent_map"  # the default page's URL name
 MAX_VALUE_CHARS = 4000  # z of a 512-D model at 7 characters a number fits; anything longer is refused unread
 
@@ -98,9 +100,14 @@ def _url() -> dict[str, str]:
 def restore(page: str) -> None:
     """Apply the URL to the session when it names a view this session has not written itself."""
     ss = st.session_state
+    if ss.get(PAGE_KEY) != page:  # a page switch (a sidebar link or a link with a view): its URL is new intent
+        ss[WRITTEN_KEY] = []
     ss[PAGE_KEY] = page
     url = _url()
-    if url == ss.get(LAST_KEY) or not url:  # our own URL, or a bare one (e.g. after a sidebar page switch)
+    # Our own URL, or a bare one (e.g. after a sidebar page switch). A URL this session wrote a moment ago also
+    # counts as ours: a click that leaves the browser before it has applied the latest write carries the one
+    # before, and applying that would switch the Train page back to the previous run.
+    if url == ss.get(LAST_KEY) or not url or url in ss.get(WRITTEN_KEY, []):
         return
     notes: list[str] = []
     if "ckpt" in url:
@@ -146,4 +153,7 @@ def write() -> None:
     want = wanted()
     if want != _url():
         st.query_params.from_dict(want)
-    st.session_state[LAST_KEY] = want
+    ss = st.session_state
+    ss[LAST_KEY] = want
+    written = [u for u in ss.get(WRITTEN_KEY, []) if u != want]
+    ss[WRITTEN_KEY] = (written + [want])[-WRITTEN_KEPT:]
