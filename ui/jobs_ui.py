@@ -15,7 +15,7 @@ from ui.common import LABEL_COLORS, encode_test, latent_scatter, md, mtime, open
 from ui.live import poller, request_page_rerun
 from ui.owner import owner_id
 from vae.jobs import JobManager, JobStatus, NotOwner
-from vae.tc import TERMS
+from vae.tc import TERMS, negative_tc_note
 
 
 def _poll_s(default: float, env: str = "VAE_LIVE_POLL_S") -> float:
@@ -89,6 +89,9 @@ def curves_figure(rows: list[dict], likelihood_units: str = "nats per image") ->
         fig.update_xaxes(title_text="epoch", tickformat="d", rangemode="tozero", row=1, col=col)  # whole epochs only
     fig.update_yaxes(title_text=likelihood_units, row=1, col=1)
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.3))
+    if split and (note := negative_tc_note(rows, None)):  # in the figure, so the poller's slots stay the same
+        fig.update_layout(title=dict(text="<sup>" + note.replace("\n", "<br>") + "</sup>", y=0.99),
+                          margin=dict(t=95), height=340)
     return fig
 
 
