@@ -473,3 +473,34 @@ def test_an_atlas_over_its_byte_budget_is_made_again_with_fewer_grey_levels():
         r, c = divmod(k, cols)
         assert np.array_equal(grey[r * 12 : (r + 1) * 12, c * 12 : (c + 1) * 12], np.rint(x[k, 0] * 3) * 85)
     assert atlas_png(x, budget=1)["levels"] == 2  # nothing fits: the smallest there is
+
+
+def _protocol() -> tuple[set[str], set[str], set[str]]:
+    """(what Python sends, the triggers the JS sends back, the view part's fields), as latent_canvas.js's PROTOCOL
+    block names them: the one place the wire between ui/map/canvas_map.py and the JS is written down."""
+    import re
+
+    js = (ROOT / "ui" / "components" / "latent_canvas.js").read_text()
+    start = js.index("// PROTOCOL")
+    block = js[start : js.index("\n\n", start)]
+    sent, back = block.split("// JS -> Python")
+    view = re.search(r"^//   view: part \{([^}]*)\}", block, flags=re.M).group(1)
+    return (set(re.findall(r"^//   (\w+):", sent, flags=re.M)), set(re.findall(r"^//   (\w+):", back, flags=re.M)),
+            {f.strip() for f in view.split(",")})
+
+
+def test_both_sides_of_the_canvas_follow_its_written_protocol(tiny_ckpts, runs_dir):
+    """A field sent, a view field or a trigger that the PROTOCOL block does not name (or names but nobody sends)
+    fails here: the description cannot drift from the code on either side."""
+    import inspect
+    import re
+
+    from ui.components import latent_canvas as C
+
+    sent, back, view_fields = _protocol()
+    first, _, _ = _canvas_data(_page(tiny_ckpts["vae"]))  # a first mount: every part travels with it
+    assert {k for k in first if not k.startswith("$")} == sent
+    assert set(first["$parts"][first["view"]["$part"]]) == view_fields
+    assert {p.removeprefix("on_") for p in inspect.signature(C.latent_canvas).parameters if p.startswith("on_")} == back
+    js = (ROOT / "ui" / "components" / "latent_canvas.js").read_text()
+    assert set(re.findall(r"""(?:send|setTrigger|setTriggerValue)\("(\w+)\"""", js)) == back

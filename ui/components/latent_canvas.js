@@ -4,25 +4,30 @@
 // (class names) is written with textContent. Registered by ui/components/latent_canvas.py, which concatenates
 // vae_ops.js, dom.js, map_geometry.js (pure geometry) and map_paint.js (painting) before this file.
 //
-// PROTOCOL: the one description of what ui/map/canvas_map.py and this file say to each other.
+// PROTOCOL: the one description of what ui/map/canvas_map.py and this file say to each other. One name a line
+// ("//   name: ..."); tests/test_canvas_payload.py checks both sides against it, so a new field starts here.
 // Python -> JS, `data` (ui/payload.py's container; VaeOps.receive puts back the parts this page already holds):
-//   static_key   str: names the static parts together; zoom and pan are kept per key
-//   latent_dim   int D;  input_shape [C, H, W]
-//   model        null (cannot run here) | {posterior: "gaussian" | "point", decoder: part (a VaeOps program),
-//                encoder: part | {$lazy: key}, sent once the pad asks for it with need_static}
-//   view         part {n, xy: float32 (N, 2) bytes, rows: int32 (N) bytes | null for 0..N-1,
-//                plane: {method, origin, basis (k, D)} | null (t-SNE: no inverse), bounds: [x0, x1, y0, y1],
-//                equal_axes, axes: [x title, y title], px: {map, snap, ellipse_min}}: the frame of ui/map/frame.py,
-//                its tolerances in CSS px (map height, click/hover snap to a dot, tiny-ellipse radius)
-//   atlas        part {png, cols, rows, levels} | null: the thumbnails, row-major in point order
-//   colour_key   str;  colour  part {title, codes: u1 | u2 bytes (N), code_bytes, names, palette, ordered}
-//   per rerun:   z [D]; clicked null | {row, xy: [x, y] | null, ellipse: [[x, y], ...] | null};
-//                pins [{name, z}]; drawing null | {pixels [C*H*W], source: "pad" | "upload", nonce}
-// JS -> Python, one trigger per event (setTriggerValue(name, value)), each value with a nonce:
-//   select       {row: test row} (a dot) | {z: [D]} (empty space; Python clips it to vae.explore.Z_LIMIT)
-//   drawn        {pixels: [C*H*W] in [0, 1], rounded to 3 places}: the pad, as the encoder takes it
-//   failed       {message}: the canvas could not start; Python shows the Plotly map with this reason
-//   need_static  {keys: [part keys]}: parts this page lacks (a lost message, or the lazy encoder)
+//   static_key: str naming the static parts together; zoom and pan are kept per key
+//   latent_dim: int D
+//   input_shape: [C, H, W]
+//   model: null (cannot run here) | {posterior: "gaussian" | "point", decoder: part (a VaeOps program),
+//       encoder: part | {$lazy: key}, sent once the pad asks for it with need_static}
+//   view: part {n, xy, rows, plane, bounds, equal_axes, axes, px}: xy float32 (N, 2) bytes; rows int32 (N) bytes
+//       or null for 0..N-1; plane {method, origin, basis (k, D)} or null (t-SNE: no inverse); bounds
+//       [x0, x1, y0, y1]; axes [x title, y title]; px {map, snap, ellipse_min}: the frame of ui/map/frame.py, its
+//       tolerances in CSS px (map height, click/hover snap to a dot, tiny-ellipse radius)
+//   atlas: part {png, cols, rows, levels} | null: the thumbnails, row-major in point order
+//   colour_key: str naming the colouring
+//   colour: part {title, codes: u1 | u2 bytes (N), code_bytes, names, palette, ordered}
+//   z: [D], the decoded z (this and the three below change with every rerun)
+//   clicked: null | {row, xy: [x, y] | null, ellipse: [[x, y], ...] | null}
+//   pins: [{name, z}]
+//   drawing: null | {pixels [C*H*W], source: "pad" | "upload", nonce}
+// JS -> Python, one trigger per event (setTriggerValue(name, value)); select and drawn carry a nonce:
+//   select: {row: test row} (a dot) | {z: [D]} (empty space; Python clips it to vae.explore.Z_LIMIT)
+//   drawn: {pixels: [C*H*W] in [0, 1], rounded to 3 places}: the pad, as the encoder takes it
+//   failed: {message}: the canvas could not start; Python shows the Plotly map with this reason
+//   need_static: {keys: [part keys]}: parts this page lacks (a lost message, or the lazy encoder)
 
 const PAD_CSS = 168;  // px of the hover, pad and reconstruction canvases
 

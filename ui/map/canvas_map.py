@@ -252,16 +252,21 @@ def on_need_static() -> None:
     P.forget(ev.get("keys") if ev else None)
 
 
-def canvas_map(path: str, view: View, classes: tuple[str, ...], colour: ColourBy | None = None) -> None:
-    """Mount the canvas, coloured by `colour` (default: the label). Decoder, points, thumbnails and colouring go
-    once per session (ui/payload.py; megabytes for MNIST), the encoder once the draw pad is first used; reruns and
-    remounts send their keys and the small per-rerun part only."""
+def canvas_data(path: str, view: View, classes: tuple[str, ...], colour: ColourBy | None = None) -> dict:
+    """What the canvas is sent on this rerun (the PROTOCOL block of latent_canvas.js), its parts not yet packed."""
     static = static_payload(path, mtime(path), view)
     colours = colour_payload(path, view, colour or default_colour(path, classes))
     model = static["model"] and {"posterior": static["model"]["posterior"], "decoder": static["model"]["decoder"],
                                  "encoder": P.Lazy(static["model"]["encoder"])}  # the pad asks for it when used
-    data = {"static_key": static["static_key"], "latent_dim": static["latent_dim"],
+    return {"static_key": static["static_key"], "latent_dim": static["latent_dim"],
             "input_shape": static["input_shape"], "model": model, "view": static["view"], "atlas": static["atlas"],
             "colour_key": colours.key, "colour": colours, **dynamic_payload(path, view)}
-    C.latent_canvas(P.payload(data), key=CANVAS_KEY, on_select=lambda: on_select(path),
-                    on_drawn=lambda: on_drawn(path), on_failed=on_failed, on_need_static=on_need_static)
+
+
+def canvas_map(path: str, view: View, classes: tuple[str, ...], colour: ColourBy | None = None) -> None:
+    """Mount the canvas, coloured by `colour` (default: the label). Decoder, points, thumbnails and colouring go
+    once per session (ui/payload.py; megabytes for MNIST), the encoder once the draw pad is first used; reruns and
+    remounts send their keys and the small per-rerun part only."""
+    C.latent_canvas(P.payload(canvas_data(path, view, classes, colour)), key=CANVAS_KEY,
+                    on_select=lambda: on_select(path), on_drawn=lambda: on_drawn(path), on_failed=on_failed,
+                    on_need_static=on_need_static)
