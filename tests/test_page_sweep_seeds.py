@@ -72,7 +72,7 @@ def test_plane_shows_median_and_interquartile_cross_over_seeds(seed_sweep):
 
 
 def test_mig_against_beta_draws_median_band_and_seeds():
-    from ui.sweep_ui import mig_figure
+    from ui.sweep_figures import mig_figure
 
     pairs = [(1.0, 0.10), (1.0, 0.30), (1.0, 0.20), (4.0, 0.05), (4.0, 0.45), (4.0, 0.15), (4.0, 0.25)]
     named = {t.name: t for t in mig_figure(pairs).data}
@@ -86,7 +86,7 @@ def test_mig_against_beta_draws_median_band_and_seeds():
 
 
 def test_single_seed_sweeps_keep_one_point_per_beta():
-    from ui.sweep_ui import rd_figure
+    from ui.sweep_figures import rd_figure
 
     pts = [{"beta": b, "rate": r, "distortion": d, "id": f"sweep/s/beta-{b:g}", "state": "done"}
            for b, r, d in ((1.0, 5.0, 30.0), (4.0, 1.0, 40.0))]
