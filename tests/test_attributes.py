@@ -169,12 +169,13 @@ def test_a_name_is_shown_as_text_not_markup(runs_dir):
 
 def test_the_analogy_row_decodes_a_minus_b_plus_c(runs_dir):
     from ui.common import load_model, resolve
+    from ui.map.state import Pin
 
     at = _app({"ckpt": "demo/digits-3-vae"})
     a, b, c = [0.5, -1.0], [1.5, 0.25], [-0.75, 0.8]
-    at.session_state["map_a"] = {"z": a, "label": "chosen z"}
-    at.session_state["map_b"] = {"z": b, "label": "chosen z"}
-    at.session_state["map_pin_c"] = {"z": c, "label": "chosen z"}
+    at.session_state["map_a"] = Pin(tuple(a))
+    at.session_state["map_b"] = Pin(tuple(b))
+    at.session_state["map_pin_c"] = Pin(tuple(c))
     at.run()
     assert not at.exception
     want = np.array(a) - np.array(b) + np.array(c)
@@ -184,7 +185,7 @@ def test_the_analogy_row_decodes_a_minus_b_plus_c(runs_dir):
     from ui import attributes as UA
 
     model = load_model(resolve("demo/digits-3-vae")).model
-    z, imgs = UA.analogy_row(model, [{"z": a}, {"z": b}, {"z": c}])
+    z, imgs = UA.analogy_row(model, [Pin(tuple(a)), Pin(tuple(b)), Pin(tuple(c))])
     np.testing.assert_allclose(z, want, atol=1e-12)
     with torch.no_grad():
         ref = model.decode(torch.tensor(np.stack([a, b, c, want]), dtype=torch.float32)).numpy()  # (4, 1, 8, 8)

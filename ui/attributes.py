@@ -20,12 +20,14 @@ from ui.attribute_link import K_VECTORS
 from ui.colour import ColourBy
 from ui.common import current_data, encode_test, load_model, md, mtime, plain
 from ui.components import attribute as AC
-from ui.latent import K_A, K_B, K_Z, crisp
+from ui.images import crisp
+from ui.map.state import K_A, K_B, K_Z, Pin, scoped, scoped_key
 from vae import explore, wire
 from vae import attributes as V
 from vae.export import ExportError, export_model
 
-# Every key this tab makes, state and widgets, belongs to one checkpoint's view (ui/latent.py's sync_state drops them)
+# Every key this tab makes, state and widgets, belongs to one checkpoint's view (registered below with
+# ui.map.state.scoped, so opening another checkpoint drops them)
 K_C, K_SEL, K_USE, K_ERR = "map_pin_c", "map_attr_sel", "map_attr_use", "map_attr_err"
 K_NAME, K_SHOW, K_KEEP, K_DELETE, K_SET_C, K_TAKE_Z = ("map_attr_name", "map_attr_show_view", "map_attr_keep",
                                                        "map_attr_delete", "map_attr_set_c", "map_attr_take_z")
@@ -35,11 +37,12 @@ K_ROWS, K_BY, K_TAKE, K_LABEL, K_FACTOR = ({g: f"map_attr_{what}_{g}" for g in "
 
 
 def level_key(group: str, factor: int) -> str:
-    return f"map_attr_level_{group}_{factor}"
+    return scoped_key(f"map_attr_level_{group}_{factor}")
 
 
 KEYS = (K_C, K_SEL, K_USE, K_ERR, K_NAME, K_SHOW, K_KEEP, K_DELETE, K_SET_C, K_TAKE_Z, K_FAILED, SLIDER_KEY, VIEW_KEY,
         *(k[g] for k in (K_ROWS, K_BY, K_TAKE, K_LABEL, K_FACTOR) for g in "AB"))
+scoped(*KEYS)
 PAIR = "(this pair)"  # the vector choice meaning "the groups above", not a kept name
 KMAX = 2.0  # the slider's k range: ±2 lengths of v
 STRIP = (-2, -1, 0, 1, 2)
@@ -200,13 +203,13 @@ def _need_static() -> None:
 
 
 def _set_c() -> None:
-    st.session_state[K_C] = {"z": [float(x) for x in st.session_state[K_Z]], "label": "chosen z"}
+    st.session_state[K_C] = Pin(tuple(float(x) for x in st.session_state[K_Z]))
 
 
-def analogy_row(model, pins: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """A − B + C from three pins {'z'}, and the decodes of A, B, C and A − B + C: (D,), (4, C, H, W)."""
-    z = V.analogy(*(p["z"] for p in pins))
-    return z, explore.decode(model, np.stack([np.asarray(p["z"], dtype=np.float64) for p in pins] + [z]))
+def analogy_row(model, pins: list[Pin]) -> tuple[np.ndarray, np.ndarray]:
+    """A − B + C from three pins, and the decodes of A, B, C and A − B + C: (D,), (4, C, H, W)."""
+    z = V.analogy(*(p.z for p in pins))
+    return z, explore.decode(model, np.stack([np.asarray(p.z, dtype=np.float64) for p in pins] + [z]))
 
 
 def analogy_ui(model) -> None:
@@ -221,8 +224,8 @@ def analogy_ui(model) -> None:
         return
     z, imgs = analogy_row(model, pins)
     cols = st.columns(4)
-    for col, img, cap in zip(cols, imgs, [f"A: {pins[0]['label']}", f"B: {pins[1]['label']}",
-                                          f"C: {pins[2]['label']}", "A − B + C"]):
+    for col, img, cap in zip(cols, imgs, [f"A: {pins[0].label}", f"B: {pins[1].label}", f"C: {pins[2].label}",
+                                          "A − B + C"]):
         crisp(img, IMG, col, caption=cap)
     st.caption("A − B + C = (" + ", ".join(f"{x:.3f}" for x in z[:8]) + (", …)" if len(z) > 8 else ")"))
 

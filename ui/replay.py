@@ -138,3 +138,15 @@ def train_slot(s) -> None:
         st.caption("The training replay (the latent codes moving, epoch by epoch) fills in after the first epoch.")
         return
     replay_ui(s.checkpoint, key="train_replay")
+
+
+MAP_KEY = "map_replay"
+
+
+def map_tab(path: str, view) -> None:
+    """The Latent map's Training replay tab, on the map's plane (`view`: ui.map.state.View); its keys belong to the
+    map's checkpoint (ui.map.state.scoped), and the replay goes to the page once the tab is opened."""
+    from ui.map.state import scoped
+
+    key, _ = scoped(MAP_KEY, f"{MAP_KEY}_failed")
+    replay_ui(path, key=key, method=view.method, dims=view.dims, lazy=True)
