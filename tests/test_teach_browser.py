@@ -192,6 +192,7 @@ def test_a_live_runs_replay_grows_and_follows_the_newest_epoch(app):
     page.wait_for_function("(e) => window.__vaeReplay.E > e", arg=e2, timeout=120_000)
     assert page.evaluate("() => window.__vaeReplay.t") == 0.5  # the viewer's place is kept
     assert page.locator('[data-testid="stMain"] [data-testid="stProgress"]').count() == 1  # still training
-    page.locator(".st-key-train_stop_replay-grows button, [class*='st-key-train_stop_'] button").first.click()
-    e2e.wait_idle(page)
+    page.locator("[class*='st-key-train_stop_'] button").first.click()  # the run would go on for minutes
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stMain\"] [data-testid=\"stProgress\"]')",
+                           timeout=120_000)
     assert not errors, errors

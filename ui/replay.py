@@ -90,8 +90,9 @@ def _frames(path: str, mt: float, method: str, dims: tuple[int, int] | None) -> 
             "last": float(rep.epochs[-1])}
 
 
-def frames(path: str, method: str = "dims", dims: tuple[int, int] | None = None) -> dict | None:
-    return _frames(str(path), mtime(path), method if method in PLANES else "dims",
+def frames(path: str, method: str = "dims", dims: tuple[int, int] | None = None, mt: float | None = None) -> dict | None:
+    """The replay for the page, cached per checkpoint version `mt` (default: the file's mtime now)."""
+    return _frames(str(path), mtime(path) if mt is None else mt, method if method in PLANES else "dims",
                    None if dims is None else (int(dims[0]), int(dims[1])))
 
 
@@ -107,11 +108,11 @@ def _need_static(key: str) -> None:
 
 def replay_ui(path, *, key: str, method: str = "dims", dims: tuple[int, int] | None = None, start: str = "last",
               empty: str = "This run has no training replay: it was trained before runs recorded one.",
-              lazy: bool = False) -> bool:
+              lazy: bool = False, mt: float | None = None) -> bool:
     """Exactly one element (the player, or a caption saying why there is none), so the Train page's poller keeps
     its layout. Returns whether the player is shown. `lazy`: the replay goes to the page only once the player is
     first seen (the Latent map's tab: most visits never open it, and a demo's is 287 KB)."""
-    got = frames(path, method, dims) if path else None
+    got = frames(path, method, dims, mt) if path else None
     if got is None:
         st.caption(empty)
         return False
@@ -137,7 +138,24 @@ def train_slot(s) -> None:
     if s is None or not Path(s.checkpoint).exists():
         st.caption("The training replay (the latent codes moving, epoch by epoch) fills in after the first epoch.")
         return
-    replay_ui(s.checkpoint, key="train_replay")
+    replay_ui(s.checkpoint, key="train_replay", mt=_live_version(s.checkpoint) if s.active else None)
+
+
+LIVE_EVERY_S = 5.0  # a live run's player gets the grown replay at most this often
+K_LIVE = "train_replay_version"
+
+
+def _live_version(path: str) -> float:
+    """The checkpoint version a live run's player shows: the newest at most every LIVE_EVERY_S. Each epoch rewrites
+    the checkpoint (several a second on small data), and each new version re-sends the whole replay to the page."""
+    import time
+
+    now, mt = time.monotonic(), mtime(path)
+    last = st.session_state.get(K_LIVE)
+    if isinstance(last, dict) and last.get("path") == path and now - last["at"] < LIVE_EVERY_S:
+        return last["mt"]
+    st.session_state[K_LIVE] = {"path": path, "mt": mt, "at": now}
+    return mt
 
 
 MAP_KEY = "map_replay"
