@@ -220,7 +220,8 @@ def analogy_ui(model) -> None:
     c1.button("Set the map's z as C", key=K_SET_C, on_click=_set_c)
     pins = [ss.get(K_A), ss.get(K_B), ss.get(K_C)]
     if not all(pins):
-        c2.caption("Set pins A and B beside the map, and C here.")
+        missing = [n for n, p in zip("ABC", pins) if not p]
+        c2.caption(f"Pin {' and '.join(missing)} first: A and B beside the map (“Set z as A / B”), C with this button.")
         return
     z, imgs = analogy_row(model, pins)
     cols = st.columns(4)
