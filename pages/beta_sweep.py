@@ -7,8 +7,9 @@ from ui.jobs_ui import job_manager
 from ui.live import poller, request_page_rerun
 from ui.notes import teaching_notes
 from ui.seed_bands import several_seeds, trials_table
+from ui.sweep_form import sweep_form
 from ui.sweep_ui import (DEMO_SWEEP, DEMO_SWEEPS, OPENED_KEY, SWEEP_KEY, demo_points, latent_maps, mig_figure,
-                         mig_points, plane, points_signature, progress_lines, recon_rows, sweep_form, sweep_points)
+                         mig_points, plane, points_signature, progress_lines, recon_rows, sweep_points)
 from vae.checkpoint import CheckpointError
 from vae.jobs import ACTIVE
 

@@ -94,7 +94,7 @@ def test_single_seed_sweeps_keep_one_point_per_beta():
 
 
 def test_trial_points_of_a_copied_folder_are_checked_and_killed_trials_read_stopped(tmp_path):
-    from vae.sweep import trial_points
+    from vae.sweep_points import trial_points
 
     folder = tmp_path / "copied"
     folder.mkdir()

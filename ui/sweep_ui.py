@@ -1,4 +1,4 @@
-"""β-sweep page helpers: the sweep form, the rate–distortion plane (Alemi et al., 2018) and per-β views."""
+"""β-sweep page helpers: the rate–distortion plane (Alemi et al., 2018), per-β views and the trials' points (the form: ui/sweep_form.py)."""
 
 from __future__ import annotations
 
@@ -11,22 +11,16 @@ import streamlit as st
 from ui.common import (display_png, encode_test, figure_cache, latent_scatter, load_model, load_split, md, mtime,
                        set_current, store)
 from ui.factors import mig_of
-from ui.jobs_ui import COLORS, OBJECTIVE_LABELS, STATE_ICON, apply_shapes_preset, job_manager, preset_layers
-from ui.owner import owner_id
+from ui.jobs_ui import COLORS, STATE_ICON, job_manager
 from ui.seed_bands import OPENED_KEY, add_seed_dots, iqr_errors, mig_band_figure, plane_summary, several_seeds
 from vae import explore
 from vae.checkpoint import CheckpointError
-from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
-from vae.data import BUILTIN
 from vae.errors import VaeError
 from vae.runs import SWEEPS, UnknownCheckpoint
-from vae.shapes import PRESET_MODEL, PRESET_TRAIN
-from vae.sweep import trial_points
+from vae.sweep_points import trial_points
 
 SWEEP_KEY = "beta_sweep"  # non-widget keys: they survive leaving the page
-ERR_KEY = "beta_errors"
 PLANE_KEY = "beta_plane"
-DEFAULT_BETAS = "0.25, 0.5, 1, 2, 4, 8"
 N_INPUTS = 10  # test images reconstructed by every β
 MAP_LIM = 4.0  # latent maps share ±4 axes so the shrink toward N(0, I) is visible
 DEMO_SWEEP = "Bundled demos (2-D VAEs on digits)"  # a ready-made sweep, so the page teaches before any run
@@ -34,71 +28,6 @@ SHAPES_DEMO_SWEEP = "Bundled demos (conv VAEs on shapes)"  # the disentanglement
 TCVAE_DEMO_SWEEP = "Bundled demos (β-TCVAEs on shapes)"  # the same with β on the total correlation only
 DEMO_SWEEPS = {DEMO_SWEEP: ("digits", "elbo"), SHAPES_DEMO_SWEEP: ("shapes", "elbo"),
                TCVAE_DEMO_SWEEP: ("shapes", "beta-tcvae")}  # sweep name -> (dataset, objective) of its demos
-SWEEP_PRESET_KEYS = {"latent_dim": "beta_latent_dim", "epochs": "beta_epochs"}
-
-
-def parse_betas(text: str) -> list[float]:
-    """'0.25, 0.5, 1' -> [0.25, 0.5, 1.0], sorted and without repeats; ConfigError('betas') otherwise."""
-    try:
-        betas = sorted({float(t) for t in text.replace(";", ",").split(",") if t.strip()})
-    except ValueError:
-        raise ConfigError("betas", f"write numbers separated by commas, e.g. {DEFAULT_BETAS}") from None
-    if not betas:
-        raise ConfigError("betas", "list at least one β")
-    return betas
-
-
-def parse_seeds(text: str) -> list[int]:
-    """'0, 1, 2' -> [0, 1, 2] without repeats; ConfigError('seeds') otherwise."""
-    try:
-        seeds = sorted({int(t) for t in str(text).replace(";", ",").split(",") if t.strip()})
-    except ValueError:
-        raise ConfigError("seeds", "write whole numbers separated by commas, e.g. 0, 1, 2") from None
-    if not seeds:
-        raise ConfigError("seeds", "list at least one seed")
-    return seeds
-
-
-def _launch() -> None:
-    ss, errors = st.session_state, {}
-    try:
-        betas, seeds = parse_betas(ss.beta_list), parse_seeds(ss.get("beta_seeds", "0"))
-        preset = ss.beta_data == "shapes"  # shapes: the preset conv net of vae/shapes.py
-        arch = PRESET_MODEL["arch"] if preset else "mlp"
-        model = ModelConfig(kind="vae", arch=arch, latent_dim=ss.beta_latent_dim, **preset_layers(ss.beta_data, arch))
-        train = TrainConfig(epochs=ss.beta_epochs, seed=seeds[0], objective=ss.get("beta_objective", "elbo"),
-                            **({"batch_size": PRESET_TRAIN["batch_size"]} if preset else {}))
-        name = job_manager().submit_sweep(ss.beta_name.strip() or "sweep", betas, model, train,
-                                          DataConfig(name=ss.beta_data), owner=owner_id(), seeds=seeds)
-        ss[SWEEP_KEY] = name
-    except ConfigError as e:
-        errors[e.field] = e.message
-    ss[ERR_KEY] = errors
-
-
-def sweep_form() -> None:
-    errors = st.session_state.get(ERR_KEY, {})
-    st.text_input("β values", value=DEFAULT_BETAS, key="beta_list", persist_state="session", help="comma-separated; one run each")
-    for f in ("betas", "beta"):
-        if f in errors:
-            st.error(md(errors[f]), icon="⚠️")
-    a, b, c, d, o = st.columns(5)
-    a.selectbox("Dataset", list(BUILTIN), key="beta_data",
-                persist_state="session", on_change=apply_shapes_preset, args=("beta_data", SWEEP_PRESET_KEYS),
-                help=f"shapes: {PRESET_MODEL['arch']} VAEs with z = {PRESET_MODEL['latent_dim']}, and MIG against β "
-                     "beside the plane")
-    b.number_input("Latent dimensions", value=2, step=1, key="beta_latent_dim", persist_state="session")
-    c.number_input("Epochs", value=50, step=10, key="beta_epochs", persist_state="session")
-    d.text_input("Seeds", value="0", key="beta_seeds", persist_state="session",
-                 help="comma-separated; several seeds per β show the median and interquartile range")
-    o.selectbox("Objective", list(OBJECTIVE_LABELS), key="beta_objective", persist_state="session",
-                format_func=OBJECTIVE_LABELS.get, help="β-TCVAE puts β on the total correlation only (Chen et al., 2018)")
-    for f in ("name", "latent_dim", "epochs", "seed", "seeds", "objective", "sweep_name", "run_name"):
-        if f in errors:
-            st.error(f"{f}: {md(errors[f])}", icon="⚠️")
-    e, f = st.columns([3, 1], vertical_alignment="bottom")
-    e.text_input("Sweep name", value="sweep", key="beta_name", persist_state="session")
-    f.button("Run sweep", type="primary", on_click=_launch, key="beta_run", width="stretch")
 
 
 def demo_points(dataset: str = "digits", objective: str = "elbo") -> list[dict]:
@@ -121,7 +50,8 @@ def demo_points(dataset: str = "digits", objective: str = "elbo") -> list[dict]:
 
 
 def sweep_points(sweep: str) -> list[dict]:
-    """One row per β: state, progress and the latest test rate (KL) and distortion (recon), in nats per image."""
+    """One row per trial: state, progress, the latest test rate (KL) and distortion (recon) in nats per image, and
+    MIG where the data has known factors (a CLI sweep's from its sweep.json, an app sweep's from each checkpoint)."""
     if sweep in DEMO_SWEEPS:
         return demo_points(*DEMO_SWEEPS[sweep])
     mgr, runs = job_manager(), store()
@@ -134,7 +64,8 @@ def sweep_points(sweep: str) -> list[dict]:
         test = (rows[-1].get("test") or {}) if rows else {}
         out.append({"beta": j.beta, "state": j.state, "message": j.message, "epoch": j.epoch, "epochs": j.epochs,
                     "fraction": j.fraction, "path": j.checkpoint, "id": runs.checkpoint_id(j.checkpoint), "rate": test.get("kl"),
-                    "distortion": test.get("recon"), "seed": j.seed if several else None})
+                    "distortion": test.get("recon"), "seed": j.seed if several else None,
+                    "mig": mig_of(j.checkpoint) if j.state == "done" else None})  # None without factors; cached
     return out
 
 

@@ -100,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--backend", default="local", help="local (child processes) | ray (Ray Tune)")
     w.add_argument("--max-parallel", type=int, default=None,
                    help="trials at once (local default 1; ray default: as many as the resources allow)")
-    w.add_argument("--cpus-per-trial", type=int, default=1, help="ray: CPUs reserved per trial (its torch threads)")
-    w.add_argument("--gpus-per-trial", type=float, default=0.0, help="ray: GPUs per trial; 0.5 packs two on one")
+    w.add_argument("--cpus-per-trial", type=int, default=None, help="ray: CPUs reserved per trial (its torch threads; default 1)")
+    w.add_argument("--gpus-per-trial", type=float, default=None, help="ray: GPUs per trial; 0.5 packs two on one (default 0)")
     w.add_argument("--ray-address", default=None, help="ray: a cluster to join (default: RAY_ADDRESS, else local)")
 
     i = sub.add_parser("info", help="print a checkpoint's metadata as JSON")
@@ -245,13 +245,14 @@ def cmd_train(a: argparse.Namespace, argv: list[str]) -> int:
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
-    from vae.sweep import make_plan, run_sweep
+    from vae.sweep import RAY_ONLY, make_plan, run_sweep
 
     model, train, data = _configs(a)
     if a.max_parallel is None:
         a.max_parallel = 1 if a.backend == "local" else None
+    ray_only = {k: getattr(a, k) for k in RAY_ONLY if getattr(a, k) is not None}  # the flags given
     plan = make_plan(a.out, a.betas, a.seeds, model, train, data, backend=a.backend, max_parallel=a.max_parallel,
-                     cpus_per_trial=a.cpus_per_trial, gpus_per_trial=a.gpus_per_trial, ray_address=a.ray_address)
+                     **ray_only)
     if plan.backend == "ray":
         from vae.sweep_ray import require_ray
 
