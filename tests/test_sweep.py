@@ -246,3 +246,15 @@ def test_ray_backend_matches_local_bit_for_bit(local_grid, tmp_path):
         ours, theirs = load_file(folder / f"{name}.safetensors"), load_file(local / f"{name}.safetensors")
         assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
     assert not (folder / ".tune").exists()  # Tune's own state is removed when the sweep ends
+    # resumed through Ray: only the trial whose checkpoint was removed trains again (and the junk-blocked one fails
+    # again); the finished ones are not touched
+    (folder / "beta-1-seed-1.safetensors").unlink()
+    kept = {n: (folder / f"{n}.safetensors").stat().st_mtime_ns for n in ("beta-1-seed-0", "beta-4-seed-1")}
+    again = _sweep(*GRID, "--out", str(folder), "--backend", "ray", "--cpus-per-trial", "1", "--max-parallel", "2")
+    assert again.returncode == 1, again.stderr[-2000:]
+    assert {n: (folder / f"{n}.safetensors").stat().st_mtime_ns for n in kept} == kept
+    trials = _trials(folder)
+    assert trials["beta-1-seed-1"]["status"] == "done" and trials["beta-4-seed-0"]["status"] == "failed"
+    ours, theirs = load_file(folder / "beta-1-seed-1.safetensors"), load_file(local / "beta-1-seed-1.safetensors")
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    assert (folder / "beta-4-seed-0.safetensors").read_bytes() == JUNK
