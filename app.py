@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from ui import owner, url_state
-from ui.common import sidebar
+from ui import links, owner, url_state
+from ui.sidebar import sidebar
 
 st.set_page_config(page_title="VAE Latent Explorer", page_icon="🧭", layout="wide")
 
@@ -23,6 +23,7 @@ pages = {
     ],
 }
 page = st.navigation(pages)
+links.register()  # each page's URL parameters, before the first restore
 url_state.restore(url_state.page_id(page))  # a reload or a shared link: the URL names the view
 sidebar()
 owner.keep_in_browser()  # this browser's secret, so its runs stay its own after a reload

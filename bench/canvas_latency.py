@@ -72,9 +72,9 @@ def payload_parts(path: Path) -> dict:
     """Bytes on the wire of each part the canvas is sent once, from the same cached builders the page uses."""
     import logging
 
-    from ui.canvas import colour_payload, default_colour, part_bytes, static_payload
+    from ui.map.canvas_map import colour_payload, default_colour, part_bytes, static_payload
     from ui.common import mtime
-    from ui.latent import View
+    from ui.map.state import View
 
     for name in [n for n in logging.root.manager.loggerDict if n.startswith("streamlit")]:  # "no runtime" noise
         logging.getLogger(name).setLevel(logging.ERROR)

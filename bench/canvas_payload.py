@@ -48,10 +48,10 @@ def first_mount_json(path: str, legacy: bool) -> dict[str, int]:
     """Bytes per part of a first mount's heavy parts; legacy=True: as JSON with base64, as sent before issue 15."""
     import torch
 
-    from ui import canvas as CV
+    from ui.map import canvas_map as CV
     from ui.common import current_data, load_model, mtime
     from ui.components.latent_canvas import atlas_png
-    from ui.latent import View
+    from ui.map.state import View
     from vae.export import export_model, to_json
 
     static = CV.static_payload(path, mtime(path), View())
@@ -184,7 +184,7 @@ def main() -> None:
             print(f"trained {name} in {train(data, paths[name], *flags, *limit):.1f} s")
 
         from conftest import as_run
-        from ui import canvas as CV
+        from ui.map import canvas_map as CV
 
         ids = {name: as_run(p) for name, p in paths.items()}
         print("\nfirst mount, heavy parts (kB = 1000 bytes)")

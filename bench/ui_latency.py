@@ -70,7 +70,7 @@ def apptest_part(ckpt: Path, repeats: int) -> None:
     from streamlit.testing.v1 import AppTest
 
     import ui.common as common
-    from ui.common import png_bytes
+    from ui.images import png_bytes
     from vae.explore import decode
 
     os.environ["VAE_RUNS_DIR"] = str(ckpt.parent)  # pages hold IDs: the checkpoint must be in the runs folder

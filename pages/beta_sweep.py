@@ -2,14 +2,14 @@
 
 import streamlit as st
 
-from ui.common import label, load_model, store
+from ui.common import label, load_model, opened
 from ui.jobs_ui import job_manager
 from ui.live import poller, request_page_rerun
 from ui.notes import teaching_notes
 from ui.seed_bands import several_seeds, trials_table
-from ui.sweep_form import sweep_form
-from ui.sweep_ui import (DEMO_SWEEP, DEMO_SWEEPS, OPENED_KEY, SWEEP_KEY, demo_points, latent_maps, mig_figure,
-                         mig_points, plane, points_signature, progress_lines, recon_rows, sweep_points)
+from ui.sweep_figures import mig_figure
+from ui.sweep_ui import (DEMO_SWEEP, DEMO_SWEEPS, OPENED_KEY, SWEEP_KEY, demo_points, latent_maps, mig_points, plane,
+                         points_signature, progress_lines, recon_rows, sweep_form, sweep_points)
 from vae.checkpoint import CheckpointError
 from vae.jobs import ACTIVE
 
@@ -33,9 +33,8 @@ st.selectbox("Sweep", names, key="beta_pick",
              on_change=lambda: st.session_state.update({SWEEP_KEY: st.session_state.beta_pick}))
 sweep = st.session_state[SWEEP_KEY]
 
-opened = st.session_state.get(OPENED_KEY)
 done = [p for p in sweep_points(sweep) if p["state"] == "done"]
-notes_path = store().resolve(opened) if opened and store().exists(opened) else (done[0]["path"] if done else None)
+notes_path = ref.path if (ref := opened(st.session_state.get(OPENED_KEY))) else (done[0]["path"] if done else None)
 try:
     teaching_notes("beta", load_model(notes_path) if notes_path else None)
 except CheckpointError:
@@ -67,7 +66,9 @@ with left:
 with right:
     if migs:
         st.plotly_chart(mig_figure(migs), key="beta_mig")
-        st.caption("MIG on the test set (Chen et al., 2018). See which dim carries which factor on **Factors**.")
+        st.caption("MIG on the test set by disentanglement_lib's estimator (posterior means in 20 bins, shape "
+                   "included). **Factors** shows Chen et al.'s sampled estimator beside it, why the two differ, and "
+                   "which dim carries which factor.")
     else:
         st.markdown("**Reconstructions of the same test images**")
         recon_rows(points)

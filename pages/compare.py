@@ -1,12 +1,13 @@
 """Compare: 2–4 checkpoints side by side on the same test inputs, the same seed and the same prior samples."""
 
-
 import numpy as np
 import streamlit as st
 import torch
 
-from ui.common import checkpoint_rows, current_data, label, latent_scatter, load_model, md, resolve, split_key, store, upscale
+from ui.common import current_data, latent_scatter, load_model, md, open_id, split_key
+from ui.images import upscale
 from ui.compare_table import evaluate_all, fill_iwae, kept_iwae, metrics_table, table_caption
+from ui.compare_select import selection_ui
 from ui.compare_ui import encode_on, kl_bars, shared_z_ui
 from ui.notes import teaching_notes
 from vae.analysis import dataset_mismatch, pick_indices
@@ -14,38 +15,6 @@ from vae.errors import VaeError
 from vae.explore import prior_samples, project, reconstruct, tile
 from vae.metrics import ACTIVE_UNIT_THRESHOLD
 from vae.runs import RunStore
-
-SEL_KEY = "compare_ids"  # checkpoint IDs; a non-widget key, so the selection survives leaving the page
-WIDGET_KEY = "compare_select"
-LADDER = ["digits-1-pca", "digits-2-ae", "digits-3-vae", "digits-4-beta2-vae"]
-
-
-def _use_ladder(ids: list[str]) -> None:
-    st.session_state[SEL_KEY] = st.session_state[WIDGET_KEY] = ids
-
-
-def _keep_selection() -> None:
-    st.session_state[SEL_KEY] = list(st.session_state[WIDGET_KEY])
-
-
-def selection_ui() -> list[str]:
-    runs = store()
-    options = [r.id for r in checkpoint_rows() if r.meta is not None]
-    saved = [i for i in st.session_state.get(SEL_KEY, []) if runs.exists(i)]
-    options += [i for i in saved if i not in options]
-    if WIDGET_KEY not in st.session_state:  # restore after navigation without passing a default as well
-        st.session_state[WIDGET_KEY] = saved
-    ladder = [f"demo/{n}" for n in LADDER]
-    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-    c1.multiselect("Checkpoints to compare (2–4)", options, format_func=label, max_selections=4, key=WIDGET_KEY,
-                   on_change=_keep_selection)
-    c2.button("PCA → AE → VAE → β-VAE", key="compare_ladder", on_click=_use_ladder, args=(ladder,),
-              disabled=not all(runs.exists(i) for i in ladder), icon="🪜",
-              help="The tutorial ladder, from the bundled demos: " + ", ".join(LADDER))
-    st.caption("The ladder's β-VAE uses β = 2: on 64-pixel digits β ≥ 3 already collapses the posterior (KL ≈ 0); "
-               "the β = 4 demo shows that collapse.")
-    return list(st.session_state[WIDGET_KEY])
-
 
 def controls_ui() -> tuple[int, int]:
     c1, c2, _ = st.columns([1, 1, 3])
@@ -70,7 +39,8 @@ if len(paths) < 2:
     st.info("Pick 2 to 4 checkpoints above, or click the ladder preset.")
     st.stop()
 try:
-    ckpts = {p: load_model(resolve(p)) for p in paths}
+    refs = {p: open_id(p) for p in paths}
+    ckpts = {p: load_model(ref.path) for p, ref in refs.items()}
 except VaeError as e:
     st.error(f"Cannot open a checkpoint: {md(e)}")
     st.stop()
@@ -88,7 +58,7 @@ test = current_data(first).test
 idx = pick_indices(test.y.numpy(), n, seed=seed)
 x = test.x[torch.as_tensor(idx)]  # (n, C, H, W): the same inputs for every column
 
-files = {p: str(resolve(p)) for p in paths}
+files = {p: str(ref.path) for p, ref in refs.items()}
 table_slot, progress_slot = st.empty(), st.empty()  # the table, then a progress bar under it
 evals = evaluate_all(files, split, seed, progress_slot)
 iwae = kept_iwae(files, split, seed)  # figures computed before; the rest are filled in at the end of the page

@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from ui.common import current_checkpoint, current_data, encode_test, md, upscale
+from ui.common import current_checkpoint, current_data, encode_test, md
+from ui.images import upscale
 from ui.factors import (active_dims_line, estimators_note, explain, explain_sampled, gap_table, mi_heatmap,
                         sampled_scores_for, scores_for, traversals)
 from vae.metrics import MIG_BINS
@@ -11,7 +12,8 @@ from vae.metrics import MIG_BINS
 st.title("Factors: is the code disentangled?")
 st.caption("A β-VAE is meant to give each generative factor (shape, size, rotation, position) a latent dimension "
            "of its own (Higgins et al., 2017). With a dataset whose factors are known, we can measure it.")
-path, ckpt = current_checkpoint()
+ref, ckpt = current_checkpoint()
+path = ref.path
 split = current_data(ckpt)
 if split.test.factors is None:
     st.info(f"This checkpoint's dataset ({md(ckpt.data.get('name', '?'))}) has no known generative factors, so there "

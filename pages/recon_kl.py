@@ -3,7 +3,8 @@
 import numpy as np
 import streamlit as st
 
-from ui.common import current_checkpoint, current_data, encode_test, md, show_images, split_key
+from ui.common import current_checkpoint, current_data, encode_test, md, split_key
+from ui.images import show_images
 from ui.compare_ui import holes_figure, holes_for, kl_bars, marginal_histograms, pair_grid, recon_pairs
 from ui.kl_split import kl_split_section
 from ui.notes import teaching_notes
@@ -31,7 +32,8 @@ def inputs_ui(classes: list[str], n_test: int) -> dict:
 
 
 st.title("Reconstruction & KL")
-path, ckpt = current_checkpoint()
+ref, ckpt = current_checkpoint()
+path = ref.path
 split = current_data(ckpt)
 model, cfg = ckpt.model, ckpt.model_config
 teaching_notes("recon_kl", ckpt)

@@ -1,11 +1,10 @@
 """Train page: a form that queues a background run, live curves while it trains, and everyone's recent runs."""
 
-from pathlib import Path
-
 import streamlit as st
 
-from ui.common import load_model
-from ui.jobs_ui import job_manager, live_area, pick_job, train_form
+from ui.common import load_model, opened
+from ui.jobs_ui import job_manager, live_area, pick_job
+from ui.train_form import train_form
 from ui.notes import teaching_notes
 from vae.checkpoint import CheckpointError
 
@@ -16,11 +15,10 @@ st.caption("Runs train in the background: leave this page, reload, or close the 
 mgr = job_manager()
 job_id = pick_job(mgr)
 ckpt = None
-if job_id is not None:
-    path = Path(mgr.status(job_id).checkpoint)
+if (found := opened(job_id)) is not None:  # a job's ID is its checkpoint's: not written until its first epoch ends
     try:
-        ckpt = load_model(path) if path.exists() else None
-    except CheckpointError:
+        ckpt = load_model(found.path)
+    except CheckpointError:  # a run's first epoch still being written
         ckpt = None
 teaching_notes("train", ckpt)
 

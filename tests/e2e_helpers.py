@@ -346,7 +346,7 @@ def _alert_texts(page) -> list[str]:
     return page.locator('[data-testid="stMain"] [data-testid="stAlert"]').all_inner_texts()
 
 
-# Latent map (pages/latent_map.py, ui/latent.py): the map is the first Plotly figure of the page.
+# Latent map (pages/latent_map.py, ui/map/plotly_map.py): the map is the first Plotly figure of the page.
 
 MAP_DRAWN_JS = """() => { const c = window.__vaeCanvas; if (c && c.n > 0 && c.w > 0) return true;
     const gd = document.querySelector('[data-testid="stMain"] .js-plotly-plot');

@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _payload(path, method="dims", dims=(0, 1)):
-    from ui.canvas import static_payload
+    from ui.map.canvas_map import static_payload
     from ui.common import mtime
-    from ui.latent import View
+    from ui.map.state import View
 
     return static_payload(str(path), mtime(path), View(method=method, dims=dims))
 
@@ -29,9 +29,9 @@ def _content(part):
 def test_static_payload_holds_points_thumbnails_and_model_but_no_path(tiny_ckpts):
     from PIL import Image
 
-    from ui.canvas import colour_payload, default_colour
+    from ui.map.canvas_map import colour_payload, default_colour
     from ui.common import encode_test, load_model, load_split
-    from ui.latent import View
+    from ui.map.state import View
     from vae import wire
 
     path = tiny_ckpts["vae"]
@@ -196,10 +196,12 @@ def test_colour_by_is_generic_and_checked():
 
 def test_canvas_and_plotly_map_colour_by_a_factor(tiny_ckpts):
     """A factor colouring reaches both renderers: the canvas's colour part and the server-drawn map's traces."""
-    from ui.canvas import colour_payload
+    from ui.map.canvas_map import colour_payload
     from ui.colour import ColourBy
     from ui.common import encode_test, mtime
-    from ui.latent import View, base_figure, view_data
+    from ui.map.frame import view_data
+    from ui.map.plotly_map import base_figure
+    from ui.map.state import View
 
     path = str(tiny_ckpts["vae8"])
     n = len(encode_test(path)["y"])
@@ -226,8 +228,8 @@ Z0 = [0.375, -1.25]  # the z before every event in _callback_script: not the cen
 def _callback_script():
     import streamlit as st
 
-    from ui import canvas as CV
-    from ui import latent as L
+    from ui.map import canvas_map as CV
+    from ui.map import state as L
 
     ctx = st.session_state["test_ctx"]
     L.sync_state(ctx["path"], 2)
@@ -361,7 +363,7 @@ def test_a_refused_export_falls_back_to_plotly_and_says_why(tiny_ckpts, runs_dir
     def refuse(model, check=True):
         raise export.ExportError("decoder.net.1: layer Softplus has no browser op")
 
-    monkeypatch.setattr("ui.canvas.export_model", refuse)
+    monkeypatch.setattr("ui.map.canvas_map.export_model", refuse)
     at = _page(tiny_ckpts["ae"])
     assert len(at.get("plotly_chart")) == 1
     assert any("cannot run in the browser: decoder.net.1: layer Softplus" in c.value for c in at.caption)
@@ -398,7 +400,7 @@ def colour_ckpt(tmp_path_factory):
 
 
 def test_an_upload_keeps_its_colours_for_a_colour_dataset():
-    from ui.canvas import drawing_from_upload
+    from ui.map.canvas_map import drawing_from_upload
 
     red = np.zeros((16, 16, 3), np.uint8)
     red[4:12, 4:12] = (255, 0, 0)
@@ -440,7 +442,7 @@ def test_the_neighbour_strip_is_the_nearest_codes_in_all_dims(tiny_ckpts):
     """Checked against scikit-learn's exact nearest neighbours on the 8-D codes (the strip is not a 2-D view's)."""
     from sklearn.neighbors import NearestNeighbors
 
-    from ui.canvas import NEIGHBOURS, nearest_rows
+    from ui.map.canvas_map import NEIGHBOURS, nearest_rows
     from ui.common import encode_test
 
     mu = encode_test(str(tiny_ckpts["vae8"]))["mu"]
@@ -471,3 +473,34 @@ def test_an_atlas_over_its_byte_budget_is_made_again_with_fewer_grey_levels():
         r, c = divmod(k, cols)
         assert np.array_equal(grey[r * 12 : (r + 1) * 12, c * 12 : (c + 1) * 12], np.rint(x[k, 0] * 3) * 85)
     assert atlas_png(x, budget=1)["levels"] == 2  # nothing fits: the smallest there is
+
+
+def _protocol() -> tuple[set[str], set[str], set[str]]:
+    """(what Python sends, the triggers the JS sends back, the view part's fields), as latent_canvas.js's PROTOCOL
+    block names them: the one place the wire between ui/map/canvas_map.py and the JS is written down."""
+    import re
+
+    js = (ROOT / "ui" / "components" / "latent_canvas.js").read_text()
+    start = js.index("// PROTOCOL")
+    block = js[start : js.index("\n\n", start)]
+    sent, back = block.split("// JS -> Python")
+    view = re.search(r"^//   view: part \{([^}]*)\}", block, flags=re.M).group(1)
+    return (set(re.findall(r"^//   (\w+):", sent, flags=re.M)), set(re.findall(r"^//   (\w+):", back, flags=re.M)),
+            {f.strip() for f in view.split(",")})
+
+
+def test_both_sides_of_the_canvas_follow_its_written_protocol(tiny_ckpts, runs_dir):
+    """A field sent, a view field or a trigger that the PROTOCOL block does not name (or names but nobody sends)
+    fails here: the description cannot drift from the code on either side."""
+    import inspect
+    import re
+
+    from ui.components import latent_canvas as C
+
+    sent, back, view_fields = _protocol()
+    first, _, _ = _canvas_data(_page(tiny_ckpts["vae"]))  # a first mount: every part travels with it
+    assert {k for k in first if not k.startswith("$")} == sent
+    assert set(first["$parts"][first["view"]["$part"]]) == view_fields
+    assert {p.removeprefix("on_") for p in inspect.signature(C.latent_canvas).parameters if p.startswith("on_")} == back
+    js = (ROOT / "ui" / "components" / "latent_canvas.js").read_text()
+    assert set(re.findall(r"""(?:send|setTrigger|setTriggerValue)\("(\w+)\"""", js)) == back

@@ -115,7 +115,7 @@ def test_thirty_runs_switch_reload_and_a_second_browser(classroom):
 
     mgr = JobManager(runs)  # the files agree with the screen: every run reached its final state
     try:
-        states = {j.id: j.state for j in mgr.jobs()}
+        states = {j.name: j.state for j in mgr.jobs()}  # by run name (a job's ID is its store ID, run/<name>)
     finally:
         mgr.close()
     assert sorted(states) == sorted(names), states

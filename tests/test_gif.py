@@ -208,7 +208,7 @@ def test_latent_map_offers_the_gifs(tiny_ckpts, runs_dir, kind):
     assert not at.exception, [e.value for e in at.exception]
     labels = [b.proto.label for b in at.get("download_button")]
     assert labels.count("Export GIF") == (3 if kind == "vae8" else 2), labels  # a 2-D latent has no grid sweep
-    from ui import latent_tabs as T
+    from ui.map import tabs as T
 
     path, d = str(tiny_ckpts[kind]), 8 if kind == "vae8" else 2
     assert len(_frames(T.traversal_gif(path, tuple(np.zeros(d)), 10))) == 10

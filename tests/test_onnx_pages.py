@@ -126,7 +126,7 @@ def test_every_page_opens_an_imported_checkpoint(name, runs_dir, tmp_path):
 
 
 def test_the_canvas_payload_of_an_imported_model_holds_its_program(runs_dir, tmp_path):
-    from ui.canvas import exported_parts
+    from ui.map.canvas_map import exported_parts
     from vae.onnx_import import import_onnx
 
     c = oh.case("gaussian")

@@ -90,7 +90,7 @@ def test_sweep_of_two_betas_places_two_points(runs_dir, monkeypatch):
 def test_checkpoint_opened_from_a_page_survives_the_sidebar(tiny_ckpts, runs_dir):
     """Clicking a point on the plane calls set_current; the sidebar's own widget state must not undo it."""
     # the sidebar alone: under st.navigation, AppTest drops sidebar widgets on reruns
-    at = AppTest.from_string("from ui.common import sidebar\nsidebar()\n", default_timeout=60)
+    at = AppTest.from_string("from ui.sidebar import sidebar\nsidebar()\n", default_timeout=60)
     at.run()
     first = at.session_state["sidebar_ckpt"]
     opened = as_run(tiny_ckpts["vae"])
@@ -108,7 +108,7 @@ def test_beta_labels_of_a_small_crowded_sweep_do_not_overlap():
     the old alternating top/bottom-right scheme put the first and third on top of each other."""
     import numpy as np
 
-    from ui.sweep_ui import label_sides
+    from ui.sweep_figures import label_sides
 
     sides = label_sides(np.array([0.0, 0.01, 0.02]), np.array([30.0, 30.05, 30.1]), ["β=2", "β=4", "β=8"], (10, 5))
     assert len(set(sides)) == 3
@@ -117,7 +117,7 @@ def test_beta_labels_of_a_small_crowded_sweep_do_not_overlap():
 
 
 def test_rd_title_is_clear_of_the_toolbar():
-    from ui.sweep_ui import rd_figure
+    from ui.sweep_figures import rd_figure
 
     fig = rd_figure([])
     assert fig.layout.title.x == 0 and fig.layout.title.xanchor == "left" and fig.layout.margin.t >= 60

@@ -182,11 +182,11 @@ def test_one_colouring_reaches_the_canvas_too(shapes_ckpt, runs_dir):
     shape on distinct hues), and the canvas path (not only the Plotly map) is sent exactly that colouring."""
     import numpy as np
 
-    from ui.canvas import colour_payload
+    from ui.map.canvas_map import colour_payload
     from ui.payload import K_SENT
     from ui.colour import colour_by
     from ui.common import current_data, load_model
-    from ui.latent import View
+    from ui.map.state import View
     from vae import shapes
 
     path = str(shapes_ckpt)
@@ -225,7 +225,7 @@ def test_train_form_offers_shapes_with_its_preset(runs_dir):
     from ui.jobs_ui import job_manager
 
     job_id = at.session_state["train_job"]
-    spec = json.loads((runs_dir / f"{job_id}.job.json").read_text())  # the configs the run trains with
+    spec = json.loads((runs_dir / f"{job_id.removeprefix('run/')}.job.json").read_text())  # the configs the run trains with
     job_manager().stop(job_id, by=spec["owner"])  # only the starting session may stop it
     assert spec["data"]["name"] == "shapes" and spec["model"]["arch"] == "conv"
     assert list(spec["model"]["channels"]) == list(PRESET_MODEL["channels"])

@@ -66,6 +66,28 @@ def test_page_renders_for_every_model_kind(tiny_ckpts, runs_dir, kind):
         assert any("not a generative model" in w.value for w in at.warning)
 
 
+@pytest.mark.parametrize("classic", [True, False])
+def test_every_map_key_is_dropped_with_its_checkpoint_or_kept_on_purpose(tiny_ckpts, runs_dir, classic):
+    """Opening another checkpoint drops the keys registered with ui.map.state.scoped, not every 'map_' key: a key
+    the page makes without registering it would outlive its checkpoint. The prefix is only this test's net."""
+    from conftest import as_run
+
+    from ui.map.state import KEPT, is_scoped
+
+    other = as_run(tiny_ckpts["vae"])  # in the store before the sidebar lists it
+    at = _app(tiny_ckpts["vae8"], classic=classic)
+    at.session_state["map_point"] = 3
+    at.run()
+    made = {str(k) for k in at.session_state if str(k).startswith("map_")}
+    assert "map_z8" in made and "map_point" in made
+    assert not {k for k in made if not is_scoped(k) and k not in KEPT}, "unregistered map keys"
+    at.session_state["ckpt_id"] = other  # what the sidebar picker's callback does
+    at.run()
+    assert not at.exception
+    assert at.session_state["map_point"] is None and len(at.session_state["map_z"]) == 2
+    assert "map_z8" not in at.session_state  # the 8-D checkpoint's slider went with it
+
+
 def test_slider_changes_the_decoded_image_and_marker(tiny_ckpts, runs_dir):
     at = _app(tiny_ckpts["vae"])
     before = _image(at, "decoded z").url
@@ -115,13 +137,14 @@ def test_point_codes_have_no_ellipse(tiny_ckpts, runs_dir):
 def _select_script():
     import streamlit as st
 
-    from ui import latent as L
+    from ui.map import plotly_map as PM
+    from ui.map import state as S
 
     ctx = st.session_state["test_ctx"]
-    L.sync_state(ctx["path"], ctx["d"])
-    st.session_state[L.K_CTX] = ctx["map_ctx"]
-    st.session_state[L.CHART_KEY] = {"selection": {"points": ctx["points"]}}
-    L.on_select()
+    S.sync_state(ctx["path"], ctx["d"])
+    st.session_state[S.K_CTX] = ctx["map_ctx"]
+    st.session_state[PM.CHART_KEY] = {"selection": {"points": ctx["points"]}}
+    PM.on_select()
 
 
 def test_on_select_copies_data_and_empty_space_clicks(tiny_ckpts, runs_dir):
@@ -212,7 +235,7 @@ def test_overlay_places_decoded_images_at_their_z(tiny_ckpts, runs_dir):
 
 
 def test_latents_csv_has_one_row_per_test_image(tiny_ckpts):
-    from ui import latent_tabs as T
+    from ui.map import tabs as T
     from ui.common import encode_test
 
     path = str(tiny_ckpts["vae8"])
@@ -322,7 +345,7 @@ def test_spacing_radio_follows_the_checkpoint_kind(tiny_ckpts, runs_dir):
 def test_tiny_ellipse_gets_an_enlarged_copy_drawn_above_the_ring():
     import plotly.graph_objects as go
 
-    from ui.latent import ELLIPSE_MIN, add_ellipse
+    from ui.map.plotly_map import ELLIPSE_MIN, add_ellipse
 
     layout = {"xaxis": {"range": [-4, 4]}, "yaxis": {"range": [-4, 4]}}
     fig = go.Figure(go.Scattergl(x=[0.5], y=[0.5], name="clicked #1"))

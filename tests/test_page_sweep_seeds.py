@@ -67,10 +67,12 @@ def test_plane_shows_median_and_interquartile_cross_over_seeds(seed_sweep):
     (table,) = at.dataframe
     assert len(table.value) == len(BETAS) * len(SEEDS)
     assert list(table.value["seed"]) == [0, 1, 2, 0, 1, 2] and set(table.value["state"]) == {"done"}
+    # six trials are one summary, not six coloured boxes pushing the plane off the screen
+    assert not at.success and any(m.value.startswith("**6 trials**: 6 done") for m in at.markdown)
 
 
 def test_mig_against_beta_draws_median_band_and_seeds():
-    from ui.sweep_ui import mig_figure
+    from ui.sweep_figures import mig_figure
 
     pairs = [(1.0, 0.10), (1.0, 0.30), (1.0, 0.20), (4.0, 0.05), (4.0, 0.45), (4.0, 0.15), (4.0, 0.25)]
     named = {t.name: t for t in mig_figure(pairs).data}
@@ -84,7 +86,7 @@ def test_mig_against_beta_draws_median_band_and_seeds():
 
 
 def test_single_seed_sweeps_keep_one_point_per_beta():
-    from ui.sweep_ui import rd_figure
+    from ui.sweep_figures import rd_figure
 
     pts = [{"beta": b, "rate": r, "distortion": d, "id": f"sweep/s/beta-{b:g}", "state": "done"}
            for b, r, d in ((1.0, 5.0, 30.0), (4.0, 1.0, 40.0))]
@@ -172,3 +174,24 @@ def test_an_app_sweep_on_data_with_factors_shows_each_trials_mig(runs_dir, monke
     assert list(table.value["seed"]) == [0, 1]
     assert list(table.value["MIG"]) == pytest.approx(want, abs=1e-9)
     assert all(0 <= m <= 1 for m in want)
+
+
+def _progress_app() -> None:
+    from ui.sweep_ui import progress_lines
+
+    base = {"epochs": 10, "message": "", "fraction": 0.0, "epoch": 0}
+    progress_lines([{**base, "beta": 1.0, "seed": s, "state": "done", "epoch": 10, "fraction": 1.0} for s in (0, 1)]
+                   + [{**base, "beta": 2.0, "seed": 0, "state": "running", "epoch": 4, "fraction": 0.42},
+                      {**base, "beta": 2.0, "seed": 1, "state": "failed", "message": "NaN at *step* 3"},
+                      {**base, "beta": 4.0, "seed": 0, "state": "queued"}])
+
+
+def test_a_grid_in_progress_lists_every_trial_that_is_not_done_in_one_element():
+    at = AppTest.from_function(_progress_app, default_timeout=30).run()
+    assert not at.exception, at.exception
+    (block,) = at.markdown
+    lines = block.value.split("  \n")
+    assert lines[0] == "**5 trials**: 2 done · 1 failed · 1 queued · 1 running"
+    assert any("β=2, seed 0: running, epoch 4/10 (42%)" in ln for ln in lines)
+    assert any("β=2, seed 1: failed" in ln and "\\*step\\*" in ln for ln in lines)  # the message escaped
+    assert not any("seed 0: done" in ln or "seed 1: done" in ln for ln in lines[1:])

@@ -68,7 +68,7 @@ def test_one_epoch_run_goes_to_done(runs_dir, stop_all):
     at.text_input(key="train_run_name").set_value("apptest run")
     at.button(key="train_start").click().run()
     assert not at.exception and not at.error
-    assert at.session_state["train_job"] == "apptest-run"
+    assert at.session_state["train_job"] == "run/apptest-run"
     deadline = time.monotonic() + GUARD_S
     while not at.success and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -96,11 +96,11 @@ def test_show_run_picks_an_older_run_and_a_box_made_for_another_run_is_ignored(r
         at.text_input(key="train_run_name").set_value(name)
         at.button(key="train_start").click().run()
         _wait_done(at, name)
-    box = at.selectbox(key="train_pick:two")  # the box is made for the run shown, and starts on it
-    assert box.value == "two" and set(box.options) == {"one", "two"}
-    box.set_value("one").run()
-    assert not at.exception and at.session_state["train_job"] == "one"
-    assert any("**one**: done" in m.value for m in at.success) and at.selectbox(key="train_pick:one").value == "one"
+    box = at.selectbox(key="train_pick:run/two")  # the box is made for the run shown, and starts on it
+    assert box.value == "run/two" and set(box.options) == {"one", "two"}
+    box.set_value("run/one").run()
+    assert not at.exception and at.session_state["train_job"] == "run/one"
+    assert any("**one**: done" in m.value for m in at.success) and at.selectbox(key="train_pick:run/one").value == "run/one"
 
     import streamlit as st
 
@@ -182,6 +182,7 @@ def test_form_settings_survive_a_visit_to_another_page(runs_dir):
 
 def test_beta_tcvae_run_from_the_form_logs_and_plots_the_kl_split(runs_dir, stop_all):
     from vae.checkpoint import read_metadata
+    from vae.runs import RunStore
 
     at = _page(runs_dir)
     at.selectbox(key="train_objective").set_value("beta-tcvae")
@@ -190,13 +191,13 @@ def test_beta_tcvae_run_from_the_form_logs_and_plots_the_kl_split(runs_dir, stop
     at.button(key="train_start").click().run()
     assert not at.exception and not at.error
     job = at.session_state["train_job"]
-    assert job == "digits-tcvae-z2-b4"
+    assert job == "run/digits-tcvae-z2-b4"
     deadline = time.monotonic() + GUARD_S
     while not at.success and time.monotonic() < deadline:
         time.sleep(0.5)
         at.run()
     assert "done" in at.success[0].value
-    meta = read_metadata(runs_dir / f"{job}.safetensors")
+    meta = read_metadata(RunStore(runs_dir).path_of(job))  # a job is named by its checkpoint's store ID
     assert meta["train"]["objective"] == "beta-tcvae" and meta["train"]["beta"] == 4.0
     assert all({"mi", "tc", "dwkl"} <= set(h) for h in meta["history"])
     curves = at.get("plotly_chart")[0].proto.spec

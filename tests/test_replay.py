@@ -170,7 +170,7 @@ def test_latent_map_offers_the_replay_gif(three_epochs, runs_dir):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert [b.key for b in at.get("download_button") if b.proto.label == "Export GIF"][-1:] == ["map_gif_replay"]
-    from ui import latent_tabs as T
+    from ui.map import tabs as T
 
     assert len(_gif_frames(T.replay_gif(str(out), 10))) == 10
 

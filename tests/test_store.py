@@ -110,7 +110,7 @@ def test_a_session_may_queue_only_its_share(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="at most 3"):
         mgr.submit_sweep("s", [1.0], MODEL, TRAIN, DATA, owner="alice")
     mgr.submit(MODEL, TRAIN, DATA, "bob's", owner="bob")  # another session has its own share
-    mgr.stop("r0", by="alice")  # a cancelled run frees a place
+    mgr.stop("run/r0", by="alice")  # a cancelled run frees a place
     mgr.submit(MODEL, TRAIN, DATA, "r4", owner="alice")
 
 

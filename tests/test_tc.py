@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import math
 import platform
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,8 @@ from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.data import load
 from vae.model import build_model
 from vae.tc import dataset_kl_decomposition, kl_decomposition, log_aggregate
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _correlated_codes(n: int, rho: float, d: int, var: float, seed: int):
@@ -232,3 +235,24 @@ def test_cli_objective_flag_reaches_the_checkpoint_and_job_spec(tmp_path, capsys
     assert read_job_spec(spec)[1].objective == "beta-tcvae"
     assert main(["train", "--objective", "TC", "--out", str(tmp_path / "x.safetensors")]) == 2
     assert "invalid objective" in capsys.readouterr().err
+
+
+def test_a_negative_minibatch_tc_is_explained_where_it_is_drawn():
+    """The bundled β = 4 β-TCVAE logs training TC below zero (estimator bias at batch 64): both charts that draw
+    the per-epoch terms say so, and a run whose TC stayed ≥ 0 gets no note."""
+    from ui.jobs_ui import curves_figure
+    from ui.kl_split import history_figure
+    from vae.checkpoint import load_checkpoint
+    from vae.tc import negative_tc_note
+
+    ckpt = load_checkpoint(ROOT / "checkpoints" / "demos" / "shapes-4-tcvae-b4.safetensors")
+    low = min(h["tc"] for h in ckpt.history)
+    assert low < 0
+    note = negative_tc_note(ckpt.history, 64)
+    assert note and f"{low:.2f}" in note and "batch 64" in note
+    for fig in (history_figure(ckpt.history, 64), curves_figure(ckpt.history)):
+        assert "estimator bias" in (fig.layout.title.text or "")
+    fine = [{**h, "tc": abs(h["tc"])} for h in ckpt.history]
+    assert negative_tc_note(fine, 64) is None
+    assert "estimator bias" not in (history_figure(fine, 64).layout.title.text or "")
+    assert "estimator bias" not in (curves_figure(fine).layout.title.text or "")

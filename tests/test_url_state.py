@@ -34,8 +34,8 @@ def test_a_link_restores_checkpoint_point_and_pins(runs_dir):
     at = _app({"ckpt": "demo/digits-2-ae", "pt": "5", "a": "i3", "b": "0.5,-1.25"})
     assert at.session_state["ckpt_id"] == "demo/digits-2-ae"
     assert at.session_state["map_point"] == 5
-    assert at.session_state["map_a"]["label"] == "test #3"
-    assert at.session_state["map_b"] == {"z": [0.5, -1.25], "label": "chosen z"}
+    assert at.session_state["map_a"].label == "test #3"
+    assert (at.session_state["map_b"].z, at.session_state["map_b"].label) == ((0.5, -1.25), "chosen z")
     assert not [w for w in at.warning if "From the link" in w.value]
     assert any(im.proto.imgs[0].caption.startswith("x: test #5") for im in at.get("image"))
 
@@ -88,8 +88,9 @@ def test_hostile_values_are_refused_with_a_notice(runs_dir, params, bad):
 
 
 def _restore_app(page: str) -> None:
-    from ui import url_state
+    from ui import links, url_state
 
+    links.register()  # as app.py does before it restores
     url_state.restore(page)
     url_state.show_notices()
 
@@ -149,11 +150,12 @@ def test_a_link_to_a_checkpoint_whose_data_is_gone_shows_a_notice_not_a_tracebac
 def _click_far_out():
     import streamlit as st
 
-    from ui import canvas as CV
-    from ui import latent as L
-    from ui import url_state
+    from ui import links, url_state
     from ui.common import current_path
+    from ui.map import canvas_map as CV
+    from ui.map import state as L
 
+    links.register()
     path = str(current_path())
     L.sync_state(path, 2)
     st.session_state[CV.CANVAS_KEY] = {"select": {"z": st.session_state["test_z"], "nonce": 1}}
@@ -177,8 +179,9 @@ def test_a_z_that_a_click_accepts_survives_a_reload(runs_dir):
 
 
 def _restore_write_app(page: str) -> None:
-    from ui import url_state
+    from ui import links, url_state
 
+    links.register()  # as app.py does before it restores
     url_state.restore(page)
     url_state.write()
 

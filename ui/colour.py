@@ -1,9 +1,9 @@
 """What colours the latent map: any categorical variable of the test set (the label, or a dataset's generative
 factor such as shape, scale or x position), as one small checked object both map renderers read.
 
-The canvas (ui/canvas.py) and the server-drawn Plotly map (ui/latent.py) take the same `ColourBy`, so a page that
-offers "colour by" builds one and passes it to `ui.latent.map_panel(..., colour=...)`. Names may come from users
-(class names): the canvas writes them with textContent and Plotly escapes them.
+The canvas (ui/map/canvas_map.py) and the server-drawn Plotly map (ui/map/plotly_map.py) take the same
+`ColourBy`, so a page that offers "colour by" builds one and passes it to `ui.map.panel.map_panel`. Names may come
+from users (class names): the canvas writes them with textContent and Plotly escapes them.
 """
 
 from __future__ import annotations

@@ -1,19 +1,19 @@
-"""Cached loaders, the sidebar checkpoint picker and image helpers shared by every page."""
+"""Cached loaders, the current checkpoint and helpers shared by every page (images: ui/images.py; the sidebar:
+ui/sidebar.py)."""
 
 from __future__ import annotations
 
 import html
-import io
 import json
 import os
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from vae.analysis import model_kind
 from vae.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from vae.config import DataConfig
 from vae.data import DataSplit, config_from_info
@@ -46,7 +46,6 @@ _leave_pages_v1_mode()
 DEFAULT_DEMO = "digits-3-vae.safetensors"
 STATE_KEY = "ckpt_id"  # the one value that crosses pages: the current checkpoint's ID (never a path)
 SVG_POINTS = 3000  # small scatter plots are drawn as SVG, larger ones with WebGL
-SIDEBAR_CHARS = 26  # names longer than this are cut in the sidebar's picker
 DEFAULT_ID = "demo/" + DEFAULT_DEMO.removesuffix(".safetensors")
 # one colour per class label on every page, so a "3" is the same colour on the map, in Compare and in Train
 LABEL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -113,12 +112,6 @@ def figure_cache(fn):
     new one (go.Figure(fig)) to add to it.
     """
     return st.cache_resource(max_entries=64, show_spinner=False)(fn)
-
-
-@st.cache_data(max_entries=256, show_spinner=False)
-def display_png(img: np.ndarray, size: int) -> bytes:
-    """PNG bytes of an image upscaled for display, cached by content: a rerun re-sends, but does not re-encode."""
-    return png_bytes(img, size)
 
 
 def mtime(path: str | Path) -> float:
@@ -213,13 +206,36 @@ def resolve(ckpt_id: str) -> Path:
     return store().resolve(ckpt_id)
 
 
-def current_checkpoint() -> tuple[Path, Checkpoint]:
+class Opened(NamedTuple):
+    """A checkpoint as pages hold it: its run-store ID, its file and that file's mtime (what caches key on)."""
+
+    id: str
+    path: Path
+    mtime: float
+
+
+def open_id(ckpt_id: str) -> Opened:
+    """The one place a page turns a checkpoint ID into a file: UnknownCheckpoint when it names none."""
+    path = resolve(ckpt_id)
+    return Opened(ckpt_id, path, mtime(path))
+
+
+def opened(ckpt_id: str | None) -> Opened | None:
+    """open_id, or None when the ID names no checkpoint (not written yet, deleted, malformed) or is None."""
+    try:
+        return open_id(ckpt_id) if ckpt_id else None
+    except UnknownCheckpoint:
+        return None
+
+
+def current_checkpoint() -> tuple[Opened, Checkpoint]:
     """The current checkpoint, loaded with its dataset; shows a message and stops the page when there is none, it is
     broken, or its dataset no longer loads (an uploaded .npz deleted since, MNIST offline)."""
-    path = current_path()
-    if path is None:
+    ref = opened(current_id())
+    if ref is None:
         st.info("No checkpoint yet. Train one on the **Train** page, or upload one on **Checkpoints**.")
         st.stop()
+    path = ref.path
     try:
         ckpt = load_model(path)
     except CheckpointError as e:
@@ -228,7 +244,7 @@ def current_checkpoint() -> tuple[Path, Checkpoint]:
     with st.spinner("Loading the dataset and encoding the test set…"):  # drawn only if it takes over 0.5 s
         current_data(ckpt)  # cached; every page that shows a checkpoint encodes its test set
         encode_test(path)
-    return path, ckpt
+    return ref, ckpt
 
 
 def current_data(ckpt: Checkpoint) -> DataSplit:
@@ -237,89 +253,6 @@ def current_data(ckpt: Checkpoint) -> DataSplit:
     except (VaeError, ValueError, TypeError) as e:  # a stored dataset id that no longer resolves
         st.error(f"The dataset of this checkpoint cannot be loaded: {md(e)}")
         st.stop()
-
-
-def checkpoint_facts(ckpt: Checkpoint) -> dict[str, str]:
-    cfg, tc, h = ckpt.model_config, ckpt.train_config, ckpt.history
-    last = h[-1] if h else {}
-    test = last.get("test") or {}
-    facts = {
-        "dataset": f"{md(ckpt.data.get('name', '?'))} {tuple(ckpt.data.get('shape', ()))}",
-        "model": " · ".join([model_kind(cfg.kind, tc.objective if tc else None)] + ([cfg.arch] if cfg.kind != "pca" else [])
-                            + [f"z={cfg.latent_dim}"]),
-        "β": f"{tc.beta:g}" if tc and cfg.kind == "vae" else "–",
-        "epochs": "–" if cfg.arch == "imported" else str(len(h)),  # trained elsewhere; its one entry is the import's
-    }
-    if cfg.kind == "vae" and test.get("elbo") is not None:
-        facts["test ELBO"] = f"{test['elbo']:.2f} nats"
-    elif test.get("recon") is not None:
-        facts["test recon"] = f"{test['recon']:.2f} nats"
-    return facts
-
-
-def sidebar() -> None:
-    """Checkpoint picker and key facts; rendered by app.py on every page."""
-    ids = [r.id for r in checkpoint_rows() if r.meta is not None]
-    cur = current_id()
-    if cur is not None and cur not in ids:  # e.g. a run whose metadata is invalid, opened by ID
-        ids.insert(0, cur)
-    with st.sidebar:
-        st.markdown("### Checkpoint")
-        if not ids:
-            st.caption("No checkpoints found.")
-            return
-        # the session key is the one truth: pages change it with set_current, the picker only through its
-        # callback, so a stale widget value can never undo a page's choice
-        st.session_state["sidebar_ckpt"] = cur if cur in ids else ids[0]
-        choice = st.selectbox("Current checkpoint", ids, format_func=label, key="sidebar_ckpt",
-                              label_visibility="collapsed",
-                              on_change=lambda: set_current(st.session_state["sidebar_ckpt"]))
-        if len(label(choice)) > SIDEBAR_CHARS:  # the picker cuts long names: the full one, wrapped, below it
-            st.caption(label(choice))
-        try:
-            ckpt = load_model(resolve(choice))
-        except VaeError as e:
-            st.error(md(e))
-            return
-        st.markdown("\n".join(f"- **{k}**: {v}" for k, v in checkpoint_facts(ckpt).items()))
-
-
-def to_uint8(img: np.ndarray) -> np.ndarray:
-    """(C, H, W) or (H, W) float in [0, 1] -> (H, W) or (H, W, 3) uint8 for display."""
-    a = np.asarray(img, dtype=np.float32)
-    if a.ndim == 3:
-        a = a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)[..., :3]
-    return (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
-def upscale(img: np.ndarray, size: int = 112) -> np.ndarray:
-    """Nearest-neighbour upscale to about `size` pixels so 8×8 digits stay crisp instead of blurred."""
-    a = to_uint8(img)
-    k = max(1, size // max(a.shape[:2]))
-    return np.repeat(np.repeat(a, k, axis=0), k, axis=1)
-
-
-def png_bytes(img: np.ndarray, size: int | None = None) -> bytes:
-    from PIL import Image
-
-    a = upscale(img, size) if size else to_uint8(img)
-    buf = io.BytesIO()
-    Image.fromarray(a).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def show_images(images, captions=None, *, size: int = 96, columns: int | None = None) -> None:
-    """A row (or wrapped rows) of crisp images with optional captions."""
-    images = list(images)
-    if not images:
-        return
-    columns = columns or len(images)
-    for start in range(0, len(images), columns):
-        cols = st.columns(columns)
-        for j, img in enumerate(images[start : start + columns]):
-            cap = captions[start + j] if captions else None
-            cols[j].image(display_png(np.asarray(img, dtype=np.float32), size) if size else to_uint8(img), caption=cap,
-                          width=size if size else "content")
 
 
 @figure_cache

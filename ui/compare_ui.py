@@ -8,7 +8,11 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from ui import payload as P
 from ui.common import SVG_POINTS, figure_cache, load_model, load_split_by_key, md, mtime
+from ui.images import display_png
+from ui.components import latent_canvas as C
+from ui.map.canvas_map import exported_parts  # Compare's z plane sends the map's decoder parts: one copy per session
 from vae.analysis import normal_pdf, prior_holes
 
 HIST_CAP = 3.0  # histogram axes stop at this multiple of the prior's peak density, so the prior stays readable
@@ -57,10 +61,6 @@ def recon_pairs(path: str | Path, split: str, idx, seed: int) -> dict[str, np.nd
 
 def shared_z_ui(paths: list[str], names: list[str], split: str) -> None:
     """One z plane, decoded by every compared model in the browser as the mouse moves (ui/components/z_plane.js)."""
-    from ui import payload as P
-    from ui.canvas import exported_parts
-    from ui.components import latent_canvas as C
-
     dims = {load_model(p).model.config.latent_dim for p in paths}
     if len(dims) > 1:
         st.info("One z through every decoder needs the same latent dim; these have " + ", ".join(
@@ -150,8 +150,6 @@ def marginal_histograms(values: np.ndarray, *, per_row: int = 4, height_per_row:
 
 def pair_grid(x: np.ndarray, x_hat: np.ndarray, captions: list[str], *, per_row: int = 8, size: int = 80) -> None:
     """Each input above its reconstruction, with a caption under the pair; wraps after per_row pairs."""
-    from ui.common import display_png
-
     for start in range(0, len(x), per_row):
         cols = st.columns(per_row)
         for j in range(start, min(start + per_row, len(x))):

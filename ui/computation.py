@@ -16,12 +16,15 @@ import streamlit as st
 import torch
 
 from ui import payload as P
-from ui.common import current_data, png_bytes
+from ui.common import current_data
+from ui.images import png_bytes
 from ui.components import resample as RS
 from vae.computation import SHOWN_DIMS, Computation, compute, kl_filled_in, num
 
 K_SHOW, K_SEED, K_INPUT, K_FAILED = "map_comp_show", "map_comp_seed", "map_comp_input", "map_comp_failed"
 K_BROWSER = "map_comp_browser"  # the in-page resampler's component state
+K_RESAMPLE, K_GRAPH, K_KL = "map_comp_resample", "map_comp_graph", "map_comp_kl"
+KEYS = (K_SHOW, K_SEED, K_INPUT, K_FAILED, K_BROWSER, K_RESAMPLE, K_GRAPH, K_KL)  # every key this view makes
 HALF_W, HALF_H = 0.55, 0.4  # node boxes in data units of the 0..7 × 0..2 graph
 EDGE = "#555"
 
@@ -110,7 +113,7 @@ def _resample() -> None:
 
 
 def chosen_input(ckpt, row: int | None, drawn: dict | None) -> tuple[np.ndarray, str] | None:
-    """The clicked test row or the drawing (ui/canvas.py's {'pixels', 'source'}; a radio when there are both), as
+    """The clicked test row or the drawing (ui/map/canvas_map.py's {'pixels', 'source'}; a radio when there are both), as
     (x (C, H, W), what it is)."""
     shape = ckpt.model.config.input_shape
     options = ([("test", f"test #{row}")] if row is not None else [])
@@ -151,7 +154,7 @@ def _need_static() -> None:
 
 def computation_ui(ckpt, row: int | None, drawn: dict | None, decoder: P.Part | None = None) -> None:
     """The toggle, then (when on) the graph and the loss terms of the clicked test row or the drawing; `decoder`
-    (the map's browser decoder part, ui/canvas.py) adds the in-page resampler."""
+    (the map's browser decoder part, ui/map/canvas_map.py) adds the in-page resampler."""
     if not st.toggle("Computation view: x → μ, log σ² → σ → ε → z → x̂", key=K_SHOW,
                      help="How the model turns the clicked (or drawn) input into z and x̂, with its numbers."):
         return
@@ -163,9 +166,9 @@ def computation_ui(ckpt, row: int | None, drawn: dict | None, decoder: P.Part | 
     x, what = got
     c = compute(model, x, seed=int(st.session_state.get(K_SEED, 0)))
     if c.stochastic:
-        st.button("Resample ε", key="map_comp_resample", on_click=_resample,
+        st.button("Resample ε", key=K_RESAMPLE, on_click=_resample,
                   help="New noise ε ~ N(0, I), so a new z and x̂ (computed on the server: one round trip)")
-    st.plotly_chart(graph(c, model.config.kind.upper()), key="map_comp_graph", config={"displayModeBar": False})
+    st.plotly_chart(graph(c, model.config.kind.upper()), key=K_GRAPH, config={"displayModeBar": False})
     if c.stochastic:
         browser_resampler(c, decoder)
     tc = ckpt.train_config
@@ -173,6 +176,6 @@ def computation_ui(ckpt, row: int | None, drawn: dict | None, decoder: P.Part | 
     beta = (tc.beta if tc else 1.0) if plain_elbo else None
     st.markdown(f"**{what}**: " + loss_text(c, beta, model.config.likelihood, int(np.prod(c.x.shape))))
     if c.stochastic:
-        st.dataframe(kl_rows(c), hide_index=True, key="map_comp_kl",
+        st.dataframe(kl_rows(c), hide_index=True, key=K_KL,
                      column_config={k: st.column_config.NumberColumn(format="%.4f")
                                     for k in ("μ", "σ²", "log σ²", "KL (nats)")})

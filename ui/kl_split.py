@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui.common import LABEL_COLORS, load_model, load_split, mtime
-from vae.tc import TERMS, dataset_kl_decomposition
+from vae.tc import TERMS, dataset_kl_decomposition, negative_tc_note
 
 HELP = {"mi": "I(x; z): how much the code says about which image it came from",
         "tc": "KL(q(z) ‖ ∏ q(z_d)): how far the dims of the aggregate posterior are from independent; "
@@ -20,7 +20,7 @@ def _split(path: str, mt: float) -> dict | None:
     return dataset_kl_decomposition(ckpt.model, load_split(ckpt).test.x, seed=0)
 
 
-def history_figure(history: list[dict]) -> go.Figure:
+def history_figure(history: list[dict], batch_size: int | None = None) -> go.Figure:
     """The three terms per epoch of a β-TCVAE run (minibatch estimates on the training batches)."""
     fig = go.Figure()
     ep = [h["epoch"] for h in history]
@@ -30,6 +30,9 @@ def history_figure(history: list[dict]) -> go.Figure:
     fig.update_layout(height=260, margin=dict(l=10, r=10, t=40, b=10), title="During training (per epoch)",
                       xaxis_title="epoch", yaxis_title="nats per image", legend=dict(orientation="h", y=-0.35))
     fig.update_xaxes(tickformat="d")
+    if note := negative_tc_note(history, batch_size):
+        fig.update_layout(title=dict(text="During training (per epoch)<br><sup>" + note.replace("\n", "<br>")
+                                     + "</sup>"), margin=dict(t=90), height=300)
     return fig
 
 
@@ -55,4 +58,4 @@ def kl_split_section(path, ckpt) -> None:
            if tcvae else "This model was trained on the ELBO, which weights all three alike; a β-TCVAE (Train page, "
                          "Objective) weights only the total correlation by β."))
     if tcvae and any("tc" in h for h in ckpt.history):
-        st.plotly_chart(history_figure(ckpt.history), key="recon_kl_split_history")
+        st.plotly_chart(history_figure(ckpt.history, train.batch_size), key="recon_kl_split_history")

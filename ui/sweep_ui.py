@@ -1,26 +1,34 @@
-"""β-sweep page helpers: the rate–distortion plane (Alemi et al., 2018), per-β views and the trials' points (the form: ui/sweep_form.py)."""
+"""β-sweep page helpers: the sweep form, its points, the clickable rate–distortion plane and per-β views; the
+figures themselves are ui/sweep_figures.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import (display_png, encode_test, figure_cache, latent_scatter, load_model, load_split, md, mtime,
-                       set_current, store)
+from ui.common import encode_test, latent_scatter, load_model, load_split, md, mtime, set_current, store
+from ui.images import display_png
 from ui.factors import mig_of
-from ui.jobs_ui import COLORS, STATE_ICON, job_manager
-from ui.seed_bands import OPENED_KEY, add_seed_dots, iqr_errors, mig_band_figure, plane_summary, several_seeds
+from ui.jobs_ui import STATE_ICON, job_manager
+from ui.train_form import OBJECTIVE_LABELS, apply_shapes_preset, preset_layers
+from ui.owner import owner_id
+from ui.seed_bands import OPENED_KEY
+from ui.sweep_figures import rd_figure
 from vae import explore
 from vae.checkpoint import CheckpointError
+from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
+from vae.data import BUILTIN
 from vae.errors import VaeError
+from vae.jobs import ACTIVE
 from vae.runs import SWEEPS, UnknownCheckpoint
+from vae.shapes import PRESET_MODEL, PRESET_TRAIN
 from vae.sweep_points import trial_points
 
 SWEEP_KEY = "beta_sweep"  # non-widget keys: they survive leaving the page
+ERR_KEY = "beta_errors"
 PLANE_KEY = "beta_plane"
+DEFAULT_BETAS = "0.25, 0.5, 1, 2, 4, 8"
 N_INPUTS = 10  # test images reconstructed by every β
 MAP_LIM = 4.0  # latent maps share ±4 axes so the shrink toward N(0, I) is visible
 DEMO_SWEEP = "Bundled demos (2-D VAEs on digits)"  # a ready-made sweep, so the page teaches before any run
@@ -28,6 +36,71 @@ SHAPES_DEMO_SWEEP = "Bundled demos (conv VAEs on shapes)"  # the disentanglement
 TCVAE_DEMO_SWEEP = "Bundled demos (β-TCVAEs on shapes)"  # the same with β on the total correlation only
 DEMO_SWEEPS = {DEMO_SWEEP: ("digits", "elbo"), SHAPES_DEMO_SWEEP: ("shapes", "elbo"),
                TCVAE_DEMO_SWEEP: ("shapes", "beta-tcvae")}  # sweep name -> (dataset, objective) of its demos
+SWEEP_PRESET_KEYS = {"latent_dim": "beta_latent_dim", "epochs": "beta_epochs"}
+
+
+def parse_betas(text: str) -> list[float]:
+    """'0.25, 0.5, 1' -> [0.25, 0.5, 1.0], sorted and without repeats; ConfigError('betas') otherwise."""
+    try:
+        betas = sorted({float(t) for t in text.replace(";", ",").split(",") if t.strip()})
+    except ValueError:
+        raise ConfigError("betas", f"write numbers separated by commas, e.g. {DEFAULT_BETAS}") from None
+    if not betas:
+        raise ConfigError("betas", "list at least one β")
+    return betas
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0, 1, 2' -> [0, 1, 2] without repeats; ConfigError('seeds') otherwise."""
+    try:
+        seeds = sorted({int(t) for t in str(text).replace(";", ",").split(",") if t.strip()})
+    except ValueError:
+        raise ConfigError("seeds", "write whole numbers separated by commas, e.g. 0, 1, 2") from None
+    if not seeds:
+        raise ConfigError("seeds", "list at least one seed")
+    return seeds
+
+
+def _launch() -> None:
+    ss, errors = st.session_state, {}
+    try:
+        betas, seeds = parse_betas(ss.beta_list), parse_seeds(ss.get("beta_seeds", "0"))
+        preset = ss.beta_data == "shapes"  # shapes: the preset conv net of vae/shapes.py
+        arch = PRESET_MODEL["arch"] if preset else "mlp"
+        model = ModelConfig(kind="vae", arch=arch, latent_dim=ss.beta_latent_dim, **preset_layers(ss.beta_data, arch))
+        train = TrainConfig(epochs=ss.beta_epochs, seed=seeds[0], objective=ss.get("beta_objective", "elbo"),
+                            **({"batch_size": PRESET_TRAIN["batch_size"]} if preset else {}))
+        name = job_manager().submit_sweep(ss.beta_name.strip() or "sweep", betas, model, train,
+                                          DataConfig(name=ss.beta_data), owner=owner_id(), seeds=seeds)
+        ss[SWEEP_KEY] = name
+    except ConfigError as e:
+        errors[e.field] = e.message
+    ss[ERR_KEY] = errors
+
+
+def sweep_form() -> None:
+    errors = st.session_state.get(ERR_KEY, {})
+    st.text_input("β values", value=DEFAULT_BETAS, key="beta_list", persist_state="session", help="comma-separated; one run each")
+    for f in ("betas", "beta"):
+        if f in errors:
+            st.error(md(errors[f]), icon="⚠️")
+    a, b, c, d, o = st.columns(5)
+    a.selectbox("Dataset", list(BUILTIN), key="beta_data",
+                persist_state="session", on_change=apply_shapes_preset, args=("beta_data", SWEEP_PRESET_KEYS),
+                help=f"shapes: {PRESET_MODEL['arch']} VAEs with z = {PRESET_MODEL['latent_dim']}, and MIG against β "
+                     "beside the plane")
+    b.number_input("Latent dimensions", value=2, step=1, key="beta_latent_dim", persist_state="session")
+    c.number_input("Epochs", value=50, step=10, key="beta_epochs", persist_state="session")
+    d.text_input("Seeds", value="0", key="beta_seeds", persist_state="session",
+                 help="comma-separated; several seeds per β show the median and interquartile range")
+    o.selectbox("Objective", list(OBJECTIVE_LABELS), key="beta_objective", persist_state="session",
+                format_func=OBJECTIVE_LABELS.get, help="β-TCVAE puts β on the total correlation only (Chen et al., 2018)")
+    for f in ("name", "latent_dim", "epochs", "seed", "seeds", "objective", "sweep_name", "run_name"):
+        if f in errors:
+            st.error(f"{f}: {md(errors[f])}", icon="⚠️")
+    e, f = st.columns([3, 1], vertical_alignment="bottom")
+    e.text_input("Sweep name", value="sweep", key="beta_name", persist_state="session")
+    f.button("Run sweep", type="primary", on_click=_launch, key="beta_run", width="stretch")
 
 
 def demo_points(dataset: str = "digits", objective: str = "elbo") -> list[dict]:
@@ -63,7 +136,7 @@ def sweep_points(sweep: str) -> list[dict]:
         rows = mgr.history(j.id)
         test = (rows[-1].get("test") or {}) if rows else {}
         out.append({"beta": j.beta, "state": j.state, "message": j.message, "epoch": j.epoch, "epochs": j.epochs,
-                    "fraction": j.fraction, "path": j.checkpoint, "id": runs.checkpoint_id(j.checkpoint), "rate": test.get("kl"),
+                    "fraction": j.fraction, "path": j.checkpoint, "id": j.id, "rate": test.get("kl"),
                     "distortion": test.get("recon"), "seed": j.seed if several else None,
                     "mig": mig_of(j.checkpoint) if j.state == "done" else None})  # None without factors; cached
     return out
@@ -86,101 +159,6 @@ def one_per_beta(points: list[dict]) -> list[dict]:
     return [best[b] for b in sorted(best)]
 
 
-def _nice_step(raw: float) -> float:
-    """The round number (1, 2 or 5 times a power of ten) nearest above `raw`."""
-    power = 10 ** np.floor(np.log10(max(raw, 1e-9)))
-    return float(next(m * power for m in (1, 2, 5, 10) if m * power >= raw))
-
-
-PLOT_PX = (560, 360)  # the plot area of the rate–distortion figure in the browser, roughly (width, height)
-SIDES = ("top right", "bottom right", "top left", "bottom left", "middle right", "middle left", "top center",
-         "bottom center")
-
-
-def label_sides(x: np.ndarray, y: np.ndarray, texts: list[str], span: tuple[float, float],
-                char_px: float = 7.0, line_px: float = 16.0) -> list[str]:
-    """A text position per point such that no two labels overlap (greedy, most crowded first), as far as the
-    candidate positions allow; sizes are estimated in pixels and converted with the axes' spans."""
-    sx, sy = PLOT_PX[0] / max(span[0], 1e-12), PLOT_PX[1] / max(span[1], 1e-12)
-    px = np.column_stack([np.asarray(x, float) * sx, -np.asarray(y, float) * sy])  # screen-like: y grows down
-    marker = 9.0  # half a 14 px marker plus a gap
-
-    def box(i: int, side: str) -> tuple[float, float, float, float]:
-        w, h = char_px * len(texts[i]), line_px
-        cx, cy = px[i]
-        v, hz = side.split()
-        x0 = {"right": cx + marker, "left": cx - marker - w, "center": cx - w / 2}[hz]
-        y0 = {"top": cy - marker - h, "bottom": cy + marker, "middle": cy - h / 2}[v]
-        return x0, y0, x0 + w, y0 + h
-
-    def hits(a, b) -> bool:
-        return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-
-    n = len(texts)
-    crowd = [sum(np.hypot(*(px[i] - px[j])) < 60 for j in range(n)) for i in range(n)]
-    placed: dict[int, tuple] = {}
-    out = ["top right"] * n
-    dots = [(p[0] - 7, p[1] - 7, p[0] + 7, p[1] + 7) for p in px]
-    for i in sorted(range(n), key=lambda k: -crowd[k]):
-        for side in SIDES:
-            b = box(i, side)
-            if not any(hits(b, o) for o in placed.values()) and not any(hits(b, d) for j, d in enumerate(dots) if j != i):
-                out[i], placed[i] = side, b
-                break
-        else:
-            placed[i] = box(i, out[i])
-    return out
-
-
-@figure_cache
-def rd_figure(points: list[dict]) -> go.Figure:
-    """Distortion against rate, one labelled point per β, with dashed lines of equal ELBO (D + R = const)."""
-    trials = [p for p in points if p["rate"] is not None and p["distortion"] is not None]
-    seeds = several_seeds(trials)  # then each β is its median with an interquartile cross, seeds as faint dots
-    pts = plane_summary(trials) if trials else []
-    fig = go.Figure()
-    if pts:
-        r = np.array([p["rate"] for p in pts])
-        d = np.array([p["distortion"] for p in pts])
-        every_r, every_d = np.array([p["rate"] for p in trials]), np.array([p["distortion"] for p in trials])
-        lo, hi = min(0.0, every_r.min()), every_r.max() * 1.15 + 1.0
-        lo -= 0.04 * (hi - lo)  # room for a collapsed run's marker at R = 0
-        pad = 0.15 * (np.ptp(every_d) + 1)
-        ylo, yhi = every_d.min() - pad, every_d.max() + pad
-        # -ELBO = R + D is constant along lines of slope -1: draw them at round values, labelled where they
-        # leave the plot on the right (or at the bottom), so the labels never pile up
-        elbo = r + d
-        step = _nice_step(max(np.ptp(elbo), 0.5) / 4)
-        for c in np.arange(np.floor(elbo.min() / step) * step, elbo.max() + step, step):
-            fig.add_scatter(x=[lo, hi], y=[c - lo, c - hi], mode="lines", hoverinfo="skip", showlegend=False,
-                            line=dict(dash="dash", color="#bdbdbd", width=1))
-            x_lab, y_lab = (hi, c - hi) if c - hi >= ylo else (c - ylo, ylo)
-            fig.add_annotation(x=x_lab, y=y_lab, text=f"−ELBO {c:g}", showarrow=False, xanchor="right",
-                               yanchor="bottom", font=dict(size=10, color="#9e9e9e"))
-        texts = [f"β={p['beta']:g}" for p in pts]
-        sides = label_sides(r, d, texts, (hi - lo, yhi - ylo))
-        if seeds:
-            add_seed_dots(fig, trials)
-        what = "median " if seeds else ""
-        fig.add_scatter(x=r.tolist(), y=d.tolist(), mode="markers+text", text=texts,
-                        textposition=sides, customdata=[p["id"] for p in pts],
-                        error_x=iqr_errors(pts, "rate") if seeds else None,
-                        error_y=iqr_errors(pts, "distortion") if seeds else None,
-                        name="runs", marker=dict(size=14, color=[COLORS[i % len(COLORS)] for i in range(len(pts))]),
-                        hovertemplate=f"%{{text}}<br>{what}rate %{{x:.2f}} nats<br>{what}distortion %{{y:.2f}} nats"
-                                      "<extra></extra>")
-        fig.update_xaxes(range=[lo, hi])
-        fig.update_yaxes(range=[ylo, yhi])
-    # the title sits left and above the plot area, clear of the toolbar that appears top right on hover
-    fig.update_layout(height=460, margin=dict(l=10, r=10, t=70, b=10), showlegend=False, clickmode="event+select",
-                      title=dict(text="Rate–distortion plane (test set; click a point to open it)"
-                                 + ("<br><sup>median per β, cross: interquartile range over seeds</sup>" if seeds else ""), x=0,
-                                 xanchor="left", y=0.97, yanchor="top"),
-                      xaxis_title="rate R = KL(q(z|x) ‖ p(z))  [nats per image]",
-                      yaxis_title="distortion D = recon  [nats per image]")
-    return fig
-
-
 def mig_points(points: list[dict]) -> list[tuple[float, float]]:
     """(β, MIG) of the finished runs whose dataset has known factors; empty when none has."""
     out = []
@@ -190,23 +168,6 @@ def mig_points(points: list[dict]) -> list[tuple[float, float]]:
             if mig is not None:
                 out.append((p["beta"], mig))
     return out
-
-
-@figure_cache
-def mig_figure(pairs: list[tuple[float, float]]) -> go.Figure:
-    """MIG against β (log axis): does a larger β give each factor a dim of its own (Higgins et al., 2017)?"""
-    pairs = sorted(pairs)
-    several = len({b for b, _ in pairs}) != len(pairs)
-    fig = mig_band_figure(pairs) if several else go.Figure(go.Scatter(x=[b for b, _ in pairs], y=[m for _, m in pairs], mode="lines+markers+text",
-                               text=[f"{m:.3f}" for _, m in pairs], textposition="top center",
-                               marker=dict(size=12, color=COLORS[1]),
-                               hovertemplate="β=%{x:g}<br>MIG %{y:.3f}<extra></extra>"))
-    top = max([m for _, m in pairs] + [0.1])
-    fig.update_xaxes(type="log", title="β (log scale)")
-    fig.update_yaxes(range=[0, min(1.0, top * 1.3)], title="MIG (0 = entangled, 1 = one dim per factor)")
-    fig.update_layout(height=460, margin=dict(l=10, r=10, t=40, b=10), showlegend=False,
-                      title="Disentanglement (MIG) against β" + (": median, IQR band, seeds" if several else ""))
-    return fig
 
 
 def _on_select() -> None:
@@ -276,11 +237,36 @@ def latent_maps(points: list[dict]) -> None:
         cols[i % len(cols)].plotly_chart(fig, key=f"beta_map_{i}")
 
 
+COMPACT_ABOVE = 4  # trials; a β × seed grid gets one summary block instead of a coloured box per trial
+
+
+def _trial_line(p: dict) -> str:
+    seed = f", seed {p['seed']}" if p.get("seed") is not None else ""
+    line = f"{STATE_ICON.get(p['state'], '')} β={p['beta']:g}{seed}: {p['state']}, epoch {p['epoch']}/{p['epochs']}"
+    if p["state"] in ACTIVE and p["state"] != "queued":
+        line += f" ({p['fraction']:.0%})"
+    return line + (f". {md(p['message'])}" if p["state"] in ("failed", "diverged", "stopped") and p["message"] else "")
+
+
+def _summary(points: list[dict]) -> None:
+    """Exactly one element for a grid: the count per state, then a line for every trial that is not done."""
+    counts: dict[str, int] = {}
+    for p in points:
+        counts[p["state"]] = counts.get(p["state"], 0) + 1
+    head = f"**{len(points)} trials**: " + " · ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    rest = [_trial_line(p) for p in points if p["state"] != "done"]
+    st.markdown("  \n".join([head, *rest]) + ("" if rest else "  \nEvery trial is done: the table below lists them."))
+
+
 def progress_lines(points: list[dict]) -> None:
     """One element per β (the β page's poller draws them, so the count never changes for a sweep): a bar while it
-    queues or trains, then its outcome; one caption when the sweep has no runs."""
+    queues or trains, then its outcome; one caption when the sweep has no runs. A grid of more than COMPACT_ABOVE
+    trials gets one summary element instead, whose text changes while its place in the page does not."""
     if not points:
         st.caption("No runs in this sweep yet.")
+    if len(points) > COMPACT_ABOVE:
+        _summary(points)
+        return
     for p in points:
         seed = f", seed {p['seed']}" if p.get("seed") is not None else ""
         text = f"{STATE_ICON.get(p['state'], '')} β={p['beta']:g}{seed}: {p['state']}, epoch {p['epoch']}/{p['epochs']}"

@@ -1,14 +1,14 @@
 """The view in the URL (st.query_params): a reload keeps your place, and a copied link opens the same view.
 
 The URL holds only IDs and numbers, never a path: `ckpt` (a run-store ID such as demo/digits-3-vae) on every
-page; on the Latent map `pt` (clicked test row), `z`, pins `a` and `b` (`i<row>` for a test image, or numbers), `proj`, `dx`, `dy`;
-`cmp` on Compare, `job` on Train, `pick` on Checkpoints. Everything read from a URL is checked against what
-exists here (IDs in the store, rows in the test set, one number per latent dimension, finite and bounded); a
-value that fails is dropped and the page says so, the rest of the link still applies.
+page, and each page's own parameters, which the page's ui module reads and writes (ui/links.py registers them:
+the Latent map's in ui/map/state.py). Everything read from a URL is checked against what exists here (IDs in the
+store, rows in the test set, one number per latent dimension, finite and bounded); a value that fails is dropped
+and the page says so, the rest of the link still applies.
 
 `restore` runs at the top of every script run and applies the URL only when it differs from what this session
 last wrote (a reload, a shared link, an edited address); `write` runs after the page (and after the map's
-fragment) and mirrors the session's view into the URL.
+fragment) and mirrors the session's view into the URL. This module knows no page's parameters.
 """
 
 from __future__ import annotations
@@ -16,23 +16,40 @@ from __future__ import annotations
 import math
 import re
 
-import numpy as np
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import streamlit as st
 
-from ui.common import STATE_KEY, current_id, current_path, encode_test, label, load_model, md, store
+from ui.common import STATE_KEY, current_id, label, md, store
 from vae.errors import VaeError
 from vae.explore import Z_LIMIT
 
 PAGE_KEY, LAST_KEY, NOTICE_KEY = "url_page", "url_last", "url_notices"
 WRITTEN_KEY = "url_written"  # the URLs this session wrote on the page it is on, newest last
 WRITTEN_KEPT = 8
-MAP_PAGE = "latent_map"
-COMPARE_KEY = "compare_ids"  # pages/compare.py SEL_KEY: the compared IDs, a non-widget key
-JOB_KEY = "train_job"  # ui/jobs_ui.py JOB_KEY
-PICK_KEY = "ckpts_pick"  # pages/checkpoints.py PICK_KEY
-JOB_RE = re.compile(r"^[A-Za-z0-9._\-/]{1,160}$")
+MAP_PAGE = "latent_map"  # the default page's URL name
 MAX_VALUE_CHARS = 4000  # z of a 512-D model at 7 characters a number fits; anything longer is refused unread
-PROJECTIONS = ("dims", "pca", "tsne")
+
+
+@dataclass(frozen=True)
+class Link:
+    """One page's parameters: `restore(url, notes)` applies them to the session (appending what it refused to
+    `notes`), `params()` returns the session's view as parameters. Neither sees `ckpt`, which is this module's."""
+
+    restore: Callable[[dict[str, str], list[str]], None]
+    params: Callable[[], dict[str, str]]
+
+
+_LINKS: dict[str, list[Link]] = {}  # page URL name -> its Links, in order; filled by ui/links.py before a restore
+
+
+def register(page: str, link: Link) -> None:
+    """Add a page's parameters; a page may have several Links (a tool on the page with parameters of its own),
+    applied in the order registered. Registering the same Link again changes nothing."""
+    links = _LINKS.setdefault(page, [])
+    if link not in links:
+        links.append(link)
 
 
 def page_id(page) -> str:
@@ -100,87 +117,14 @@ def restore(page: str) -> None:
         else:
             notes.append(f"the link's checkpoint {url['ckpt'][:80]!r} is not here, so the page shows "
                          f"{label(current_id()) if current_id() else 'none'}")
-    if page == MAP_PAGE:
-        try:
-            _restore_map(url, notes)
-        except (VaeError, ValueError, OSError):  # the page itself says why it cannot
-            notes.append("the view in the link could not be restored: its checkpoint cannot be opened")  # open it
-    elif page == "compare" and "cmp" in url:
-        ids = [parse_id(t) for t in url["cmp"].split(",")[:4]] if len(url["cmp"]) < 1000 else [None]
-        if ids and all(ids):
-            ss[COMPARE_KEY] = ids
-            ss.pop("compare_select", None)  # the page refills its widget from COMPARE_KEY
-        else:
-            notes.append("some checkpoints named in the link are not here; pick them again")
-    elif page == "train" and "job" in url:
-        job = url["job"]
-        if JOB_RE.match(job or "") and ".." not in job.split("/") and _job_exists(job):
-            ss[JOB_KEY] = job
-        else:
-            notes.append("the run named in the link is not on this server")
-    elif page == "checkpoints" and "pick" in url and (cid := parse_id(url["pick"])) is not None:
-        ss[PICK_KEY] = cid
+    try:
+        for link in _LINKS.get(page, ()):
+            link.restore(url, notes)
+    except (VaeError, ValueError, OSError):  # the page itself says why it cannot
+        notes.append("the view in the link could not be restored: its checkpoint cannot be opened")  # open it
     ss[LAST_KEY] = url
     if notes:
         ss[NOTICE_KEY] = notes
-
-
-def _job_exists(job_id: str) -> bool:
-    from ui.jobs_ui import job_manager
-
-    return any(j.id == job_id for j in job_manager().jobs())
-
-
-def _restore_map(url: dict[str, str], notes: list[str]) -> None:
-    from ui import latent as L
-
-    path = current_path()
-    if path is None or not (set(url) & {"pt", "z", "a", "b", "proj", "dx", "dy"}):
-        return
-    ss, path = st.session_state, str(path)
-    d = load_model(path).model.config.latent_dim
-    mu = encode_test(path)["mu"]
-    n = len(mu)
-    L.sync_state(path, d)  # a new checkpoint starts clean before the link's values go in
-    bad = []
-    row = parse_int(url.get("pt"), 0, n) if "pt" in url else None
-    if "pt" in url and row is None:
-        bad.append("pt")
-    z = parse_z(url.get("z"), d) if "z" in url else None
-    if "z" in url and z is None:
-        bad.append("z")
-    if row is not None:
-        ss[L.K_POINT] = row
-    if z is not None or row is not None:
-        L.set_z(z if z is not None else mu[row])
-    for key, name in ((L.K_A, "a"), (L.K_B, "b")):
-        if name not in url:
-            continue
-        text = url[name]
-        pin_row = parse_int(text[1:], 0, n) if text[:1] in ("i", "#") else None  # '#' only from hand-typed links
-        pin_z = parse_z(text, d) if pin_row is None else None
-        if pin_row is not None:
-            ss[key] = {"z": [float(v) for v in mu[pin_row]], "label": f"test #{pin_row}"}
-        elif pin_z is not None:
-            ss[key] = {"z": pin_z, "label": "chosen z"}
-        else:
-            bad.append(name)
-    if d > 2:
-        if "proj" in url:
-            if url["proj"] in PROJECTIONS:
-                ss["map_method"] = url["proj"]
-            else:
-                bad.append("proj")
-        for key, name in ((L.K_DX, "dx"), (L.K_DY, "dy")):
-            if name in url:
-                v = parse_int(url[name], 0, d)
-                if v is None:
-                    bad.append(name)
-                else:
-                    ss[key] = v
-    if bad:
-        notes.append(f"ignored the link's {', '.join(bad)}: not valid for this {d}-D checkpoint "
-                     f"with {n} test images")
 
 
 def show_notices() -> None:
@@ -199,40 +143,9 @@ def wanted() -> dict[str, str]:
     want: dict[str, str] = {}
     if cid := current_id():
         want["ckpt"] = cid
-    if page == MAP_PAGE:
-        want.update(_map_params())
-    elif page == "compare" and ss.get(COMPARE_KEY):
-        want["cmp"] = ",".join(ss[COMPARE_KEY])
-    elif page == "train" and ss.get(JOB_KEY):
-        want["job"] = ss[JOB_KEY]
-    elif page == "checkpoints" and ss.get(PICK_KEY):
-        want["pick"] = ss[PICK_KEY]
+    for link in _LINKS.get(page, ()):
+        want.update(link.params())
     return want
-
-
-def _map_params() -> dict[str, str]:
-    from ui import latent as L
-
-    ss, out = st.session_state, {}
-    path = ss.get(L.K_FOR)
-    if not path or str(current_path()) != path or ss.get(L.K_Z) is None:
-        return out
-    mu = encode_test(path)["mu"]
-    row = ss.get(L.K_POINT)
-    z = np.asarray(ss[L.K_Z], dtype=np.float64)
-    if row is not None and 0 <= row < len(mu):
-        out["pt"] = str(int(row))
-    if row is None or not np.allclose(mu[row], z, atol=1e-4):
-        out["z"] = format_z(z)
-    for key, name in ((L.K_A, "a"), (L.K_B, "b")):
-        pin = ss.get(key)
-        if pin:
-            lab = str(pin.get("label", ""))
-            out[name] = "i" + lab[6:] if lab.startswith("test #") else format_z(pin["z"])  # no '#': it ends a URL
-    for key, name in (("map_method", "proj"), (L.K_DX, "dx"), (L.K_DY, "dy")):
-        if ss.get(key) is not None:
-            out[name] = str(ss[key])
-    return out
 
 
 def write() -> None:

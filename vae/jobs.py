@@ -1,6 +1,7 @@
 """Background training jobs: the CLI in a subprocess, state in files, a FIFO queue with a concurrency cap.
 
-Each job is a spec file `<stem>.job.json` (vae/spec.py) beside its checkpoint, holding the configs' `to_dict()`; the run is
+A job is named by its checkpoint's run-store ID ("run/my-run", "sweep/s/beta-0.5": vae/runs.py, the one ID scheme),
+so a page opens a job's checkpoint with the ID it already holds. Each job is a spec file `<stem>.job.json` (vae/spec.py) beside its checkpoint, holding the configs' `to_dict()`; the run is
 `python -m vae train --spec <that file>`, so a new config field needs no change here. The checkpoint and its
 `.log.jsonl` come from `vae.run`. Liveness is (pid, create_time) through psutil, on every platform. Status is derived from those files and the process table only, so any number of
 readers (pages, a restarted server, a second server on the same folder) agree on it.
@@ -23,7 +24,7 @@ from vae.checkpoint import SUFFIX, atomic_write_bytes
 from vae.config import ConfigError, DataConfig, ModelConfig, TrainConfig
 from vae.errors import VaeError
 from vae.run import log_path_for, read_log
-from vae.runs import JOB_SUFFIX, STDERR_SUFFIX, SWEEPS, RunStore
+from vae.runs import JOB_SUFFIX, STDERR_SUFFIX, SWEEPS, RunStore, UnknownCheckpoint
 from vae.spec import job_spec
 
 ROOT = Path(__file__).resolve().parents[1]  # the subprocess runs here so `-m vae` finds this package
@@ -55,7 +56,7 @@ class NotOwner(VaeError, PermissionError):
 
 @dataclass
 class JobStatus:
-    id: str  # checkpoint path relative to the runs root, without suffix, e.g. "my-run" or "sweeps/s/b0.5"
+    id: str  # its checkpoint's run-store ID, e.g. "run/my-run" or "sweep/s/b0.5": what pages open
     name: str
     checkpoint: str
     state: str  # queued | running | done | stopped | diverged | failed
@@ -104,23 +105,32 @@ class JobManager:
 
     # ---- files -------------------------------------------------------------------------------------
     def _spec_path(self, job_id: str) -> Path:
-        p = (self.root / (job_id + JOB_SUFFIX)).resolve()
-        if self.root not in p.parents:
-            raise ConfigError("job", f"{job_id!r} is not inside the runs folder")
-        return p
+        try:  # the store checks the ID's form and keeps it inside its folders
+            return RunStore.job_path(self.store.path_of(job_id))
+        except UnknownCheckpoint as e:
+            raise ConfigError("job", f"{job_id!r} is not a run of this runs folder") from e
 
     def _read_spec(self, job_id: str) -> dict | None:
+        """The spec of a job, its "id" the one it was read by (a spec written before IDs were the store's keeps
+        its old "id" on disk; its place in the folder is what names it)."""
         try:
-            return json.loads(self._spec_path(job_id).read_text())
-        except (OSError, json.JSONDecodeError):
+            spec = json.loads(self._spec_path(job_id).read_text())
+        except (OSError, json.JSONDecodeError, ConfigError):
             return None
+        return {**spec, "id": job_id} if isinstance(spec, dict) else None
 
     def _write_spec(self, spec: dict) -> None:
         atomic_write_bytes(self._spec_path(spec["id"]), json.dumps(spec, indent=1).encode())
 
     def _job_ids(self) -> list[str]:
         paths = list(self.root.glob("*" + JOB_SUFFIX)) + list(self.root.glob(f"{SWEEPS}/*/*" + JOB_SUFFIX))
-        return [str(p.relative_to(self.root))[: -len(JOB_SUFFIX)] for p in paths]
+        ids = []
+        for p in paths:
+            try:
+                ids.append(self.store.checkpoint_id(p.with_name(p.name[: -len(JOB_SUFFIX)] + SUFFIX)))
+            except UnknownCheckpoint:  # a hand-made spec whose name no ID can hold: not a job of this folder
+                pass
+        return ids
 
     # ---- submit ------------------------------------------------------------------------------------
     def submit(self, model: ModelConfig, train: TrainConfig, data: DataConfig, name: str, *,
@@ -138,7 +148,7 @@ class JobManager:
     def _enqueue(self, model: ModelConfig, train: TrainConfig, data: DataConfig, name: str, sweep: str | None,
                  owner: str | None) -> str:
         ckpt = self.store.reserve_run(name, sweep)
-        job_id = str(ckpt.relative_to(self.root))[: -len(SUFFIX)]
+        job_id = self.store.checkpoint_id(ckpt)
         spec = {"id": job_id, "name": ckpt.stem, "created": time.time(), **job_spec(model, train, data, ckpt),
                 "epochs": train.epochs if model.kind != "pca" else 1, "sweep": sweep,
                 "beta": train.beta if model.kind == "vae" else None, "pid": None, "owner": owner}

@@ -16,9 +16,8 @@ import functools
 import json
 import os
 import re
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -26,6 +25,7 @@ from vae import procs
 from vae.checkpoint import SUFFIX, CheckpointError, read_metadata, sanitize_run_name
 from vae.config import ConfigError
 from vae.errors import VaeError
+from vae.locks import create_exclusive, folder_lock, link_exclusive
 
 SWEEPS = "sweeps"
 DATA = "data"  # uploaded .npz datasets
@@ -37,8 +37,6 @@ LOCK_NAME = ".store.lock"
 CACHE = ".cache"  # figures computed once per checkpoint content (vae/iwae_budget.py); hidden from every listing
 STAGING_PREFIX = ".upload-"  # uploads being checked (vae/uploads.py): not kept yet, so no quota counts them
 MAX_TRIES = 1000  # name, name-2, ... name-999
-_THREAD_LOCKS: dict[str, threading.RLock] = {}  # flock is per process: threads of one server also need a lock
-_HELD = threading.local()  # roots this thread holds the file lock of: a nested lock() must not flock again
 SEGMENT = r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}"  # no leading dot: neither "..", "." nor hidden files
 ID_PATTERN = re.compile(rf"(?:demo|run)/{SEGMENT}|sweep/{SEGMENT}/{SEGMENT}")
 MAX_ID_CHARS = 3 * 64 + 10
@@ -185,22 +183,10 @@ class RunStore:
         return checkpoint.exists() or any(p.exists() for p in self.side_files(checkpoint))
 
     # ---- naming and reservations -------------------------------------------------------------------
-    @contextmanager
-    def lock(self) -> Iterator[None]:
-        """Exclusive across threads and processes sharing this runs folder."""
+    def lock(self) -> AbstractContextManager[None]:
+        """Exclusive across threads and processes sharing this runs folder (reentrant within a thread)."""
         self.runs_root.mkdir(parents=True, exist_ok=True)
-        key = str(self.runs_root)
-        held = _HELD.__dict__.setdefault("roots", set())
-        if key in held:
-            yield
-            return
-        with _THREAD_LOCKS.setdefault(key, threading.RLock()), open(self.runs_root / LOCK_NAME, "a+b") as f:
-            _lock_file(f)  # released when the file closes, also if this process dies
-            held.add(key)
-            try:
-                yield
-            finally:
-                held.discard(key)
+        return folder_lock(self.runs_root / LOCK_NAME)
 
     def unique(self, folder: Path, name: str, take: Callable[[Path], bool], field: str = "run_name") -> Path:
         """The one naming loop: 'name', 'name-2', ... until `take(checkpoint)` claims a free one; under the lock.
@@ -220,7 +206,7 @@ class RunStore:
         """A checkpoint path for a queued run: its job spec is created empty (O_EXCL), which reserves the name."""
         folder = self.sweeps_root / sweep if sweep else self.runs_root
         folder.mkdir(parents=True, exist_ok=True)
-        return self.unique(folder, name, lambda ckpt: _create_exclusive(self.job_path(ckpt)))
+        return self.unique(folder, name, lambda ckpt: create_exclusive(self.job_path(ckpt)))
 
     def reserve_sweep(self, name: str) -> str:
         """A new sweep folder name: mkdir is the reservation."""
@@ -245,7 +231,7 @@ class RunStore:
         with self.lock():
             if check is not None:
                 check()
-            dest = self.unique(self.runs_root, name, lambda ckpt: _link_exclusive(src, ckpt))
+            dest = self.unique(self.runs_root, name, lambda ckpt: link_exclusive(src, ckpt))
         src.unlink(missing_ok=True)
         return self.checkpoint_id(dest)
 
@@ -284,7 +270,7 @@ class RunStore:
             return ckpt_id
         dest = self.runs_root / (stem + SUFFIX)
         with self.lock():
-            if self._taken(dest) or not _link_exclusive(path, dest):
+            if self._taken(dest) or not link_exclusive(path, dest):
                 raise RunStoreError(f"a run named {stem} already exists")
             path.unlink(missing_ok=True)
             log = self.log_path(path)
@@ -318,42 +304,6 @@ class RunStore:
         """Uploaded datasets, plus checkpoints in the runs folder that no run of this app wrote (no log)."""
         datasets = len(list(self.data_root.glob("*.npz"))) if self.data_root.is_dir() else 0
         return datasets + sum(1 for p in _files(self.runs_root) if not self.log_path(p).exists())
-
-
-def _create_exclusive(path: Path) -> bool:
-    try:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-        return True
-    except FileExistsError:
-        return False
-
-
-def _link_exclusive(src: Path, dest: Path) -> bool:
-    """Give `src` a second name `dest`, failing (False) instead of overwriting; atomic on every platform we run on."""
-    try:
-        os.link(src, dest)
-        return True
-    except FileExistsError:
-        return False
-    except OSError:  # a file system without hard links: an exclusive create keeps the name, then a copy fills it
-        if not _create_exclusive(dest):
-            return False
-        import shutil
-
-        shutil.copyfile(src, dest)
-        return True
-
-
-def _lock_file(f) -> None:
-    try:
-        import fcntl
-
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-    except ImportError:  # pragma: no cover - Windows
-        import msvcrt
-
-        f.seek(0)
-        msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)
 
 
 def _first_line(path: Path) -> dict | None:

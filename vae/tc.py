@@ -32,6 +32,23 @@ from vae.model import DiagonalGaussian
 
 LOG_2PI = math.log(2 * math.pi)
 TERMS = {"mi": "index-code MI", "tc": "total correlation", "dwkl": "dimension-wise KL"}  # history keys: names
+
+
+NOTE_BELOW = 0.005  # nats: a TC of -0.00 as printed is rounding, not worth a note
+
+
+def negative_tc_note(history: list[dict], batch_size: int | None) -> str | None:
+    """What to tell a reader whose per-epoch TC went below zero, which the true TC never does; None otherwise.
+
+    The per-epoch terms are minibatch estimates on the training batches, and the log of an estimate is biased low
+    (Jensen), most at small batches; a β-TCVAE with a large β pushes its TC towards zero, into that bias.
+    """
+    low = [h["tc"] for h in history if isinstance(h.get("tc"), (int, float)) and h["tc"] < -NOTE_BELOW]
+    if not low:
+        return None
+    batch = f"batch {batch_size}" if batch_size else "a training batch"
+    return (f"TC below 0 (down to {min(low):.2f}) is estimator bias, not a real value: the true TC is ≥ 0.\n"
+            f"These are minibatch estimates on {batch}, biased low; the test-set split uses far more images.")
 CHUNK_ELEMENTS = 1 << 22  # (rows, B, D) pairwise densities are built this many at a time, so memory stays bounded
 
 

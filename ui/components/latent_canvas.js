@@ -1,47 +1,35 @@
 // The latent canvas: every test point on a zoomable map; hovering empty space decodes that z right here
 // (VaeOps, vae_ops.js), hovering a dot shows its thumbnail, a click goes to Python as a trigger, and a draw pad
 // runs the encoder while you draw. Mouse moves send nothing to the server. Every string that comes from a user
-// (class names) is written with textContent. Registered by ui/components/latent_canvas.py.
+// (class names) is written with textContent. Registered by ui/components/latent_canvas.py, which concatenates
+// vae_ops.js, dom.js, map_geometry.js (pure geometry) and map_paint.js (painting) before this file.
+//
+// PROTOCOL: the one description of what ui/map/canvas_map.py and this file say to each other. One name a line
+// ("//   name: ..."); tests/test_canvas_payload.py checks both sides against it, so a new field starts here.
+// Python -> JS, `data` (ui/payload.py's container; VaeOps.receive puts back the parts this page already holds):
+//   static_key: str naming the static parts together; zoom and pan are kept per key
+//   latent_dim: int D
+//   input_shape: [C, H, W]
+//   model: null (cannot run here) | {posterior: "gaussian" | "point", decoder: part (a VaeOps program),
+//       encoder: part | {$lazy: key}, sent once the pad asks for it with need_static}
+//   view: part {n, xy, rows, plane, bounds, equal_axes, axes, px}: xy float32 (N, 2) bytes; rows int32 (N) bytes
+//       or null for 0..N-1; plane {method, origin, basis (k, D)} or null (t-SNE: no inverse); bounds
+//       [x0, x1, y0, y1]; axes [x title, y title]; px {map, snap, ellipse_min}: the frame of ui/map/frame.py, its
+//       tolerances in CSS px (map height, click/hover snap to a dot, tiny-ellipse radius)
+//   atlas: part {png, cols, rows, levels} | null: the thumbnails, row-major in point order
+//   colour_key: str naming the colouring
+//   colour: part {title, codes: u1 | u2 bytes (N), code_bytes, names, palette, ordered}
+//   z: [D], the decoded z (this and the three below change with every rerun)
+//   clicked: null | {row, xy: [x, y] | null, ellipse: [[x, y], ...] | null}
+//   pins: [{name, z}]
+//   drawing: null | {pixels [C*H*W], source: "pad" | "upload", nonce}
+// JS -> Python, one trigger per event (setTriggerValue(name, value)); select and drawn carry a nonce:
+//   select: {row: test row} (a dot) | {z: [D]} (empty space; Python clips it to vae.explore.Z_LIMIT)
+//   drawn: {pixels: [C*H*W] in [0, 1], rounded to 3 places}: the pad, as the encoder takes it
+//   failed: {message}: the canvas could not start; Python shows the Plotly map with this reason
+//   need_static: {keys: [part keys]}: parts this page lacks (a lost message, or the lazy encoder)
 
 const PAD_CSS = 168;  // px of the hover, pad and reconstruction canvases
-const HIT_PX = 6;     // a dot within this many CSS px of the cursor is "hovered"
-const MAP_H = 460;
-const ELLIPSE_MIN_PX = 14;  // a μ ± σ ellipse smaller than this (MNIST: σ ≈ 0.05 on a ±4 map, ~3 px) gets an enlarged copy
-
-function el(tag, cls, parent) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (parent) parent.appendChild(e);
-  return e;
-}
-
-// (C, H, W) floats in [0, 1] -> an RGBA ImageData of H x W
-function toImageData(a, c, h, w) {
-  const img = new ImageData(w, h);
-  const n = h * w;
-  for (let i = 0; i < n; i++) {
-    const r = a[i], g = c >= 3 ? a[n + i] : r, b = c >= 3 ? a[2 * n + i] : r;
-    img.data[4 * i] = Math.max(0, Math.min(255, Math.round(255 * r)));
-    img.data[4 * i + 1] = Math.max(0, Math.min(255, Math.round(255 * g)));
-    img.data[4 * i + 2] = Math.max(0, Math.min(255, Math.round(255 * b)));
-    img.data[4 * i + 3] = 255;
-  }
-  return img;
-}
-
-function ellipsePoints(centre, cov, n = 64) {
-  // eigen-decomposition of the 2x2 covariance: the 1-sigma ellipse
-  const [[a, b], [, d]] = cov;
-  const tr = (a + d) / 2, det = Math.sqrt(Math.max(0, ((a - d) / 2) ** 2 + b * b));
-  const l1 = tr + det, l2 = Math.max(0, tr - det);
-  const th = Math.abs(b) < 1e-12 ? (a >= d ? 0 : Math.PI / 2) : Math.atan2(l1 - a, b);
-  const pts = [];
-  for (let i = 0; i <= n; i++) {
-    const t = (2 * Math.PI * i) / n, u = Math.sqrt(l1) * Math.cos(t), v = Math.sqrt(l2) * Math.sin(t);
-    pts.push([centre[0] + u * Math.cos(th) - v * Math.sin(th), centre[1] + u * Math.sin(th) + v * Math.cos(th)]);
-  }
-  return pts;
-}
 
 class LatentCanvas {
   constructor(root) {
@@ -196,6 +184,7 @@ class LatentCanvas {
     this.plane = p.plane;  // {method, origin, basis, k} or null (t-SNE)
     this.bounds = p.bounds;  // [x0, x1, y0, y1]
     this.equal = p.equal_axes;
+    this.px = p.px;  // {map, snap, ellipse_min}: the frame's tolerances, in CSS px
     this.axisX.textContent = p.axes[0];
     this.axisY.textContent = p.axes[1];
     const kept = this.views.get(this.staticKey);
@@ -238,7 +227,8 @@ class LatentCanvas {
   // --- geometry --------------------------------------------------------------------------------------------
 
   resize() {
-    const w = Math.max(200, this.mapBox.clientWidth || 0), h = MAP_H, r = window.devicePixelRatio || 1;
+    if (!this.px) return;  // the map's height comes with the view
+    const w = Math.max(200, this.mapBox.clientWidth || 0), h = this.px.map, r = window.devicePixelRatio || 1;
     for (const cv of [this.pointsCv, this.overlayCv]) {
       cv.width = Math.round(w * r);
       cv.height = Math.round(h * r);
@@ -251,55 +241,21 @@ class LatentCanvas {
     if (this.xy) { this.drawPoints(); this.drawOverlay(); }
   }
 
+  // this object is the frame MapGeometry reads (bounds, equal, w, h, zoom, cx, cy); an unpanned view is centred
   scales() {
-    const [x0, x1, y0, y1] = this.bounds;
-    let sx = this.w / (x1 - x0), sy = this.h / (y1 - y0);
-    if (this.equal) sx = sy = Math.min(sx, sy);
-    if (this.cx === null) { this.cx = (x0 + x1) / 2; this.cy = (y0 + y1) / 2; }
-    return [sx * this.zoom, sy * this.zoom];
+    if (this.cx === null) [this.cx, this.cy] = MapGeometry.middle(this);
+    return MapGeometry.scales(this);
   }
 
-  toScreen(x, y) {
-    const [sx, sy] = this.scales();
-    return [this.w / 2 + (x - this.cx) * sx, this.h / 2 - (y - this.cy) * sy];
-  }
+  toScreen(x, y) { this.scales(); return MapGeometry.toScreen(this, x, y); }
 
-  toPlane(px, py) {
-    const [sx, sy] = this.scales();
-    return [this.cx + (px - this.w / 2) / sx, this.cy - (py - this.h / 2) / sy];
-  }
+  toPlane(px, py) { this.scales(); return MapGeometry.toPlane(this, px, py); }
 
-  nearest(px, py, maxPx) {
-    const [sx, sy] = this.scales();
-    let best = -1, bestD = maxPx * maxPx;
-    const xy = this.xy, w2 = this.w / 2, h2 = this.h / 2, cx = this.cx, cy = this.cy;
-    for (let i = 0; i < this.n; i++) {
-      const dx = w2 + (xy[2 * i] - cx) * sx - px, dy = h2 - (xy[2 * i + 1] - cy) * sy - py;
-      const d = dx * dx + dy * dy;
-      if (d < bestD) { bestD = d; best = i; }
-    }
-    return best;
-  }
+  nearest(px, py, maxPx) { this.scales(); return MapGeometry.nearest(this, this.xy, this.n, px, py, maxPx); }
 
-  // z on the view plane at (x, y): vae.explore.from_plane with base = the current z for chosen dims (the other
-  // dims keep their values), the plane's origin (the codes' mean) for PCA
-  zAt(x, y) {
-    const { origin, basis, method } = this.plane;
-    const base = method === "dims" ? this.dyn.z : origin;
-    const xy = [x, y].slice(0, basis.length);
-    const z = base.slice();
-    basis.forEach((row, r) => {
-      const cur = row.reduce((s, b, j) => s + b * (base[j] - origin[j]), 0);
-      for (let j = 0; j < z.length; j++) z[j] += (xy[r] - cur) * row[j];
-    });
-    return z;
-  }
+  zAt(x, y) { return MapGeometry.zAt(this.plane, this.dyn.z, x, y); }
 
-  planeXY(z) {
-    const { origin, basis } = this.plane;
-    const v = basis.map((row) => row.reduce((s, b, j) => s + b * (z[j] - origin[j]), 0));
-    return v.length === 2 ? v : [v[0], (this.bounds[2] + this.bounds[3]) / 2];
-  }
+  planeXY(z) { return MapGeometry.planeXY(this.plane, this.bounds, z); }
 
   // --- drawing ---------------------------------------------------------------------------------------------
 
@@ -310,69 +266,10 @@ class LatentCanvas {
     ctx.clearRect(0, 0, this.w, this.h);
     ctx.fillStyle = "#fff";
     ctx.fillRect(0, 0, this.w, this.h);
-    this.drawGrid(ctx);
-    const [sx, sy] = this.scales();
-    const xy = this.xy, w2 = this.w / 2, h2 = this.h / 2, cx = this.cx, cy = this.cy;
-    const hl = this.highlight, r = this.n > 3000 ? 2 : 3;
-    ctx.globalAlpha = hl ? 0.15 : 0.8;
-    this.byCode.forEach((idx, code) => {
-      const dot = this.sprite(this.palette[code % this.palette.length], r);
-      for (const i of idx) {
-        ctx.drawImage(dot, w2 + (xy[2 * i] - cx) * sx - r, h2 - (xy[2 * i + 1] - cy) * sy - r, 2 * r, 2 * r);
-      }
-    });
-    if (hl) {
-      ctx.globalAlpha = 1;
-      for (const i of hl) {
-        ctx.fillStyle = this.palette[this.codes[i] % this.palette.length];
-        const [px, py] = this.toScreen(xy[2 * i], xy[2 * i + 1]);
-        ctx.beginPath();
-        ctx.arc(px, py, r + 2.5, 0, 2 * Math.PI);
-        ctx.fill();
-        ctx.strokeStyle = "#000";
-        ctx.lineWidth = 1;
-        ctx.stroke();
-      }
-    }
-    ctx.globalAlpha = 1;
-  }
-
-  sprite(colour, r) {
-    // one pre-drawn disc per colour: 10,000 drawImage calls are far cheaper than 10,000 arcs
+    this.scales();
+    MapPaint.grid(ctx, this);
     this.sprites = this.sprites || {};
-    const key = colour + r + "@" + this.dpr;
-    if (!this.sprites[key]) {
-      const cv = document.createElement("canvas"), px = Math.ceil(2 * r * this.dpr);
-      cv.width = cv.height = px;
-      const c = cv.getContext("2d");
-      c.fillStyle = colour;
-      c.beginPath();
-      c.arc(px / 2, px / 2, px / 2, 0, 2 * Math.PI);
-      c.fill();
-      this.sprites[key] = cv;
-    }
-    return this.sprites[key];
-  }
-
-  drawGrid(ctx) {
-    // light lines at round plane coordinates, labelled, so a position can be read off
-    const [x0, y1] = this.toPlane(0, 0), [x1, y0] = this.toPlane(this.w, this.h);
-    const step = (lo, hi) => { const s = 10 ** Math.floor(Math.log10((hi - lo) / 4)); return (hi - lo) / s > 20 ? 5 * s : (hi - lo) / s > 8 ? 2 * s : s; };
-    ctx.strokeStyle = "#eee";
-    ctx.fillStyle = "#999";
-    ctx.font = "10px sans-serif";
-    ctx.lineWidth = 1;
-    const sxs = step(x0, x1), sys = step(y0, y1);
-    for (let v = Math.ceil(x0 / sxs) * sxs; v <= x1; v += sxs) {
-      const [px] = this.toScreen(v, 0);
-      ctx.beginPath(); ctx.moveTo(px, 0); ctx.lineTo(px, this.h); ctx.stroke();
-      ctx.fillText(+v.toPrecision(3) + "", px + 2, this.h - 4);
-    }
-    for (let v = Math.ceil(y0 / sys) * sys; v <= y1; v += sys) {
-      const [, py] = this.toScreen(0, v);
-      ctx.beginPath(); ctx.moveTo(0, py); ctx.lineTo(this.w, py); ctx.stroke();
-      ctx.fillText(+v.toPrecision(3) + "", 2, py - 2);
-    }
+    MapPaint.points(ctx, this, this.xy, this.n, this.byCode, this.palette, this.codes, this.highlight, this.sprites);
   }
 
   drawOverlay() {
@@ -380,46 +277,10 @@ class LatentCanvas {
     const ctx = this.overlayCv.getContext("2d");
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     ctx.clearRect(0, 0, this.w, this.h);
+    this.scales();
     const dyn = this.dyn || {};
-    const poly = (pts, stroke, fill) => {
-      ctx.beginPath();
-      pts.forEach(([x, y], i) => { const [px, py] = this.toScreen(x, y); i ? ctx.lineTo(px, py) : ctx.moveTo(px, py); });
-      ctx.closePath();
-      if (fill) { ctx.fillStyle = fill; ctx.fill(); }
-      ctx.strokeStyle = stroke;
-      ctx.lineWidth = 2;
-      ctx.stroke();
-    };
-    const mark = (x, y, kind, color, text) => {
-      const [px, py] = this.toScreen(x, y);
-      ctx.strokeStyle = ctx.fillStyle = color;
-      ctx.lineWidth = 2;
-      ctx.beginPath();
-      if (kind === "x") { ctx.moveTo(px - 6, py - 6); ctx.lineTo(px + 6, py + 6); ctx.moveTo(px + 6, py - 6); ctx.lineTo(px - 6, py + 6); ctx.stroke(); }
-      else if (kind === "ring") { ctx.arc(px, py, 8, 0, 2 * Math.PI); ctx.stroke(); }
-      else if (kind === "cross") { ctx.moveTo(px - 9, py); ctx.lineTo(px + 9, py); ctx.moveTo(px, py - 9); ctx.lineTo(px, py + 9); ctx.stroke(); ctx.beginPath(); ctx.arc(px, py, 4, 0, 2 * Math.PI); ctx.stroke(); }
-      else { ctx.moveTo(px, py - 7); ctx.lineTo(px + 7, py); ctx.lineTo(px, py + 7); ctx.lineTo(px - 7, py); ctx.closePath(); ctx.fill(); }
-      if (text) { ctx.font = "bold 13px sans-serif"; ctx.fillText(text, px + 8, py - 8); }
-    };
-    // the ellipse itself, plus a dotted copy enlarged to ELLIPSE_MIN_PX and labelled with its scale when it is too
-    // small to see (as the server-drawn map does); returns the scale (1: none needed)
-    const ellipse = (pts, stroke, fill) => {
-      poly(pts, stroke, fill);
-      const c = pts.reduce((a, [x, y]) => [a[0] + x / pts.length, a[1] + y / pts.length], [0, 0]);
-      const [cx, cy] = this.toScreen(c[0], c[1]);
-      const r = Math.max(...pts.map(([x, y]) => { const [px, py] = this.toScreen(x, y); return Math.hypot(px - cx, py - cy); }));
-      if (r >= ELLIPSE_MIN_PX) return 1;
-      const k = ELLIPSE_MIN_PX / Math.max(r, 1e-6);
-      ctx.setLineDash([3, 3]);
-      poly(pts.map(([x, y]) => [c[0] + k * (x - c[0]), c[1] + k * (y - c[1])]), stroke, null);
-      ctx.setLineDash([]);
-      ctx.font = "11px sans-serif";
-      ctx.fillStyle = stroke;
-      const label = `μ ± σ ×${+k.toPrecision(2)}`, tw = ctx.measureText(label).width;
-      const lx = cx + ELLIPSE_MIN_PX + 3 + tw > this.w ? cx - ELLIPSE_MIN_PX - 3 - tw : cx + ELLIPSE_MIN_PX + 3;
-      ctx.fillText(label, lx, cy + ELLIPSE_MIN_PX);  // on the side with room: a point at the edge keeps its label
-      return k;
-    };
+    const mark = (x, y, kind, color, text) => MapPaint.mark(ctx, this, x, y, kind, color, text);
+    const ellipse = (pts, stroke, fill) => MapPaint.ellipse(ctx, this, pts, stroke, fill, this.px.ellipse_min);
     this.stats.ellipseScale = {};
     if (dyn.clicked && dyn.clicked.ellipse) this.stats.ellipseScale.clicked = ellipse(dyn.clicked.ellipse, "#000", "rgba(0,0,0,0.08)");
     if (dyn.clicked && dyn.clicked.xy) mark(dyn.clicked.xy[0], dyn.clicked.xy[1], "ring", "#000");
@@ -432,7 +293,7 @@ class LatentCanvas {
       const q = this.drawnQ;
       const c = q.k === 2 ? q.centre : [q.centre[0], (this.bounds[2] + this.bounds[3]) / 2];
       if (q.k === 2 && this.posterior === "gaussian") {
-        this.stats.ellipseScale.drawn = ellipse(ellipsePoints(q.centre, q.cov), "#7b2cbf", "rgba(123,44,191,0.12)");
+        this.stats.ellipseScale.drawn = ellipse(MapGeometry.ellipsePoints(q.centre, q.cov), "#7b2cbf", "rgba(123,44,191,0.12)");
       }
       mark(c[0], c[1], "diamond", "#7b2cbf", "drawn");
     }
@@ -443,32 +304,14 @@ class LatentCanvas {
     }
   }
 
-  clearCanvas(cv) {
-    const ctx = cv.getContext("2d");
-    ctx.fillStyle = "#f4f4f4";
-    ctx.fillRect(0, 0, cv.width, cv.height);
-  }
+  clearCanvas(cv) { MapPaint.clear(cv); }
 
   paintImage(cv, a) {
-    const [c, h, w] = this.shape;
-    const small = this.small || (this.small = document.createElement("canvas"));
-    small.width = w;
-    small.height = h;
-    small.getContext("2d").putImageData(toImageData(a, c, h, w), 0, 0);
-    const ctx = cv.getContext("2d");
-    ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(small, 0, 0, cv.width, cv.height);
+    this.small = this.small || document.createElement("canvas");
+    MapPaint.image(cv, this.small, this.shape, a);
   }
 
-  paintThumb(cv, i) {
-    const m = this.atlasMeta;
-    if (!this.atlas || !m) { this.clearCanvas(cv); return; }
-    const [, h, w] = this.shape;
-    const sx = (i % m.cols) * w, sy = Math.floor(i / m.cols) * h;
-    const ctx = cv.getContext("2d");
-    ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(this.atlas, sx, sy, w, h, 0, 0, cv.width, cv.height);
-  }
+  paintThumb(cv, i) { MapPaint.thumb(cv, this.atlas, this.atlasMeta, this.shape, i); }
 
   // --- the map's mouse ------------------------------------------------------------------------------------------
 
@@ -514,7 +357,7 @@ class LatentCanvas {
 
   onHover(px, py, t0) {
     if (!this.xy) return;
-    const i = this.nearest(px, py, this.plane ? HIT_PX : Infinity);
+    const i = this.nearest(px, py, this.plane ? this.px.snap : Infinity);
     if (i >= 0) {
       this.hover = { row: i };
       this.paintThumb(this.hoverCv, i);
@@ -534,7 +377,7 @@ class LatentCanvas {
   }
 
   onClick(px, py) {
-    const i = this.nearest(px, py, HIT_PX);
+    const i = this.nearest(px, py, this.px.snap);
     if (i >= 0) this.send("select", { row: this.rows[i] });
     else if (this.plane) { const [x, y] = this.toPlane(px, py); this.send("select", { z: this.zAt(x, y) }); }
     else this.status.textContent = "t-SNE has no inverse: click a dot";
@@ -596,27 +439,8 @@ class LatentCanvas {
   }
 
   stroke(a, b) {
-    // a soft round brush about a stroke's width at the dataset's resolution (MNIST strokes are 2-3 px of 28);
-    // grey data: light ink on black, as in MNIST; colour data: the picked colour, blended by the brush's cover
-    const [ch, h, w] = this.shape, n = h * w;
-    const ink = ch === 3 ? [1, 3, 5].map((k) => parseInt(this.ink.value.slice(k, k + 2), 16) / 255) : null;
-    const s = Math.max(0.6, Math.min(h, w) / 28);
-    const steps = Math.max(1, Math.ceil(Math.hypot(b[0] - a[0], b[1] - a[1]) / (s / 2)));
-    for (let k = 0; k <= steps; k++) {
-      const x = a[0] + ((b[0] - a[0]) * k) / steps, y = a[1] + ((b[1] - a[1]) * k) / steps;
-      for (let r = Math.max(0, Math.floor(y - 3 * s)); r < Math.min(h, Math.ceil(y + 3 * s)); r++) {
-        for (let c = Math.max(0, Math.floor(x - 3 * s)); c < Math.min(w, Math.ceil(x + 3 * s)); c++) {
-          const d2 = (c + 0.5 - x) ** 2 + (r + 0.5 - y) ** 2;
-          const v = Math.min(1, 1.3 * Math.exp(-d2 / (2 * s * s))), i = r * w + c;
-          if (v <= this.cover[i]) continue;
-          this.cover[i] = v;
-          for (let k = 0; k < ch; k++) {
-            const j = k * n + i;
-            this.pad[j] = ink ? this.pad[j] + (ink[k] - this.pad[j]) * v : Math.max(this.pad[j], v);
-          }
-        }
-      }
-    }
+    const ink = this.shape[0] === 3 ? [1, 3, 5].map((k) => parseInt(this.ink.value.slice(k, k + 2), 16) / 255) : null;
+    MapPaint.brush(this.pad, this.cover, this.shape, a, b, ink);
     this.paintPad();
     this.encodePad();
   }
@@ -641,7 +465,7 @@ class LatentCanvas {
     this.paintImage(this.padCv, this.padInput());
   }
 
-  // the encoder is sent when the pad is first used (ui/canvas.py: a Lazy part): until then m.encoder is {$lazy: key}
+  // the encoder is sent when the pad is first used (ui/map/canvas_map.py: a Lazy part): until then m.encoder is {$lazy: key}
   syncEncoder(m) {
     const enc = m ? m.encoder : null;
     this.lazyEncoder = enc && typeof enc.$lazy === "string" ? enc.$lazy : null;

@@ -26,9 +26,11 @@ def _register():
     try:
         css = _read("canvas.css")
         return (st.components.v2.component("vae_latent_canvas", html=_read("latent_canvas.html"), css=css,
-                                           js=_read("vae_ops.js", "latent_canvas.js")),
+                                           js=_read("vae_ops.js", "dom.js", "map_geometry.js", "map_paint.js",
+                                                    "latent_canvas.js")),
                 st.components.v2.component("vae_z_plane", html=_read("z_plane.html"), css=css,
-                                           js=_read("vae_ops.js", "z_plane.js"))), None
+                                           js=_read("vae_ops.js", "dom.js", "map_geometry.js", "map_paint.js",
+                                                    "z_plane.js"))), None
     except Exception as e:  # an older Streamlit without components.v2, or the files are missing
         return None, f"the in-browser canvas is unavailable ({type(e).__name__}: {e})"
 

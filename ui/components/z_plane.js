@@ -1,26 +1,19 @@
 // One z, several decoders: hovering the z plane decodes that z with every compared checkpoint at once, in the
 // browser (VaeOps, vae_ops.js). Checkpoint names come from users: written with textContent only.
-// Registered by ui/components/latent_canvas.py; used by pages/compare.py.
+// Registered by ui/components/latent_canvas.py (after vae_ops.js, dom.js and map_paint.js); used by Compare.
 
 const SIDE = 300;
 
-function zpEl(tag, cls, parent) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (parent) parent.appendChild(e);
-  return e;
-}
-
 class ZPlane {
   constructor(root) {
-    this.root = zpEl("div", "vc-root", root);
-    this.cols = zpEl("div", "vc-cols", this.root);
-    const box = zpEl("div", "vc-plane", this.cols);
-    this.cv = zpEl("canvas", "", box);
+    this.root = el("div", "vc-root", root);
+    this.cols = el("div", "vc-cols", this.root);
+    const box = el("div", "vc-plane", this.cols);
+    this.cv = el("canvas", "", box);
     this.cv.width = this.cv.height = SIDE;
     this.cv.style.width = this.cv.style.height = SIDE + "px";
-    this.caption = zpEl("div", "vc-caption", this.root);
-    this.outs = zpEl("div", "vc-cols", this.cols);
+    this.caption = el("div", "vc-caption", this.root);
+    this.outs = el("div", "vc-cols", this.cols);
     this.stats = { hover: [] };
     window.__vaeZPlane = this;
     this.cv.addEventListener("pointermove", (e) => this.onHover(e.offsetX, e.offsetY, e.timeStamp));
@@ -36,11 +29,11 @@ class ZPlane {
     this.lim = data.lim;
     this.outs.replaceChildren();
     this.models = data.models.map((m) => {
-      const col = zpEl("div", "vc-col", this.outs);
-      zpEl("div", "vc-name", col).textContent = m.name;
-      const cv = zpEl("canvas", "", col);
+      const col = el("div", "vc-col", this.outs);
+      el("div", "vc-name", col).textContent = m.name;
+      const cv = el("canvas", "", col);
       cv.width = cv.height = 150;
-      const cap = zpEl("div", "vc-caption", col);
+      const cap = el("div", "vc-caption", col);
       cap.textContent = m.note || "";
       return { prog: VaeOps.compile(m.decoder), shape: m.decoder.out_shape, cv };
     });
@@ -82,21 +75,8 @@ class ZPlane {
   }
 
   paint() {
-    for (const m of this.models) {
-      const [c, h, w] = m.shape, a = m.prog.run(this.z), n = h * w;
-      const img = new ImageData(w, h);
-      for (let i = 0; i < n; i++) {
-        for (let k = 0; k < 3; k++) img.data[4 * i + k] = Math.round(255 * Math.min(1, Math.max(0, a[(c >= 3 ? k : 0) * n + i])));
-        img.data[4 * i + 3] = 255;
-      }
-      const small = document.createElement("canvas");
-      small.width = w;
-      small.height = h;
-      small.getContext("2d").putImageData(img, 0, 0);
-      const ctx = m.cv.getContext("2d");
-      ctx.imageSmoothingEnabled = false;
-      ctx.drawImage(small, 0, 0, m.cv.width, m.cv.height);
-    }
+    this.small = this.small || document.createElement("canvas");
+    for (const m of this.models) MapPaint.image(m.cv, this.small, m.shape, m.prog.run(this.z));
   }
 
   onHover(px, py, t0) {

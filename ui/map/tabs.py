@@ -1,4 +1,4 @@
-"""Latent map helpers for the tabs below the map: traversals, interpolation, prior samples, export, GIFs."""
+"""The tabs below the Latent map: traversals, interpolation, prior samples, export, GIFs (their widgets' keys too)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,21 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ui.common import encode_test, load_model, mtime, png_bytes
-from ui.latent import MAX_SLIDERS, View, grid_images, latent_stats, sub
+from ui.common import encode_test, load_model, mtime
+from ui.images import png_bytes
+from ui.map.frame import MAX_SLIDERS, grid_images, latent_stats, sub
+from ui.map.state import View, scoped, scoped_key
 from vae import explore
 from vae import gif as G
 from vae.codes import sweep_values
 from vae.config import ConfigError
+
+
+K_TRAV_STEPS, K_TRAV_FROM, K_INTERP_METHOD, K_INTERP_N, K_PRIOR_SEED = scoped(
+    "map_trav_steps", "map_trav_from", "map_interp_method", "map_interp_n", "map_prior_seed")
+K_DL_PNG, K_DL_CSV = scoped("map_dl_png", "map_dl_csv")
+K_GIF_GRID, K_GIF_TRAV, K_GIF_INTERP, K_GIF_REPLAY = scoped("map_gif_grid", "map_gif_trav", "map_gif_interp",
+                                                            "map_gif_replay")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -100,7 +109,7 @@ def replay_gif(path: str, frames: int) -> bytes:
 def gif_export(path: str, kind: str, make, *args, key: str, note: str = "") -> None:
     """A frames choice and a download button for one GIF; `make(path, *args, frames)` builds its bytes."""
     c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
-    frames = c1.select_slider("GIF frames", GIF_FRAMES, value=30, key=f"{key}_frames")
+    frames = c1.select_slider("GIF frames", GIF_FRAMES, value=30, key=scoped_key(f"{key}_frames"))
     try:
         G.check_frames(frames)
     except ConfigError as e:  # the operator set VAE_MAX_GIF_FRAMES below this choice

@@ -1,10 +1,13 @@
 """The Latent map's in-browser canvas: what it is sent (cached per checkpoint and view), what a click or a drawing
 sends back, and the server-side details that follow (recon and KL in nats, neighbours, the drawing's exact terms).
 
-Session keys (all `map_` so the URL layer can mirror them; see ui/latent.py for map_z, map_point, map_a, map_b):
+The wire protocol (what `canvas_map` sends, what each trigger carries back) is written down once, at the top of
+ui/components/latent_canvas.js; a change to either side starts there.
+
+Session keys of one checkpoint (ui/map/state.py drops them when another opens; map_z, map_point, map_a, map_b are
+state.py's):
   map_drawn          {'pixels': [...C*H*W], 'source': 'pad' | 'upload', 'nonce': int} of the last drawing, or absent
   map_canvas_failed  the browser's reason when the component could not start (the page then uses Plotly)
-  map_classic        the "Server-drawn map" toggle
 What the browser already holds is ui/payload.py's (parts_sent): the model, points, thumbnails and colouring go once.
 """
 
@@ -18,16 +21,18 @@ import torch
 
 from ui import payload as P
 from ui.colour import ColourBy
-from ui.common import current_data, encode_test, load_model, md, mtime, upscale
+from ui.common import current_data, encode_test, load_model, md, mtime
+from ui.images import upscale
 from ui.components import latent_canvas as C
-from ui.latent import K_A, K_B, K_POINT, K_Z, View, set_z, view_data
+from ui.map import frame as F
+from ui.map.state import K_A, K_B, K_CLASSIC, K_POINT, K_Z, View, pick_row, scoped, set_z
 from vae import explore, wire
 from vae.export import ExportError, export_model, weight_bytes
 from vae.images import ImageError, image_to_input
 from vae.metrics import per_image_terms
 
-CANVAS_KEY = "map_canvas"
-K_DRAWN, K_FAILED, K_CLASSIC = "map_drawn", "map_canvas_failed", "map_classic"
+CANVAS_KEY, K_DRAWN, K_FAILED = scoped("map_canvas", "map_drawn", "map_canvas_failed")
+K_UPLOAD, K_UPLOAD_DONE = scoped("map_upload", "map_upload_done")
 NEIGHBOURS = 8
 MAX_THUMBS = 20_000  # every point on the map has its thumbnail up to here (MNIST: 10,000 in a ~2 MB PNG)
 
@@ -68,25 +73,20 @@ def static_payload(path: str, mt: float, view: View) -> dict:
 def _static_payload(path: str, mt: float, view: View) -> dict:
     model = _export(path, mt)[0]
     ckpt = load_model(path)
-    data = view_data(path, mt, view.method, view.dims)
+    data = F.view_data(path, mt, view.method, view.dims)
     xy, idx = data["xy"], data["idx"]
     test = current_data(ckpt).test
     atlas = C.atlas_png(test.x[torch.as_tensor(idx[:MAX_THUMBS])].numpy()) if len(idx) <= MAX_THUMBS else None
-    pad = 0.05 * (xy.max(0) - xy.min(0)) + 1e-3
-    lo, hi = xy.min(0) - pad, xy.max(0) + pad
     basis = data["basis"]
     d = ckpt.model.config.latent_dim
-    if view.method == "dims":
-        axes = [f"z{view.dims[0] + 1}", f"z{view.dims[1] + 1}" if d > 1 else "label (jittered)"]
-    else:
-        axes = ["PC1", "PC2"] if view.method == "pca" else ["t-SNE 1", "t-SNE 2"]
     points = P.make_part({
         "n": len(idx), "xy": np.ascontiguousarray(xy, "<f4").tobytes(),  # (N, 2) row-major
         "rows": None if np.array_equal(idx, np.arange(len(idx))) else idx.astype("<i4").tobytes(),  # None: 0..N-1
         "plane": None if basis is None else {"method": view.method, "origin": data["origin"].tolist(),
                                              "basis": basis.tolist()},
-        "bounds": [float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])],
-        "equal_axes": basis is not None and basis.shape[0] == 2, "axes": axes})
+        "bounds": list(F.bounds(xy)), "equal_axes": F.equal_axes(basis),
+        "axes": list(F.axes(view.method, view.dims, basis)),
+        "px": {"map": F.MAP_PX, "snap": F.SNAP_PX, "ellipse_min": F.ELLIPSE_MIN_PX}})  # the frame's tolerances
     parts = {"model": model, "view": points, "atlas": P.make_part(atlas) if atlas else None}
     keys = [p.key for p in (points, parts["atlas"], model and model["decoder"], model and model["encoder"]) if p]
     return parts | {"static_key": hashlib.sha1("|".join(keys).encode()).hexdigest()[:16],  # the parts' hashes:
@@ -95,7 +95,7 @@ def _static_payload(path: str, mt: float, view: View) -> dict:
 
 def colour_payload(path: str, view: View, colour: ColourBy) -> P.Part:
     """The colouring of the points this view draws, a part of its own: a new "colour by" sends only this."""
-    rows = view_data(path, mtime(path), view.method, view.dims)["idx"]
+    rows = F.view_data(path, mtime(path), view.method, view.dims)["idx"]
     wide = len(colour.names) > 256
     return P.make_part({"title": colour.title, "codes": colour.for_rows(rows).astype("<u2" if wide else "u1").tobytes(),
                         "code_bytes": 2 if wide else 1, "names": list(colour.names), "palette": list(colour.palette),
@@ -118,17 +118,17 @@ def part_bytes(static: dict, colour: P.Part) -> dict[str, int]:
 def dynamic_payload(path: str, view: View) -> dict:
     """Per-rerun state: the current z, the clicked point with its μ ± σ ellipse, pins, an uploaded drawing."""
     mt = mtime(path)
-    data, enc = view_data(path, mt, view.method, view.dims), encode_test(path)
+    data, enc = F.view_data(path, mt, view.method, view.dims), encode_test(path)
     origin, basis = data["origin"], data["basis"]
     out: dict = {"z": [float(v) for v in st.session_state[K_Z]], "clicked": None,
-                 "pins": [{"name": n, "z": st.session_state[k]["z"]} for n, k in (("A", K_A), ("B", K_B))
+                 "pins": [{"name": n, "z": list(st.session_state[k].z)} for n, k in (("A", K_A), ("B", K_B))
                           if st.session_state.get(k)],
                  "drawing": st.session_state.get(K_DRAWN)}
     row = st.session_state.get(K_POINT)
     if row is not None:
         hit = np.nonzero(data["idx"] == row)[0]
         clicked: dict = {"row": int(row), "xy": data["xy"][hit[0]].tolist() if len(hit) else None, "ellipse": None}
-        if basis is not None and basis.shape[0] == 2 and enc["logvar"] is not None:
+        if F.equal_axes(basis) and enc["logvar"] is not None:
             centre, cov = explore.project_gaussian(enc["mu"][row], enc["logvar"][row], origin, basis)
             clicked["ellipse"] = explore.ellipse(centre, cov).tolist()
         out["clicked"] = clicked
@@ -155,8 +155,7 @@ def on_select(path: str) -> None:
         except (TypeError, ValueError):
             return
         if 0 <= row < mu.shape[0]:
-            st.session_state[K_POINT] = row
-            set_z(mu[row])
+            pick_row(path, row)
     elif "z" in ev:
         z = np.asarray(ev["z"], dtype=np.float64) if isinstance(ev["z"], list) else None
         if z is not None and z.shape == (mu.shape[1],) and np.isfinite(z).all():
@@ -181,9 +180,9 @@ def on_failed() -> None:
 
 def upload_ui(path: str, shape: tuple[int, int, int]) -> None:
     """PNG/JPEG -> the dataset's size and channels, on the server; then the same as a drawing."""
-    f = st.file_uploader("…or upload a PNG/JPEG", type=["png", "jpg", "jpeg"], key="map_upload",
+    f = st.file_uploader("…or upload a PNG/JPEG", type=["png", "jpg", "jpeg"], key=K_UPLOAD,
                          help="Scaled to the dataset's size; a dark-on-light image is inverted to match the data.")
-    if f is None or st.session_state.get("map_upload_done") == f.file_id:
+    if f is None or st.session_state.get(K_UPLOAD_DONE) == f.file_id:
         return
     nonce = int((st.session_state.get(K_DRAWN) or {}).get("nonce", 0)) + 1_000_000
     try:
@@ -191,7 +190,7 @@ def upload_ui(path: str, shape: tuple[int, int, int]) -> None:
     except ImageError as e:
         st.error(md(f"{f.name}: {e}"))  # the uploaded file's name is user-derived
         return
-    st.session_state["map_upload_done"] = f.file_id
+    st.session_state[K_UPLOAD_DONE] = f.file_id
     st.session_state[K_DRAWN] = drawing
 
 
@@ -234,7 +233,6 @@ def neighbours_ui(path: str, ckpt, row: int) -> None:
     st.caption(f"Nearest {NEIGHBOURS} test images to #{row} in the {mu.shape[1]}-D latent space (distance on μ).")
 
 
-
 def canvas_reason(path: str) -> str | None:
     """None when the map can be the in-browser canvas, else why the Plotly map is shown."""
     if st.session_state.get(K_CLASSIC):
@@ -254,16 +252,21 @@ def on_need_static() -> None:
     P.forget(ev.get("keys") if ev else None)
 
 
-def canvas_map(path: str, view: View, classes: tuple[str, ...], colour: ColourBy | None = None) -> None:
-    """Mount the canvas, coloured by `colour` (default: the label). Decoder, points, thumbnails and colouring go
-    once per session (ui/payload.py; megabytes for MNIST), the encoder once the draw pad is first used; reruns and
-    remounts send their keys and the small per-rerun part only."""
+def canvas_data(path: str, view: View, classes: tuple[str, ...], colour: ColourBy | None = None) -> dict:
+    """What the canvas is sent on this rerun (the PROTOCOL block of latent_canvas.js), its parts not yet packed."""
     static = static_payload(path, mtime(path), view)
     colours = colour_payload(path, view, colour or default_colour(path, classes))
     model = static["model"] and {"posterior": static["model"]["posterior"], "decoder": static["model"]["decoder"],
                                  "encoder": P.Lazy(static["model"]["encoder"])}  # the pad asks for it when used
-    data = {"static_key": static["static_key"], "latent_dim": static["latent_dim"],
+    return {"static_key": static["static_key"], "latent_dim": static["latent_dim"],
             "input_shape": static["input_shape"], "model": model, "view": static["view"], "atlas": static["atlas"],
             "colour_key": colours.key, "colour": colours, **dynamic_payload(path, view)}
-    C.latent_canvas(P.payload(data), key=CANVAS_KEY, on_select=lambda: on_select(path),
-                    on_drawn=lambda: on_drawn(path), on_failed=on_failed, on_need_static=on_need_static)
+
+
+def canvas_map(path: str, view: View, classes: tuple[str, ...], colour: ColourBy | None = None) -> None:
+    """Mount the canvas, coloured by `colour` (default: the label). Decoder, points, thumbnails and colouring go
+    once per session (ui/payload.py; megabytes for MNIST), the encoder once the draw pad is first used; reruns and
+    remounts send their keys and the small per-rerun part only."""
+    C.latent_canvas(P.payload(canvas_data(path, view, classes, colour)), key=CANVAS_KEY,
+                    on_select=lambda: on_select(path), on_drawn=lambda: on_drawn(path), on_failed=on_failed,
+                    on_need_static=on_need_static)
