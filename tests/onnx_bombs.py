@@ -56,18 +56,19 @@ def _field(number: int, payload: bytes) -> bytes:
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
-def big_constant(base: bytes, n: int = CONSTANT_INTS, name: str = "big_const") -> bytes:
+def big_constant(base: bytes, n: int = CONSTANT_INTS, name: str = "big_const", value: int = 300) -> bytes:
     """`base` with one more node, Constant(value_ints=[300] * n), written as protobuf bytes directly: built through
     onnx.helper it would cost this process the memory the test measures in the child. Serialized messages that are
     concatenated merge, so the node is appended to the graph's nodes (ModelProto.graph = 7, GraphProto.node = 1)."""
-    ints = np.tile(np.frombuffer(_varint(300), np.uint8), n).tobytes()  # packed varints
+    ints = np.tile(np.frombuffer(_varint(value), np.uint8), n).tobytes()  # packed varints
     attr = _field(1, b"value_ints") + _varint(20 << 3) + _varint(7) + _field(8, ints)  # name, type INTS, ints
     node = _field(2, name.encode()) + _field(3, name.encode()) + _field(4, b"Constant") + _field(5, attr)
     return base + _field(7, _field(1, node))
 
 
 def bomb(kind: str) -> bytes:
-    """A decoder file that folds into far more memory than it holds: concat | gather | mod | constant."""
+    """A decoder file that folds (or parses) into far more memory than it holds: concat | gather | mod | constant |
+    ints-63mb."""
     if kind == "concat":
         w = numpy_helper.from_array(np.zeros(1_000_000, np.float32), "w")
         return decoder([helper.make_node("Concat", ["w"] * CONCAT_REPEATS, ["big"], name="concat_bomb", axis=0)], [w])
@@ -81,6 +82,8 @@ def bomb(kind: str) -> bytes:
         return decoder([helper.make_node("Mod", ["a", "b"], ["big"], name="mod_bomb", fmod=1)], [a, b])
     if kind == "constant":
         return big_constant(decoder([], []))
+    if kind == "ints-63mb":  # 1-byte varints: the most ints a file within the 64 MB quota holds
+        return big_constant(decoder([], []), n=63 * 1024**2, name="packed_ints", value=1)
     raise KeyError(kind)
 
 

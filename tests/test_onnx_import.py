@@ -253,16 +253,18 @@ def test_100000_nodes_are_refused_in_bounded_memory(cases, tmp_path):
 
 
 # peak RSS growth each may cost, in MB; before the fold was bounded: concat +773, gather +777, mod +384 (each
-# computed, then refused), constant +940 (accepted and written). The constant's bound is protobuf's own parse of
-# its 15M packed ints (8 bytes each in memory, 2 in the file), which no check can run before.
+# computed, then refused), constant +940 (accepted and written); ints-63mb +1016 with the fold bounded but the
+# lists checked only after protobuf's parse (8 bytes of memory per byte of file)
 BOMBS = {"concat": ("concat_bomb", "Concat", 64), "gather": ("gather_bomb", "Gather", 64),
-         "mod": ("mod_bomb", "Mod", 64), "constant": ("big_const", "Constant", 400)}
+         "mod": ("mod_bomb", "Mod", 64), "constant": ("big_const", "Constant", 64),
+         "ints-63mb": ("packed_ints", "Constant", 64)}
 
 
 @pytest.mark.parametrize("kind", BOMBS)
 def test_folding_bombs_are_refused_before_numpy_allocates(tmp_path, kind):
     """A few MB of file that folds into gigabytes: Concat of one 1M-float weight 200 times, a Gather by a 200,000
-    long index, a Mod that broadcasts two vectors into a matrix, an unused Constant of 15M value_ints."""
+    long index, a Mod that broadcasts two vectors into a matrix, an unused Constant of 15M value_ints (and of 63M,
+    a file at the size quota)."""
     node, op, bound = BOMBS[kind]
     r = ob.peak_import(ob.encoder(), ob.bomb(kind), tmp_path)
     assert r["peak_growth_mb"] < bound, f"{r['peak_growth_mb']:.0f} MB more resident memory while refusing"
@@ -283,7 +285,12 @@ def test_attribute_lists_count_toward_the_declared_weights(tmp_path, monkeypatch
     m = onnx.load_from_string(ob.decoder())
     m.graph.node[0].attribute.append(helper.make_attribute("junk", list(range(5000))))
     msg = _refused(tmp_path, ob.encoder(), m.SerializeToString())
-    assert "'mm' (op MatMul) attribute 'junk' lists 5,000 values" in msg and "VAE_MAX_ONNX_FOLDED" in msg
+    assert "'mm' (op MatMul) attribute 'junk' lists more than 4,096 values" in msg and "VAE_MAX_ONNX_FOLDED" in msg
+    del m.graph.node[0].attribute[:]  # lists below the limit each, above the declared-numbers limit together
+    m.graph.node[0].attribute.extend(helper.make_attribute(f"junk{i}", list(range(200))) for i in range(3))
+    monkeypatch.setenv("VAE_MAX_ONNX_WEIGHTS", "500")
+    msg = _refused(tmp_path, ob.encoder(), m.SerializeToString())
+    assert msg.startswith("decoder") and "attributes list more than 500 values" in msg
 
 
 def test_truncated_files_are_refused_at_every_cut(cases, tmp_path):

@@ -1,7 +1,8 @@
 """Hostile ONNX is normal input: checks on a file's bytes and parsed structure before any tensor is built.
 
 The file is parsed from bytes only (never `onnx.load(path)`, which follows external-data paths), with onnx 1.21 or
-later (earlier versions have path-traversal CVEs). Then, before a single weight is turned into an array: no tensor
+later (earlier versions have path-traversal CVEs), once vae/onnx_wire.py has counted the attribute lists on the raw
+bytes (parsing alone inflates a list of ints eightfold). Then, before a single weight is turned into an array: no tensor
 may keep its data outside the file, the default domain only, a known op list, no subgraphs or functions, and the
 file size, node count, declared weight count (initializers and every attribute's tensors and lists) and opset
 within the quotas in vae/settings.py.
@@ -50,6 +51,10 @@ def parse(blob: bytes, what: str):
                         f"(set {settings.ONNX_FILE.env} to change it)")
     onnx = _onnx()
     from google.protobuf.message import DecodeError
+
+    from vae.onnx_wire import check_lists
+
+    check_lists(blob, what)  # before the parse, which alone turns a 63 MB list of ints into 1 GB
 
     model = onnx.ModelProto()
     try:
