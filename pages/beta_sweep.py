@@ -8,8 +8,8 @@ from ui.live import poller, request_page_rerun
 from ui.notes import teaching_notes
 from ui.seed_bands import several_seeds, trials_table
 from ui.sweep_figures import mig_figure
-from ui.sweep_ui import (DEMO_SWEEP, DEMO_SWEEPS, OPENED_KEY, SWEEP_KEY, demo_points, latent_maps, mig_points, plane,
-                         points_signature, progress_lines, recon_rows, sweep_form, sweep_points)
+from ui.sweep_ui import (DEMO_SWEEP, DEMO_SWEEPS, OPENED_KEY, SWEEP_KEY, demo_points, latent_maps, mig_points,
+                         mig_references, plane, points_signature, progress_lines, recon_rows, sweep_form, sweep_points)
 from vae.checkpoint import CheckpointError
 from vae.jobs import ACTIVE
 
@@ -65,7 +65,7 @@ with left:
         st.page_link("pages/latent_map.py", label="Open it in the Latent map", icon="🗺️")
 with right:
     if migs:
-        st.plotly_chart(mig_figure(migs), key="beta_mig")
+        st.plotly_chart(mig_figure(migs, mig_references(sweep)), key="beta_mig")
         st.caption("MIG on the test set by disentanglement_lib's estimator (posterior means in 20 bins, shape "
                    "included). **Factors** shows Chen et al.'s sampled estimator beside it, why the two differ, and "
                    "which dim carries which factor.")

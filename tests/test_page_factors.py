@@ -273,6 +273,12 @@ def test_tcvae_demos_are_a_sweep_of_their_own(shapes_demos, runs_dir, monkeypatc
         mig = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
                    if "MIG" in json.loads(c.proto.spec)["layout"]["title"]["text"])
         assert mig["data"][0]["x"] == betas  # each objective's demos only
+        # ... and the other objective's demos beside them, so β-VAE and β-TCVAE read on one plot
+        other, other_betas = ("β-TCVAE", [1.0, 6.0]) if sweep == SHAPES_DEMO_SWEEP else ("β-VAE", [1.0, 4.0])
+        (ref,) = [t for t in mig["data"] if t.get("name") == f"bundled {other} demos"]
+        assert ref["x"] == other_betas
+        files = {"β-VAE": ("shapes-1-vae-b1", "shapes-2-vae-b4"), "β-TCVAE": ("shapes-3-tcvae-b1", "shapes-4-tcvae-b6")}
+        assert ref["y"] == pytest.approx([_expected_mig(d / f"{f}.safetensors") for f in files[other]], abs=1e-12)
 
 
 def test_compare_has_a_mig_row_for_shapes_only(shapes_demos, tiny_ckpts, runs_dir, monkeypatch):

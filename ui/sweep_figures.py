@@ -107,17 +107,27 @@ def rd_figure(points: list[dict]) -> go.Figure:
 
 
 @figure_cache
-def mig_figure(pairs: list[tuple[float, float]]) -> go.Figure:
-    """MIG against β (log axis): does a larger β give each factor a dim of its own (Higgins et al., 2017)?"""
+def mig_figure(pairs: list[tuple[float, float]],
+               references: dict[str, list[tuple[float, float]]] | None = None) -> go.Figure:
+    """MIG against β (log axis): does a larger β give each factor a dim of its own (Higgins et al., 2017)?
+
+    `references` are other series drawn beside it as dotted lines (name -> (β, MIG) pairs), e.g. the bundled
+    demos of the other objective, so β-VAE and β-TCVAE read on one plot."""
     pairs = sorted(pairs)
+    references = {k: sorted(v) for k, v in (references or {}).items() if v}
     several = len({b for b, _ in pairs}) != len(pairs)
-    fig = mig_band_figure(pairs) if several else go.Figure(go.Scatter(x=[b for b, _ in pairs], y=[m for _, m in pairs], mode="lines+markers+text",
+    fig = mig_band_figure(pairs) if several else go.Figure(go.Scatter(x=[b for b, _ in pairs], y=[m for _, m in pairs], mode="lines+markers+text", name="this sweep",
                                text=[f"{m:.3f}" for _, m in pairs], textposition="top center",
                                marker=dict(size=12, color=COLORS[1]),
                                hovertemplate="β=%{x:g}<br>MIG %{y:.3f}<extra></extra>"))
-    top = max([m for _, m in pairs] + [0.1])
+    for i, (name, ref) in enumerate(references.items()):
+        fig.add_scatter(x=[b for b, _ in ref], y=[m for _, m in ref], mode="lines+markers", name=name,
+                        line=dict(dash="dot", color=COLORS[(3 + i) % len(COLORS)]), marker=dict(size=8),
+                        hovertemplate=f"{name}<br>β=%{{x:g}}<br>MIG %{{y:.3f}}<extra></extra>")
+    top = max([m for _, m in pairs] + [m for ref in references.values() for _, m in ref] + [0.1])
     fig.update_xaxes(type="log", title="β (log scale)")
     fig.update_yaxes(range=[0, min(1.0, top * 1.3)], title="MIG (0 = entangled, 1 = one dim per factor)")
-    fig.update_layout(height=460, margin=dict(l=10, r=10, t=40, b=10), showlegend=False,
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=40, b=10), showlegend=bool(references),
+                      legend=dict(orientation="h", y=-0.2),
                       title="Disentanglement (MIG) against β" + (": median, IQR band, seeds" if several else ""))
     return fig

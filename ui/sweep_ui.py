@@ -36,6 +36,7 @@ SHAPES_DEMO_SWEEP = "Bundled demos (conv VAEs on shapes)"  # the disentanglement
 TCVAE_DEMO_SWEEP = "Bundled demos (β-TCVAEs on shapes)"  # the same with β on the total correlation only
 DEMO_SWEEPS = {DEMO_SWEEP: ("digits", "elbo"), SHAPES_DEMO_SWEEP: ("shapes", "elbo"),
                TCVAE_DEMO_SWEEP: ("shapes", "beta-tcvae")}  # sweep name -> (dataset, objective) of its demos
+OBJECTIVE_SHORT = {"elbo": "β-VAE", "beta-tcvae": "β-TCVAE"}  # legend names beside a sweep's own MIG line
 SWEEP_PRESET_KEYS = {"latent_dim": "beta_latent_dim", "epochs": "beta_epochs"}
 
 
@@ -157,6 +158,15 @@ def one_per_beta(points: list[dict]) -> list[dict]:
         if p["beta"] not in best or seed < (best[p["beta"]].get("seed") if best[p["beta"]].get("seed") is not None else -1):
             best[p["beta"]] = p
     return [best[b] for b in sorted(best)]
+
+
+def mig_references(sweep: str) -> dict[str, list[tuple[float, float]]]:
+    """The bundled shapes demos of each objective, other than the sweep shown: β-VAE and β-TCVAE on one MIG plot."""
+    out = {}
+    for name, (dataset, objective) in DEMO_SWEEPS.items():
+        if dataset == "shapes" and name != sweep:
+            out[f"bundled {OBJECTIVE_SHORT[objective]} demos"] = mig_points(demo_points(dataset, objective))
+    return out
 
 
 def mig_points(points: list[dict]) -> list[tuple[float, float]]:
