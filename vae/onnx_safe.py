@@ -52,9 +52,11 @@ def parse(blob: bytes, what: str):
     onnx = _onnx()
     from google.protobuf.message import DecodeError
 
-    from vae.onnx_wire import check_lists
+    from vae.onnx_wire import list_problem
 
-    check_lists(blob, what)  # before the parse, which alone turns a 63 MB list of ints into 1 GB
+    problem = list_problem(blob, what)  # before the parse, which alone turns a 63 MB list of ints into 1 GB
+    if problem:
+        raise OnnxError(problem)
 
     model = onnx.ModelProto()
     try:

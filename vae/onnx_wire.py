@@ -4,7 +4,7 @@ of file and eight of memory, and the parser's array grows by doubling, so a 63 M
 
 Only the path ModelProto.graph -> GraphProto.node -> NodeProto.attribute is walked (field numbers of onnx.proto);
 every other field is skipped by its length. Bytes that do not follow the wire format end the look quietly: the parse
-that follows names them.
+that follows names them. Plain strings come back, not OnnxError, so this module needs nothing of vae/onnx_safe.py.
 """
 
 from __future__ import annotations
@@ -77,11 +77,9 @@ def _list_length(buf: memoryview, start: int, end: int, limit: int) -> tuple[str
     return name, n
 
 
-def check_lists(blob: bytes, what: str) -> None:
-    """OnnxError naming the node, its op and the attribute whose list is longer than settings.ONNX_FOLDED, or when
-    all lists together hold more than settings.ONNX_WEIGHTS values."""
-    from vae.onnx_safe import OnnxError
-
+def list_problem(blob: bytes, what: str) -> str | None:
+    """Why the file is refused (naming the node, its op and the attribute whose list is longer than
+    settings.ONNX_FOLDED, or all lists together above settings.ONNX_WEIGHTS values), or None; onnx_safe raises it."""
     buf, limit, weights, total = memoryview(blob), settings.ONNX_FOLDED.value(), settings.ONNX_WEIGHTS.value(), 0
     try:
         for number, wire, g0, g1 in _fields(buf, 0, len(buf)):
@@ -98,14 +96,13 @@ def check_lists(blob: bytes, what: str) -> None:
                     elif number == NODE_ATTRIBUTE and wire == LEN:
                         attr, n = _list_length(buf, a, b, limit)
                         if n > limit:
-                            raise OnnxError(f"{what}: node {(name or '?')!r} (op {op or '?'}) attribute {attr[:40]!r} "
-                                            f"lists more than {limit:,} values, above the {settings.ONNX_FOLDED.shown()} "
-                                            f"limit on an attribute's list (set {settings.ONNX_FOLDED.env} to change "
-                                            "it)")
+                            return (f"{what}: node {(name or '?')!r} (op {op or '?'}) attribute {attr[:40]!r} lists "
+                                    f"more than {limit:,} values, above the {settings.ONNX_FOLDED.shown()} limit on an "
+                                    f"attribute's list (set {settings.ONNX_FOLDED.env} to change it)")
                         total += n
                         if total > weights:  # many lists each below the limit: they count as declared numbers
-                            raise OnnxError(f"{what}: its attributes list more than {weights:,} values, above the "
-                                            f"{settings.ONNX_WEIGHTS.shown()} limit (set {settings.ONNX_WEIGHTS.env} "
-                                            "to change it)")
+                            return (f"{what}: its attributes list more than {weights:,} values, above the "
+                                    f"{settings.ONNX_WEIGHTS.shown()} limit (set {settings.ONNX_WEIGHTS.env} to change it)")
     except _Malformed:
-        return
+        pass
+    return None
