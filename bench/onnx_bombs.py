@@ -3,7 +3,7 @@
 Prints, per file, how far an import raised a fresh child's peak resident set (ru_maxrss) and the one-line error.
 Asserts nothing. Run from the repository root:
 
-    python bench/onnx_bombs.py                 # concat gather mod constant
+    python bench/onnx_bombs.py                 # concat gather mod constant ints-63mb
     python bench/onnx_bombs.py concat          # one of them
 """
 
@@ -22,7 +22,7 @@ import onnx_bombs as ob  # noqa: E402
 def main(kinds: list[str]) -> None:
     enc = ob.encoder()
     print("bomb      file MB  peak RSS growth MB  written  error")
-    for kind in kinds or ["concat", "gather", "mod", "constant"]:
+    for kind in kinds or ["concat", "gather", "mod", "constant", "ints-63mb"]:
         dec = ob.bomb(kind)
         with tempfile.TemporaryDirectory() as tmp:
             r = ob.peak_import(enc, dec, Path(tmp))
