@@ -23,7 +23,7 @@ from vae.errors import VaeError
 from vae.jobs import ACTIVE
 from vae.runs import SWEEPS, UnknownCheckpoint
 from vae.shapes import PRESET_MODEL, PRESET_TRAIN
-from vae.sweep import trial_points
+from vae.sweep_points import trial_points
 
 SWEEP_KEY = "beta_sweep"  # non-widget keys: they survive leaving the page
 ERR_KEY = "beta_errors"
@@ -124,7 +124,8 @@ def demo_points(dataset: str = "digits", objective: str = "elbo") -> list[dict]:
 
 
 def sweep_points(sweep: str) -> list[dict]:
-    """One row per β: state, progress and the latest test rate (KL) and distortion (recon), in nats per image."""
+    """One row per trial: state, progress, the latest test rate (KL) and distortion (recon) in nats per image, and
+    MIG where the data has known factors (a CLI sweep's from its sweep.json, an app sweep's from each checkpoint)."""
     if sweep in DEMO_SWEEPS:
         return demo_points(*DEMO_SWEEPS[sweep])
     mgr, runs = job_manager(), store()
@@ -137,7 +138,8 @@ def sweep_points(sweep: str) -> list[dict]:
         test = (rows[-1].get("test") or {}) if rows else {}
         out.append({"beta": j.beta, "state": j.state, "message": j.message, "epoch": j.epoch, "epochs": j.epochs,
                     "fraction": j.fraction, "path": j.checkpoint, "id": j.id, "rate": test.get("kl"),
-                    "distortion": test.get("recon"), "seed": j.seed if several else None})
+                    "distortion": test.get("recon"), "seed": j.seed if several else None,
+                    "mig": mig_of(j.checkpoint) if j.state == "done" else None})  # None without factors; cached
     return out
 
 

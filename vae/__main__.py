@@ -114,13 +114,14 @@ def cmd_train(a: argparse.Namespace, argv: list[str]) -> int:
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
-    from vae.sweep import make_plan, run_sweep
+    from vae.sweep import RAY_ONLY, make_plan, run_sweep
 
     model, train, data = _configs(a)
     if a.max_parallel is None:
         a.max_parallel = 1 if a.backend == "local" else None
+    ray_only = {k: getattr(a, k) for k in RAY_ONLY if getattr(a, k) is not None}  # the flags given
     plan = make_plan(a.out, a.betas, a.seeds, model, train, data, backend=a.backend, max_parallel=a.max_parallel,
-                     cpus_per_trial=a.cpus_per_trial, gpus_per_trial=a.gpus_per_trial, ray_address=a.ray_address)
+                     **ray_only)
     if plan.backend == "ray":
         from vae.sweep_ray import require_ray
 

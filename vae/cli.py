@@ -95,8 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--backend", default="local", help="local (child processes) | ray (Ray Tune)")
     w.add_argument("--max-parallel", type=int, default=None,
                    help="trials at once (local default 1; ray default: as many as the resources allow)")
-    w.add_argument("--cpus-per-trial", type=int, default=1, help="ray: CPUs reserved per trial (its torch threads)")
-    w.add_argument("--gpus-per-trial", type=float, default=0.0, help="ray: GPUs per trial; 0.5 packs two on one")
+    w.add_argument("--cpus-per-trial", type=int, default=None, help="ray: CPUs reserved per trial (its torch threads; default 1)")
+    w.add_argument("--gpus-per-trial", type=float, default=None, help="ray: GPUs per trial; 0.5 packs two on one (default 0)")
     w.add_argument("--ray-address", default=None, help="ray: a cluster to join (default: RAY_ADDRESS, else local)")
 
     i = sub.add_parser("info", help="print a checkpoint's metadata as JSON")
