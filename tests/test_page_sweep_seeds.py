@@ -195,3 +195,18 @@ def test_a_grid_in_progress_lists_every_trial_that_is_not_done_in_one_element():
     assert any("β=2, seed 0: running, epoch 4/10 (42%)" in ln for ln in lines)
     assert any("β=2, seed 1: failed" in ln and "\\*step\\*" in ln for ln in lines)  # the message escaped
     assert not any("seed 0: done" in ln or "seed 1: done" in ln for ln in lines[1:])
+
+
+def test_a_cli_trial_without_mig_in_sweep_json_gets_its_checkpoints(tmp_path, monkeypatch):
+    """A trial stopped after its last epoch but before its MIG was written is rebuilt on resume without MIG: the
+    table then shows the checkpoint's, as the MIG plot beside it does, and never invents one."""
+    import ui.sweep_ui as S
+
+    ckpt = tmp_path / "beta-1-seed-0.safetensors"
+    ckpt.write_bytes(b"stands in for a checkpoint")
+    monkeypatch.setattr(S, "mig_of", lambda path: 0.25 if path == str(ckpt) else None)
+    done = {"state": "done", "path": str(ckpt), "mig": None}
+    assert S._cli_mig(done) == 0.25
+    assert S._cli_mig({**done, "mig": 0.5}) == 0.5  # sweep.json's own figure wins
+    assert S._cli_mig({**done, "state": "stopped"}) is None
+    assert S._cli_mig({**done, "path": str(tmp_path / "gone.safetensors")}) is None

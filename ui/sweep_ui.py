@@ -131,7 +131,8 @@ def sweep_points(sweep: str) -> list[dict]:
     mgr, runs = job_manager(), store()
     jobs = mgr.jobs(sweep=sweep)
     if not jobs:  # a sweep made by `python -m vae sweep` (maybe on a cluster, copied in): its sweep.json lists trials
-        return [{**p, "id": _id_or_none(runs, p["path"])} for p in trial_points(runs.runs_root / SWEEPS / sweep)]
+        return [{**p, "id": _id_or_none(runs, p["path"]), "mig": _cli_mig(p)}
+                for p in trial_points(runs.runs_root / SWEEPS / sweep)]
     out, several = [], len({j.seed for j in jobs}) > 1
     for j in jobs:
         rows = mgr.history(j.id)
@@ -141,6 +142,14 @@ def sweep_points(sweep: str) -> list[dict]:
                     "distortion": test.get("recon"), "seed": j.seed if several else None,
                     "mig": mig_of(j.checkpoint) if j.state == "done" else None})  # None without factors; cached
     return out
+
+
+def _cli_mig(p: dict) -> float | None:
+    """sweep.json's MIG, or the checkpoint's where the file has none (a trial stopped after its last epoch but before
+    its MIG was written is rebuilt from its checkpoint on resume), as the MIG plot beside the table measures it."""
+    if p.get("mig") is not None or p["state"] != "done" or not p.get("path") or not Path(p["path"]).exists():
+        return p.get("mig")
+    return mig_of(p["path"])
 
 
 def _id_or_none(runs, path: str) -> str | None:
