@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import os
 import sys
 import threading
 from pathlib import Path
@@ -249,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:  # a bad argument: exit 2, like argparse's own errors
         print(f"error: invalid {e.field}: {e.message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `vae info ... | head`: the reader has what it wanted; say nothing, as cat would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # else the flush at exit complains again
+        return 0
     except OSError as e:  # the machine, not the input: a full disk, a folder that became unwritable
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
         print(f"error: cannot write or read {where}{e.strerror or e}", file=sys.stderr)

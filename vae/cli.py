@@ -4,6 +4,8 @@ each), so `--help` always shows what a run would use. vae/__main__.py turns what
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from vae.config import BUILTIN_DATASETS, DataConfig, ModelConfig, TrainConfig
 
@@ -62,7 +64,9 @@ def _add_config_flags(t: argparse.ArgumentParser, grid: bool = False) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vae", description="Train, evaluate and inspect VAE checkpoints.")
+    # the `vae` console script names itself; `python -m vae` would otherwise read as "__main__.py"
+    prog = "vae" if Path(sys.argv[0]).name == "vae" else "python -m vae"
+    p = argparse.ArgumentParser(prog=prog, description="Train, evaluate and inspect VAE checkpoints.")
     sub = p.add_subparsers(dest="command", required=True)
 
     m, d = ModelConfig(), DataConfig()
