@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from vae import settings
+from vae.errors import VaeError
 
 MODEL_GRAPH, GRAPH_NODE, NODE_NAME, NODE_OP, NODE_ATTRIBUTE = 7, 1, 3, 4, 5
 ATTR_NAME, ATTR_FLOATS, ATTR_INTS, ATTR_STRINGS = 1, 7, 8, 9
@@ -19,8 +20,8 @@ VARINT, FIXED64, LEN, FIXED32 = 0, 1, 2, 5
 CHUNK = 1 << 16  # bytes of packed ints counted at a time: the count stops as soon as it passes the limit
 
 
-class _Malformed(Exception):
-    pass
+class _Malformed(VaeError):
+    """Bytes off the wire format: caught in this module, where it ends the look (the parse that follows names them)."""
 
 
 def _varint(buf: memoryview, i: int, end: int) -> tuple[int, int]:
