@@ -28,7 +28,8 @@ url_state.restore(url_state.page_id(page))  # a reload or a shared link: the URL
 sidebar()
 owner.keep_in_browser()  # this browser's secret, so its runs stay its own after a reload
 url_state.show_notices()
-try:
+url_state.write()  # before the page too: a view a callback changed (Start training) is in the URL before it is drawn,
+try:  # so a reload the moment the new run shows does not carry the URL from before it
     page.run()
 finally:  # also after st.stop(): the URL follows whatever the page now shows
     url_state.write()

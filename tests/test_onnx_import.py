@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
+import onnx_bombs as ob
 import onnx_helpers as oh
 from vae.checkpoint import load_checkpoint, read_metadata
 from vae.export import export_model, run_program
@@ -227,14 +227,11 @@ def test_a_declared_2gb_initializer_is_refused_before_allocation(cases, tmp_path
     t = _bare("huge", [2, 2**28])  # 2 GB of float32 declared, 4 bytes stored
     t.raw_data = b"\0\0\0\0"
     m = _graph_model([helper.make_node("MatMul", ["z", "huge"], ["y"])], [_vi("z", 2)], [_vi("y", 2**28)], [t])
-    tracemalloc.start()
-    try:
-        msg = _refused(tmp_path, cases["mlp"].encoder, m.SerializeToString())
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    r = ob.peak_import(cases["mlp"].encoder, m.SerializeToString(), tmp_path)
+    msg = r["error"]
     assert "'huge'" in msg and "536,870,912 numbers" in msg and "VAE_MAX_ONNX_WEIGHTS" in msg
-    assert peak < 64 * 1024**2, f"{peak / 1024**2:.0f} MB allocated while refusing"
+    assert list((tmp_path / "out").iterdir()) == []
+    assert r["peak_growth_mb"] < 64, f"{r['peak_growth_mb']:.0f} MB more resident memory while refusing"
 
 
 def test_a_tensor_that_holds_less_than_it_declares_is_refused(cases, tmp_path):
@@ -249,14 +246,51 @@ def test_100000_nodes_are_refused_in_bounded_memory(cases, tmp_path):
     nodes = [helper.make_node("Relu", [f"t{i}"], [f"t{i + 1}"]) for i in range(100_000)]
     nodes[0].input[0] = "z"
     blob = _graph_model(nodes, [_vi("z", 2)], [_vi("t100000", 2)]).SerializeToString()
-    tracemalloc.start()
-    try:
-        msg = _refused(tmp_path, cases["mlp"].encoder, blob)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert "100,000 nodes" in msg and "VAE_MAX_ONNX_NODES" in msg
-    assert peak < 64 * 1024**2
+    r = ob.peak_import(cases["mlp"].encoder, blob, tmp_path)
+    assert "100,000 nodes" in r["error"] and "VAE_MAX_ONNX_NODES" in r["error"]
+    assert list((tmp_path / "out").iterdir()) == []
+    assert r["peak_growth_mb"] < 64, f"{r['peak_growth_mb']:.0f} MB more resident memory while refusing"
+
+
+# peak RSS growth each may cost, in MB; before the fold was bounded: concat +773, gather +777, mod +384 (each
+# computed, then refused), constant +940 (accepted and written); ints-63mb +1016 with the fold bounded but the
+# lists checked only after protobuf's parse (8 bytes of memory per byte of file)
+BOMBS = {"concat": ("concat_bomb", "Concat", 64), "gather": ("gather_bomb", "Gather", 64),
+         "mod": ("mod_bomb", "Mod", 64), "constant": ("big_const", "Constant", 64),
+         "ints-63mb": ("packed_ints", "Constant", 64)}
+
+
+@pytest.mark.parametrize("kind", BOMBS)
+def test_folding_bombs_are_refused_before_numpy_allocates(tmp_path, kind):
+    """A few MB of file that folds into gigabytes: Concat of one 1M-float weight 200 times, a Gather by a 200,000
+    long index, a Mod that broadcasts two vectors into a matrix, an unused Constant of 15M value_ints (and of 63M,
+    a file at the size quota)."""
+    node, op, bound = BOMBS[kind]
+    r = ob.peak_import(ob.encoder(), ob.bomb(kind), tmp_path)
+    assert r["peak_growth_mb"] < bound, f"{r['peak_growth_mb']:.0f} MB more resident memory while refusing"
+    msg = r["error"]
+    assert msg is not None, "accepted"
+    assert f"'{node}' (op {op})" in msg and "VAE_MAX_ONNX_FOLDED" in msg and "\n" not in msg
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_attribute_lists_count_toward_the_declared_weights(tmp_path, monkeypatch):
+    """A Constant's value_ints below the fold limit still counts as numbers the file declares; and a list on any
+    node is bounded, read or not."""
+    dec = ob.big_constant(ob.decoder(), n=200)  # a (2, 64) MatMul weight and 200 ints
+    monkeypatch.setenv("VAE_MAX_ONNX_WEIGHTS", "256")  # the encoder's two (64, 2) heads fit exactly
+    msg = _refused(tmp_path, ob.encoder(), dec)
+    assert msg.startswith("decoder") and "declare 328 numbers" in msg and "VAE_MAX_ONNX_WEIGHTS" in msg
+    monkeypatch.delenv("VAE_MAX_ONNX_WEIGHTS")
+    m = onnx.load_from_string(ob.decoder())
+    m.graph.node[0].attribute.append(helper.make_attribute("junk", list(range(5000))))
+    msg = _refused(tmp_path, ob.encoder(), m.SerializeToString())
+    assert "'mm' (op MatMul) attribute 'junk' lists more than 4,096 values" in msg and "VAE_MAX_ONNX_FOLDED" in msg
+    del m.graph.node[0].attribute[:]  # lists below the limit each, above the declared-numbers limit together
+    m.graph.node[0].attribute.extend(helper.make_attribute(f"junk{i}", list(range(200))) for i in range(3))
+    monkeypatch.setenv("VAE_MAX_ONNX_WEIGHTS", "500")
+    msg = _refused(tmp_path, ob.encoder(), m.SerializeToString())
+    assert msg.startswith("decoder") and "attributes list more than 500 values" in msg
 
 
 def test_truncated_files_are_refused_at_every_cut(cases, tmp_path):

@@ -96,7 +96,7 @@ def test_single_seed_sweeps_keep_one_point_per_beta():
 
 
 def test_trial_points_of_a_copied_folder_are_checked_and_killed_trials_read_stopped(tmp_path):
-    from vae.sweep import trial_points
+    from vae.sweep_points import trial_points
 
     folder = tmp_path / "copied"
     folder.mkdir()
@@ -140,6 +140,42 @@ def test_the_form_queues_a_beta_by_seed_grid_with_the_cli_names(runs_dir, monkey
     assert any("whole numbers" in e.value for e in at.error)
 
 
+def test_an_app_sweep_on_data_with_factors_shows_each_trials_mig(runs_dir, monkeypatch):
+    """A β × seed sweep of the job queue (what the β page's form submits) on 300 shapes images: the trials table
+    gives each trial the MIG its checkpoint measures (binned means, test split), as a CLI sweep's table does."""
+    import time
+
+    import torch
+
+    from ui.jobs_ui import job_manager
+    from vae import data as data_mod
+    from vae.checkpoint import load_checkpoint
+    from vae.metrics import dataset_factor_scores
+
+    monkeypatch.setenv("VAE_MAX_JOBS", "2")
+    data = DataConfig(name="shapes", limit=300)
+    mgr = job_manager()
+    name = mgr.submit_sweep("factors", [1.0], ModelConfig(latent_dim=3, hidden=(32,)),
+                            TrainConfig(epochs=1, batch_size=64, threads=1), data, seeds=[0, 1])
+    deadline = time.monotonic() + 300  # a guard against hangs only; nothing asserts on time
+    while any(j.active for j in mgr.jobs(sweep=name)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    jobs = sorted(mgr.jobs(sweep=name), key=lambda j: j.seed)
+    assert [j.state for j in jobs] == ["done", "done"], [j.message for j in jobs]
+    at = AppTest.from_file("../app.py", default_timeout=120)
+    at.run()
+    at.switch_page("pages/beta_sweep.py").run()
+    at.selectbox(key="beta_pick").set_value(name).run()
+    assert not at.exception, at.exception
+    (table,) = at.dataframe
+    test = data_mod.load(data).test
+    with torch.no_grad():
+        want = [dataset_factor_scores(load_checkpoint(j.checkpoint).model, test).mig for j in jobs]
+    assert list(table.value["seed"]) == [0, 1]
+    assert list(table.value["MIG"]) == pytest.approx(want, abs=1e-9)
+    assert all(0 <= m <= 1 for m in want)
+
+
 def _progress_app() -> None:
     from ui.sweep_ui import progress_lines
 
@@ -159,3 +195,18 @@ def test_a_grid_in_progress_lists_every_trial_that_is_not_done_in_one_element():
     assert any("β=2, seed 0: running, epoch 4/10 (42%)" in ln for ln in lines)
     assert any("β=2, seed 1: failed" in ln and "\\*step\\*" in ln for ln in lines)  # the message escaped
     assert not any("seed 0: done" in ln or "seed 1: done" in ln for ln in lines[1:])
+
+
+def test_a_cli_trial_without_mig_in_sweep_json_gets_its_checkpoints(tmp_path, monkeypatch):
+    """A trial stopped after its last epoch but before its MIG was written is rebuilt on resume without MIG: the
+    table then shows the checkpoint's, as the MIG plot beside it does, and never invents one."""
+    import ui.sweep_ui as S
+
+    ckpt = tmp_path / "beta-1-seed-0.safetensors"
+    ckpt.write_bytes(b"stands in for a checkpoint")
+    monkeypatch.setattr(S, "mig_of", lambda path: 0.25 if path == str(ckpt) else None)
+    done = {"state": "done", "path": str(ckpt), "mig": None}
+    assert S._cli_mig(done) == 0.25
+    assert S._cli_mig({**done, "mig": 0.5}) == 0.5  # sweep.json's own figure wins
+    assert S._cli_mig({**done, "state": "stopped"}) is None
+    assert S._cli_mig({**done, "path": str(tmp_path / "gone.safetensors")}) is None

@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 from vae.__main__ import main
 from vae.checkpoint import read_metadata
 from vae.runs import RunStore
+from vae.trial import MIG_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = ["--data", "digits", "--betas", "1,4", "--seeds", "0,1", "--epochs", "1", "--hidden", "32", "--threads", "1"]
@@ -162,12 +163,51 @@ def test_a_trial_killed_midway_is_rerun_and_done_ones_are_not(tmp_path):
     (["--betas", "1", "--backend", "slurm"], "backend"),
     (["--betas", "1", "--max-parallel", "0"], "max_parallel"),
     (["--betas", "1", "--data", "no-such-data"], "data"),
+    (["--betas", "1,1.0000001"], "betas"),  # both would be trial beta-1-seed-0: one file, two records
+    (["--betas", "0.3,0.30000000000000004"], "betas"),  # 0.3 and 0.1 + 0.2
+    (["--betas", "1,4,1"], "betas"),
+    (["--betas", "1", "--seeds", "0,1,0"], "seeds"),
+    (["--betas", "1", "--cpus-per-trial", "2"], "cpus_per_trial"),  # Ray's: ignored by the local backend
+    (["--betas", "1", "--gpus-per-trial", "0.5"], "gpus_per_trial"),
+    (["--betas", "1", "--ray-address", "ray://head:10001"], "ray_address"),
 ])
 def test_bad_flags_are_refused_before_any_trial(tmp_path, capsys, args, field):
     folder = tmp_path / "bad"
     assert main(["sweep", *args, "--epochs", "1", "--out", str(folder)]) == 2
     assert f"invalid {field}" in capsys.readouterr().err
     assert not list(folder.glob("*.safetensors")) and not (folder / "sweep.json").exists()
+
+
+def test_clashing_trial_names_and_ray_only_flags_are_named_in_one_line(tmp_path, capsys):
+    assert main(["sweep", "--betas", "0.3,0.30000000000000004", "--seeds", "2", "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "0.3 and 0.30000000000000004" in err and "beta-0.3-seed-2" in err and err.count("\n") == 1
+    assert main(["sweep", "--betas", "1", "--gpus-per-trial", "0.5", "--out", str(tmp_path / "g")]) == 2
+    err = capsys.readouterr().err
+    assert "--gpus-per-trial" in err and "--backend local" in err and err.count("\n") == 1
+    assert not (tmp_path / "c").exists() and not (tmp_path / "g").exists()
+
+
+def test_a_diverged_trial_is_marked_failed_with_the_reason(tmp_path):
+    """The NaN guard's "diverged" is, for a sweep, a failed trial whose message says why (and what to try)."""
+    folder = tmp_path / "diverged"
+    res = _sweep(*GRID[:3], "1", *GRID[4:5], "0", *GRID[6:], "--lr", "100", "--out", str(folder))
+    assert res.returncode == 1, res.stderr
+    t = _trials(folder)["beta-1-seed-0"]
+    assert t["status"] == "failed" and "training diverged" in t["message"] and "lower learning rate" in t["message"]
+    assert json.loads(res.stdout.strip().splitlines()[-1])["failed"] == 1
+
+
+def test_sweep_json_holds_mig_where_the_data_has_factors(tmp_path):
+    """A 1-epoch trial on 300 shapes images: both MIG estimators, with and without shape, in [0, 1]."""
+    folder = tmp_path / "shapes"
+    res = _sweep("--data", "shapes", "--limit", "300", "--betas", "1", "--seeds", "0", "--epochs", "1", "--hidden",
+                 "32", "--latent-dim", "3", "--threads", "1", "--out", str(folder))
+    assert res.returncode == 0, res.stderr
+    t = _trials(folder)["beta-1-seed-0"]
+    assert t["status"] == "done"
+    for key in MIG_KEYS:
+        assert isinstance(t[key], float) and 0 <= t[key] <= 1, (key, t[key])
 
 
 def test_grid_quota(tmp_path, capsys, monkeypatch):
@@ -206,3 +246,15 @@ def test_ray_backend_matches_local_bit_for_bit(local_grid, tmp_path):
         ours, theirs = load_file(folder / f"{name}.safetensors"), load_file(local / f"{name}.safetensors")
         assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
     assert not (folder / ".tune").exists()  # Tune's own state is removed when the sweep ends
+    # resumed through Ray: only the trial whose checkpoint was removed trains again (and the junk-blocked one fails
+    # again); the finished ones are not touched
+    (folder / "beta-1-seed-1.safetensors").unlink()
+    kept = {n: (folder / f"{n}.safetensors").stat().st_mtime_ns for n in ("beta-1-seed-0", "beta-4-seed-1")}
+    again = _sweep(*GRID, "--out", str(folder), "--backend", "ray", "--cpus-per-trial", "1", "--max-parallel", "2")
+    assert again.returncode == 1, again.stderr[-2000:]
+    assert {n: (folder / f"{n}.safetensors").stat().st_mtime_ns for n in kept} == kept
+    trials = _trials(folder)
+    assert trials["beta-1-seed-1"]["status"] == "done" and trials["beta-4-seed-0"]["status"] == "failed"
+    ours, theirs = load_file(folder / "beta-1-seed-1.safetensors"), load_file(local / "beta-1-seed-1.safetensors")
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    assert (folder / "beta-4-seed-0.safetensors").read_bytes() == JUNK

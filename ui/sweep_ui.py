@@ -23,7 +23,7 @@ from vae.errors import VaeError
 from vae.jobs import ACTIVE
 from vae.runs import SWEEPS, UnknownCheckpoint
 from vae.shapes import PRESET_MODEL, PRESET_TRAIN
-from vae.sweep import trial_points
+from vae.sweep_points import trial_points
 
 SWEEP_KEY = "beta_sweep"  # non-widget keys: they survive leaving the page
 ERR_KEY = "beta_errors"
@@ -124,21 +124,32 @@ def demo_points(dataset: str = "digits", objective: str = "elbo") -> list[dict]:
 
 
 def sweep_points(sweep: str) -> list[dict]:
-    """One row per β: state, progress and the latest test rate (KL) and distortion (recon), in nats per image."""
+    """One row per trial: state, progress, the latest test rate (KL) and distortion (recon) in nats per image, and
+    MIG where the data has known factors (a CLI sweep's from its sweep.json, an app sweep's from each checkpoint)."""
     if sweep in DEMO_SWEEPS:
         return demo_points(*DEMO_SWEEPS[sweep])
     mgr, runs = job_manager(), store()
     jobs = mgr.jobs(sweep=sweep)
     if not jobs:  # a sweep made by `python -m vae sweep` (maybe on a cluster, copied in): its sweep.json lists trials
-        return [{**p, "id": _id_or_none(runs, p["path"])} for p in trial_points(runs.runs_root / SWEEPS / sweep)]
+        return [{**p, "id": _id_or_none(runs, p["path"]), "mig": _cli_mig(p)}
+                for p in trial_points(runs.runs_root / SWEEPS / sweep)]
     out, several = [], len({j.seed for j in jobs}) > 1
     for j in jobs:
         rows = mgr.history(j.id)
         test = (rows[-1].get("test") or {}) if rows else {}
         out.append({"beta": j.beta, "state": j.state, "message": j.message, "epoch": j.epoch, "epochs": j.epochs,
                     "fraction": j.fraction, "path": j.checkpoint, "id": j.id, "rate": test.get("kl"),
-                    "distortion": test.get("recon"), "seed": j.seed if several else None})
+                    "distortion": test.get("recon"), "seed": j.seed if several else None,
+                    "mig": mig_of(j.checkpoint) if j.state == "done" else None})  # None without factors; cached
     return out
+
+
+def _cli_mig(p: dict) -> float | None:
+    """sweep.json's MIG, or the checkpoint's where the file has none (a trial stopped after its last epoch but before
+    its MIG was written is rebuilt from its checkpoint on resume), as the MIG plot beside the table measures it."""
+    if p.get("mig") is not None or p["state"] != "done" or not p.get("path") or not Path(p["path"]).exists():
+        return p.get("mig")
+    return mig_of(p["path"])
 
 
 def _id_or_none(runs, path: str) -> str | None:

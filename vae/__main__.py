@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import os
 import sys
 import threading
 from pathlib import Path
@@ -114,13 +115,14 @@ def cmd_train(a: argparse.Namespace, argv: list[str]) -> int:
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
-    from vae.sweep import make_plan, run_sweep
+    from vae.sweep import RAY_ONLY, make_plan, run_sweep
 
     model, train, data = _configs(a)
     if a.max_parallel is None:
         a.max_parallel = 1 if a.backend == "local" else None
+    ray_only = {k: getattr(a, k) for k in RAY_ONLY if getattr(a, k) is not None}  # the flags given
     plan = make_plan(a.out, a.betas, a.seeds, model, train, data, backend=a.backend, max_parallel=a.max_parallel,
-                     cpus_per_trial=a.cpus_per_trial, gpus_per_trial=a.gpus_per_trial, ray_address=a.ray_address)
+                     **ray_only)
     if plan.backend == "ray":
         from vae.sweep_ray import require_ray
 
@@ -248,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:  # a bad argument: exit 2, like argparse's own errors
         print(f"error: invalid {e.field}: {e.message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `vae info ... | head`: the reader has what it wanted; say nothing, as cat would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # else the flush at exit complains again
+        return 0
     except OSError as e:  # the machine, not the input: a full disk, a folder that became unwritable
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
         print(f"error: cannot write or read {where}{e.strerror or e}", file=sys.stderr)

@@ -4,6 +4,8 @@ each), so `--help` always shows what a run would use. vae/__main__.py turns what
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from vae.config import BUILTIN_DATASETS, DataConfig, ModelConfig, TrainConfig
 
@@ -62,7 +64,9 @@ def _add_config_flags(t: argparse.ArgumentParser, grid: bool = False) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vae", description="Train, evaluate and inspect VAE checkpoints.")
+    # the `vae` console script names itself; `python -m vae` would otherwise read as "__main__.py"
+    prog = "vae" if Path(sys.argv[0]).name == "vae" else "python -m vae"
+    p = argparse.ArgumentParser(prog=prog, description="Train, evaluate and inspect VAE checkpoints.")
     sub = p.add_subparsers(dest="command", required=True)
 
     m, d = ModelConfig(), DataConfig()
@@ -95,8 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--backend", default="local", help="local (child processes) | ray (Ray Tune)")
     w.add_argument("--max-parallel", type=int, default=None,
                    help="trials at once (local default 1; ray default: as many as the resources allow)")
-    w.add_argument("--cpus-per-trial", type=int, default=1, help="ray: CPUs reserved per trial (its torch threads)")
-    w.add_argument("--gpus-per-trial", type=float, default=0.0, help="ray: GPUs per trial; 0.5 packs two on one")
+    w.add_argument("--cpus-per-trial", type=int, default=None, help="ray: CPUs reserved per trial (its torch threads; default 1)")
+    w.add_argument("--gpus-per-trial", type=float, default=None, help="ray: GPUs per trial; 0.5 packs two on one (default 0)")
     w.add_argument("--ray-address", default=None, help="ray: a cluster to join (default: RAY_ADDRESS, else local)")
 
     i = sub.add_parser("info", help="print a checkpoint's metadata as JSON")

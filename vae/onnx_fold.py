@@ -1,17 +1,24 @@
 """Constants of an ONNX graph: initializers turned into arrays on first use, and the shape arithmetic exporters write
 around Reshape (Shape, Gather, Unsqueeze, Concat, Slice, Add, ...) evaluated, for vae/onnx_graph.py's Graph.
 
-Only small results are computed (MAX_FOLDED numbers): shapes are short, and weights are never computed here.
+Only small results are computed: each op's output size is worked out from its inputs' shapes first, and an op that
+would make more than settings.ONNX_FOLDED numbers is refused before numpy allocates anything (Concat of one weight
+4,000 times, a Gather by a long index, a Mod that broadcasts two vectors into a matrix). Identity and a Constant
+holding a tensor make nothing new: the file holds that data, within onnx_safe's declared-weights quota.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from vae import settings
 from vae.onnx_safe import SHAPE_OPS, OnnxError, node_label
 
 FOLDABLE = ("Identity", "Add", "Sub", "Mul", "Div", "Slice", "Reshape")  # evaluated too when all their inputs are constants
-MAX_FOLDED = 64  # numbers in a result of shape arithmetic
+BROADCAST = ("Add", "Sub", "Mul", "Div", "Mod")
+CONSTANT_ATTRS = ("value", "value_float", "value_floats", "value_int", "value_ints")
 CAST = {1: np.float32, 6: np.int32, 7: np.int64, 10: np.float16, 11: np.float64}
 
 
@@ -53,11 +60,14 @@ class Constants:
         op = node.op_type
         if op not in SHAPE_OPS + FOLDABLE:
             raise self.fail(node, "computes on constants only; export with do_constant_folding=True")
+        if op == "Constant" and (len(node.attribute) != 1 or node.attribute[0].name not in CONSTANT_ATTRS):
+            raise self.fail(node, "must hold one numeric tensor")
+        n, limit = self._size(node, ins), settings.ONNX_FOLDED
+        if n > limit.value():
+            raise self.fail(node, f"would compute {n:,} numbers from constants, above the {limit.shown()} limit on "
+                                  f"shape arithmetic evaluated on import (set {limit.env} to change it)")
         if op == "Constant":
-            value = next((self.attr(node, a.name) for a in node.attribute), None)
-            if len(node.attribute) != 1 or node.attribute[0].name not in ("value", "value_float", "value_floats",
-                                                                          "value_int", "value_ints"):
-                raise self.fail(node, "must hold one numeric tensor")
+            value = self.attr(node, node.attribute[0].name)
             out = self.to_array(value) if node.attribute[0].name == "value" else np.asarray(value)
         elif op == "Identity":
             out = self.const(ins[0], node)
@@ -68,17 +78,40 @@ class Constants:
         else:
             args = [self.const(i, node) for i in ins]
             out = self._shape_op(node, args)
-        if op not in ("Constant", "Identity") and out.size > MAX_FOLDED:
-            raise self.fail(node, f"computes {out.size} numbers from constants; only shape arithmetic is evaluated")
         self.values[node.output[0]] = out
+
+    def _size(self, node, ins: list[str]) -> int:
+        """How many numbers folding `node` would make, from its inputs' shapes alone (0: none new)."""
+        op = node.op_type
+        if op == "Constant":  # a tensor is data the file holds; value_ints/value_floats are bounded by onnx_safe
+            a = node.attribute[0]
+            return 0 if a.name == "value" else len(a.ints) + len(a.floats) + 1
+        if op == "Identity":
+            return 0
+        if op == "Shape":
+            return len(self.acts[ins[0]].shape) + 1 if ins[0] in self.acts else self.const(ins[0], node).ndim
+        shapes = [self.const(i, node).shape for i in ins]
+        try:
+            if op in BROADCAST:
+                return math.prod(np.broadcast_shapes(*shapes))
+            if op == "Concat":
+                return sum(math.prod(s) or 1 for s in shapes)  # a scalar counts as one (np.atleast_1d)
+            if op == "Gather":
+                data, index = shapes[0], shapes[1]
+                axis = self.attr(node, "axis", 0)
+                axis = axis + len(data) if axis < 0 else axis
+                if not 0 <= axis < len(data):
+                    raise ValueError(f"axis {axis} of a {len(data)}-d tensor")
+                return math.prod(data[:axis]) * math.prod(index) * math.prod(data[axis + 1:])
+        except ValueError as e:
+            raise self.fail(node, f"cannot be evaluated ({str(e)[:80]})") from e
+        return math.prod(shapes[0]) if shapes else 0  # Slice, Reshape, Cast, (Un)squeeze: at most their input
 
     def _shape_op(self, node, args: list[np.ndarray]) -> np.ndarray:
         op = node.op_type
         try:
             if op in ("Add", "Sub", "Mul", "Div"):
                 a, b = args
-                if a.size > MAX_FOLDED or b.size > MAX_FOLDED:
-                    raise ValueError("arithmetic on weights")
                 if op == "Div" and np.issubdtype(a.dtype, np.integer):
                     return np.trunc(a / b).astype(a.dtype)  # ONNX integer division truncates
                 return {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[op](a, b).astype(a.dtype)

@@ -1,9 +1,11 @@
 """Hostile ONNX is normal input: checks on a file's bytes and parsed structure before any tensor is built.
 
 The file is parsed from bytes only (never `onnx.load(path)`, which follows external-data paths), with onnx 1.21 or
-later (earlier versions have path-traversal CVEs). Then, before a single weight is turned into an array: no tensor
+later (earlier versions have path-traversal CVEs), once vae/onnx_wire.py has counted the attribute lists on the raw
+bytes (parsing alone inflates a list of ints eightfold). Then, before a single weight is turned into an array: no tensor
 may keep its data outside the file, the default domain only, a known op list, no subgraphs or functions, and the
-file size, node count, declared weight count and opset within the quotas in vae/settings.py.
+file size, node count, declared weight count (initializers and every attribute's tensors and lists) and opset
+within the quotas in vae/settings.py.
 """
 
 from __future__ import annotations
@@ -49,6 +51,12 @@ def parse(blob: bytes, what: str):
                         f"(set {settings.ONNX_FILE.env} to change it)")
     onnx = _onnx()
     from google.protobuf.message import DecodeError
+
+    from vae.onnx_wire import list_problem
+
+    problem = list_problem(blob, what)  # before the parse, which alone turns a 63 MB list of ints into 1 GB
+    if problem:
+        raise OnnxError(problem)
 
     model = onnx.ModelProto()
     try:
@@ -103,9 +111,21 @@ def _check_graph(graph, what: str) -> None:
                 raise OnnxError(f"{where} has a sparse tensor attribute; not supported")
             for t in [a.t] * a.HasField("t") + list(a.tensors):
                 declared += _check_tensor(t, what, f"{where} attribute {a.name[:40]!r}")
+            declared += _check_list(a, where)
     if declared > settings.ONNX_WEIGHTS.value():
         raise OnnxError(f"{what}: its tensors declare {declared:,} numbers, above the {settings.ONNX_WEIGHTS.shown()} "
                         f"limit (set {settings.ONNX_WEIGHTS.env} to change it)")
+
+
+def _check_list(a, where: str) -> int:
+    """The numbers (or strings) a node attribute lists, such as a Constant's value_ints: short shape lists only, since
+    onnx turns each one into Python objects (15M ints: 30 MB of file, 500 MB of memory)."""
+    n = len(a.ints) + len(a.floats) + len(a.strings)
+    if n > settings.ONNX_FOLDED.value():
+        raise OnnxError(f"{where} attribute {a.name[:40]!r} lists {n:,} values, above the "
+                        f"{settings.ONNX_FOLDED.shown()} limit on an attribute's list (set {settings.ONNX_FOLDED.env} "
+                        "to change it)")
+    return n
 
 
 def node_label(node) -> str:

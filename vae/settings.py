@@ -54,6 +54,10 @@ IWAE_MAX_K = Limit("VAE_IWAE_MAX_K", 50, "importance samples")
 ONNX_FILE = Limit("VAE_MAX_ONNX_MB", 64, "MB", MB)  # one encoder or decoder file
 ONNX_NODES = Limit("VAE_MAX_ONNX_NODES", 2000, "nodes")  # a small VAE has tens; 100,000 is an attack
 ONNX_WEIGHTS = Limit("VAE_MAX_ONNX_WEIGHTS", 16_000_000, "weights")  # numbers declared by all tensors of one file
+# a result of the shape arithmetic evaluated on import (Concat, Gather, Mod, ... of constants: vae/onnx_fold.py),
+# counted from its inputs' shapes before it is computed, and one attribute's list (a Constant's value_ints): shapes
+# are short, while a 4 MB file can ask for gigabytes (Concat of one 1M-float weight 4,000 times)
+ONNX_FOLDED = Limit("VAE_MAX_ONNX_FOLDED", 4096, "numbers")
 ONNX_OPSET_MIN = Limit("VAE_ONNX_MIN_OPSET", 11, "(opset)")  # the op semantics vae/onnx_graph.py reads
 ONNX_OPSET_MAX = Limit("VAE_ONNX_MAX_OPSET", 25, "(opset)")
 # an op program's activations, in numbers per image: a batch of 2,048 images of this size is 512 MB of float32

@@ -28,6 +28,7 @@ SWEEP_FILE = "sweep.json"
 LOCK_FILE = ".sweep.lock"
 BACKENDS = ("local", "ray")
 STATES = ("queued", "running", "done", "failed", "stopped")  # a trial's status in sweep.json
+RAY_ONLY = ("cpus_per_trial", "gpus_per_trial", "ray_address")  # SweepPlan fields the local backend has no use for
 MAX_PARALLEL = 64  # processes of one machine; a cluster's width is Ray's to decide
 SHARED_TRAIN = ("epochs", "batch_size", "lr", "objective", "warmup_epochs", "capacity", "capacity_epochs",
                 "log_every", "grad_clip")  # what every trial of a sweep shares; β and seed vary, threads are the host's
@@ -69,6 +70,11 @@ def make_plan(folder, betas, seeds, model: ModelConfig, train: TrainConfig, data
     plan = SweepPlan(folder.resolve(), betas, seeds, model, train, data, **run)
     if plan.backend not in BACKENDS:
         raise ConfigError("backend", f"must be one of {', '.join(BACKENDS)}")
+    ignored = [k for k in RAY_ONLY if k in run] if plan.backend == "local" else []
+    if ignored:  # given and silently dropped, a researcher would believe the grid ran on a GPU or a cluster
+        flag = "--" + ignored[0].replace("_", "-")
+        raise ConfigError(ignored[0], f"{flag} is a Ray setting and does nothing with --backend local; add "
+                                      "--backend ray, or leave it out")
     if (plan.max_parallel is not None or plan.backend == "local") and not 1 <= (plan.max_parallel or 0) <= MAX_PARALLEL:
         raise ConfigError("max_parallel", f"must be between 1 and {MAX_PARALLEL}")
     if plan.cpus_per_trial < 1:
@@ -80,10 +86,24 @@ def make_plan(folder, betas, seeds, model: ModelConfig, train: TrainConfig, data
 
 
 def grid_configs(betas, seeds, train: TrainConfig) -> list[tuple[float, int, TrainConfig]]:
-    """(β, seed, config) per trial, β-major in the order given, every config validated and the grid within its quotas (ConfigError)."""
-    betas, seeds = list(dict.fromkeys(float(b) for b in betas)), list(dict.fromkeys(int(s) for s in seeds))
+    """(β, seed, config) per trial, β-major in the order given, every config validated and the grid within its quotas (ConfigError).
+
+    Each trial's name (`trial_name`) must be its own: two βs that print alike (1 and 1.0000001, 0.3 and 0.1 + 0.2)
+    would train into one file and leave two records of one name, and a value given twice would do the same.
+    """
+    betas, seeds = [float(b) for b in betas], [int(s) for s in seeds]
     if not betas or not seeds:
         raise ConfigError("betas" if not betas else "seeds", "list at least one value")
+    for field, values in (("betas", betas), ("seeds", seeds)):
+        twice = next((v for i, v in enumerate(values) if v in values[:i]), None)
+        if twice is not None:
+            raise ConfigError(field, f"{twice!r} is given twice; list each value once")
+    named: dict[str, float] = {}
+    for b in betas:
+        other = named.setdefault(trial_name(b, 0), b)
+        if other != b:
+            raise ConfigError("betas", f"{other!r} and {b!r} would both name trial {trial_name(b, seeds[0])}; give βs "
+                                       "that differ in their first 6 significant digits")
     if len(betas) > settings.SWEEP_VALUES.value():
         raise ConfigError("betas", f"{len(betas)} values; a sweep may have at most {settings.SWEEP_VALUES.shown()} "
                                    f"({settings.SWEEP_VALUES.env})")
@@ -157,57 +177,6 @@ def is_running(folder: str | os.PathLike) -> bool:
     except OSError:
         return False
     return False
-
-
-def trial_points(folder: str | os.PathLike) -> list[dict]:
-    """The trials of a CLI sweep folder as the β page draws them: state, progress, test rate and distortion.
-
-    A trial still "queued" or "running" in sweep.json while no process holds the folder was cut short (the
-    sweep was killed): it reads "stopped", and running the same sweep again trains it.
-    """
-    folder = Path(folder)
-    info = read_sweep(folder) or {}
-    live = is_running(folder)
-    train = info.get("train") if isinstance(info.get("train"), dict) else {}
-    trials = info.get("trials") if isinstance(info.get("trials"), list) else []
-    out = []
-    for t in trials:
-        if not (isinstance(t, dict) and isinstance(t.get("file"), str) and re.fullmatch(SEGMENT, t["file"])
-                and isinstance(t.get("beta"), (int, float)) and not isinstance(t.get("beta"), bool)):
-            continue  # a copied-in sweep.json is input like any other: a trial names a file of this folder only
-        try:
-            out.append(_point(folder, t, train, live))
-        except (TypeError, ValueError, AttributeError):  # a field of the wrong type: that trial is not shown
-            continue
-    return out
-
-
-def _point(folder: Path, t: dict, train: dict, live: bool) -> dict:
-    from vae.run import log_path_for, read_log
-
-    path = folder / t["file"]
-    rows = read_log(log_path_for(path))
-    epochs = [r for r in rows if r.get("event") == "epoch"]
-    last = next((r for r in reversed(rows) if r.get("event") in ("step", "epoch")), None)
-    test = (epochs[-1].get("test") if epochs else None) or t.get("test")
-    test = test if isinstance(test, dict) else {}
-    seed = t.get("seed") if isinstance(t.get("seed"), int) and not isinstance(t.get("seed"), bool) else None
-    state, message = str(t.get("status")), str(t.get("message") or "")[:500]
-    if state not in STATES:
-        state, message = "failed", f"unknown status {state[:20]!r} in {SWEEP_FILE}"
-    if state in ("queued", "running") and not live:
-        state, message = "stopped", "the sweep process ended before this trial finished; run it again"
-    total = int(train.get("epochs") or len(epochs) or 1)
-    fraction = 1.0 if state == "done" else (last["step"] / last["total_steps"] if last and last.get("total_steps")
-                                            else 0.0)
-    return {"beta": float(t["beta"]), "seed": seed, "state": state, "message": message,
-            "epoch": len(epochs) or int(t.get("epochs") or 0), "epochs": total, "fraction": float(fraction),
-            "path": str(path), "rate": _num(test.get("kl")), "distortion": _num(test.get("recon")),
-            "mig": _num(t.get("mig"))}
-
-
-def _num(v) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
 def is_done(trial: dict, folder: Path) -> bool:
