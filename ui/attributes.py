@@ -17,11 +17,11 @@ import streamlit as st
 
 from ui import payload as P
 from ui.attribute_link import K_VECTORS
-from ui.colour import ColourBy
+from ui.colour import ColourBy, colour_by
 from ui.common import current_data, encode_test, load_model, md, mtime, plain
 from ui.components import attribute as AC
 from ui.images import crisp
-from ui.map.state import K_A, K_B, K_Z, Pin, scoped, scoped_key
+from ui.map.state import K_A, K_B, K_COLOUR, K_Z, Pin, scoped, scoped_key
 from vae import explore, wire
 from vae import attributes as V
 from vae.export import ExportError, export_model
@@ -245,7 +245,10 @@ def projection_ui(path: str, mu: np.ndarray, y: np.ndarray, classes, v: np.ndarr
     xy = explore.to_plane(mu, origin, basis)
     if xy.shape[1] == 1:
         xy = np.column_stack([xy[:, 0], y + np.random.default_rng(0).uniform(-0.3, 0.3, len(y))])
-    colour = ColourBy.labels(y, classes)
+    try:  # coloured as the map is ("Colour by": the label, or a factor such as scale)
+        colour = colour_by(path, str(st.session_state.get(K_COLOUR) or "label"), classes)
+    except ValueError:
+        colour = ColourBy.labels(y, classes)
     fig = go.Figure()
     for c in np.unique(colour.codes):
         m = colour.codes == c
