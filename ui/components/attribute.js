@@ -91,17 +91,5 @@ class AttributeSlider {
 }
 
 export default function (component) {
-  const { data, parentElement, setTriggerValue } = component;
-  for (const note of parentElement.querySelectorAll(".vc-noscript")) note.remove();
-  try {
-    let a = parentElement.__vaeAttr;
-    if (!a) {
-      a = new AttributeSlider(parentElement);
-      parentElement.__vaeAttr = a;
-    }
-    window.__vaeAttr = a;
-    a.update(data, setTriggerValue);
-  } catch (e) {
-    setTriggerValue("failed", { message: String(e && e.message ? e.message : e) });
-  }
+  mountOnce(component, AttributeSlider, "__vaeAttr", "__vaeAttr");
 }

@@ -1,4 +1,4 @@
-// DOM helpers shared by the components (concatenated before them by ui/components/latent_canvas.py).
+// DOM helpers shared by the components (concatenated before each component's own script: ui/components/*.py).
 
 // a new element of `tag` with class `cls`, appended to `parent` when given
 function el(tag, cls, parent) {
@@ -6,4 +6,26 @@ function el(tag, cls, parent) {
   if (cls) e.className = cls;
   if (parent) parent.appendChild(e);
   return e;
+}
+
+// A component's entry point: one instance of `Cls` per element, made on the first mount and kept across reruns,
+// given each run's data. The notice our HTML shows when no script runs is taken down; a throw is reported as the
+// "failed" trigger, so Python can fall back to the server-drawn view with the message as its reason. `globalName`,
+// when given, also puts the instance on window for the browser tests.
+function mountOnce(component, Cls, slot, globalName) {
+  const { data, parentElement, setTriggerValue } = component;
+  for (const note of parentElement.querySelectorAll(".vc-noscript")) note.remove();
+  try {
+    let it = parentElement[slot];
+    if (!it) {
+      it = new Cls(parentElement);
+      parentElement[slot] = it;
+    }
+    if (globalName) window[globalName] = it;
+    it.update(data, setTriggerValue);
+    return it;
+  } catch (e) {
+    setTriggerValue("failed", { message: String(e && e.message ? e.message : e) });
+    return null;
+  }
 }

@@ -509,19 +509,6 @@ class LatentCanvas {
 }
 
 export default function (component) {
-  const { data, parentElement, setTriggerValue } = component;
-  let canvas = parentElement.__vaeLatentCanvas;
-  // the script runs: take down the notice our HTML shows when it does not (latent_canvas.html)
-  for (const note of parentElement.querySelectorAll(".vc-noscript")) note.remove();
-  try {
-    if (!canvas) {
-      canvas = new LatentCanvas(parentElement);
-      parentElement.__vaeLatentCanvas = canvas;
-    }
-    canvas.update(data, setTriggerValue);
-    canvas.status.textContent = "";
-  } catch (e) {
-    // Python shows the server-drawn map instead, with this message as the reason
-    setTriggerValue("failed", { message: String(e && e.message ? e.message : e) });
-  }
+  const canvas = mountOnce(component, LatentCanvas, "__vaeLatentCanvas");
+  if (canvas) canvas.status.textContent = "";
 }

@@ -8,28 +8,24 @@ and is written with textContent; paths never do.
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-HERE = Path(__file__).resolve().parent
+from ui.components import read
+
 MAX_ATLAS_SIDE = 8192  # px: browsers refuse bigger canvases; beyond it the thumbnails are left out
-
-
-def _read(*names: str) -> str:
-    return "\n".join((HERE / n).read_text(encoding="utf-8") for n in names)
 
 
 def _register():
     """(latent canvas, z plane) mount functions, or None and why: the pages then draw the Plotly map."""
     try:
-        css = _read("canvas.css")
-        return (st.components.v2.component("vae_latent_canvas", html=_read("latent_canvas.html"), css=css,
-                                           js=_read("vae_ops.js", "dom.js", "map_geometry.js", "map_paint.js",
+        css = read("canvas.css")
+        return (st.components.v2.component("vae_latent_canvas", html=read("latent_canvas.html"), css=css,
+                                           js=read("vae_ops.js", "dom.js", "map_geometry.js", "map_paint.js",
                                                     "latent_canvas.js")),
-                st.components.v2.component("vae_z_plane", html=_read("z_plane.html"), css=css,
-                                           js=_read("vae_ops.js", "dom.js", "map_geometry.js", "map_paint.js",
+                st.components.v2.component("vae_z_plane", html=read("z_plane.html"), css=css,
+                                           js=read("vae_ops.js", "dom.js", "map_geometry.js", "map_paint.js",
                                                     "z_plane.js"))), None
     except Exception as e:  # an older Streamlit without components.v2, or the files are missing
         return None, f"the in-browser canvas is unavailable ({type(e).__name__}: {e})"

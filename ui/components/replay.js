@@ -208,17 +208,5 @@ class ReplayPlayer {
 }
 
 export default function (component) {
-  const { data, parentElement, setTriggerValue } = component;
-  for (const note of parentElement.querySelectorAll(".vc-noscript")) note.remove();
-  try {
-    let p = parentElement.__vaeReplay;
-    if (!p) {
-      p = new ReplayPlayer(parentElement);
-      parentElement.__vaeReplay = p;
-    }
-    window.__vaeReplay = p;
-    p.update(data, setTriggerValue);
-  } catch (e) {
-    setTriggerValue("failed", { message: String(e && e.message ? e.message : e) });
-  }
+  mountOnce(component, ReplayPlayer, "__vaeReplay", "__vaeReplay");
 }

@@ -4,11 +4,8 @@ scrubber and a play button, sending nothing back per frame."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from ui.components import register
 
-import streamlit as st
-
-HERE = Path(__file__).resolve().parent
 NOTICE = ('<div class="vc-noscript" role="status">The replay player has not started: its script did not run in this '
           'browser. The replay GIF (Latent map, Export) shows the same animation.</div>')
 CSS = """
@@ -20,16 +17,8 @@ CSS = """
 """
 
 
-def _register():
-    try:
-        js = "\n".join((HERE / n).read_text(encoding="utf-8") for n in ("vae_ops.js", "replay.js"))
-        return st.components.v2.component("vae_replay", html=NOTICE, css=(HERE / "canvas.css").read_text() + CSS,
-                                          js=js)
-    except Exception:  # an older Streamlit without components.v2, or the files are missing: the GIF stays
-        return None
-
-
-_COMPONENT = _register()
+# the GIF stays where the component cannot start
+_COMPONENT = register("vae_replay", html=NOTICE, script="replay.js", css=CSS)
 
 
 def available() -> bool:

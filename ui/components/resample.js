@@ -74,16 +74,5 @@ class Resampler {
 }
 
 export default function (component) {
-  const { data, parentElement, setTriggerValue } = component;
-  for (const note of parentElement.querySelectorAll(".vc-noscript")) note.remove();
-  try {
-    let r = parentElement.__vaeResample;
-    if (!r) {
-      r = new Resampler(parentElement);
-      parentElement.__vaeResample = r;
-    }
-    r.update(data, setTriggerValue);
-  } catch (e) {
-    setTriggerValue("failed", { message: String(e && e.message ? e.message : e) });
-  }
+  mountOnce(component, Resampler, "__vaeResample");
 }

@@ -92,16 +92,5 @@ class ZPlane {
 }
 
 export default function (component) {
-  const { data, parentElement, setTriggerValue } = component;
-  for (const note of parentElement.querySelectorAll(".vc-noscript")) note.remove();
-  try {
-    let plane = parentElement.__vaeZPlane;
-    if (!plane) {
-      plane = new ZPlane(parentElement);
-      parentElement.__vaeZPlane = plane;
-    }
-    plane.update(data, setTriggerValue);
-  } catch (e) {
-    setTriggerValue("failed", { message: String(e && e.message ? e.message : e) });
-  }
+  mountOnce(component, ZPlane, "__vaeZPlane");
 }
