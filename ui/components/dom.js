@@ -29,3 +29,16 @@ function mountOnce(component, Cls, slot, globalName) {
     return null;
   }
 }
+
+// This run's data of a component whose payload names parts (VaeOps.receive), or null while a part is missing. A part
+// this page lacks may be on its way in another component's payload of the same run (the map canvas sends the
+// decoder, and a payload that only names it is not sent again): look again for a moment, calling `it.update` with
+// the next attempt, before asking the server, whose answer (the part again) may reach only that other component.
+function receiveSoon(it, payload, setTrigger, attempt) {
+  clearTimeout(it.retry);
+  const { data, missing } = VaeOps.receive(payload);
+  if (!missing.length) return data;
+  if (attempt === 4) setTrigger("need_static", { keys: missing });
+  if (attempt < 40) it.retry = setTimeout(() => it.update(payload, setTrigger, attempt + 1), 250);
+  return null;
+}

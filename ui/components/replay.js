@@ -43,17 +43,9 @@ class ReplayPlayer {
     this.setPlaying(false);
   }
 
-  // A part this page lacks may be on its way in another component's payload of the same run (the map canvas
-  // sends the decoder, and a payload that only names it is not sent again): look again for a moment before asking
-  // the server, whose answer (the part again) may reach only that other component.
   update(payload, setTrigger, attempt = 0) {
-    clearTimeout(this.retry);
-    const { data, missing } = VaeOps.receive(payload);
-    if (missing.length) {
-      if (attempt === 4) setTrigger("need_static", { keys: missing });
-      if (attempt < 40) this.retry = setTimeout(() => this.update(payload, setTrigger, attempt + 1), 250);
-      return;
-    }
+    const data = receiveSoon(this, payload, setTrigger, attempt);
+    if (!data) return;
     this.title.textContent = data.title || "";
     const f = data.frames;
     if (f && typeof f.$lazy === "string") {  // sent once the player is seen (ui/replay.py, lazy): ask when it is
