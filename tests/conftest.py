@@ -73,6 +73,25 @@ def as_run(path: Path, name: str | None = None) -> str:
         return store.checkpoint_id(dest)
 
 
+def plotly_array(v):
+    """A Plotly JSON array as numpy: a list, or Plotly 6's typed-array form {'dtype', 'bdata' (base64)}."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+    return np.asarray(v)
+
+
+def open_map_tab(at, label: str):
+    """Click a tab below the Latent map in AppTest: a rerun with that tab open (only the open tab's body runs)."""
+    at.session_state["map_tab"] = label
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def read_as_shown(markdown: str) -> str:
     """Escaped Markdown (ui.common.md) as a visitor reads it: without the backslashes, and without the invisible word
     joiners that keep "x:" and "a@b" from becoming links."""

@@ -115,7 +115,7 @@ def test_hostile_url_values_are_refused(text):
 def _app(params: dict[str, str]) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state["map_classic"] = True
-    for k, v in params.items():
+    for k, v in {"tab": "attributes", **params}.items():  # a link to the Attribute vectors tab
         at.query_params[k] = v
     at.run()
     assert not at.exception, [e.value for e in at.exception]

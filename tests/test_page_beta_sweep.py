@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import as_run
+from conftest import as_run, plotly_array
 
 GUARD_S = 180  # a guard against hangs only; nothing asserts on time
 
@@ -84,7 +85,16 @@ def test_sweep_of_two_betas_places_two_points(runs_dir, monkeypatch):
     assert len(runs["x"]) == len(runs["y"]) == 2
     assert all(x >= 0 for x in runs["x"])  # rate is a KL: never negative
     assert runs["customdata"] == ["sweep/two/beta-0.5", "sweep/two/beta-2"]  # IDs, never server paths
-    assert len(at.get("plotly_chart")) == 3  # the plane and one latent map per β
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2  # the plane, and one figure with a latent map per β
+    maps = json.loads(charts[1].proto.spec)
+    assert [a["text"] for a in maps["layout"]["annotations"]] == ["β=0.5", "β=2"]  # the panels' titles, β ascending
+    from ui.common import encode_test, open_id
+
+    for i, beta in enumerate(["0.5", "2"]):  # each panel holds its own β's test codes, every one of them
+        mu = encode_test(str(open_id(f"sweep/two/beta-{beta}").path))["mu"]
+        xs = [v for t in maps["data"] if t.get("xaxis", "x") == f"x{i + 1 if i else ''}" for v in plotly_array(t["x"])]
+        assert sorted(xs) == pytest.approx(sorted(mu[:, 0].tolist()), abs=1e-6)
 
 
 def test_checkpoint_opened_from_a_page_survives_the_sidebar(tiny_ckpts, runs_dir):

@@ -10,6 +10,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from conftest import open_map_tab, plotly_array
+
 from vae import explore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,13 +36,7 @@ def _spec(at) -> dict:
     return json.loads(charts[0].proto.spec)
 
 
-def _arr(v) -> np.ndarray:
-    """A Plotly JSON array: a list, or Plotly 6's typed-array form {'dtype', 'bdata' (base64)}."""
-    if isinstance(v, dict) and "bdata" in v:
-        import base64
-
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-    return np.asarray(v)
+_arr = plotly_array
 
 
 def _image(at, caption_start: str):
@@ -62,8 +58,10 @@ def test_page_renders_for_every_model_kind(tiny_ckpts, runs_dir, kind):
     assert "grid" in names and "decoded z" in names
     n_points = sum(len(_arr(t["customdata"])) for t in spec["data"] if t.get("customdata") is not None)
     assert n_points == 359  # round(1797 * 0.2) digits test images, every one on the map
-    if kind in ("ae", "pca"):
-        assert any("not a generative model" in w.value for w in at.warning)
+    assert not any("decodes of z ~ N(0, I), seed" in im.proto.imgs[0].caption for im in at.get("image"))  # closed tab
+    open_map_tab(at, "Prior samples")
+    assert any(im.proto.imgs[0].caption.startswith("32 decodes of z ~ N(0, I)") for im in at.get("image"))
+    assert any("not a generative model" in w.value for w in at.warning) == (kind in ("ae", "pca"))
 
 
 @pytest.mark.parametrize("classic", [True, False])
@@ -79,6 +77,10 @@ def test_every_map_key_is_dropped_with_its_checkpoint_or_kept_on_purpose(tiny_ck
     at.session_state["map_point"] = 3
     at.run()
     made = {str(k) for k in at.session_state if str(k).startswith("map_")}
+    from ui.map.state import TABS
+
+    for label in TABS.values():  # each tab's widgets exist only while it is open
+        made |= {str(k) for k in open_map_tab(at, label).session_state if str(k).startswith("map_")}
     assert "map_z8" in made and "map_point" in made
     assert not {k for k in made if not is_scoped(k) and k not in KEPT}, "unregistered map keys"
     at.session_state["ckpt_id"] = other  # what the sidebar picker's callback does

@@ -38,6 +38,8 @@ def test_renders_without_runs(runs_dir):
     assert at.title[0].value == "Train a model"
     assert at.button(key="train_start")
     assert not at.error
+    assert not at.get("plotly_chart")  # no run shown: no empty axes to draw (each figure costs a page switch ~55 ms)
+    assert any("loss curves" in c.value for c in at.caption)
 
 
 @pytest.mark.parametrize("key,value,message", [("train_beta", -1.0, "[0, 1000]"), ("train_batch_size", 0, "1..65536"),

@@ -202,7 +202,11 @@ def test_latent_map_offers_the_replay_gif(three_epochs, runs_dir):
     at.session_state["map_classic"] = True
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert [b.key for b in at.get("download_button") if b.proto.label == "Export GIF"][-1:] == ["map_gif_replay"]
+    from conftest import open_map_tab
+
+    assert not [b for b in at.get("download_button") if b.proto.label == "Export GIF"]  # the Export tab is closed
+    at = open_map_tab(at, "Export")
+    assert [b.key for b in at.get("download_button") if b.proto.label == "Export GIF"] == ["map_gif_replay"]
     from ui.map import tabs as T
 
     assert len(_gif_frames(T.replay_gif(str(out), 10))) == 10

@@ -104,10 +104,9 @@ def test_replay_on_the_latent_map_scrubs_and_plays_in_the_page(app):
     server, page, sent, errors, tmp = app
     e2e.open_app(page, server, f"?ckpt=run/{RUN}")
     cv.wait_canvas(page)
-    # the replay goes to the page only once its tab is opened (a Lazy part): a map visit does not pay for it
-    page.wait_for_function("() => window.__vaeReplay && window.__vaeReplay.wanted", timeout=30_000)
-    page.wait_for_timeout(500)
-    assert page.evaluate("() => window.__vaeReplay.E === undefined && !window.__vaeReplay.asked")
+    # the replay goes to the page only once its tab is opened (only the open tab runs): a map visit does not pay
+    e2e.wait_idle(page)
+    assert page.evaluate("() => window.__vaeReplay === undefined")
     _tab(page, "Training replay")
     rep = read(load_checkpoint(tmp / f"{RUN}.safetensors").replay)
     assert list(rep.epochs) == [1, 2, 3]

@@ -51,6 +51,23 @@ def test_the_url_follows_the_view(runs_dir):
     assert "pt" not in at.query_params  # a new checkpoint starts with nothing clicked
 
 
+def test_the_open_tab_below_the_map_is_in_the_link_and_survives_a_page_switch(runs_dir):
+    from conftest import open_map_tab
+
+    at = _app({"tab": "traversals"})
+    assert at.session_state["map_tab"] == "Traversals" and _q(at, "tab") == "traversals"
+    assert at.get("select_slider")[0].key == "map_trav_steps"  # the Traversals tab's body ran, and only it
+    assert not [w for w in at.warning if "From the link" in w.value]
+    open_map_tab(at, "Prior samples")
+    assert _q(at, "tab") == "prior"
+    at.switch_page("pages/train.py").run()
+    at.switch_page("pages/latent_map.py").run()
+    assert at.session_state["map_tab"] == "Prior samples"  # the tab widget's key was dropped with the page, not the choice
+    assert any(im.proto.imgs[0].caption.startswith("32 decodes of z ~ N(0, I)") for im in at.get("image"))
+    open_map_tab(at, "Manifold grid")
+    assert "tab" not in at.query_params  # the first tab is the default, left out of the link
+
+
 def _ignored(notes: str) -> list[str]:
     """The parameters a restore notice names as ignored ('ignored the link's pt, z: not valid ...')."""
     m = re.search(r"ignored the link's (.+?): not valid", notes)
@@ -72,6 +89,8 @@ def _ignored(notes: str) -> list[str]:
     ({"a": "iabc"}, "a"),
     ({"a": "i99999"}, "a"),
     ({"b": "**bold**,1"}, "b"),
+    ({"tab": "settings"}, "tab"),
+    ({"tab": "Traversals"}, "tab"),  # by its short name only
 ])
 def test_hostile_values_are_refused_with_a_notice(runs_dir, params, bad):
     at = _app(params)

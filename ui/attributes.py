@@ -21,7 +21,7 @@ from ui.colour import ColourBy, colour_by
 from ui.common import current_data, encode_test, load_model, md, mtime, plain
 from ui.components import attribute as AC
 from ui.images import crisp
-from ui.map.state import K_A, K_B, K_COLOUR, K_Z, Pin, scoped, scoped_key
+from ui.map.state import K_A, K_B, K_COLOUR, K_Z, PERSIST, Pin, scoped, scoped_key
 from vae import explore, wire
 from vae import attributes as V
 from vae.export import ExportError, export_model
@@ -68,19 +68,19 @@ def _class_name(classes, lab: int) -> str:
 def group_ui(col, name: str, y: np.ndarray, classes, test) -> tuple[np.ndarray, str]:
     """Group `name`'s rows and a description (plain text: escape before Markdown)."""
     options = ["label"] + (["factor"] if test.factor_names else []) + ["selection"]
-    by = col.radio(f"Group {name} by", options, key=K_BY[name], horizontal=True,
+    by = col.radio(f"Group {name} by", options, key=K_BY[name], persist_state=PERSIST, horizontal=True,
                    format_func={"label": "label", "factor": "factor level", "selection": "selection"}.get)
     if by == "label":
         labels = sorted(int(v) for v in set(y.tolist()))
         lab = col.selectbox(f"{name}: label", labels, index=min(0 if name == "A" else 1, len(labels) - 1),
-                            key=K_LABEL[name], format_func=lambda v: _class_name(classes, v))
+                            key=K_LABEL[name], persist_state=PERSIST, format_func=lambda v: _class_name(classes, v))
         return V.rows_where(y, lab), f"label {_class_name(classes, lab)}"
     if by == "factor":
-        f = col.selectbox(f"{name}: factor", test.factor_names, key=K_FACTOR[name])
+        f = col.selectbox(f"{name}: factor", test.factor_names, key=K_FACTOR[name], persist_state=PERSIST)
         k = test.factor_names.index(f)
         levels = test.factor_levels[k]
         lv = col.selectbox(f"{name}: level", range(len(levels)), index=0 if name == "A" else len(levels) - 1,
-                           key=level_key(name, k), format_func=lambda i: str(levels[i]))
+                           key=level_key(name, k), persist_state=PERSIST, format_func=lambda i: str(levels[i]))
         return V.rows_where(test.factors[:, k].numpy(), lv), f"{f} = {levels[lv]}"
     rows = np.asarray(st.session_state.get(K_ROWS[name]) or [], dtype=np.int64)
     col.caption(f"{len(rows)} test images chosen on the projection view below." if len(rows) else
@@ -152,7 +152,7 @@ def attributes_tab(path: str, classes: tuple[str, ...]) -> None:
         st.markdown(f"v = mean μ(B) − mean μ(A), from {md(desc_a)} ({len(rows_a)} images) to {md(desc_b)} "
                     f"({len(rows_b)} images): |v| = {np.linalg.norm(pair):.3g}")
         c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
-        c1.text_input("Name this vector", key=K_NAME, max_chars=V.MAX_NAME, placeholder="e.g. thickness")
+        c1.text_input("Name this vector", key=K_NAME, persist_state=PERSIST, max_chars=V.MAX_NAME, placeholder="e.g. thickness")
         c2.button("Keep with the view", key=K_KEEP, on_click=_keep, args=(pair,),
                   help="Named vectors go into the page's URL: a copied link brings them along")
     if ss.get(K_ERR):
@@ -164,7 +164,7 @@ def attributes_tab(path: str, classes: tuple[str, ...]) -> None:
     if ss.get(K_USE) not in choices:
         ss[K_USE] = choices[0]
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-    use = c1.selectbox("Vector", choices, key=K_USE)  # a selectbox shows names as plain text
+    use = c1.selectbox("Vector", choices, key=K_USE, persist_state=PERSIST)  # a selectbox shows names as plain text
     if use != PAIR:
         c2.button("Delete", key=K_DELETE, on_click=_delete, args=(use,))
     v = pair if use == PAIR else kept[use]
@@ -235,7 +235,7 @@ def projection_ui(path: str, mu: np.ndarray, y: np.ndarray, classes, v: np.ndarr
     """The test codes seen along v (x: the projection on v/|v|; y: their main direction orthogonal to v), as the
     Embedding Projector's custom projection; a box or lasso selection here can become group A or B. Behind a toggle:
     the tab is built on every run of the page, and the figure is the costly part."""
-    if not st.toggle("Projection view: the codes along v (box or lasso to choose a group)", key=K_SHOW):
+    if not st.toggle("Projection view: the codes along v (box or lasso to choose a group)", key=K_SHOW, persist_state=PERSIST):
         return
     try:
         origin, basis = V.projection_basis(mu, v)

@@ -108,10 +108,9 @@ def _need_static(key: str) -> None:
 
 def replay_ui(path, *, key: str, method: str = "dims", dims: tuple[int, int] | None = None, start: str = "last",
               empty: str = "This run has no training replay: it was trained before runs recorded one.",
-              lazy: bool = False, mt: float | None = None) -> bool:
+              mt: float | None = None) -> bool:
     """Exactly one element (the player, or a caption saying why there is none), so the Train page's poller keeps
-    its layout. Returns whether the player is shown. `lazy`: the replay goes to the page only once the player is
-    first seen (the Latent map's tab: most visits never open it, and a demo's is 287 KB)."""
+    its layout. Returns whether the player is shown."""
     got = frames(path, method, dims, mt) if path else None
     if got is None:
         st.caption(empty)
@@ -125,8 +124,7 @@ def replay_ui(path, *, key: str, method: str = "dims", dims: tuple[int, int] | N
     title = (f"Training replay: the posterior means μ of {got['points']:,} test images after each of "
              f"{got['recorded']} recorded epochs{thinned}. Drag the epoch slider or press Play: it runs in your "
              "browser. “Fixed axes” keeps one scale for every epoch; off, the view follows the codes.")
-    data = {"frames": P.Lazy(got["part"]) if lazy else got["part"], "frames_key": got["part"].key, "title": title,
-            "start": start}
+    data = {"frames": got["part"], "frames_key": got["part"].key, "title": title, "start": start}
     RC.player(P.payload(data), key=key, on_failed=lambda: _failed(key), on_need_static=lambda: _need_static(key))
     return True
 
@@ -163,8 +161,9 @@ MAP_KEY = "map_replay"
 
 def map_tab(path: str, view) -> None:
     """The Latent map's Training replay tab, on the map's plane (`view`: ui.map.state.View); its keys belong to the
-    map's checkpoint (ui.map.state.scoped), and the replay goes to the page once the tab is opened."""
+    map's checkpoint (ui.map.state.scoped). It runs only while its tab is open (ui/map/tabs.py), so a map visit
+    does not send the replay (a demo's is 287 KB)."""
     from ui.map.state import scoped
 
     key, _ = scoped(MAP_KEY, f"{MAP_KEY}_failed")
-    replay_ui(path, key=key, method=view.method, dims=view.dims, lazy=True)
+    replay_ui(path, key=key, method=view.method, dims=view.dims)

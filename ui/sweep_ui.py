@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui.common import encode_test, latent_scatter, load_model, load_split, md, mtime, set_current, store
+from ui.common import encode_test, latent_panels, load_model, load_split, md, mtime, set_current, store
 from ui.images import display_png
 from ui.factors import mig_of
 from ui.jobs_ui import STATE_ICON, job_manager
@@ -245,15 +245,14 @@ def latent_maps(points: list[dict]) -> None:
     ready = _ready(points)
     if not ready:
         return
-    cols = st.columns(min(3, len(ready)))
-    for i, p in enumerate(ready):
+    panels, other = [], []
+    for p in ready:
         enc = encode_test(p["path"])
-        if enc["mu"].shape[1] != 2:
-            cols[i % len(cols)].caption(f"β={p['beta']:g}: latent map needs a 2-D latent space")
-            continue
-        fig = latent_scatter(enc["mu"], enc["y"], height=260, title=f"β={p['beta']:g}", lim=MAP_LIM, legend=False,
-                             prior_circle=True)
-        cols[i % len(cols)].plotly_chart(fig, key=f"beta_map_{i}")
+        (panels if enc["mu"].shape[1] == 2 else other).append((f"β={p['beta']:g}", enc["mu"], enc["y"]))
+    if panels:  # one figure for every β: a figure's set-up is the browser's largest cost on this page
+        st.plotly_chart(latent_panels(tuple(panels), lim=MAP_LIM, prior_circle=True), key="beta_maps")
+    if other:
+        st.caption(f"{', '.join(t for t, _, _ in other)}: a latent map needs a 2-D latent space")
 
 
 COMPACT_ABOVE = 4  # trials; a β × seed grid gets one summary block instead of a coloured box per trial

@@ -48,11 +48,6 @@ class ReplayPlayer {
     if (!data) return;
     this.title.textContent = data.title || "";
     const f = data.frames;
-    if (f && typeof f.$lazy === "string") {  // sent once the player is seen (ui/replay.py, lazy): ask when it is
-      this.askWhenSeen(f.$lazy, setTrigger);
-      return;
-    }
-    this.wanted = null;
     if (!f || data.frames_key === this.key) return;
     const first = this.key === undefined, atEnd = !first && this.t >= this.E - 1 - 1e-9;
     this.key = data.frames_key;
@@ -72,23 +67,6 @@ class ReplayPlayer {
     this.resize();
     // a live run adds epochs: follow them when the viewer was at the end, else stay put
     this.seek(first ? (data.start === "first" ? 0 : this.E - 1) : atEnd ? this.E - 1 : Math.min(this.t, this.E - 1));
-  }
-
-  // a lazy replay: ask for it once the player is on screen (a hidden tab is not), once per part
-  askWhenSeen(partKey, setTrigger) {
-    this.wanted = partKey;
-    this.askTrigger = setTrigger;
-    if (this.key === undefined) this.label.textContent = "loading the replay…";
-    const ask = () => {
-      if (!this.visible || !this.wanted || this.asked === this.wanted) return;
-      this.asked = this.wanted;
-      this.askTrigger("need_static", { keys: [this.wanted] });
-    };
-    if (!this.seen) {
-      this.seen = new IntersectionObserver((entries) => { this.visible = entries.some((e) => e.isIntersecting); ask(); });
-      this.seen.observe(this.root);
-    }
-    ask();
   }
 
   makeLegend(names, palette, title) {

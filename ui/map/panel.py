@@ -20,6 +20,7 @@ from ui.map import state as S
 from vae import explore
 from vae.metrics import per_image_terms
 
+GRID_SIZES = (8, 10, 15, 20, 25)  # the manifold grid's side, in images
 IMG = 104  # px for the decoder panel images; three fit side by side
 K_SET = {name: S.scoped(f"map_set_{name}")[0] for name in ("A", "B")}  # the "Set z as A/B" buttons
 S.scoped(*computation.KEYS)  # the computation view under the map follows its clicked point
@@ -48,11 +49,15 @@ def view_ui(path: str, model, grid_box) -> S.View:
                               help="The class label, or one generative factor of the images")
     if d < 2:
         return S.View(method="dims", dims=dims, colour=colour)
-    c1, c2, _ = grid_box.columns([1, 2, 2])
-    grid_n = c1.selectbox("Grid", [8, 10, 15, 20, 25], index=2, key=S.K_GRID_N, format_func=lambda n: f"{n}×{n}")
-    spacing = c2.radio("Spacing", ["cdf", "linear"], key=S.K_SPACING,
-                       format_func={"cdf": "quantiles of N(0, 1)", "linear": "linear over the codes' range"}.get,
-                       horizontal=True)
+    ss = st.session_state
+    grid_n, spacing = ss.get(S.K_GRID_N) or GRID_SIZES[2], ss[S.K_SPACING]  # kept while another tab is open
+    if grid_box.open:
+        c1, c2, _ = grid_box.columns([1, 2, 2])
+        grid_n = c1.selectbox("Grid", GRID_SIZES, index=2, key=S.K_GRID_N, persist_state=S.PERSIST,
+                              format_func=lambda n: f"{n}×{n}")
+        spacing = c2.radio("Spacing", ["cdf", "linear"], key=S.K_SPACING, persist_state=S.PERSIST,
+                           format_func={"cdf": "quantiles of N(0, 1)", "linear": "linear over the codes' range"}.get,
+                           horizontal=True)
     overlay = st.toggle("Overlay the manifold grid on the map", key=S.K_OVERLAY,
                         disabled=method != "dims" or dims[0] == dims[1],
                         help="Decoded images placed at their z on an evenly spaced grid over the codes' range "

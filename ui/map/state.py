@@ -38,9 +38,14 @@ K_SPACING, K_DX, K_DY, K_METHOD = scoped("map_spacing", "map_dx", "map_dy", "map
 K_COLOUR, K_GRID_N, K_OVERLAY = scoped("map_colour", "map_grid_n", "map_overlay")
 K_FOR = "map_for"  # which checkpoint the scoped keys describe: set, never dropped
 K_CLASSIC = "map_classic"  # "Server-drawn map": a preference, not a view of one checkpoint, so not scoped
-KEPT = (K_FOR, K_CLASSIC)  # the map's keys that outlive a checkpoint, on purpose
+K_TAB = "map_tab"  # the open tab below the map (a widget: only that tab's body runs, ui/map/tabs.py)
+K_TAB_KEPT = "map_tab_kept"  # the same, kept across a page switch (which drops widget keys)
+PERSIST = "page"  # persist_state of a tab's widgets: kept while another tab is open (its widgets are not drawn then)
+KEPT = (K_FOR, K_CLASSIC, K_TAB, K_TAB_KEPT)  # the map's keys that outlive a checkpoint, on purpose
 PROJECTIONS = ("dims", "pca", "tsne")
-URL_PARAMS = ("pt", "z", "a", "b", "proj", "dx", "dy")
+TABS = {"grid": "Manifold grid", "traversals": "Traversals", "interpolation": "Interpolation",
+        "prior": "Prior samples", "attributes": "Attribute vectors", "replay": "Training replay", "export": "Export"}
+URL_PARAMS = ("pt", "z", "a", "b", "proj", "dx", "dy", "tab")
 
 
 @dataclass(frozen=True)
@@ -177,6 +182,11 @@ def from_url(url: dict[str, str], notes: list[str]) -> None:
             ss[key] = Pin(tuple(pin_z))
         else:
             bad.append(name)
+    if "tab" in url:  # by its short name (`tab=traversals`); the first tab is the default and is left out
+        if url["tab"] in TABS:
+            ss[K_TAB] = ss[K_TAB_KEPT] = TABS[url["tab"]]
+        else:
+            bad.append("tab")
     if d > 2:
         if "proj" in url:
             if url["proj"] in PROJECTIONS:
@@ -215,4 +225,7 @@ def to_url() -> dict[str, str]:
     for key, name in ((K_METHOD, "proj"), (K_DX, "dx"), (K_DY, "dy")):
         if ss.get(key) is not None:
             out[name] = str(ss[key])
+    tab = next((slug for slug, label in TABS.items() if label == ss.get(K_TAB_KEPT)), "grid")
+    if tab != "grid":
+        out["tab"] = tab
     return out

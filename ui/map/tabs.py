@@ -11,7 +11,7 @@ import streamlit as st
 from ui.common import encode_test, load_model, mtime
 from ui.images import png_bytes
 from ui.map.frame import MAX_SLIDERS, grid_images, latent_stats, sub
-from ui.map.state import View, scoped, scoped_key
+from ui.map.state import K_TAB, K_TAB_KEPT, PERSIST, TABS, View, scoped, scoped_key
 from vae import explore
 from vae import gif as G
 from vae.codes import sweep_values
@@ -23,6 +23,18 @@ K_TRAV_STEPS, K_TRAV_FROM, K_INTERP_METHOD, K_INTERP_N, K_PRIOR_SEED = scoped(
 K_DL_PNG, K_DL_CSV = scoped("map_dl_png", "map_dl_csv")
 K_GIF_GRID, K_GIF_TRAV, K_GIF_INTERP, K_GIF_REPLAY = scoped("map_gif_grid", "map_gif_trav", "map_gif_interp",
                                                             "map_gif_replay")
+
+
+def open_tabs() -> list:
+    """The tabs below the map. Only the open tab's body runs (`tab.open`): a tab click is a rerun of about 0.1 s,
+    and a page switch no longer draws seven tabs' images, GIF buttons and charts. The choice survives a page
+    switch (which drops widget keys) through K_TAB_KEPT, and goes into the link (`tab=`)."""
+    ss = st.session_state
+    if K_TAB not in ss and ss.get(K_TAB_KEPT) in TABS.values():
+        ss[K_TAB] = ss[K_TAB_KEPT]
+    tabs = st.tabs(list(TABS.values()), key=K_TAB, on_change="rerun")
+    ss[K_TAB_KEPT] = ss[K_TAB]
+    return tabs
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -109,7 +121,8 @@ def replay_gif(path: str, frames: int) -> bytes:
 def gif_export(path: str, kind: str, make, *args, key: str, note: str = "") -> None:
     """A frames choice and a download button for one GIF; `make(path, *args, frames)` builds its bytes."""
     c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
-    frames = c1.select_slider("GIF frames", GIF_FRAMES, value=30, key=scoped_key(f"{key}_frames"))
+    frames = c1.select_slider("GIF frames", GIF_FRAMES, value=30, key=scoped_key(f"{key}_frames"),
+                                persist_state=PERSIST)
     try:
         G.check_frames(frames)
     except ConfigError as e:  # the operator set VAE_MAX_GIF_FRAMES below this choice
