@@ -249,7 +249,7 @@ def latent_maps(points: list[dict]) -> None:
     for p in ready:
         enc = encode_test(p["path"])
         (panels if enc["mu"].shape[1] == 2 else other).append((f"β={p['beta']:g}", enc["mu"], enc["y"]))
-    if panels:  # one figure for every β: a figure's set-up is the browser's largest cost on this page
+    if panels:  # one figure, one legend: a label clicked off in it goes off in every β's map
         st.plotly_chart(latent_panels(tuple(panels), lim=MAP_LIM, prior_circle=True), key="beta_maps")
     if other:
         st.caption(f"{', '.join(t for t, _, _ in other)}: a latent map needs a 2-D latent space")
