@@ -8,7 +8,7 @@ Prints figures; asserts nothing about speed. Run from the repository root:
 It writes a 20,000-image .npz into a temp folder (the MNIST test set plus a copy shifted by one pixel; random
 MNIST-shaped images if the file is missing), and trains through the CLI, split half and half so that the map holds
 10,000 test points: an MLP VAE 784-400-2 (1 epoch) and a conv VAE (channels 32,64, hidden 256; 1 epoch on 4,000
-images). Then, in headless Chromium against `streamlit run app.py`, per checkpoint:
+images). Then, in headless Chromium against `streamlit run serve.py`, per checkpoint:
   - payload: bytes of the parts the canvas is sent once (decoder, encoder, points, thumbnails, colouring; see
     bench/canvas_payload.py for before/after) and the websocket bytes received while the checkpoint opens;
   - first paint: the component's own clock from receiving data to all points drawn, and the wall time from picking

@@ -8,7 +8,8 @@ each other; asserts nothing about speed. Each tree gets its own fresh server and
     python bench/live_bench.py --before /tmp/before --rounds 3   # before | after, same machine, same run
 
 Figures:
-  cold start      `streamlit run` → the demo's map drawn in Chromium (canvas or Plotly)
+  cold start      README's `streamlit run` (serve.py, or app.py in a tree without it) → the demo's map drawn in an
+                  already running Chromium (canvas or Plotly)
   switch quiet    a sidebar click → the new page's title shown and the script idle, cycling through all pages
   switch training the same while a 400-epoch run started from the Train page trains
   train→starting  Start click → "starting…" on the page (trees without that state: n/a)
@@ -46,7 +47,8 @@ def start(root: Path, runs: Path, port: int, env: dict | None = None) -> tuple[e
     full = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", "VAE_RUNS_DIR": str(runs), **(env or {})}
     full.pop("VAE_WARM_WORKER", None)  # each tree's own default
     log = Path(tempfile.mkstemp(prefix="live-bench-", suffix=".log")[1])
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+    entry = "serve.py" if (root / "serve.py").exists() else "app.py"  # each tree's README start command
+    cmd = [sys.executable, "-m", "streamlit", "run", entry, "--server.headless", "true", "--server.port",
            str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"]
     t0 = time.perf_counter()
     with open(log, "wb") as f:
@@ -111,12 +113,12 @@ def measure(root: Path, label: str, rounds: int, port: int) -> dict:
     from playwright.sync_api import sync_playwright
 
     runs = Path(tempfile.mkdtemp(prefix=f"live-bench-{label}-"))
-    server, t0 = start(root, runs, port)
     res: dict = {}
-    try:
-        with sync_playwright() as pw:
-            browser = e2e.launch_browser(pw)
-            page = e2e.new_page(browser)
+    with sync_playwright() as pw:
+        browser = e2e.launch_browser(pw)  # a visitor's browser is already running: its start is not the app's
+        page = e2e.new_page(browser)
+        server, t0 = start(root, runs, port)
+        try:
             page.goto(server.url, wait_until="domcontentloaded")
             page.wait_for_function(e2e.MAP_DRAWN_JS, timeout=120_000, polling=16)
             res["cold start"] = [time.perf_counter() - t0]
@@ -162,9 +164,9 @@ def measure(root: Path, label: str, rounds: int, port: int) -> dict:
                     break
                 e2e.wait_idle(page)
             res["reload→view"] = lags
+        finally:
+            server.stop()
             browser.close()
-    finally:
-        server.stop()
     return res
 
 

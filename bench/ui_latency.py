@@ -12,7 +12,7 @@ half, so that its test split -- what the map draws -- holds 10,000 points. Then 
   - a whole-script rerun after slider.set_value() (AppTest always reruns the whole page),
   - the map fragment's own server time for the same change (what a browser slider move reruns),
   - the bare decode path: z -> decoder -> upscaled PNG bytes.
-Part 2 starts `streamlit run app.py` on a free port and times, in headless Chromium, from the process start
+Part 2 starts `streamlit run serve.py` on a free port and times, in headless Chromium, from the process start
 to the bundled demo's Plotly map being drawn; then, on the 10,000-point checkpoint, from a slider key press
 to the new decoded image appearing.
 """
@@ -133,7 +133,7 @@ def browser_part(ckpt: Path | None, repeats: int) -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         t0 = time.perf_counter()
-        server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+        server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "serve.py", "--server.headless", "true",
                                    "--server.port", str(port), "--server.fileWatcherType", "none"],
                                   cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:

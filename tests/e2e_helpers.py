@@ -48,7 +48,7 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    """A `streamlit run app.py` subprocess in its own process group, bound to loopback."""
+    """A `streamlit run serve.py` subprocess (README's start command) in its own process group, on loopback."""
 
     proc: subprocess.Popen
     port: int
@@ -118,7 +118,7 @@ def start_server(port: int | None = None, *, runs_dir: str | Path | None = None,
         full_env["VAE_RUNS_DIR"] = str(runs_dir)
     full_env.update(env or {})
     log_path = Path(log_path or tempfile.mkstemp(prefix=f"streamlit-{port}-", suffix=".log")[1])
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+    cmd = [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
            "--browser.gatherUsageStats", "false"]
     with open(log_path, "wb") as log:  # the child holds its own copy of the descriptor
