@@ -13,13 +13,15 @@ browser runs on the student's laptop. Here each student is a websocket client th
 2. Each student opens its own session with the page-load message, then clicks: the recorded click with another
    test row and a fresh nonce. Click → details is the time from sending it to the clicked image's own delta
    ("x: test #<row>") arriving AND its PNG fetched from the server's /media endpoint, as a browser would show it.
-   Then the student thinks for a random `--think` seconds and clicks again (`--think 0,0`: every student clicks
-   again at once, a burst every round).
+   Then the student thinks for a random `--think` seconds and clicks again (`--think 0,0`: at once, so the server
+   is never idle: its throughput, the worst case).
 3. Errors: any exception element in any student's stream, a closed socket, or a click with no details in 30 s.
    Server memory: peak RSS of the server process, and of the training children, sampled every 0.25 s.
 
     python bench/class_load.py                                # 30 students, 60 s, think 1-3 s, 2 runs
-    python bench/class_load.py --students 30 --think 0,0      # lockstep bursts: the worst case
+    python bench/class_load.py --students 30 --think 0,0      # no thinking: every answer is followed by a click
+    git archive 0a46dba | (mkdir -p /tmp/before && tar -x -C /tmp/before)
+    python bench/class_load.py --before /tmp/before           # before | after, same machine, same command
 Prints figures; asserts nothing about speed.
 """
 
@@ -44,6 +46,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import canvas_helpers as cv  # noqa: E402
 import e2e_helpers as e2e  # noqa: E402
+from live_bench import start, stop_runs  # noqa: E402
 from load_test import MemorySampler, pct, start_training_runs  # noqa: E402
 
 DETAILS_TIMEOUT_S = 30.0
@@ -160,33 +163,23 @@ async def class_session(base: str, msgs: dict, n: int, rows: int, duration: floa
     return students
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--students", type=int, default=30)
-    ap.add_argument("--duration", type=float, default=60.0, help="seconds of clicking (bounded)")
-    ap.add_argument("--think", default="1,3", help="seconds between a student's clicks: uniform in LO,HI")
-    ap.add_argument("--train-runs", type=int, default=2)
-    ap.add_argument("--train-epochs", type=int, default=400)
-    ap.add_argument("--spy", help="also write a py-spy sample (collapsed stacks) of the server during the class here")
-    args = ap.parse_args()
-    if (why := e2e.browser_missing_reason()):
-        print(f"cannot run: {why}")
-        return 2
+def measure(root: Path, args, port: int) -> dict:
+    """One tree's class: its own server (README's start command of that tree), runs folder and teacher."""
     from playwright.sync_api import sync_playwright
 
     think = tuple(float(v) for v in args.think.split(","))
     runs = Path(tempfile.mkdtemp(prefix="vae-class-"))
-    server = e2e.start_server(runs_dir=runs)
+    server, _ = start(root, runs, port, env={"VAE_MAX_JOBS": str(max(1, args.train_runs))})  # all runs train at once
     sampler = MemorySampler(server.proc.pid)
     sampler.start()
     errors: list[str] = []
-    out: dict = {"students": args.students, "duration_s": args.duration, "think_s": think}
+    out: dict = {}
     try:
         with sync_playwright() as pw:
             browser = e2e.launch_browser(pw)
             teacher = e2e.new_page(browser, errors)
             e2e.open_app(teacher, server)
-            out["runs started via"] = start_training_runs(teacher, args.train_runs, args.train_epochs)
+            start_training_runs(teacher, args.train_runs, args.train_epochs)
             msgs = record_messages(teacher, server.url)
             rows = teacher.evaluate("() => window.__vaeCanvas.n")
             rss_before = sampler.now_kb() / 1024
@@ -196,31 +189,41 @@ def main() -> int:
 
                 spy = subprocess.Popen(["py-spy", "record", "-p", str(server.proc.pid), "-d", str(int(args.duration)),
                                         "-r", "50", "--format", "raw", "-o", args.spy], stdout=subprocess.DEVNULL)
-            with ThreadPoolExecutor(1) as pool:  # its own event loop: Playwright's sync API holds this thread's
-                students = pool.submit(asyncio.run, class_session(server.url, msgs, args.students, rows,
-                                                                  args.duration, think, errors)).result()
+            trend: list[int] = []  # server RSS every 10 s of the class: bounded memory is a plateau here
+            with ThreadPoolExecutor(2) as pool:  # its own event loop: Playwright's sync API holds this thread's
+                job = pool.submit(asyncio.run, class_session(server.url, msgs, args.students, rows, args.duration,
+                                                             think, errors))
+                while not job.done():
+                    trend.append(round(sampler.now_kb() / 1024))
+                    try:
+                        job.result(timeout=10)
+                    except TimeoutError:
+                        pass
+                students = job.result()
             if spy is not None:
                 spy.wait(60)
             lat = [x for s in students for x in s.latencies]
             opens = [s.open_s for s in students if s.open_s is not None]
             out["sessions opened"] = f"{len(opens)} of {args.students}"
             if opens:
-                out["open → first page, p50 / max (s)"] = f"{statistics.median(opens):.2f} / {max(opens):.2f}"
-            out["clicks"] = len(lat)
+                out["open → first page p50 / max (s)"] = f"{statistics.median(opens):.2f} / {max(opens):.2f}"
+            out["clicks answered"] = len(lat)
             if lat:
-                out["click → details p50 / p95 / max (s)"] = (f"{pct(lat, 0.5):.2f} / {pct(lat, 0.95):.2f} / "
-                                                             f"{max(lat):.2f}")
-            out["server RSS before the class / peak (MB)"] = f"{rss_before:.0f} / {sampler.peak_server_kb / 1024:.0f}"
+                out["click → details p50 / p95 / max (s)"] = f"{pct(lat, 0.5):.2f} / {pct(lat, 0.95):.2f} / {max(lat):.2f}"
+            out["server RSS before / peak (MB)"] = f"{rss_before:.0f} / {sampler.peak_server_kb / 1024:.0f}"
+            out["server RSS every 10 s (MB)"] = " ".join(map(str, trend))
             out["training children peak RSS (MB)"] = round(sampler.peak_children_kb / 1024)
-            out["teacher's page errors"] = e2e.streamlit_errors(teacher)
-            states = {}
+            errors += [f"teacher: {e}" for e in e2e.streamlit_errors(teacher)]
+            states = []
             for log in sorted(runs.glob("load-*.log.jsonl")):
                 from vae.run import read_log
 
-                ends = [e for e in read_log(log) if e.get("event") == "end"]
-                epochs = [e for e in read_log(log) if e.get("event") == "epoch"]
-                states[log.stem.removesuffix(".log")] = ends[-1].get("status") if ends else f"training, epoch {len(epochs)}"
-            out["training runs"] = states
+                events = read_log(log)
+                ends = [e for e in events if e.get("event") == "end"]
+                states.append(f"{log.name.split('.')[0]}: " + (ends[-1].get("status") if ends else
+                              f"epoch {sum(e.get('event') == 'epoch' for e in events)}"))
+            out["training runs at the end of the class"] = ", ".join(states)
+            stop_runs(runs)
             browser.close()
     finally:
         sampler.stop_event.set()
@@ -228,13 +231,36 @@ def main() -> int:
         out["server alive"] = server.proc.poll() is None
         server.stop()
     out["errors"] = len(errors)
-    for e in errors[:20]:
+    for e in errors[:10]:
         print("ERROR", e)
-    for k, v in out.items():
-        print(f"{k:>42}: {v}")
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--students", type=int, default=30)
+    ap.add_argument("--duration", type=float, default=60.0, help="seconds of clicking (bounded)")
+    ap.add_argument("--think", default="1,3", help="seconds between a student's clicks: uniform in LO,HI")
+    ap.add_argument("--train-runs", type=int, default=2)
+    ap.add_argument("--train-epochs", type=int, default=10_000, help="the runs train through the whole class; the "
+                    "bench stops them at its end")
+    ap.add_argument("--before", type=Path, help="an older tree to measure first, in the same command")
+    ap.add_argument("--port", type=int, default=8650)
+    ap.add_argument("--spy", help="also write a py-spy sample (collapsed stacks) of the server during the class here")
+    args = ap.parse_args()
+    if (why := e2e.browser_missing_reason()):
+        print(f"cannot run: {why}")
+        return 2
+    trees = ([("before", args.before)] if args.before else []) + [("after", ROOT)]
+    res = {label: measure(root, args, args.port + 10 * i) for i, (label, root) in enumerate(trees)}
+    print(f"\n{args.students} students, {args.duration:.0f} s, think {args.think} s, {args.train_runs} runs training\n")
+    print("| figure | " + " | ".join(res) + " |")
+    print("|---|" + "---|" * len(res))
+    for k in res[trees[-1][0]]:
+        print(f"| {k} | " + " | ".join(str(r.get(k, "n/a")) for r in res.values()) + " |")
     import os
 
-    print(f"{'load average at the end':>42}: {os.getloadavg()}")
+    print(f"\nload average at the end: {tuple(round(v, 2) for v in os.getloadavg())}")
     return 0
 
 
