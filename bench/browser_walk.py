@@ -17,6 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
 import e2e_helpers as e2e  # noqa: E402
 
@@ -73,6 +74,13 @@ def main() -> int:
             step("map slider", lambda: [e2e.map_press_slider(page, 0, "ArrowRight") for _ in range(3)]
                  and e2e.wait_idle(page))
             shot(page, "latent-map-slider")
+            from ui.map.state import TABS
+
+            for slug, label in TABS.items():  # only the open tab runs: each click is a rerun that draws it
+                step(f"map tab {label}", lambda label=label: (page.get_by_role("tab", name=label).first.click(),
+                                                              page.wait_for_timeout(200), e2e.wait_idle(page)))
+                page.get_by_role("tab", name=label).first.scroll_into_view_if_needed()
+                shot(page, f"latent-map-tab-{slug}")
 
             step("go recon", lambda: e2e.go_to(page, "Reconstruction"))
             shot(page, "recon-kl")

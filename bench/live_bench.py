@@ -6,6 +6,7 @@ each other; asserts nothing about speed. Each tree gets its own fresh server and
     python bench/live_bench.py                                   # this tree only
     git archive 74a2ce0 | (mkdir -p /tmp/before && tar -x -C /tmp/before)
     python bench/live_bench.py --before /tmp/before --rounds 3   # before | after, same machine, same run
+    python bench/live_bench.py --before /tmp/before --cold-starts 4   # and 4 more cold starts per tree
 
 Figures:
   cold start      README's `streamlit run` (serve.py, or app.py in a tree without it) → the demo's map drawn in an
@@ -170,16 +171,39 @@ def measure(root: Path, label: str, rounds: int, port: int) -> dict:
     return res
 
 
+def cold_starts(root: Path, n: int, port: int) -> list[float]:
+    """n more cold starts of the tree: README's `streamlit run` → the demo's map drawn, the browser already open."""
+    from playwright.sync_api import sync_playwright
+
+    out = []
+    with sync_playwright() as pw:
+        browser = e2e.launch_browser(pw)
+        for i in range(n):
+            page = e2e.new_page(browser)
+            server, t0 = start(root, Path(tempfile.mkdtemp(prefix="live-bench-cold-")), port + 1 + i)
+            try:
+                page.goto(server.url, wait_until="domcontentloaded")
+                page.wait_for_function(e2e.MAP_DRAWN_JS, timeout=120_000, polling=16)
+                out.append(time.perf_counter() - t0)
+            finally:
+                server.stop()
+                page.context.close()
+        browser.close()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", type=Path, help="an older tree to measure first, in the same run")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--port", type=int, default=8610)
+    ap.add_argument("--cold-starts", type=int, default=0, help="this many more cold starts per tree, timed apart")
     a = ap.parse_args()
     trees = ([("before", a.before)] if a.before else []) + [("after", ROOT)]
     results = {}
     for label, root in trees:
         results[label] = measure(root, label, a.rounds, a.port)
+        results[label]["cold start"] += cold_starts(root, a.cold_starts, a.port + 20)
         print(label, json.dumps({k: [round(v, 3) for v in vs] for k, vs in results[label].items()}), flush=True)
     print(f"\nload average at the end: {os.getloadavg()}; {os.cpu_count()} CPUs\n")
     keys = list(results[trees[-1][0]])
