@@ -311,6 +311,8 @@ def latent_panels(panels: tuple[tuple[str, np.ndarray, np.ndarray], ...], *, col
         for tr in _label_traces(xy, y, first=i == 0):
             fig.add_trace(tr, row=r + 1, col=c + 1)
         _square_axes(fig, lim, prior_circle, row=r + 1, col=c + 1, x_ref=f"x{i + 1 if i else ''}")
-    fig.update_layout(height=height * rows, margin=dict(l=10, r=10, t=30, b=10),
-                      legend=dict(font=dict(size=9), itemsizing="constant"))
+    fig.update_layout(height=height * rows + 50, margin=dict(l=10, r=10, t=30, b=60),  # b: the legend's row
+                      legend=dict(font=dict(size=10), itemsizing="constant", orientation="h", x=0,
+                                  y=-38 / (height * rows - 40),  # 38 px below the plot area, whatever the rows
+                                  yanchor="top", title=dict(text="label (click to hide in every map)")))
     return fig
