@@ -4,7 +4,8 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui.common import current_data, latent_scatter, load_model, md, open_id, split_key
+from ui.common import current_data, load_model, md, open_id, split_key
+from ui.latent_figures import latent_scatter
 from ui.images import upscale
 from ui.compare_table import evaluate_all, fill_iwae, kept_iwae, metrics_table, table_caption
 from ui.compare_select import selection_ui

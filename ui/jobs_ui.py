@@ -11,7 +11,8 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from ui.common import LABEL_COLORS, encode_test, latent_scatter, md, mtime, opened, runs_dir
+from ui.common import LABEL_COLORS, encode_test, md, mtime, opened, runs_dir
+from ui.latent_figures import latent_scatter
 from ui.live import poller, request_page_rerun
 from ui.owner import owner_id
 from vae.jobs import JobManager, JobStatus, NotOwner

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui.common import encode_test, latent_panels, load_model, load_split, md, mtime, set_current, store
+from ui.common import encode_test, load_model, load_split, md, mtime, set_current, store
+from ui.latent_figures import latent_panels
 from ui.images import display_png
 from ui.factors import mig_of
 from ui.jobs_ui import STATE_ICON, job_manager
