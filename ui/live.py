@@ -19,30 +19,14 @@ that shows something live follows three rules, and this module is how:
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import streamlit as st
 
+from ui.components import register_hidden
 
-_CSS = ":host { display: none; }"
-_JS_DIR = Path(__file__).resolve().parent / "components"  # rerun_beacon.js, rerun_listener.js
-
-
-def _js(name: str) -> str:
-    return (_JS_DIR / name).read_text(encoding="utf-8")
-
-
-def _register():
-    try:
-        return (st.components.v2.component("vae_rerun_beacon", html="<span></span>", css=_CSS,
-                                           js=_js("rerun_beacon.js")),
-                st.components.v2.component("vae_rerun_listener", html="<span></span>", css=_CSS,
-                                           js=_js("rerun_listener.js")))
-    except Exception:  # a Streamlit without components.v2: the page then refreshes on the user's next action
-        return None, None
-
-
-_BEACON, _LISTENER = _register()
+# None without components.v2: the page then refreshes on the user's next action
+_BEACON = register_hidden("vae_rerun_beacon", "rerun_beacon.js")
+_LISTENER = register_hidden("vae_rerun_listener", "rerun_listener.js")
 _TOKEN_KEY = "_live_rerun_token"  # non-widget key: the token the poller asked for this page run, if any
 
 

@@ -13,6 +13,7 @@ import secrets
 
 import streamlit as st
 
+from ui.components import register_hidden
 from vae.jobs import owner_hash
 
 COOKIE = "vae_owner"
@@ -20,26 +21,7 @@ MAX_AGE_S = 30 * 24 * 3600  # a month: a course's runs stay stoppable from the s
 _SECRET_KEY = "_owner_secret"  # non-widget key: the secret this session uses (from the cookie, or new)
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32); a cookie of any other shape is ignored
 
-_SETTER_JS = """
-export default function (component) {
-  const { data } = component;
-  if (!data || !data.name || !data.value) return;
-  if (document.cookie.split("; ").includes(data.name + "=" + data.value)) return;
-  document.cookie = data.name + "=" + encodeURIComponent(data.value) + "; Path=/; Max-Age=" + data.max_age
-    + "; SameSite=Strict";
-}
-"""
-
-
-def _register():
-    try:
-        return st.components.v2.component("vae_owner_cookie", html="<span></span>", css=":host { display: none; }",
-                                           js=_SETTER_JS)
-    except Exception:  # no components.v2: ownership then lasts for the session only, as before
-        return None
-
-
-_SETTER = _register()
+_SETTER = register_hidden("vae_owner_cookie", "owner_cookie.js")  # None: ownership lasts for the session only
 
 
 def _cookie() -> str | None:

@@ -22,3 +22,12 @@ def register(name: str, *, html: str, script: str, css: str = ""):
         return st.components.v2.component(name, html=html, css=read("canvas.css") + css, js=read(*SHARED_JS, script))
     except Exception:
         return None
+
+
+def register_hidden(name: str, script: str):
+    """A component with nothing to show (it sets a cookie, or signals the page): `script` alone, the element hidden.
+    None where Streamlit has no components.v2 or the file is missing (the caller then does without it)."""
+    try:
+        return st.components.v2.component(name, html="<span></span>", css=":host { display: none; }", js=read(script))
+    except Exception:
+        return None
